@@ -1,0 +1,58 @@
+"""Fan-out/fan-in: one step sends N events, 8 workers handle them, one step collects all N."""
+
+import asyncio
+import time
+
+from _common import emit, fail, parse_args
+
+from workflows import Context, Workflow, step
+from workflows.events import Event, StartEvent, StopEvent
+
+
+class Item(Event):
+    index: int
+
+
+class Done(Event):
+    index: int
+
+
+class FanOut(Workflow):
+    def __init__(self, n: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.n = n
+
+    @step
+    async def scatter(self, ctx: Context, ev: StartEvent) -> Item | None:
+        for index in range(self.n):
+            ctx.send_event(Item(index=index))
+        return None
+
+    @step(num_workers=8)
+    async def work(self, ev: Item) -> Done:
+        return Done(index=ev.index)
+
+    @step
+    async def gather(self, ctx: Context, ev: Done) -> StopEvent | None:
+        done = ctx.collect_events(ev, [Done] * self.n)
+        if done is None:
+            return None
+        return StopEvent(result=len(done))
+
+
+async def main() -> None:
+    args = parse_args(__doc__, n=2000)
+    await FanOut(n=20, timeout=None).run()  # warm-up
+
+    workflow = FanOut(n=args.n, timeout=None)
+    started = time.perf_counter()
+    result = await workflow.run()
+    elapsed = time.perf_counter() - started
+
+    if result != args.n:
+        fail(f"the fan-in collected {result!r} events, expected {args.n}")
+    emit(args, {"total_s": elapsed, "us_per_event": elapsed / args.n * 1e6}, n=args.n)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,121 @@
+"""``register()``: one call that sends every workflow run to Phoenix.
+
+The tracer provider, its exporter and the project's resource are built by Phoenix's own
+client (``phoenix.otel.register`` from ``arize-phoenix-otel``); this module only decides
+where to send (``endpoint.py``) and how the engine's spans reach that provider:
+
+- as the global OpenTelemetry provider, which the engine's default OpenTelemetry
+  handler follows (``set_global=True``, the usual case);
+- or through an ``OpenTelemetryHandler`` of its own on the root dispatcher, when the
+  provider must not be global (``set_global=False``) or another provider already is.
+  That handler is removed when the provider shuts down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from phoenix.otel import PROJECT_NAME, TracerProvider
+from phoenix.otel import register as phoenix_register
+
+from workflows.instrumentation import Dispatcher, InstrumentationHandler, get_dispatcher
+from workflows_phoenix.endpoint import resolve_destination
+
+logger = logging.getLogger("workflows_phoenix")
+
+
+def register(
+    project_name: str | None = None,
+    *,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    batch: bool = True,
+    auto_instrument: bool = False,
+    set_global: bool = True,
+) -> TracerProvider:
+    """Send the engine's spans to Phoenix and return the tracer provider doing it.
+
+    Arguments left out come from Phoenix's usual environment variables:
+    ``PHOENIX_PROJECT_NAME`` (else project ``default``), ``PHOENIX_COLLECTOR_ENDPOINT``
+    (else ``http://localhost:6006``), ``PHOENIX_API_KEY`` (sent as a bearer token) and
+    ``PHOENIX_CLIENT_HEADERS``. ``endpoint`` may be Phoenix's base URL or the full
+    ``.../v1/traces`` URL; ``protocol`` is ``"http/protobuf"`` (default) or ``"grpc"``.
+
+    ``batch=True`` exports from a background thread, so a slow or unreachable Phoenix
+    never delays a run; ``batch=False`` exports each span as it ends (handy in short
+    scripts, but every span then waits for Phoenix). ``auto_instrument=True`` also
+    turns on every installed OpenInference instrumentor (``openai``, ...) with this
+    provider, so LLM calls show up nested under the step that made them.
+
+    Call ``force_flush()`` on the returned provider to push pending spans now, and
+    ``shutdown()`` to stop exporting (it also runs at interpreter exit).
+    """
+    destination = resolve_destination(endpoint, protocol)
+    can_be_global = set_global and not _global_provider_is_set()
+    provider = phoenix_register(
+        project_name=project_name,
+        endpoint=destination.endpoint,
+        protocol=destination.protocol,
+        headers=dict(headers) if headers else None,
+        batch=batch,
+        set_global_tracer_provider=can_be_global,
+        auto_instrument=auto_instrument,
+        verbose=False,
+    )
+    if not (can_be_global and trace.get_tracer_provider() is provider):
+        if set_global:
+            logger.warning(
+                "another OpenTelemetry tracer provider is already global; workflow spans are "
+                "sent to Phoenix through a handler of their own (OpenInference instrumentors "
+                "turned on elsewhere keep using the global provider)"
+            )
+        _follow_runs_with(provider)
+    logger.info(
+        "sending workflow traces to Phoenix project %r at %s (%s)",
+        provider.resource.attributes.get(PROJECT_NAME),
+        destination.endpoint,
+        destination.protocol,
+    )
+    return provider
+
+
+def _global_provider_is_set() -> bool:
+    # Until someone sets one, the API hands out a proxy; set_tracer_provider works once.
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def _follow_runs_with(provider: TracerProvider) -> None:
+    """Trace every run with ``provider``, until the provider shuts down."""
+    from workflows.instrumentation.otel import OpenTelemetryHandler
+
+    handler = OpenTelemetryHandler(tracer_provider=provider)
+    dispatcher = get_dispatcher()
+    dispatcher.add_handler(handler)
+    provider.add_span_processor(
+        _RemoveHandlerOnShutdown(dispatcher, handler), replace_default_processor=False
+    )
+
+
+class _RemoveHandlerOnShutdown(SpanProcessor):
+    """Ties a dispatcher handler's life to its provider: no runs traced into a dead exporter."""
+
+    def __init__(self, dispatcher: Dispatcher, handler: InstrumentationHandler) -> None:
+        self._dispatcher = dispatcher
+        self._handler = handler
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        self._dispatcher.remove_handler(self._handler)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

@@ -1,0 +1,370 @@
+"""``Context``: a run's state store, its channel to the outside, and what is saved of it.
+
+One class, three faces. Before a run (``Context(workflow)`` or ``Context.from_dict``)
+it holds a store that the run will use. Given to ``workflow.run(ctx=...)`` or read from
+``handler.ctx`` it is the outside view of the run (send events, stream, snapshot).
+Injected into a step it is the inside view of one step invocation (collect, wait,
+write to the stream, retry info). Calling a method from the wrong face raises
+``ContextStateError`` saying where it belongs.
+
+The Context's id is the run's session id: every run that reuses the same Context (or
+a Context restored from its ``to_dict()``) belongs to one session in the traces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import warnings
+from typing import TYPE_CHECKING, Any, AsyncGenerator, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from workflows.context.serializers import BaseSerializer, JsonSerializer
+from workflows.context.state_store import DictState, InMemoryStateStore
+from workflows.errors import ContextSerdeError, ContextStateError, WorkflowRuntimeError
+from workflows.events import Event, StopEvent
+from workflows.retry_policy import RetryInfo
+from workflows.runtime.snapshot import PAYLOAD_VERSION, RunSnapshot, dump_snapshot, load_snapshot
+
+if TYPE_CHECKING:
+    from workflows.runtime.run import WorkflowRun, WorkItem
+    from workflows.workflow import Workflow
+
+MODEL_T = TypeVar("MODEL_T", bound=BaseModel)
+
+_PRE_RUN, _EXTERNAL, _INTERNAL = "pre-run", "external", "internal"
+
+
+class Context(Generic[MODEL_T]):
+    """The state and the controls of a workflow run; see the module docstring for its faces.
+
+    ``Context(workflow)`` creates a fresh context (its store typed after the steps'
+    ``Context[S]`` annotations); pass it to several ``workflow.run(ctx=...)`` calls in a
+    row to keep state across runs. ``previous_context`` is a ``to_dict()`` payload to
+    restore (same as ``Context.from_dict``).
+    """
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        previous_context: dict[str, Any] | None = None,
+        serializer: BaseSerializer | None = None,
+    ) -> None:
+        self._workflow = workflow
+        self._serializer = serializer or workflow._serializer or JsonSerializer()
+        self._face = _PRE_RUN
+        self._run: WorkflowRun | None = None
+        self._last_run: WorkflowRun | None = None
+        self._snapshot: RunSnapshot | None = None
+        self._store_instance: InMemoryStateStore[Any] | None = None
+        self._session_id = uuid.uuid4().hex
+        # Internal-face fields (set by _for_step)
+        self._parent: Context[Any] | None = None
+        self._step_name: str | None = None
+        self._item: WorkItem | None = None
+        self._invocation_id: int | None = None
+        self._retry_info: RetryInfo | None = None
+        if previous_context is not None:
+            self._load(previous_context, self._serializer)
+
+    @classmethod
+    def _for_step(cls, parent: Context[Any], run: WorkflowRun, step: str, item: WorkItem, invocation_id: int) -> Context[Any]:
+        # Built per step invocation, so it stays cheap: no __init__, just the fields.
+        ctx = cls.__new__(cls)
+        ctx._workflow = parent._workflow
+        ctx._serializer = parent._serializer
+        ctx._face = _INTERNAL
+        ctx._run = run
+        ctx._parent = parent
+        ctx._store_instance = parent._store_instance
+        ctx._session_id = parent._session_id
+        ctx._step_name = step
+        ctx._item = item
+        ctx._invocation_id = invocation_id
+        ctx._retry_info = None
+        return ctx
+
+    # ------------------------------------------------------------------ common
+    @property
+    def session_id(self) -> str:
+        """The id of this Context, shared by every run that uses it (the trace session)."""
+        return self._session_id
+
+    @property
+    def store(self) -> InMemoryStateStore[MODEL_T]:
+        """The run's state store (the same one before, during and after runs)."""
+        if self._store_instance is None:
+            self._store_instance = InMemoryStateStore(state_type=self._workflow._state_type())
+        return self._store_instance
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the run is live (a restored mid-run snapshot also counts as running)."""
+        if self._face == _INTERNAL:
+            warnings.warn("ctx.is_running inside a step is always True", DeprecationWarning, stacklevel=2)
+            return True
+        if self._run is not None:
+            return True
+        return self._snapshot is not None and self._snapshot.is_running
+
+    def _require(self, fn: str, *faces: str) -> None:
+        if self._face in faces:
+            return
+        if self._face == _PRE_RUN:
+            raise ContextStateError(f"{fn} requires a running workflow. Call workflow.run() first.")
+        if self._face == _INTERNAL:
+            raise ContextStateError(f"{fn} is only available from handler code, not from within steps.")
+        raise ContextStateError(f"{fn} is only available from within step functions.")
+
+    def _live_run(self) -> WorkflowRun | None:
+        return self._run if self._face == _INTERNAL else (self._run or self._last_run)
+
+    # ------------------------------------------------------------------ sending / streaming
+    def send_event(self, message: Event, step: str | None = None) -> None:
+        """Deliver ``message`` to every step that accepts it, or only to ``step``.
+
+        Works from steps and from handler code; delivery happens in the background. An
+        unknown step, or one that does not accept the event's type, raises
+        ``WorkflowRuntimeError`` right away. Sending into a finished run does nothing.
+        """
+        if self._face == _PRE_RUN and self._last_run is None:
+            raise ContextStateError("send_event() called before workflow started. Call workflow.run() first.")
+        run = self._live_run()
+        if run is None:
+            return
+        if self._face == _INTERNAL:
+            item = self._item
+            run.send(message, step, source="send_event", from_step=self._step_name,
+                     invocation_id=self._invocation_id, lineage=item.lineage if item else None)
+        else:
+            if run.done:
+                return
+            run.send(message, step, source="external")
+
+    def write_event_to_stream(self, ev: Event | None) -> None:
+        """Publish ``ev`` to the run's event stream (``handler.stream_events()``); None does nothing."""
+        self._require("write_event_to_stream", _INTERNAL)
+        if ev is None:
+            return
+        assert self._run is not None
+        self._run.write_to_stream(ev, self._step_name, self._invocation_id)
+
+    async def stream_events(self) -> AsyncGenerator[Event, None]:
+        """The run's raw event stream, internal events included; can be consumed once per run."""
+        self._require("stream_events", _EXTERNAL)
+        run = self._live_run()
+        assert run is not None
+        if getattr(run, "_raw_stream_taken", False):
+            raise WorkflowRuntimeError("Event stream already consumed. Events can only be streamed once per workflow run.")
+        run._raw_stream_taken = True  # type: ignore[attr-defined]
+        index = 0
+        while True:
+            while index < len(run.stream):
+                event = run.stream_entry(index)
+                index += 1
+                yield event
+                if isinstance(event, StopEvent):
+                    return
+            if run.stream_closed:
+                return
+            await run.stream_changed()
+
+    # ------------------------------------------------------------------ step-only helpers
+    def collect_events(self, ev: Event, expected: list[type[Event]], buffer_id: str | None = None) -> list[Event] | None:
+        """Buffer ``ev`` until one event of each type in ``expected`` has arrived.
+
+        Returns ``None`` while some are missing (the step then usually returns
+        ``None``), and the events ordered as ``expected`` (same-type events in arrival
+        order) once the set is complete, which empties the buffer. Each step has its
+        own buffers; ``buffer_id`` separates several collections in one step.
+        """
+        self._require("collect_events", _INTERNAL)
+        if not expected:
+            return []
+        assert self._run is not None and self._step_name is not None
+        return self._run.collect(self._step_name, buffer_id or "default", ev, expected)
+
+    async def wait_for_event(
+        self,
+        event_type: type[Event],
+        waiter_event: Event | None = None,
+        waiter_id: str | None = None,
+        requirements: dict[str, Any] | None = None,
+        timeout: float | None = 2000,
+    ) -> Event:
+        """Suspend this step until an event of ``event_type`` (matching ``requirements``) arrives.
+
+        The step is parked without holding a worker, and when the event arrives it runs
+        again *from the top* with its original input; this time the call returns the
+        event at once. Code before the call therefore runs more than once and must be
+        idempotent. ``waiter_event`` (typically an ``InputRequiredEvent``) is written to
+        the stream once, when the wait begins. After ``timeout`` seconds the step is run
+        again and the call raises ``asyncio.TimeoutError``.
+        """
+        self._require("wait_for_event", _INTERNAL)
+        run, item = self._run, self._item
+        assert run is not None and item is not None and self._step_name is not None
+        if waiter_id is None:
+            reqs = ",".join(f"{k}={v!r}" for k, v in sorted((requirements or {}).items()))
+            waiter_id = f"{event_type.__module__}.{event_type.__qualname__}[{reqs}]#{item.seq}"
+        if item.resolved and waiter_id in item.resolved:
+            return item.resolved[waiter_id]
+        if item.timed_out and waiter_id in item.timed_out:
+            raise asyncio.TimeoutError(f"Timed out waiting for {event_type.__name__}")
+        from workflows.runtime.run import WaitSuspended
+
+        spec = run.routes.steps[self._step_name]
+        run.add_waiter(
+            self._step_name, item, waiter_id, event_type, requirements, timeout, waiter_event,
+            self._invocation_id or 0, spec.config.accept_event_subclasses,
+        )
+        raise WaitSuspended()
+
+    def retry_info(self) -> RetryInfo:
+        """What this step invocation knows of its earlier failed attempts (0 retries at first)."""
+        self._require("retry_info", _INTERNAL)
+        return self._retry_info or RetryInfo()
+
+    @staticmethod
+    def get_step_context() -> Context[Any]:
+        """The context of the step running in this task or thread (for helpers called by steps)."""
+        from workflows.runtime.run import current_step_context
+
+        ctx = current_step_context.get()
+        if ctx is None:
+            raise WorkflowRuntimeError("Context.get_step_context() may only be called from within a step function")
+        return ctx
+
+    # ------------------------------------------------------------------ handler-side helpers
+    async def running_steps(self) -> list[str]:
+        """The names of steps with an invocation in progress."""
+        self._require("running_steps", _EXTERNAL)
+        run = self._live_run()
+        if run is None:
+            return []
+        return sorted(name for name, state in run.steps.items() if state.in_progress)
+
+    def get_result(self) -> Any:
+        """Deprecated: ``await handler`` instead."""
+        warnings.warn("Context.get_result() is deprecated; await the handler instead", DeprecationWarning, stacklevel=2)
+        self._require("get_result", _EXTERNAL)
+        run = self._live_run()
+        if run is None or run.status != "completed":
+            raise WorkflowRuntimeError(f"Workflow run with run_id {run.run_id if run else None} is not complete")
+        return run.result
+
+    @property
+    def streaming_queue(self) -> asyncio.Queue[Event]:
+        """Deprecated: an ``asyncio.Queue`` fed from the stream; use ``handler.stream_events()``."""
+        warnings.warn("Context.streaming_queue is deprecated; use handler.stream_events()", DeprecationWarning, stacklevel=2)
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+
+        async def pump() -> None:
+            async for ev in self.stream_events():
+                queue.put_nowait(ev)
+
+        run = self._live_run()
+        if run is not None:
+            task = asyncio.get_running_loop().create_task(pump())
+            run.tasks.add(task)
+            task.add_done_callback(run.tasks.discard)
+        return queue
+
+    # ------------------------------------------------------------------ run lifecycle (engine side)
+    def _attach(self, run: WorkflowRun) -> None:
+        if self._face == _INTERNAL:
+            raise ContextStateError("Cannot start workflow from a step function context")
+        if self._run is not None:
+            raise ContextStateError(
+                "Cannot start a new run while context is already running. Wait for completion or use a new Context."
+            )
+        self._face = _EXTERNAL
+        self._run = run
+        self._snapshot = None
+
+    def _run_ended(self, run: WorkflowRun) -> None:
+        if self._run is run:
+            self._run = None
+            self._last_run = run
+            if run.status == "cancelled":
+                # Kept so that a snapshot taken after cancel_run() can resume the run.
+                self._snapshot = run.take_snapshot()
+
+    def _pending_snapshot(self) -> RunSnapshot | None:
+        """The saved run to resume, if this context holds one that was mid-flight."""
+        if self._snapshot is not None and self._snapshot.is_running:
+            return self._snapshot
+        return None
+
+    # ------------------------------------------------------------------ serialization
+    def to_dict(self, serializer: BaseSerializer | None = None, *, include_state: bool = True) -> dict[str, Any]:
+        """A JSON-compatible snapshot of the state and of the run (queued work, waits, trace context).
+
+        Allowed before a run (the initial snapshot) and from handler code during or after
+        a run; a snapshot taken mid-run (``is_running`` true) resumes the run when given
+        to ``Context.from_dict`` and ``workflow.run(ctx=...)``, possibly in another process.
+        With the default JSON serializer an unserializable state value raises
+        ``ValueError``; pass ``serializer=PickleSerializer()`` to carry such values.
+        """
+        if self._face == _INTERNAL:
+            raise ContextStateError("to_dict is only available from handler code, not from within steps.")
+        serializer = serializer or self._serializer
+        if self._run is not None:
+            snapshot = self._run.take_snapshot()
+        elif self._snapshot is not None:
+            snapshot = self._snapshot
+        else:
+            carrier = {}
+            if self._last_run is not None and self._last_run.snapshot is not None:
+                carrier = dict(self._last_run.snapshot.carrier)
+            snapshot = RunSnapshot(is_running=False, carrier=carrier)
+        payload: dict[str, Any] = {
+            "version": PAYLOAD_VERSION,
+            "session_id": self._session_id,
+            "state": self.store.to_dict(serializer) if include_state else {},
+        }
+        payload.update(dump_snapshot(snapshot, serializer))
+        return payload
+
+    @classmethod
+    def from_dict(
+        cls, workflow: Workflow, data: dict[str, Any], serializer: BaseSerializer | None = None
+    ) -> Context[Any]:
+        """Rebuild a Context from ``to_dict()`` output (``ContextSerdeError`` if malformed)."""
+        return cls(workflow, previous_context=data, serializer=serializer)
+
+    def _load(self, data: dict[str, Any], serializer: BaseSerializer) -> None:
+        if not isinstance(data, dict):
+            raise ContextSerdeError("Context dict specified in an invalid format: expected a dict")
+        version = data.get("version", 0)
+        if not isinstance(version, int) or version > PAYLOAD_VERSION:
+            raise ContextSerdeError(
+                f"Context dict specified in an invalid format: version {version!r} is not supported; "
+                f"this engine reads payloads up to version {PAYLOAD_VERSION}."
+            )
+        try:
+            state = data["state"]
+            if state:
+                self._store_instance = InMemoryStateStore.from_dict(state, serializer)
+                expected = self._workflow._state_type()
+                if not issubclass(self._store_instance.state_type, expected) and not issubclass(
+                    expected, self._store_instance.state_type
+                ):
+                    raise ContextSerdeError(
+                        f"Context dict specified in an invalid format: its state is a "
+                        f"{self._store_instance.state_type.__name__}, but this workflow's steps use {expected.__name__}"
+                    )
+            self._session_id = str(data.get("session_id") or self._session_id)
+            self._snapshot = load_snapshot(data, serializer)
+        except ContextSerdeError:
+            raise
+        except KeyError as exc:
+            raise ContextSerdeError(
+                "Error creating a Context instance: the provided payload has a wrong or old format."
+            ) from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ContextSerdeError(f"Context dict specified in an invalid format: {exc}") from exc
+
+
+__all__ = ["Context", "DictState"]

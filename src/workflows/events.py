@@ -1,0 +1,458 @@
+"""Events: the messages steps exchange, plus the ones the runtime publishes.
+
+An event is a Pydantic model with two kinds of data: declared fields (validated as
+usual) and *dynamic* fields, any other keyword given to the constructor, kept in the
+private dict ``_data``. Dynamic fields read like attributes (``ev.topic``) and like a
+mapping (``ev["topic"]``); the mapping API sees only the dynamic fields.
+
+Construction stays on Pydantic's fast path: the model accepts extra keys, and
+``model_post_init`` moves them (and ``_private=`` keywords) out of Pydantic's extras
+into ``_data`` / the private attributes. ``__getattr__`` is only reached for names
+Python cannot find normally, i.e. dynamic fields and private attributes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, ItemsView, Iterator, KeysView, ValuesView
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    WithJsonSchema,
+    model_serializer,
+)
+from pydantic_core import to_jsonable_python
+
+
+class DictLikeModel(BaseModel):
+    """A Pydantic model that also stores undeclared keywords, readable as attributes or items."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="allow")
+
+    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        extra = self.__pydantic_extra__
+        if not extra:
+            return
+        private = self.__pydantic_private__
+        assert private is not None  # Pydantic fills it before calling model_post_init
+        data = private["_data"]
+        private_names = type(self).__private_attributes__
+        for name, value in extra.items():
+            if name == "_data":
+                # A dump read back in (``model_validate``): merge, explicit keys win.
+                data.update({**value, **data})
+            elif name in private_names:
+                private[name] = value
+            else:
+                data[name] = value
+        extra.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup failed: private attributes and dynamic fields.
+        if name != "__pydantic_private__":  # unset slot on half-built instances
+            private = self.__pydantic_private__
+            if private is not None:
+                if name in private:
+                    return private[name]
+                data = private.get("_data")
+                if data is not None and name in data:
+                    return data[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        cls = type(self)
+        if name in cls.__pydantic_fields__ or name in cls.__private_attributes__:
+            super().__setattr__(name, value)
+        elif isinstance(getattr(cls, name, None), property):
+            # e.g. StopEvent.result: a read-only property must not be shadowed by _data.
+            object.__setattr__(self, name, value)
+        else:
+            self._data[name] = value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        return iter(self._data)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``_data.get(key, default)``: declared fields are not looked at."""
+        return self._data.get(key, default)
+
+    def keys(self) -> KeysView[str]:
+        return self._data.keys()
+
+    def values(self) -> ValuesView[Any]:
+        return self._data.values()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self._data.items()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dynamic-field dict itself (not a copy)."""
+        return self._data
+
+    @model_serializer(mode="wrap")
+    def _dump_with_data(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        data = self._data
+        if data:
+            dumped["_data"] = to_jsonable_python(data) if info.mode == "json" else data
+        return dumped
+
+
+class Event(DictLikeModel):
+    """Base class of every event. Declare fields on subclasses; other keywords go to ``_data``."""
+
+
+EventType = type[Event]
+
+
+def qualified_name(cls: type) -> str:
+    """``module.QualName`` of a class, the form serialized payloads name types by."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def import_qualified_name(name: str) -> Any:
+    """Import ``pkg.mod.Cls`` (also ``pkg.mod.Outer.Inner``); raises ``ImportError`` if absent."""
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            continue
+        return obj
+    raise ImportError(f"Cannot import {name!r}")
+
+
+# --- Annotated aliases: fields holding events, event types and exceptions ---------------
+
+
+def _serialize_event(ev: Event | None, info: SerializationInfo) -> Any:
+    if ev is None:
+        return None
+    return {"qualified_name": qualified_name(type(ev)), "value": ev.model_dump(mode=info.mode)}
+
+
+def _validate_event(value: Any) -> Event:
+    if isinstance(value, Event):
+        return value
+    if isinstance(value, dict) and "qualified_name" in value:
+        cls = import_qualified_name(value["qualified_name"])
+        if isinstance(cls, type) and issubclass(cls, Event):
+            return cls.model_validate(value.get("value", {}))
+        raise ValueError(f"{value['qualified_name']} is not an Event class")
+    raise ValueError(f"Expected an Event or a serialized event, got {type(value).__name__}")
+
+
+def _validate_optional_event(value: Any) -> Event | None:
+    return None if value is None else _validate_event(value)
+
+
+def _serialize_event_type(cls: type[Event]) -> str:
+    return qualified_name(cls)
+
+
+def _validate_event_type(value: Any) -> type[Event]:
+    if isinstance(value, str):
+        value = import_qualified_name(value)
+    if isinstance(value, type) and issubclass(value, Event):
+        return value
+    raise ValueError(f"Expected an Event class or its qualified name, got {value!r}")
+
+
+class UnreconstructedException(Exception):
+    """Stands in for a serialized exception whose type could not be rebuilt.
+
+    ``str()`` is the original message; ``original_type`` the dotted name of the type.
+    """
+
+    def __init__(self, message: str, original_type: str | None = None) -> None:
+        super().__init__(message)
+        self.original_type = original_type
+
+
+def _serialize_exception(exc: BaseException | None) -> dict[str, str] | None:
+    if exc is None:
+        return None
+    cls = type(exc)
+    return {"exception_type": qualified_name(cls), "exception_message": str(exc)}
+
+
+def _rebuild_exception(type_name: str, message: str) -> BaseException:
+    try:
+        cls = import_qualified_name(type_name)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            return cls(message)
+    except Exception:
+        pass
+    return UnreconstructedException(message, original_type=type_name)
+
+
+def _validate_exception(value: Any) -> BaseException:
+    if isinstance(value, BaseException):
+        return value
+    if isinstance(value, dict) and "exception_type" in value:
+        return _rebuild_exception(str(value["exception_type"]), str(value.get("exception_message", "")))
+    raise ValueError(f"Expected an exception or a serialized exception, got {type(value).__name__}")
+
+
+def _validate_optional_exception(value: Any) -> BaseException | None:
+    return None if value is None else _validate_exception(value)
+
+
+_EVENT_SCHEMA = WithJsonSchema(
+    {"type": "object", "properties": {"qualified_name": {"type": "string"}, "value": {"type": "object"}}}
+)
+_EXCEPTION_SCHEMA = WithJsonSchema(
+    {
+        "type": "object",
+        "properties": {"exception_type": {"type": "string"}, "exception_message": {"type": "string"}},
+    }
+)
+
+SerializableEvent = Annotated[
+    Event,
+    PlainValidator(_validate_event),
+    PlainSerializer(_serialize_event),
+    _EVENT_SCHEMA,
+]
+"""An ``Event`` field that dumps as ``{"qualified_name", "value"}`` and reads back as its own class."""
+
+SerializableOptionalEvent = Annotated[
+    "Event | None",
+    PlainValidator(_validate_optional_event),
+    PlainSerializer(_serialize_event),
+    _EVENT_SCHEMA,
+]
+
+SerializableEventType = Annotated[
+    type[Event],
+    PlainValidator(_validate_event_type),
+    PlainSerializer(_serialize_event_type),
+    WithJsonSchema({"type": "string"}),
+]
+"""An event class field, dumped as its dotted name."""
+
+SerializableException = Annotated[
+    BaseException,
+    PlainValidator(_validate_exception),
+    PlainSerializer(_serialize_exception),
+    _EXCEPTION_SCHEMA,
+]
+"""An exception field, dumped as ``{"exception_type", "exception_message"}`` and rebuilt on load."""
+
+SerializableOptionalException = Annotated[
+    "BaseException | None",
+    PlainValidator(_validate_optional_exception),
+    PlainSerializer(_serialize_exception),
+    _EXCEPTION_SCHEMA,
+]
+
+
+# --- Entry, exit and human-in-the-loop events ------------------------------------------
+
+
+class StartEvent(Event):
+    """The event a run starts with; ``run(**kwargs)`` becomes its dynamic fields."""
+
+
+class StopEvent(Event):
+    """Ends a run. ``result`` (also positional) is what ``await handler`` returns for this exact class.
+
+    Dumps hold the declared fields plus ``result`` when set; dynamic fields are not dumped.
+    """
+
+    _result: Any = PrivateAttr(default=None)
+
+    def __init__(self, result: Any = None, **params: Any) -> None:
+        if "_result" in params:
+            raise TypeError(f"{type(self).__name__}() got multiple values for keyword argument '_result'")
+        super().__init__(**params)
+        if result is not None:
+            self.__pydantic_private__["_result"] = result  # type: ignore[index]
+
+    def model_post_init(self, context: Any, /) -> None:
+        extra = self.__pydantic_extra__
+        # ``model_validate({"result": ...})`` bypasses __init__: take it from the extras.
+        result = extra.pop("result", None) if extra else None
+        super().model_post_init(context)
+        if result is not None:
+            self.__pydantic_private__["_result"] = result  # type: ignore[index]
+
+    def _get_result(self) -> Any:
+        """What ``result`` returns; subclasses may override it to compute a result."""
+        return self._result
+
+    @property
+    def result(self) -> Any:
+        return self._get_result()
+
+    @model_serializer(mode="wrap")
+    def _dump_with_data(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        result = self._result
+        if result is not None:
+            dumped["result"] = to_jsonable_python(result) if info.mode == "json" else result
+        return dumped
+
+    def __repr__(self) -> str:
+        items = [*self._data.items(), *self.model_dump().items()]
+        inner = ", ".join(f"{key}={value!r}" for key, value in items)
+        return f"{type(self).__name__}({inner})"
+
+    def __str__(self) -> str:
+        return str(self._result)
+
+
+class InputRequiredEvent(Event):
+    """A step asks the outside world for input (by convention ``prefix=...``); it is streamed."""
+
+
+class HumanResponseEvent(Event):
+    """The outside world's answer (by convention ``response=...``), sent with ``ctx.send_event``."""
+
+
+# --- Terminal StopEvents published by the runtime --------------------------------------
+
+
+class WorkflowTimedOutEvent(StopEvent):
+    """The run's timeout fired; ``active_steps`` had workers in progress."""
+
+    timeout: float
+    active_steps: list[str] = Field(default_factory=list)
+
+
+class WorkflowCancelledEvent(StopEvent):
+    """The run was cancelled by the user."""
+
+
+class WorkflowFailedEvent(StopEvent):
+    """A step failed for good; the run raises ``exception``."""
+
+    step_name: str
+    exception: SerializableException
+    attempts: int | None = None
+    elapsed_seconds: float | None = None
+
+
+class IdleReleasedEvent(StopEvent):
+    """Returned (not raised) when a runtime releases an idle run."""
+
+
+class StepFailedEvent(Event):
+    """Delivered to ``@catch_error`` handlers once a step's retries are exhausted."""
+
+    step_name: str
+    input_event: SerializableEvent
+    exception: SerializableException
+    attempts: int
+    elapsed_seconds: float
+    failed_at: datetime
+
+
+# --- Internal dispatch events (hidden from the stream unless expose_internal=True) ------
+
+
+class InternalDispatchEvent(Event):
+    """Base of the runtime's bookkeeping events."""
+
+
+class StepState(str, Enum):
+    PREPARING = "preparing"
+    RUNNING = "running"
+    NOT_RUNNING = "not_running"
+
+
+class StepStateChanged(InternalDispatchEvent):
+    """A step worker changed state (queued, started, finished)."""
+
+    name: str
+    step_state: StepState
+    worker_id: str
+    input_event_name: str
+    output_event_name: str | None = None
+
+
+class WorkflowIdleEvent(InternalDispatchEvent):
+    """The run is unfinished but has nothing to do (waiting for outside events)."""
+
+
+class UnhandledEvent(InternalDispatchEvent):
+    """An event reached the run and neither a step nor a waiter took it."""
+
+    event_type: str
+    qualified_name: str
+    step_name: str | None = None
+    idle: bool = False
+
+
+class CollectionReleaseEvent(InternalDispatchEvent):
+    """Triggers a list-collect step with the batch gathered from one fan-out stream."""
+
+    stream_id: str = ""
+    step_name: str = ""
+    events: list[SerializableEvent] = Field(default_factory=list)
+
+
+__all__ = [
+    "DictLikeModel",
+    "Event",
+    "EventType",
+    "StartEvent",
+    "StopEvent",
+    "InputRequiredEvent",
+    "HumanResponseEvent",
+    "StepFailedEvent",
+    "WorkflowTimedOutEvent",
+    "WorkflowCancelledEvent",
+    "WorkflowFailedEvent",
+    "IdleReleasedEvent",
+    "InternalDispatchEvent",
+    "StepStateChanged",
+    "StepState",
+    "WorkflowIdleEvent",
+    "UnhandledEvent",
+    "CollectionReleaseEvent",
+    "UnreconstructedException",
+    "SerializableEvent",
+    "SerializableOptionalEvent",
+    "SerializableException",
+    "SerializableOptionalException",
+    "SerializableEventType",
+]

@@ -1,0 +1,164 @@
+"""The metrics handler: run and step counts and durations, through the OpenTelemetry metrics API.
+
+Instruments (see docs/tracing.md): ``workflow.runs``, ``workflow.run.duration``,
+``workflow.step.duration``, ``workflow.step.retries``, ``workflow.events`` and
+``workflow.runs.active``. Metrics are kept apart from spans so that a run the trace
+sampler drops is still counted. When no meter provider is configured (the API's no-op
+or proxy provider) the handler opts out of every run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from opentelemetry import metrics
+from opentelemetry.metrics import Meter, MeterProvider, NoOpMeterProvider
+
+from workflows.instrumentation.events import (
+    EventEmitted,
+    InstrumentationEvent,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+)
+
+METER_NAME = "workflows"
+
+# Durations of workflow steps and runs span microseconds to minutes; the SDK's default
+# buckets are meant for milliseconds and would put nearly every step in the first one.
+_DURATION_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0,
+)  # fmt: skip
+
+
+def _is_configured(provider: MeterProvider) -> bool:
+    """False for the API's no-op provider and for the global proxy no SDK has replaced."""
+    if isinstance(provider, NoOpMeterProvider):
+        return False
+    return type(provider).__name__ != "_ProxyMeterProvider"
+
+
+class _Instruments:
+    def __init__(self, meter: Meter) -> None:
+        self.runs = meter.create_counter(
+            "workflow.runs", unit="{run}", description="Workflow runs that ended, by status"
+        )
+        self.run_duration = meter.create_histogram(
+            "workflow.run.duration",
+            unit="s",
+            description="Duration of workflow runs",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self.step_duration = meter.create_histogram(
+            "workflow.step.duration",
+            unit="s",
+            description="Duration of step attempts, by outcome",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self.step_retries = meter.create_counter(
+            "workflow.step.retries", unit="{retry}", description="Step attempts after the first"
+        )
+        self.events = meter.create_counter(
+            "workflow.events", unit="{event}", description="Events that entered a run"
+        )
+        self.runs_active = meter.create_up_down_counter(
+            "workflow.runs.active", unit="{run}", description="Runs in progress"
+        )
+
+
+class _RunMeter:
+    __slots__ = ("instruments", "attributes", "started", "steps")
+
+    def __init__(self, instruments: _Instruments, attributes: dict[str, Any]) -> None:
+        self.instruments = instruments
+        self.attributes = attributes
+        self.started = time.perf_counter()
+        self.steps: dict[tuple[str, int], float] = {}
+
+
+class OpenTelemetryMetricsHandler:
+    """Records the workflow metrics. ``meter_provider`` defaults to the global provider,
+    looked up when each run starts. ``OpenTelemetryHandler`` includes one of these unless
+    built with ``metrics=False``; add this one alone to get metrics without spans."""
+
+    def __init__(self, meter_provider: MeterProvider | None = None) -> None:
+        self._meter_provider = meter_provider
+        self._provider_seen: MeterProvider | None = None
+        self._instruments: _Instruments | None = None
+        self._event_attributes: dict[tuple[str, str, str], dict[str, str]] = {}
+
+    def _current_instruments(self) -> _Instruments | None:
+        provider = self._meter_provider or metrics.get_meter_provider()
+        if provider is not self._provider_seen:
+            self._instruments = None
+            if _is_configured(provider):
+                from workflows.instrumentation.otel import _version
+
+                self._instruments = _Instruments(provider.get_meter(METER_NAME, _version()))
+            self._provider_seen = provider
+        return self._instruments
+
+    def handle(self, event: InstrumentationEvent) -> bool | None:
+        """Record ``event``; for ``RunStarted``, answer whether a meter provider is configured."""
+        run = event.run
+        if run is None:
+            return None
+        kind = type(event)
+        if kind is RunStarted:
+            instruments = self._current_instruments()
+            if instruments is None:
+                return False
+            meter = _RunMeter(instruments, {"workflow.name": run.workflow_name})
+            run.scratch[self] = meter
+            instruments.runs_active.add(1, meter.attributes)
+            return True
+        meter = run.scratch.get(self)
+        if meter is None:
+            return None
+        if kind is StepStarted:
+            assert isinstance(event, StepStarted)
+            meter.steps[(event.step, event.invocation_id)] = time.perf_counter()
+            if event.attempt > 1:
+                meter.instruments.step_retries.add(
+                    1, {"workflow.name": run.workflow_name, "workflow.step.name": event.step}
+                )
+        elif kind is StepFinished:
+            assert isinstance(event, StepFinished)
+            started = meter.steps.pop((event.step, event.invocation_id), None)
+            if started is not None:
+                meter.instruments.step_duration.record(
+                    time.perf_counter() - started,
+                    {
+                        "workflow.name": run.workflow_name,
+                        "workflow.step.name": event.step,
+                        "outcome": event.outcome,
+                    },
+                )
+        elif kind is EventEmitted:
+            assert isinstance(event, EventEmitted)
+            type_name = type(event.event).__name__ if event.event is not None else "Event"
+            meter.instruments.events.add(1, self._attributes_of(run.workflow_name, type_name, event.source))
+        elif kind is RunFinished:
+            assert isinstance(event, RunFinished)
+            del run.scratch[self]
+            attributes = {**meter.attributes, "workflow.run.status": event.status}
+            meter.instruments.runs_active.add(-1, meter.attributes)
+            meter.instruments.runs.add(1, attributes)
+            meter.instruments.run_duration.record(time.perf_counter() - meter.started, attributes)
+        return None
+
+    def _attributes_of(self, workflow: str, event_type: str, source: str) -> dict[str, str]:
+        """The attributes of ``workflow.events``, built once per (workflow, type, source)."""
+        key = (workflow, event_type, source)
+        attributes = self._event_attributes.get(key)
+        if attributes is None:
+            attributes = {
+                "workflow.name": workflow,
+                "workflow.event.type": event_type,
+                "workflow.event.source": source,
+            }
+            self._event_attributes[key] = attributes
+        return attributes

@@ -1,0 +1,526 @@
+"""The OpenTelemetry handler: turns a run's instrumentation records into spans.
+
+Span names, parents, links and attributes follow the trace contract (docs/tracing.md).
+Parents are always passed explicitly (``start_span(context=...)``); the ambient context
+is used only where it is the truth: the caller's span for a new run, and the current
+span for ``@dispatcher.span`` functions and user events. While a step's own code runs,
+its step span is attached as the current span, so spans the user or an instrumented
+library opens inside the step nest under it.
+
+Only ``opentelemetry-api`` is used: with no SDK configured every span is non-recording,
+``handle(RunStarted)`` answers ``False`` and the run publishes nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from contextvars import Token
+from typing import Any, Callable, Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import Link, Span, SpanContext, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from workflows.instrumentation._scope import TRACER_NAME, version
+from workflows.instrumentation.events import (
+    EventEmitted,
+    InstrumentationEvent,
+    RunFinished,
+    RunInfo,
+    RunStarted,
+    SpanEntered,
+    SpanExited,
+    StateChanged,
+    StepFinished,
+    StepStarted,
+    UserEvent,
+    WaitEnded,
+    WaitStarted,
+)
+from workflows.instrumentation.logs import install_log_correlation
+from workflows.instrumentation.metrics import OpenTelemetryMetricsHandler
+from workflows.instrumentation.payloads import JSON, PayloadPolicy, Redactor, Rendered, dumps
+
+KIND = "openinference.span.kind"
+_EMITTED_MEMORY = 4096  # emit span contexts kept per run, for step -> cause links
+_PROPAGATOR = TraceContextTextMapPropagator()
+_OK = Status(StatusCode.OK)
+
+
+class _Open:
+    """A span this handler started and has not ended: its context when other spans are
+    parented to it, its token when it is attached as the current span."""
+
+    __slots__ = ("span", "context", "token")
+
+    def __init__(
+        self,
+        span: Span,
+        context: otel_context.Context | None = None,
+        token: Token[otel_context.Context] | None = None,
+    ) -> None:
+        self.span = span
+        self.context = context
+        self.token = token
+
+
+class _RunTrace:
+    """Everything the handler keeps about one traced run (in ``run.scratch[handler]``)."""
+
+    __slots__ = ("span", "context", "tracer", "common", "steps", "waits", "user_spans", "emitted")
+
+    def __init__(self, span: Span, tracer: Tracer, common: dict[str, Any]) -> None:
+        self.span = span
+        self.context = trace.set_span_in_context(span, otel_context.Context())
+        self.tracer = tracer
+        self.common = common
+        self.steps: dict[tuple[str, int], _Open] = {}
+        self.waits: dict[str, _Open] = {}
+        self.user_spans: dict[int, _Open] = {}
+        self.emitted: OrderedDict[str, SpanContext] = OrderedDict()
+
+    def remember_emit(self, event_id: str, span_context: SpanContext) -> None:
+        self.emitted[event_id] = span_context
+        if len(self.emitted) > _EMITTED_MEMORY:
+            self.emitted.popitem(last=False)
+
+    def parent_of(self, step: str | None, invocation_id: int | None) -> otel_context.Context:
+        """The context of a step invocation's span, or the run's when it is not open."""
+        if step is not None and invocation_id is not None:
+            open_step = self.steps.get((step, invocation_id))
+            if open_step is not None and open_step.context is not None:
+                return open_step.context
+        return self.context
+
+
+class OpenTelemetryHandler:
+    """Turns instrumentation records into OpenTelemetry spans (and, by default, metrics).
+
+    ``tracer_provider`` / ``meter_provider`` default to the global providers, looked up
+    when each run starts, so a provider installed after this handler was built is used.
+    ``capture_content`` (default: ``WORKFLOWS_CAPTURE_CONTENT``, on), ``max_payload_bytes``
+    (default: ``WORKFLOWS_MAX_PAYLOAD_BYTES``, 16 KiB) and ``redact`` govern payloads
+    (see ``PayloadPolicy``). ``metrics=False`` leaves metrics to another handler, and
+    ``log_correlation=False`` leaves log records untouched (see ``logs.py``).
+
+    Use one such handler per process: each attaches its step span as the current span
+    while the step runs, and two would not detach in nesting order.
+    """
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        capture_content: bool | None = None,
+        max_payload_bytes: int | None = None,
+        redact: Redactor | None = None,
+        *,
+        metrics: bool = True,
+        log_correlation: bool = True,
+    ) -> None:
+        self.payloads = PayloadPolicy(capture_content, max_payload_bytes, redact)
+        self.metrics = OpenTelemetryMetricsHandler(meter_provider) if metrics else None
+        self._tracer_provider = tracer_provider
+        self._provider_seen: TracerProvider | None = None
+        self._tracer: Tracer | None = None
+        self._log_correlation = log_correlation
+        self._user_spans: dict[int, _Open] = {}  # @dispatcher.span spans outside traced runs
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            StepStarted: self._step_started,
+            StepFinished: self._step_finished,
+            EventEmitted: self._event_emitted,
+            StateChanged: self._state_changed,
+            WaitStarted: self._wait_started,
+            WaitEnded: self._wait_ended,
+            RunFinished: self._run_finished,
+            SpanEntered: self._span_entered,
+            SpanExited: self._span_exited,
+            UserEvent: self._user_event,
+        }
+
+    @property
+    def tracer(self) -> Tracer:
+        """The tracer of the configured provider, or of the current global one."""
+        provider = self._tracer_provider or trace.get_tracer_provider()
+        if provider is not self._provider_seen or self._tracer is None:
+            self._tracer = provider.get_tracer(TRACER_NAME, version())
+            self._provider_seen = provider
+        return self._tracer
+
+    # -- the dispatcher's interface ------------------------------------------------
+    def handle(self, event: InstrumentationEvent) -> bool | None:
+        """Record ``event``; for ``RunStarted``, answer whether this run is traced or metered."""
+        if type(event) is RunStarted:
+            # metrics first: if they raise, no run span has been opened that would leak
+            metered = self.metrics is not None and self.metrics.handle(event) is not False
+            return self._run_started(event) or metered
+        try:
+            handler = self._handlers.get(type(event))
+            if handler is not None:
+                handler(event)
+        finally:
+            if self.metrics is not None:
+                self.metrics.handle(event)
+        return None
+
+    def inject(self, run: RunInfo, carrier: dict[str, str]) -> None:
+        """Put the run span's W3C ``traceparent`` (and ``tracestate``) into ``carrier``,
+        so a run resumed from a serialized Context continues this trace."""
+        traced = run.scratch.get(self)
+        if traced is not None:
+            _PROPAGATOR.inject(carrier, context=traced.context)
+
+    # -- runs ----------------------------------------------------------------------
+    def _run_started(self, event: RunStarted) -> bool:
+        run = event.run
+        if run is None:
+            return False
+        tracer = self.tracer
+        common = _common_attributes(run)
+        attributes = {
+            **common,
+            KIND: "AGENT" if run.is_agent else "CHAIN",
+            "workflow.resumed": event.resumed,
+        }
+        if run.is_agent:
+            attributes["agent.name"] = run.workflow_name
+        parent, links = self._run_parent(event)
+        span = tracer.start_span(
+            f"{run.workflow_name}.run", context=parent, attributes=attributes, links=links
+        )
+        if not span.is_recording():
+            return False
+        if event.start_event is not None:
+            span.set_attributes(_io("input", self.payloads.render(event.start_event)))
+        run.scratch[self] = _RunTrace(span, tracer, common)
+        if self._log_correlation:
+            install_log_correlation()
+        return True
+
+    @staticmethod
+    def _run_parent(event: RunStarted) -> tuple[otel_context.Context | None, list[Link] | None]:
+        """A resumed run continues the saved trace (the caller's span becomes a link);
+        any other run is a child of the caller's current span."""
+        if not (event.resumed and event.carrier):
+            return None, None
+        restored = _PROPAGATOR.extract(dict(event.carrier))
+        if not trace.get_current_span(restored).get_span_context().is_valid:
+            return None, None
+        caller = trace.get_current_span().get_span_context()
+        links = [Link(caller, {"workflow.link": "caller"})] if caller.is_valid else None
+        return restored, links
+
+    def _run_finished(self, event: RunFinished) -> None:
+        run = event.run
+        traced = run.scratch.pop(self, None) if run is not None else None
+        if traced is None:
+            return
+        span = traced.span
+        try:
+            attributes: dict[str, Any] = {"workflow.run.status": event.status}
+            if event.status == "completed":
+                attributes.update(_io("output", self.payloads.render(event.result)))
+            span.set_attributes(attributes)
+            if event.error is not None:
+                span.record_exception(event.error)
+            if event.status == "completed":
+                span.set_status(_OK)
+            elif event.status == "failed":
+                span.set_status(Status(StatusCode.ERROR, _describe(event.error, "the run failed")))
+            elif event.status == "timed_out":
+                span.set_status(Status(StatusCode.ERROR, _describe(event.error, "the run timed out")))
+        finally:
+            _end_leftovers(traced, event.status)
+            span.end()
+
+    # -- steps ---------------------------------------------------------------------
+    def _step_started(self, event: StepStarted) -> None:
+        traced = _traced(self, event)
+        if traced is None:
+            return
+        run = event.run
+        assert run is not None
+        attributes = {
+            **traced.common,
+            KIND: "CHAIN",
+            "workflow.step.name": event.step,
+            "workflow.step.attempt": event.attempt,
+            "workflow.step.worker": event.worker,
+        }
+        if event.event is not None:
+            attributes["workflow.event.type"] = type(event.event).__name__
+            attributes.update(_io("input", self.payloads.render(event.event)))
+        links = None
+        if event.event_id is not None:
+            cause = traced.emitted.get(event.event_id)
+            if cause is not None:
+                links = [Link(cause)]
+        span = traced.tracer.start_span(
+            f"{run.workflow_name}.{event.step}",
+            context=traced.context,
+            attributes=attributes,
+            links=links,
+        )
+        context = trace.set_span_in_context(span)
+        # attaching last: nothing may raise between attach and the bookkeeping of its token
+        opened = _Open(span, context, otel_context.attach(context))
+        traced.steps[(event.step, event.invocation_id)] = opened
+
+    def _step_finished(self, event: StepFinished) -> None:
+        traced = _traced(self, event)
+        if traced is None:
+            return
+        opened = traced.steps.pop((event.step, event.invocation_id), None)
+        if opened is None:
+            return
+        span = opened.span
+        try:
+            attributes: dict[str, Any] = {"workflow.step.outcome": event.outcome}
+            if event.output is not None:
+                attributes.update(_io("output", self.payloads.render(event.output)))
+            if event.retry_delay is not None:
+                attributes["workflow.step.retry_delay"] = event.retry_delay
+            span.set_attributes(attributes)
+            if event.error is not None:
+                span.record_exception(event.error)
+                span.set_status(Status(StatusCode.ERROR, _describe(event.error, "the step failed")))
+            elif event.outcome == "completed":
+                span.set_status(_OK)
+            span.end()
+        finally:
+            _detach(opened)
+
+    # -- events and state ----------------------------------------------------------
+    def _event_emitted(self, event: EventEmitted) -> None:
+        traced = _traced(self, event)
+        if traced is None:
+            return
+        type_name = type(event.event).__name__ if event.event is not None else "Event"
+        attributes = {
+            **traced.common,
+            KIND: "CHAIN",
+            "workflow.event.type": type_name,
+            "workflow.event.id": event.event_id,
+            "workflow.event.source": event.source,
+            "workflow.event.targets": list(event.targets),
+        }
+        if event.step is not None:
+            attributes["workflow.step.name"] = event.step
+        if event.event is not None:
+            attributes.update(_io("input", self.payloads.render(event.event)))
+        span = traced.tracer.start_span(
+            f"emit {type_name}",
+            context=traced.parent_of(event.step, event.invocation_id),
+            attributes=attributes,
+        )
+        span.set_status(_OK)
+        span.end()
+        if event.event_id:
+            traced.remember_emit(event.event_id, span.get_span_context())
+
+    def _state_changed(self, event: StateChanged) -> None:
+        traced = _traced(self, event)
+        if traced is None:
+            return
+        diff = self.payloads.render_state_change(event.path, event.before, event.after)
+        attributes = {
+            **traced.common,
+            KIND: "CHAIN",
+            "workflow.state.keys": list(event.keys),
+            "workflow.state.diff": diff.text,
+            **_io("output", diff),
+        }
+        if diff.truncated:
+            attributes["workflow.state.diff.truncated"] = True
+        if event.step is not None:
+            attributes["workflow.step.name"] = event.step
+        span = traced.tracer.start_span(
+            f"state.{event.op}",
+            context=traced.parent_of(event.step, event.invocation_id),
+            attributes=attributes,
+        )
+        span.set_status(_OK)
+        span.end()
+
+    # -- waits ---------------------------------------------------------------------
+    def _wait_started(self, event: WaitStarted) -> None:
+        traced = _traced(self, event)
+        if traced is None:
+            return
+        type_name = event.event_type.__name__ if event.event_type is not None else "Event"
+        attributes: dict[str, Any] = {
+            **traced.common,
+            KIND: "CHAIN",
+            "workflow.step.name": event.step,
+            "workflow.event.type": type_name,
+            "workflow.wait.id": event.waiter_id,
+        }
+        if event.timeout is not None:
+            attributes["workflow.wait.timeout"] = event.timeout
+        if event.requirements:
+            attributes.update(_io("input", self.payloads.render(event.requirements)))
+        previous = traced.waits.pop(event.waiter_id, None)
+        if previous is not None:  # the step re-ran and waits again: the old wait is over
+            previous.span.end()
+        span = traced.tracer.start_span(
+            f"wait {type_name}",
+            context=traced.parent_of(event.step, event.invocation_id),
+            attributes=attributes,
+        )
+        traced.waits[event.waiter_id] = _Open(span)
+
+    def _wait_ended(self, event: WaitEnded) -> None:
+        traced = _traced(self, event)
+        if traced is None:
+            return
+        opened = traced.waits.pop(event.waiter_id, None)
+        if opened is None:
+            return
+        span = opened.span
+        try:
+            attributes: dict[str, Any] = {"workflow.wait.outcome": event.outcome}
+            if event.event is not None:
+                attributes.update(_io("output", self.payloads.render(event.event)))
+            span.set_attributes(attributes)
+            if event.outcome == "received":
+                span.set_status(_OK)
+            elif event.outcome == "timed_out":
+                span.set_status(Status(StatusCode.ERROR, "the wait timed out"))
+        finally:
+            span.end()
+
+    # -- user spans and events -----------------------------------------------------
+    def _span_entered(self, event: SpanEntered) -> None:
+        traced = _traced(self, event)
+        tracer = traced.tracer if traced is not None else self.tracer
+        attributes: dict[str, Any] = dict(traced.common) if traced is not None else {}
+        attributes[KIND] = "CHAIN"
+        span = tracer.start_span(event.name, attributes=attributes)  # under the current span
+        if event.arguments and span.is_recording():
+            span.set_attributes(_io("input", self.payloads.render(dict(event.arguments))))
+        context = trace.set_span_in_context(span)
+        opened = _Open(span, context, otel_context.attach(context))
+        (traced.user_spans if traced is not None else self._user_spans)[event.span_id] = opened
+
+    def _span_exited(self, event: SpanExited) -> None:
+        traced = _traced(self, event)
+        opened = None
+        if traced is not None:
+            opened = traced.user_spans.pop(event.span_id, None)
+        if opened is None:
+            opened = self._user_spans.pop(event.span_id, None)
+        if opened is None:
+            return
+        span = opened.span
+        try:
+            if span.is_recording():
+                if event.error is not None:
+                    span.record_exception(event.error)
+                    span.set_status(Status(StatusCode.ERROR, _describe(event.error, "failed")))
+                else:
+                    if event.result is not None:
+                        span.set_attributes(_io("output", self.payloads.render(event.result)))
+                    span.set_status(_OK)
+            span.end()
+        finally:
+            _detach(opened)
+
+    def _user_event(self, event: UserEvent) -> None:
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.add_event(event.name, self._event_attributes(event.attributes))
+
+    def _event_attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """User event attributes as OTel attribute values, masked and redacted like any
+        payload: scalars and lists of one scalar type as they are, the rest as JSON."""
+        converted: dict[str, Any] = {}
+        for key, value in attributes.items():
+            if value is None:
+                continue
+            data = self.payloads.prepare(value, key)
+            converted[key] = data if _is_attribute_value(data) else self.payloads.cap(dumps(data), JSON).text
+        return converted
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _traced(handler: OpenTelemetryHandler, event: InstrumentationEvent) -> _RunTrace | None:
+    run = event.run
+    return run.scratch.get(handler) if run is not None else None
+
+
+def _common_attributes(run: RunInfo) -> dict[str, Any]:
+    """What every span of the run carries (Phoenix binds a trace to the session of the
+    first span it stores, so the session id goes everywhere)."""
+    metadata = {"workflow": run.workflow_name, "run_id": run.run_id, "session_id": run.session_id}
+    if run.workflow_class and run.workflow_class != run.workflow_name:
+        metadata["workflow_class"] = run.workflow_class
+    return {
+        "workflow.name": run.workflow_name,
+        "workflow.run_id": run.run_id,
+        "workflow.session_id": run.session_id,
+        "session.id": run.session_id,
+        "metadata": json.dumps(metadata),
+    }
+
+
+def _io(direction: str, rendered: Rendered) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        f"{direction}.value": rendered.text,
+        f"{direction}.mime_type": rendered.mime_type,
+    }
+    if rendered.truncated:
+        attributes[f"workflow.{direction}.truncated"] = True
+    return attributes
+
+
+def _describe(error: BaseException | None, fallback: str) -> str:
+    if error is None:
+        return fallback
+    message = str(error)
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _detach(opened: _Open) -> None:
+    if opened.token is not None:
+        otel_context.detach(opened.token)
+
+
+def _end_leftovers(traced: _RunTrace, run_status: str) -> None:
+    """End every span of the run still open when it finished (never leak a span).
+
+    What was still running was interrupted by the end of the run: it is marked
+    ``cancelled``, and as an error only when the run timed out (it is what ran too
+    long). Tokens are not detached: they belong to tasks that are ending.
+    """
+    leftovers = [
+        *((o, "workflow.step.outcome") for o in traced.user_spans.values()),
+        *((o, "workflow.wait.outcome") for o in traced.waits.values()),
+        *((o, "workflow.step.outcome") for o in traced.steps.values()),
+    ]
+    traced.user_spans.clear()
+    traced.waits.clear()
+    traced.steps.clear()
+    first_error: Exception | None = None
+    for opened, outcome_key in leftovers:
+        try:
+            opened.span.set_attribute(outcome_key, "cancelled")
+            if run_status == "timed_out":
+                opened.span.set_status(Status(StatusCode.ERROR, "interrupted: the run timed out"))
+            opened.span.end()
+        except Exception as exc:  # end the others anyway, then report
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
+
+
+def _is_attribute_value(value: Any) -> bool:
+    """Whether OpenTelemetry takes ``value`` as is: a scalar or a list of one scalar type."""
+    if isinstance(value, (str, bool, int, float)):
+        return True
+    if not isinstance(value, list) or not value:
+        return False
+    kind = type(value[0])
+    return kind in (str, bool, int, float) and all(type(v) is kind for v in value)

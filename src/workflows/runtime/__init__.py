@@ -1,0 +1,1 @@
+"""The run loop: routing, workers, waits, timeouts, and a run as data."""

@@ -1,0 +1,762 @@
+"""One run of a workflow: per-step queues, worker tasks, routing, waits, timeouts.
+
+The run owns every task it starts. A driver task waits for the run to end (a
+``StopEvent``, a failure, the timeout, a cancel), then cancels and awaits whatever is
+still running, so nothing outlives the run. Routing is a dict look-up of the event's
+type; a worker keeps draining its step's queue, so a busy step does not pay for a new
+task per event; a step waiting for an external event holds no task at all (it is run
+again from the top when the event arrives).
+
+The run's state is plain data (queued and in-progress work items, collect buffers,
+waiters, the store), which is what ``Context.to_dict()`` serializes and what a resumed
+run is rebuilt from. Every transition is published to the instrumentation dispatcher,
+but only when some handler follows this run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import itertools
+import logging
+import time
+from collections import deque
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from workflows.errors import WorkflowCancelledByUser, WorkflowRuntimeError, WorkflowTimeoutError
+from workflows.events import (
+    Event,
+    InputRequiredEvent,
+    StepFailedEvent,
+    StepState,
+    StepStateChanged,
+    StopEvent,
+    UnhandledEvent,
+    WorkflowCancelledEvent,
+    WorkflowFailedEvent,
+    WorkflowIdleEvent,
+    WorkflowTimedOutEvent,
+)
+from workflows.instrumentation.dispatcher import Handlers, get_dispatcher
+from workflows.instrumentation.events import (
+    EventEmitted,
+    EventSource,
+    RunFinished,
+    RunInfo,
+    RunStarted,
+    RunStatus,
+    StateChanged,
+    StepFinished,
+    StepStarted,
+    WaitEnded,
+    WaitStarted,
+    current_run,
+)
+from workflows.retry_policy import RetryInfo, next_delay
+from workflows.runtime.steps import RouteTable, StepSpec
+
+if TYPE_CHECKING:
+    from workflows.context.context import Context
+    from workflows.runtime.snapshot import RunSnapshot
+    from workflows.workflow import Workflow
+
+logger = logging.getLogger("workflows.runtime")
+verbose_logger = logging.getLogger("workflows.verbose")
+
+_dispatcher = get_dispatcher()
+
+current_step_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
+    "workflows_current_step_context", default=None
+)
+
+
+class WaitSuspended(BaseException):
+    """Raised by ``ctx.wait_for_event`` to park a step until its event arrives.
+
+    A ``BaseException`` so that a step's own ``except Exception`` cannot swallow it.
+    """
+
+
+class WorkItem:
+    """One delivery of an event to one step (and what a replay of it already knows)."""
+
+    __slots__ = ("event", "event_id", "seq", "resolved", "timed_out", "lineage")
+
+    def __init__(
+        self,
+        event: Event,
+        event_id: str | None,
+        seq: int,
+        lineage: dict[str, int] | None = None,
+        resolved: dict[str, Event] | None = None,
+        timed_out: frozenset[str] | None = None,
+    ) -> None:
+        self.event = event
+        self.event_id = event_id
+        self.seq = seq
+        self.lineage = lineage
+        self.resolved = resolved
+        self.timed_out = timed_out
+
+
+class Waiter:
+    """A step parked in ``ctx.wait_for_event`` until a matching event arrives."""
+
+    __slots__ = ("step", "item", "waiter_id", "event_type", "requirements", "subclasses", "deadline", "timer")
+
+    def __init__(
+        self,
+        step: str,
+        item: WorkItem,
+        waiter_id: str,
+        event_type: type[Event],
+        requirements: dict[str, Any] | None,
+        subclasses: bool,
+        deadline: float | None,
+    ) -> None:
+        self.step = step
+        self.item = item
+        self.waiter_id = waiter_id
+        self.event_type = event_type
+        self.requirements = requirements
+        self.subclasses = subclasses
+        self.deadline = deadline
+        self.timer: asyncio.TimerHandle | None = None
+
+    def matches(self, event: Event) -> bool:
+        if type(event) is not self.event_type and not (self.subclasses and isinstance(event, self.event_type)):
+            return False
+        if self.requirements:
+            return all(getattr(event, k, None) == v for k, v in self.requirements.items())
+        return True
+
+
+class CollectBuffer:
+    """Events gathered by ``ctx.collect_events`` for one step and buffer id.
+
+    Adding an event is O(1): we count what is still missing per type instead of
+    re-scanning the expected list.
+    """
+
+    __slots__ = ("expected", "need", "got", "missing")
+
+    def __init__(self, expected: list[type[Event]]) -> None:
+        self.expected = expected
+        self.need: dict[type, int] = {}
+        for t in expected:
+            self.need[t] = self.need.get(t, 0) + 1
+        self.got: dict[type, list[Event]] = {}
+        self.missing = len(expected)
+
+    def add(self, event: Event) -> bool:
+        """Buffer ``event`` if its type is still missing; True when the set is complete."""
+        t = type(event)
+        have = self.got.get(t)
+        if have is None:
+            if t not in self.need:
+                return False
+            have = self.got[t] = []
+        if len(have) < self.need[t]:
+            have.append(event)
+            self.missing -= 1
+        return self.missing == 0
+
+    def ordered(self) -> list[Event]:
+        cursors: dict[type, Iterator[Event]] = {t: iter(evs) for t, evs in self.got.items()}
+        return [next(cursors[t]) for t in self.expected]
+
+    def events(self) -> list[Event]:
+        return [ev for evs in self.got.values() for ev in evs]
+
+
+class StepRuntime:
+    """A step's live state within one run: its queue and its free worker slots."""
+
+    __slots__ = ("spec", "queue", "free_slots", "in_progress")
+
+    def __init__(self, spec: StepSpec) -> None:
+        self.spec = spec
+        self.queue: deque[WorkItem] = deque()
+        self.free_slots = list(range(spec.num_workers - 1, -1, -1))
+        self.in_progress: dict[int, WorkItem] = {}
+
+
+def _step_state(name: str, state: StepState, worker_id: str, input_name: str, output_name: str | None) -> StepStateChanged:
+    return StepStateChanged(
+        name=name, step_state=state, worker_id=worker_id, input_event_name=input_name, output_event_name=output_name
+    )
+
+
+class WorkflowRun:
+    """The live state and the machinery of one run. Created by ``Workflow.run()``."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        ctx: Context,
+        run_id: str,
+        routes: RouteTable,
+        start_event: Event | None,
+        snapshot: RunSnapshot | None,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.workflow = workflow
+        self.ctx = ctx
+        self.run_id = run_id
+        self.routes = routes
+        self.start_event = start_event
+        self.snapshot = snapshot
+        self.info = RunInfo(
+            workflow_name=workflow._trace_name,
+            run_id=run_id,
+            session_id=ctx.session_id,
+            workflow_class=f"{type(workflow).__module__}.{type(workflow).__qualname__}",
+            is_agent=bool(getattr(workflow, "is_agent", False)),
+        )
+        self.handlers: Handlers = ()
+        self.steps = {name: StepRuntime(spec) for name, spec in routes.steps.items()}
+        self.error_handlers = workflow._error_handler_for
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.waiters: list[Waiter] = []
+        self.collect_buffers: dict[tuple[str, str], CollectBuffer] = {}
+        # The stream holds events, and internal records as zero-argument factories that
+        # are only turned into events if someone streams with expose_internal=True.
+        self.stream: list[Any] = []
+        self._stream_wakeup: asyncio.Future[None] | None = None
+        self.stream_closed = False
+        self.pending = 0
+        self.done = False
+        self.status: RunStatus | None = None
+        self.result: Any = None
+        self.stop_event: StopEvent | None = None
+        self.error: BaseException | None = None
+        self._finished: asyncio.Future[None] = self.loop.create_future()
+        self._seq = itertools.count()
+        self._invocations = itertools.count()
+        self._event_ids = itertools.count(1)
+        self._timeout_handle: asyncio.TimerHandle | None = None
+        self.elapsed_before = snapshot.elapsed_alive if snapshot is not None else 0.0
+        self.started_at = time.monotonic()
+        self.verbose = workflow._verbose
+        self.driver = self.loop.create_task(self._drive())
+
+    # ------------------------------------------------------------------ lifecycle
+    async def _drive(self) -> Any:
+        semaphore = self.workflow._run_semaphore
+        try:
+            try:
+                if semaphore is not None:
+                    await semaphore.acquire()
+                try:
+                    self._begin()
+                    await self._finished
+                finally:
+                    if semaphore is not None:
+                        semaphore.release()
+            finally:
+                await self._shutdown()
+        except asyncio.CancelledError:
+            # Hard cancel (handler.cancel()): the run task itself was cancelled.
+            if self.status is None:
+                self.status = "cancelled"
+                self.error = asyncio.CancelledError()
+            self._close()
+            raise
+        self._close()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def _begin(self) -> None:
+        carrier = self.snapshot.carrier if self.snapshot is not None else None
+        self.handlers = _dispatcher.start_run(
+            RunStarted(self.info, self.start_event, self.snapshot is not None, carrier)
+        )
+        if self.handlers:
+            self.ctx.store.on_change = self._on_state_change
+        timeout = self.workflow._timeout
+        if timeout is not None:
+            self._timeout_handle = self.loop.call_later(max(timeout - self.elapsed_before, 0.0), self._on_timeout)
+        if self.snapshot is not None:
+            self._restore(self.snapshot)
+        else:
+            assert self.start_event is not None
+            if self.verbose:
+                self._say(f"[tick] add: {self.start_event!r}")
+            self.emit(self.start_event, "start")
+        if self.pending == 0 and not self.done:
+            self._internal(WorkflowIdleEvent)
+
+    async def _shutdown(self) -> None:
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+        if not self.done:  # the driver itself is being cancelled
+            self.done = True
+        for waiter in self.waiters:
+            if waiter.timer is not None:
+                waiter.timer.cancel()
+        tasks = [t for t in self.tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _close(self) -> None:
+        """Publish the end of the run and hand the context back (runs even on hard cancel)."""
+        if self.handlers:
+            for waiter in self.waiters:
+                self._publish(WaitEnded(self.info, waiter.step, waiter.waiter_id, "cancelled", None))
+        self.ctx._run_ended(self)
+        self.ctx.store.on_change = None
+        self.stream_closed = True
+        self._wake_stream()
+        if self.handlers:
+            self._publish(RunFinished(self.info, self.status or "cancelled", self.result, self.stop_event, self.error))
+        if self.verbose:
+            self._say(f"[result] {self.stop_event!r}" if self.stop_event is not None else f"[result] {self.status}")
+
+    def _finish(self, status: RunStatus, final_event: StopEvent, result: Any = None, error: BaseException | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.status = status
+        self.result = result
+        self.error = error
+        self.stop_event = final_event if status != "failed" and status != "timed_out" else None
+        if status == "cancelled":
+            self.stop_event = final_event
+        self.stream.append(final_event)
+        self._wake_stream()
+        for task in self.tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        if not self._finished.done():
+            self._finished.set_result(None)
+
+    def _on_timeout(self) -> None:
+        if self.done:
+            return
+        timeout = self.workflow._timeout
+        active = sorted({name for name, st in self.steps.items() if st.in_progress})
+        detail = f"Currently active steps: {', '.join(active)}" if active else "No steps active"
+        self._finish(
+            "timed_out",
+            WorkflowTimedOutEvent(timeout=timeout, active_steps=active),
+            error=WorkflowTimeoutError(f"Operation timed out after {timeout} seconds. {detail}"),
+        )
+
+    def cancel_by_user(self) -> None:
+        self._finish("cancelled", WorkflowCancelledEvent(), error=WorkflowCancelledByUser())
+
+    def elapsed_alive(self) -> float:
+        return self.elapsed_before + (time.monotonic() - self.started_at)
+
+    # ------------------------------------------------------------------ publishing
+    def _publish(self, record: Any) -> None:
+        _dispatcher.publish(record, self.handlers)
+
+    def _say(self, line: str) -> None:
+        if verbose_logger.isEnabledFor(logging.INFO):
+            verbose_logger.info(line)
+        else:
+            print(line)
+
+    def _internal(self, factory: Callable[[], Event]) -> None:
+        if not self.done:
+            self.stream.append(factory)
+            self._wake_stream()
+
+    def write_to_stream(self, event: Event, step: str | None = None, invocation_id: int | None = None) -> None:
+        if self.done:
+            return
+        self.stream.append(event)
+        self._wake_stream()
+        if self.handlers:
+            self._publish(EventEmitted(self.info, event, self._new_event_id(), "stream", step, invocation_id, ()))
+
+    def _wake_stream(self) -> None:
+        wakeup = self._stream_wakeup
+        if wakeup is not None:
+            self._stream_wakeup = None
+            if not wakeup.done():
+                wakeup.set_result(None)
+
+    async def stream_changed(self) -> None:
+        """Wait until something is added to the stream (or the run ends)."""
+        if self._stream_wakeup is None:
+            self._stream_wakeup = self.loop.create_future()
+        await self._stream_wakeup
+
+    def stream_entry(self, index: int) -> Event:
+        entry = self.stream[index]
+        if not isinstance(entry, Event):
+            entry = self.stream[index] = entry()
+        return entry
+
+    def is_internal_entry(self, index: int) -> bool:
+        entry = self.stream[index]
+        return not isinstance(entry, Event) or isinstance(entry, (StepStateChanged, WorkflowIdleEvent, UnhandledEvent))
+
+    def _new_event_id(self) -> str:
+        return f"{self.run_id}-{next(self._event_ids)}"
+
+    def _on_state_change(self, op: str, path: str, keys: tuple[str, ...], before: Any, after: Any) -> None:
+        step_ctx = current_step_context.get()
+        step = inv = None
+        if step_ctx is not None and step_ctx._run is self:
+            step, inv = step_ctx._step_name, step_ctx._invocation_id
+        self._publish(StateChanged(self.info, op, path, keys, before, after, step, inv))
+
+    # ------------------------------------------------------------------ routing
+    def emit(
+        self,
+        event: Event,
+        source: EventSource,
+        step: str | None = None,
+        invocation_id: int | None = None,
+        lineage: dict[str, int] | None = None,
+        target: StepSpec | None = None,
+    ) -> None:
+        """Route ``event`` to the steps that accept it (or only to ``target``)."""
+        if self.done:
+            return
+        targets = (target,) if target is not None else self.routes.targets(type(event))
+        woken: list[Waiter] = []
+        if self.waiters:
+            for waiter in self.waiters:
+                if (target is None or waiter.step == target.name) and waiter.matches(event):
+                    woken.append(waiter)
+        event_id = None
+        if self.handlers:
+            event_id = self._new_event_id()
+            names = tuple(s.name for s in targets) + tuple(w.step for w in woken if all(w.step != s.name for s in targets))
+            self._publish(EventEmitted(self.info, event, event_id, source, step, invocation_id, names))
+        for waiter in woken:
+            self._resume_waiter(waiter, event)
+        woken_steps = {w.step for w in woken}
+        for spec in targets:
+            if spec.name in woken_steps:
+                continue  # consumed by that step's waiter
+            self.dispatch(spec, WorkItem(event, event_id, next(self._seq), lineage))
+        if not targets and not woken and not isinstance(event, (InputRequiredEvent, StopEvent)):
+            idle = self.pending == 0
+            self._internal(
+                lambda: UnhandledEvent(
+                    event_type=type(event).__name__,
+                    qualified_name=f"{type(event).__module__}.{type(event).__qualname__}",
+                    step_name=step,
+                    idle=idle,
+                )
+            )
+
+    def dispatch(self, spec: StepSpec, item: WorkItem) -> None:
+        if self.done:
+            return
+        state = self.steps[spec.name]
+        self.pending += 1
+        if state.free_slots:
+            slot = state.free_slots.pop()
+            task = self.loop.create_task(self._worker(state, item, slot))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        else:
+            state.queue.append(item)
+            name = type(item.event).__name__
+            self._internal(lambda: _step_state(spec.name, StepState.PREPARING, "<enqueued>", name, None))
+            if self.verbose:
+                self._say(f"[{spec.name}] enqueued (waiting for capacity)")
+
+    async def _worker(self, state: StepRuntime, item: WorkItem, slot: int) -> None:
+        token = current_run.set(self.info)
+        try:
+            while True:
+                await self._invoke(state, item, slot)
+                if self.done or not state.queue:
+                    break
+                item = state.queue.popleft()
+        finally:
+            state.free_slots.append(slot)
+            current_run.reset(token)
+
+    async def _invoke(self, state: StepRuntime, item: WorkItem, slot: int) -> None:
+        from workflows.context.context import Context
+
+        spec = state.spec
+        config = spec.config
+        invocation_id = next(self._invocations)
+        state.in_progress[invocation_id] = item
+        step_ctx = Context._for_step(self.ctx, self, spec.name, item, invocation_id)
+        token = current_step_context.set(step_ctx)
+        first_started = time.monotonic()
+        attempt = 0
+        input_name = type(item.event).__name__
+        try:
+            while True:
+                attempt += 1
+                if self.handlers:
+                    self._publish(
+                        StepStarted(self.info, spec.name, invocation_id, attempt, slot, item.event, item.event_id)
+                    )
+                self._internal(lambda: _step_state(spec.name, StepState.RUNNING, str(slot), input_name, None))
+                if self.verbose:
+                    self._say(f"[{spec.name}:{slot}] started from {input_name}")
+                try:
+                    kwargs: dict[str, Any] = {config.event_name: item.event}
+                    if config.context_parameter is not None:
+                        kwargs[config.context_parameter] = step_ctx
+                    if config.resources:
+                        kwargs.update(await self.workflow._resolve_resources(config.resources))
+                    if config.is_async:
+                        result = await spec.func(**kwargs)
+                    else:
+                        call = functools.partial(spec.func, **kwargs)
+                        result = await self.loop.run_in_executor(None, contextvars.copy_context().run, call)
+                    if result is not None and not isinstance(result, Event):
+                        raise WorkflowRuntimeError(
+                            f"Step function {spec.name} returned {type(result).__name__} instead of an Event instance."
+                        )
+                except WaitSuspended:
+                    if self.handlers:
+                        self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "waiting"))
+                    self._internal(
+                        lambda: _step_state(spec.name, StepState.NOT_RUNNING, str(slot), str(type(item.event)), str(type(None)))
+                    )
+                    return
+                except asyncio.CancelledError:
+                    if self.handlers:
+                        self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "cancelled"))
+                    raise
+                except Exception as exc:
+                    if self.done:
+                        if self.handlers:
+                            self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "failed", None, exc))
+                        return
+                    delay = self._retry_delay(spec, first_started, attempt, exc)
+                    if isinstance(delay, BaseException):
+                        exc, delay = delay, None  # the policy itself raised: that is the failure
+                    if delay is not None:
+                        if self.handlers:
+                            self._publish(
+                                StepFinished(self.info, spec.name, invocation_id, attempt, "retrying", None, exc, delay)
+                            )
+                        step_ctx._retry_info = RetryInfo(
+                            retry_number=attempt,
+                            elapsed_seconds=time.monotonic() - first_started,
+                            last_exception=exc,
+                            last_failed_at=datetime.now(timezone.utc),
+                        )
+                        await asyncio.sleep(delay)
+                        continue
+                    if self.handlers:
+                        self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "failed", None, exc))
+                    self._internal(
+                        lambda: _step_state(spec.name, StepState.NOT_RUNNING, str(slot), str(type(item.event)), None)
+                    )
+                    self._step_failed(spec, item, exc, attempt, time.monotonic() - first_started)
+                    return
+                else:
+                    self._internal(
+                        lambda: _step_state(
+                            spec.name, StepState.NOT_RUNNING, str(slot), str(type(item.event)), str(type(result))
+                        )
+                    )
+                    if self.verbose:
+                        self._say(f"[{spec.name}:{slot}] complete with {type(result).__name__}")
+                    if result is not None:
+                        self._step_returned(spec, item, invocation_id, result)
+                    if self.handlers:
+                        self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "completed", result))
+                    return
+        finally:
+            current_step_context.reset(token)
+            del state.in_progress[invocation_id]
+            self.pending -= 1
+            if self.pending == 0 and not self.done:
+                self._internal(WorkflowIdleEvent)
+
+    def _retry_delay(self, spec: StepSpec, first_started: float, attempt: int, exc: Exception) -> float | BaseException | None:
+        policy = spec.config.retry_policy
+        if policy is None:
+            return None
+        try:
+            return next_delay(policy, time.monotonic() - first_started, attempt, exc)
+        except Exception as policy_error:
+            return policy_error
+
+    def _step_returned(self, spec: StepSpec, item: WorkItem, invocation_id: int, result: Event) -> None:
+        if isinstance(result, StopEvent):
+            if self.handlers:
+                self._publish(EventEmitted(self.info, result, self._new_event_id(), "return", spec.name, invocation_id, ()))
+            value = result.result if type(result) is StopEvent else result
+            self._finish("completed", result, result=value)
+            return
+        if isinstance(result, InputRequiredEvent):
+            self.stream.append(result)
+            self._wake_stream()
+        self.emit(result, "return", spec.name, invocation_id, item.lineage)
+
+    def _step_failed(self, spec: StepSpec, item: WorkItem, exc: Exception, attempts: int, elapsed: float) -> None:
+        handler_name = self.error_handlers.get(spec.name) if spec.config.role == "step" else None
+        if handler_name is not None:
+            handler = self.routes.steps[handler_name]
+            lineage = dict(item.lineage or {})
+            used = lineage.get(handler_name, 0)
+            if used < handler.config.max_recoveries:
+                lineage[handler_name] = used + 1
+                failure = StepFailedEvent(
+                    step_name=spec.name,
+                    input_event=item.event,
+                    exception=exc,
+                    attempts=attempts,
+                    elapsed_seconds=elapsed,
+                    failed_at=datetime.now(timezone.utc),
+                )
+                self.emit(failure, "return", spec.name, None, lineage, target=handler)
+                return
+        self._finish(
+            "failed",
+            WorkflowFailedEvent(step_name=spec.name, exception=exc, attempts=attempts, elapsed_seconds=elapsed),
+            error=exc,
+        )
+
+    # ------------------------------------------------------------------ external input
+    def send(self, event: Event, step: str | None, *, source: EventSource, from_step: str | None = None,
+             invocation_id: int | None = None, lineage: dict[str, int] | None = None) -> None:
+        target = None
+        if step is not None:
+            target = self.routes.steps.get(step)
+            if target is None:
+                raise WorkflowRuntimeError(f"Step {step} does not exist")
+            if not target.accepts(type(event)) and not any(w.step == step and w.matches(event) for w in self.waiters):
+                raise WorkflowRuntimeError(f"Step {step} does not accept event of type {type(event)}")
+        if self.verbose:
+            self._say(f"[tick] add: {event!r}")
+        self.emit(event, source, from_step, invocation_id, lineage, target=target)
+
+    # ------------------------------------------------------------------ collect / wait
+    def collect(self, step: str, buffer_id: str, event: Event, expected: list[type[Event]]) -> list[Event] | None:
+        key = (step, buffer_id)
+        buffer = self.collect_buffers.get(key)
+        if buffer is None:
+            buffer = self.collect_buffers[key] = CollectBuffer(expected)
+        elif buffer.expected is not expected and buffer.expected != expected:
+            # The step changed its mind about what it waits for: keep what still fits.
+            kept = buffer.events()
+            buffer = self.collect_buffers[key] = CollectBuffer(expected)
+            for ev in kept:
+                buffer.add(ev)
+        if not buffer.add(event):
+            return None
+        del self.collect_buffers[key]
+        return buffer.ordered()
+
+    def add_waiter(
+        self,
+        step: str,
+        item: WorkItem,
+        waiter_id: str,
+        event_type: type[Event],
+        requirements: dict[str, Any] | None,
+        timeout: float | None,
+        waiter_event: Event | None,
+        invocation_id: int,
+        subclasses: bool,
+    ) -> None:
+        deadline = None if timeout is None else self.loop.time() + timeout
+        waiter = Waiter(step, item, waiter_id, event_type, requirements, subclasses, deadline)
+        self._arm(waiter)
+        if self.handlers:
+            self._publish(WaitStarted(self.info, step, invocation_id, waiter_id, event_type, requirements, timeout))
+        if waiter_event is not None:
+            self.write_to_stream(waiter_event, step, invocation_id)
+
+    def _arm(self, waiter: Waiter) -> None:
+        self.waiters.append(waiter)
+        if waiter.deadline is not None:
+            waiter.timer = self.loop.call_at(waiter.deadline, self._waiter_timed_out, waiter)
+
+    def _resume_waiter(self, waiter: Waiter, event: Event) -> None:
+        self.waiters.remove(waiter)
+        if waiter.timer is not None:
+            waiter.timer.cancel()
+        if self.handlers:
+            self._publish(WaitEnded(self.info, waiter.step, waiter.waiter_id, "received", event))
+        item = waiter.item
+        resolved = dict(item.resolved or {})
+        resolved[waiter.waiter_id] = event
+        self.dispatch(
+            self.routes.steps[waiter.step],
+            WorkItem(item.event, item.event_id, item.seq, item.lineage, resolved, item.timed_out),
+        )
+
+    def _waiter_timed_out(self, waiter: Waiter) -> None:
+        if self.done or waiter not in self.waiters:
+            return
+        self.waiters.remove(waiter)
+        if self.handlers:
+            self._publish(WaitEnded(self.info, waiter.step, waiter.waiter_id, "timed_out", None))
+        item = waiter.item
+        timed_out = frozenset(item.timed_out or ()) | {waiter.waiter_id}
+        self.dispatch(
+            self.routes.steps[waiter.step],
+            WorkItem(item.event, item.event_id, item.seq, item.lineage, item.resolved, timed_out),
+        )
+
+    # ------------------------------------------------------------------ snapshot / restore
+    def _restore(self, snapshot: RunSnapshot) -> None:
+        for step_name, items in snapshot.queued.items():
+            spec = self.routes.steps.get(step_name)
+            if spec is None:
+                logger.warning("resumed run %s: dropping work for unknown step %r", self.run_id, step_name)
+                continue
+            for item in items:
+                self.dispatch(spec, WorkItem(item.event, None, next(self._seq), item.lineage, item.resolved, None))
+        for saved_buffer in snapshot.collected:
+            buffer = CollectBuffer(saved_buffer.expected)
+            for ev in saved_buffer.events:
+                buffer.add(ev)
+            self.collect_buffers[(saved_buffer.step, saved_buffer.buffer_id)] = buffer
+        now = self.loop.time()
+        for saved in snapshot.waiters:
+            if saved.step not in self.routes.steps:
+                continue
+            item = WorkItem(saved.event, None, next(self._seq), saved.lineage, saved.resolved, None)
+            deadline = None if saved.remaining is None else now + saved.remaining
+            subclasses = self.routes.steps[saved.step].config.accept_event_subclasses
+            self._arm(Waiter(saved.step, item, saved.waiter_id, saved.event_type, saved.requirements, subclasses, deadline))
+
+    def take_snapshot(self) -> RunSnapshot:
+        """The run as plain data: what is queued or in progress, collected, awaited."""
+        from workflows.runtime.snapshot import RunSnapshot, SavedCollect, SavedItem, SavedWaiter
+
+        queued: dict[str, list[SavedItem]] = {}
+        for name, state in self.steps.items():
+            # In-progress work runs again on resume, before what was queued behind it.
+            items = [*state.in_progress.values(), *state.queue]
+            if items:
+                queued[name] = [SavedItem(i.event, i.lineage, i.resolved) for i in items]
+        now = self.loop.time()
+        waiters = [
+            SavedWaiter(
+                step=w.step,
+                event=w.item.event,
+                lineage=w.item.lineage,
+                resolved=w.item.resolved,
+                waiter_id=w.waiter_id,
+                event_type=w.event_type,
+                requirements=w.requirements,
+                remaining=None if w.deadline is None else max(w.deadline - now, 0.0),
+            )
+            for w in self.waiters
+        ]
+        collected = [
+            SavedCollect(step, buffer_id, list(b.expected), b.events())
+            for (step, buffer_id), b in self.collect_buffers.items()
+        ]
+        carrier = _dispatcher.inject(self.info, self.handlers) if self.handlers else {}
+        if not carrier and self.snapshot is not None:
+            carrier = dict(self.snapshot.carrier)
+        running = not self.done or self.status == "cancelled"
+        return RunSnapshot(running, self.elapsed_alive(), carrier, queued, collected, waiters)

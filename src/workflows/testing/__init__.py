@@ -1,0 +1,1 @@
+"""Helpers for testing workflows and the code around them (scripted servers, fixtures)."""

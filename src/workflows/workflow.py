@@ -1,0 +1,288 @@
+"""``Workflow``: a class of steps, validated once and run as many times as needed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import string
+from typing import Any, Callable, ClassVar
+
+from pydantic import BaseModel, ValidationError
+
+from workflows.context.context import Context
+from workflows.context.serializers import BaseSerializer
+from workflows.context.state_store import DictState
+from workflows.errors import ContextStateError, WorkflowRuntimeError, WorkflowValidationError
+from workflows.events import Event, StartEvent, StopEvent
+from workflows.handler import WorkflowHandler
+from workflows.resource import ResourceDefinition, ResourceManager, resolve_resources
+from workflows.runtime.run import WorkflowRun
+from workflows.runtime.steps import RouteTable, StepSpec
+from workflows import validation
+
+logger = logging.getLogger("workflows")
+
+_RUN_ID_ALPHABET = string.ascii_letters + string.digits
+_live_run_ids: set[str] = set()
+
+
+class WorkflowMeta(type):
+    """Gives every workflow class its own registry of free-function steps (not inherited)."""
+
+    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> None:
+        super().__init__(name, bases, namespace)
+        cls._added_steps: dict[str, Callable[..., Any]] = {}
+        cls._steps_version = 0
+
+
+class Workflow(metaclass=WorkflowMeta):
+    """Subclass it and decorate methods with ``@step``; then ``await MyWorkflow().run(...)``.
+
+    ``timeout`` (seconds, ``None`` for none) bounds each run. ``disable_validation``
+    skips the graph checks of ``run()`` (start/stop event checks still apply at
+    construction). ``num_concurrent_runs`` limits how many runs of this instance go on
+    at once (the others wait). ``workflow_name`` names the workflow in traces (default:
+    the class name). Set the class attribute ``is_agent = True`` to have traces mark the
+    workflow's runs as AGENT spans.
+    """
+
+    is_agent: ClassVar[bool] = False
+    _added_steps: ClassVar[dict[str, Callable[..., Any]]]
+    _steps_version: ClassVar[int]
+
+    def __init__(
+        self,
+        timeout: float | None = 45.0,
+        disable_validation: bool = False,
+        verbose: bool = False,
+        resource_manager: ResourceManager | None = None,
+        num_concurrent_runs: int | None = None,
+        runtime: Any = None,
+        workflow_name: str | None = None,
+        skip_graph_checks: set[str] | None = None,
+        serializer: BaseSerializer | None = None,
+    ) -> None:
+        if num_concurrent_runs is not None and (
+            isinstance(num_concurrent_runs, bool) or not isinstance(num_concurrent_runs, int) or num_concurrent_runs <= 0
+        ):
+            raise WorkflowValidationError("num_concurrent_runs must be an integer greater than 0 or None")
+        self._timeout = timeout
+        self._disable_validation = disable_validation
+        self._verbose = verbose
+        self._resource_manager = resource_manager or ResourceManager()
+        self._num_concurrent_runs = num_concurrent_runs
+        self._semaphores: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._runtime = runtime
+        self._explicit_name = workflow_name
+        self._skip_graph_checks = validation.check_skip_names(skip_graph_checks or ())
+        self._serializer = serializer
+        self._validated_version = -1
+        self._compiled_version = -1
+        self._compile()
+
+    # ------------------------------------------------------------------ steps
+    @classmethod
+    def add_step(cls, func: Callable[..., Any]) -> None:
+        """Register a ``@step``-decorated free function on this class (and so on all its instances)."""
+        if not hasattr(func, "_step_config"):
+            raise WorkflowValidationError(f"Step function {func.__name__} is missing the `@step` decorator.")
+        name = func.__name__
+        if name in cls._added_steps or any(hasattr(getattr(c, name, None), "_step_config") for c in cls.__mro__):
+            raise WorkflowValidationError(f"A step {name} is already part of this workflow, please choose another name.")
+        cls._added_steps[name] = func
+        cls._steps_version += 1
+
+    def _collect_steps(self) -> dict[str, StepSpec]:
+        steps: dict[str, StepSpec] = {}
+        for klass in reversed(type(self).__mro__):
+            for name, attr in vars(klass).items():
+                if hasattr(attr, "_step_config"):
+                    steps[name] = StepSpec(name, getattr(self, name), attr._step_config)
+                elif name in steps:
+                    del steps[name]  # overridden by a plain method
+        for name, func in type(self)._added_steps.items():
+            steps[name] = StepSpec(name, func, func._step_config)  # type: ignore[attr-defined]
+        return steps
+
+    def _compile(self) -> None:
+        self._steps = self._collect_steps()
+        self._start_event_class, self._stop_event_class = validation.start_and_stop_events(
+            type(self).__name__, self._steps
+        )
+        self._routes = RouteTable(self._steps)
+        self._error_handler_for, self._error_handler_problems = validation.error_handler_owners(self._steps)
+        self._compiled_version = type(self)._steps_version
+
+    def _current(self) -> None:
+        if self._compiled_version != type(self)._steps_version:
+            self._compile()
+
+    @property
+    def start_event_class(self) -> type[StartEvent]:
+        """The StartEvent (sub)class the workflow's first step accepts."""
+        return self._start_event_class  # type: ignore[return-value]
+
+    @property
+    def stop_event_class(self) -> type[StopEvent]:
+        """The StopEvent (sub)class the workflow's last step returns."""
+        return self._stop_event_class  # type: ignore[return-value]
+
+    @property
+    def events(self) -> list[type[Event]]:
+        """Every event type a step accepts or returns."""
+        seen: dict[type, None] = {}
+        for spec in self._steps.values():
+            for t in [*spec.config.accepted_events, *spec.config.return_types]:
+                if isinstance(t, type) and issubclass(t, Event):
+                    seen[t] = None
+        return list(seen)
+
+    @property
+    def workflow_name(self) -> str:
+        """``workflow_name`` if given, else ``module.QualifiedClassName``."""
+        return self._explicit_name or f"{type(self).__module__}.{type(self).__qualname__}"
+
+    @property
+    def _trace_name(self) -> str:
+        return self._explicit_name or type(self).__name__
+
+    @property
+    def runtime(self) -> Any:
+        return self._runtime
+
+    @property
+    def serializer(self) -> BaseSerializer | None:
+        return self._serializer
+
+    def _state_type(self) -> type[BaseModel]:
+        found = [s.config.context_state_type for s in self._steps.values() if s.config.context_state_type is not None]
+        if not found:
+            return DictState
+        most_derived = found[0]
+        for candidate in found[1:]:
+            if issubclass(candidate, most_derived):
+                most_derived = candidate
+            elif not issubclass(most_derived, candidate):
+                names = ", ".join(dict.fromkeys(t.__name__ for t in found))
+                raise ValueError(
+                    "Multiple state types are not in a compatible inheritance hierarchy. "
+                    f"All Context[...] annotations must use the same state type or types on one inheritance chain. Found: {names}"
+                )
+        return most_derived
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, *, validate_resource_configs: bool = True, validate_resources: bool = False) -> bool:
+        """Run every check of the step graph; return True if the workflow uses human-in-the-loop.
+
+        ``validate_resources`` also builds every resource (through ``asyncio.run``, so
+        call it with no running event loop).
+        """
+        from workflows.events import HumanResponseEvent, InputRequiredEvent
+        from workflows.resource import validate_resource_configs as check_configs
+        from workflows.resource import validate_resources as build_all
+
+        self._current()
+        if not self._steps:
+            raise validation.WorkflowConfigurationError(
+                f"Workflow '{type(self).__name__}' has no configured steps. Did you forget to decorate methods with @step?"
+            )
+        validation.check_connectivity(self, self._steps)
+        if self._error_handler_problems:
+            raise WorkflowValidationError("\n".join(self._error_handler_problems))
+        validation.check_graph(self, self._steps, self._skip_graph_checks)
+        definitions = {n: s.config.resources for n, s in self._steps.items() if s.config.resources}
+        if validate_resource_configs and definitions:
+            errors = check_configs(definitions)
+            if errors:
+                raise WorkflowValidationError("Resource config validation failed:\n" + "\n".join(f"  - {e}" for e in errors))
+        if validate_resources and definitions:
+            errors = asyncio.run(build_all(self._resource_manager, definitions))
+            if errors:
+                raise WorkflowValidationError("Resource validation failed: " + "; ".join(errors))
+        self._validated_version = type(self)._steps_version
+        return any(
+            issubclass(t, InputRequiredEvent)
+            for s in self._steps.values()
+            for t in s.config.return_types
+            if isinstance(t, type)
+        ) or any(issubclass(t, HumanResponseEvent) for s in self._steps.values() for t in s.config.accepted_events)
+
+    async def _resolve_resources(self, definitions: list[ResourceDefinition]) -> dict[str, Any]:
+        return await resolve_resources(self._resource_manager, definitions)
+
+    def _run_semaphore_for(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore | None:
+        if self._num_concurrent_runs is None:
+            return None
+        if self._semaphores is None or self._semaphores[0] is not loop:
+            self._semaphores = (loop, asyncio.Semaphore(self._num_concurrent_runs))
+        return self._semaphores[1]
+
+    @property
+    def _run_semaphore(self) -> asyncio.Semaphore | None:
+        return self._run_semaphore_for(asyncio.get_running_loop())
+
+    # ------------------------------------------------------------------ running
+    def run(
+        self,
+        ctx: Context[Any] | None = None,
+        start_event: StartEvent | None = None,
+        **kwargs: Any,
+    ) -> WorkflowHandler:
+        """Start a run in the background and return its handler (await it for the result).
+
+        Must be called with an event loop running. Keyword arguments build the start
+        event (``run(topic="x")`` gives the first step ``StartEvent(topic="x")``);
+        ``start_event`` passes one directly; ``run_id`` names the run. Given a ``ctx``
+        that finished a run, the new run keeps its state; given a ``ctx`` restored from a
+        mid-run snapshot, the run resumes where it stopped (no start event is sent).
+        Validation errors are raised here, synchronously.
+        """
+        asyncio.get_running_loop()  # "no running event loop" before any side effect
+        self._current()
+        if not self._disable_validation and self._validated_version != type(self)._steps_version:
+            self.validate()
+        if self._error_handler_problems:
+            raise WorkflowValidationError("\n".join(self._error_handler_problems))
+        run_id = kwargs.pop("run_id", None) or "".join(random.choices(_RUN_ID_ALPHABET, k=10))
+        if run_id in _live_run_ids:
+            raise RuntimeError(f"Workflow run with run_id '{run_id}' already exists.")
+        ctx = ctx if ctx is not None else Context(self)
+        if ctx._face == "internal":
+            raise ContextStateError("Cannot start workflow from a step function context")
+        snapshot = ctx._pending_snapshot()
+        event: Event | None = None
+        if snapshot is None:
+            event = self._make_start_event(start_event, kwargs)
+        ctx.store  # typed-state problems surface here, before the run starts  # noqa: B018
+        if ctx._run is not None:
+            raise ContextStateError(
+                "Cannot start a new run while context is already running. Wait for completion or use a new Context."
+            )
+        run = WorkflowRun(self, ctx, run_id, self._routes, event, snapshot)
+        ctx._attach(run)
+        _live_run_ids.add(run_id)
+        run.driver.add_done_callback(lambda _: _live_run_ids.discard(run_id))
+        return WorkflowHandler(run)
+
+    def _make_start_event(self, start_event: StartEvent | None, kwargs: dict[str, Any]) -> StartEvent:
+        if start_event is not None:
+            if not isinstance(start_event, StartEvent):
+                raise ValueError("The 'start_event' argument must be an instance of 'StartEvent'.")
+            if kwargs:
+                logger.warning(
+                    "Keyword arguments are not supported when 'run()' is invoked with the 'start_event' parameter. "
+                    "These keyword arguments will be ignored: %s",
+                    kwargs,
+                )
+            return start_event
+        try:
+            return self.start_event_class(**kwargs)
+        except ValidationError as exc:
+            raise WorkflowRuntimeError(
+                f"Failed creating a start event of type '{self.start_event_class.__name__}' "
+                f"with the keyword arguments: {kwargs}"
+            ) from exc
+
+
+__all__ = ["Workflow", "WorkflowMeta"]
