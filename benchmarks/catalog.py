@@ -57,7 +57,7 @@ def _fanout(n_full: int, n_tiny: int, skip_reference: str | None = None) -> Vari
     return Variant(
         key=f"fanout-{n_full}",
         scenario="fanout",
-        title=f"fan-out/fan-in, N={n_full}",
+        title="fan-out/fan-in",
         script="fanout.py",
         args={"tiny": {"n": n_tiny}, "full": {"n": n_full}},
         metrics=(TOTAL_S, Metric("us_per_event", "time per event (us)")),

@@ -63,7 +63,7 @@ def test_dynamic_field_reads_as_attribute_item_and_get() -> None:
 
 def test_missing_dynamic_attribute_raises_attribute_error_naming_the_class() -> None:
     with pytest.raises(AttributeError, match="'Event' object has no attribute 'nope'"):
-        Event().nope
+        _ = Event().nope
 
 
 def test_item_access_to_declared_field_raises_key_error() -> None:

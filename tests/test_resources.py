@@ -67,7 +67,7 @@ def self_cycle(me: Annotated[object, Resource(self_cycle)]) -> object:
     return me
 
 
-def needs_missing_name(x: Annotated[object, Resource(not_defined_anywhere)]) -> object:  # type: ignore[name-defined]  # noqa: F821
+def needs_missing_name(x: Annotated[object, Resource(not_defined_anywhere)]) -> object:  # noqa: F821
     return x
 
 
@@ -401,7 +401,7 @@ async def test_validate_resources_builds_everything_in_a_scratch_cache() -> None
         "bad": [ResourceDefinition("x", Resource(cycle_a))],
     }
     problems = await validate_resources(manager, steps)
-    assert problems == ["In step 'bad', parameter 'x': Circular resource dependency detected: cycle_a -> cycle_b -> cycle_a"]
+    assert problems == ["In step 'bad', parameter 'x': ValueError: Circular resource dependency detected: cycle_a -> cycle_b -> cycle_a"]
     assert factory.calls == 1
     assert seen_dbs == [{"rows": 99}]
     assert manager.resources == {"get_db": {"rows": 99}}
@@ -412,4 +412,4 @@ async def test_validate_resources_reports_factory_errors() -> None:
         raise RuntimeError("cannot connect")
 
     problems = await validate_resources(ResourceManager(), {"s": [ResourceDefinition("conn", Resource(broken))]})
-    assert problems == ["In step 's', parameter 'conn': cannot connect"]
+    assert problems == ["In step 's', parameter 'conn': RuntimeError: cannot connect"]

@@ -14,9 +14,10 @@ Python cannot find normally, i.e. dynamic fields and private attributes.
 from __future__ import annotations
 
 import importlib
+from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, ItemsView, Iterator, KeysView, ValuesView
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -217,7 +218,7 @@ def _rebuild_exception(type_name: str, message: str) -> BaseException:
         cls = import_qualified_name(type_name)
         if isinstance(cls, type) and issubclass(cls, Exception):
             return cls(message)
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure to rebuild means "keep the message only"
         pass
     return UnreconstructedException(message, original_type=type_name)
 

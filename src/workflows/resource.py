@@ -376,7 +376,8 @@ async def validate_resources(manager: ResourceManager, steps: Mapping[str, list[
 
     Values are built in a scratch manager that starts from ``manager``'s cached values, so
     pre-seeded values are honoured and nothing built here (possibly bound to a short-lived event
-    loop) ends up in the workflow's cache. Returns one line per failing parameter.
+    loop) ends up in the workflow's cache. Returns one line per failing parameter, naming the
+    exception type (``In step 's', parameter 'db': ValueError: Circular resource ...``).
     """
     scratch = ResourceManager()
     scratch.resources.update(manager.resources)
@@ -387,7 +388,7 @@ async def validate_resources(manager: ResourceManager, steps: Mapping[str, list[
             try:
                 await scratch.get(d.resource, d.type_annotation, invocation_cache=invocation_cache)
             except Exception as exc:  # noqa: BLE001 -- a factory may fail any way; report it, do not raise
-                problems.append(f"{_where(step_name, [d.name])}: {exc}")
+                problems.append(f"{_where(step_name, [d.name])}: {type(exc).__name__}: {exc}")
     return problems
 
 

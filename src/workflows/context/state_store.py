@@ -201,7 +201,8 @@ class InMemoryStateStore(Generic[MODEL_T]):
         """Edit a private deep copy of the state; it replaces the state when the block exits.
 
         Other writers wait until the block ends; if the block raises, nothing is
-        committed. Writers called inside the block raise ``RuntimeError``.
+        committed. Writers called inside the block, or from tasks it starts (which
+        would otherwise wait for the block forever), raise ``RuntimeError``.
         """
         return self._edit()
 

@@ -10,21 +10,21 @@ or proxy provider) the handler opts out of every run.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from opentelemetry import metrics
 from opentelemetry.metrics import Meter, MeterProvider, NoOpMeterProvider
 
+from workflows.instrumentation._scope import METER_NAME, version
 from workflows.instrumentation.events import (
     EventEmitted,
     InstrumentationEvent,
     RunFinished,
+    RunInfo,
     RunStarted,
     StepFinished,
     StepStarted,
 )
-
-METER_NAME = "workflows"
 
 # Durations of workflow steps and runs span microseconds to minutes; the SDK's default
 # buckets are meant for milliseconds and would put nearly every step in the first one.
@@ -89,76 +89,77 @@ class OpenTelemetryMetricsHandler:
         self._provider_seen: MeterProvider | None = None
         self._instruments: _Instruments | None = None
         self._event_attributes: dict[tuple[str, str, str], dict[str, str]] = {}
-
-    def _current_instruments(self) -> _Instruments | None:
-        provider = self._meter_provider or metrics.get_meter_provider()
-        if provider is not self._provider_seen:
-            self._instruments = None
-            if _is_configured(provider):
-                from workflows.instrumentation.otel import _version
-
-                self._instruments = _Instruments(provider.get_meter(METER_NAME, _version()))
-            self._provider_seen = provider
-        return self._instruments
+        self._handlers: dict[type, Callable[[Any, RunInfo, _RunMeter], None]] = {
+            StepStarted: self._step_started,
+            StepFinished: self._step_finished,
+            EventEmitted: self._event_emitted,
+            RunFinished: self._run_finished,
+        }
 
     def handle(self, event: InstrumentationEvent) -> bool | None:
         """Record ``event``; for ``RunStarted``, answer whether a meter provider is configured."""
         run = event.run
         if run is None:
             return None
-        kind = type(event)
-        if kind is RunStarted:
-            instruments = self._current_instruments()
-            if instruments is None:
-                return False
-            meter = _RunMeter(instruments, {"workflow.name": run.workflow_name})
-            run.scratch[self] = meter
-            instruments.runs_active.add(1, meter.attributes)
-            return True
+        if type(event) is RunStarted:
+            return self._run_started(run)
         meter = run.scratch.get(self)
-        if meter is None:
-            return None
-        if kind is StepStarted:
-            assert isinstance(event, StepStarted)
-            meter.steps[(event.step, event.invocation_id)] = time.perf_counter()
-            if event.attempt > 1:
-                meter.instruments.step_retries.add(
-                    1, {"workflow.name": run.workflow_name, "workflow.step.name": event.step}
-                )
-        elif kind is StepFinished:
-            assert isinstance(event, StepFinished)
-            started = meter.steps.pop((event.step, event.invocation_id), None)
-            if started is not None:
-                meter.instruments.step_duration.record(
-                    time.perf_counter() - started,
-                    {
-                        "workflow.name": run.workflow_name,
-                        "workflow.step.name": event.step,
-                        "outcome": event.outcome,
-                    },
-                )
-        elif kind is EventEmitted:
-            assert isinstance(event, EventEmitted)
-            type_name = type(event.event).__name__ if event.event is not None else "Event"
-            meter.instruments.events.add(1, self._attributes_of(run.workflow_name, type_name, event.source))
-        elif kind is RunFinished:
-            assert isinstance(event, RunFinished)
-            del run.scratch[self]
-            attributes = {**meter.attributes, "workflow.run.status": event.status}
-            meter.instruments.runs_active.add(-1, meter.attributes)
-            meter.instruments.runs.add(1, attributes)
-            meter.instruments.run_duration.record(time.perf_counter() - meter.started, attributes)
+        handler = self._handlers.get(type(event))
+        if meter is not None and handler is not None:
+            handler(event, run, meter)
         return None
 
-    def _attributes_of(self, workflow: str, event_type: str, source: str) -> dict[str, str]:
-        """The attributes of ``workflow.events``, built once per (workflow, type, source)."""
-        key = (workflow, event_type, source)
+    def _current_instruments(self) -> _Instruments | None:
+        provider = self._meter_provider or metrics.get_meter_provider()
+        if provider is not self._provider_seen:
+            self._instruments = None
+            if _is_configured(provider):
+                self._instruments = _Instruments(provider.get_meter(METER_NAME, version()))
+            self._provider_seen = provider
+        return self._instruments
+
+    def _run_started(self, run: RunInfo) -> bool:
+        instruments = self._current_instruments()
+        if instruments is None:
+            return False
+        meter = _RunMeter(instruments, {"workflow.name": run.workflow_name})
+        run.scratch[self] = meter
+        instruments.runs_active.add(1, meter.attributes)
+        return True
+
+    def _run_finished(self, event: RunFinished, run: RunInfo, meter: _RunMeter) -> None:
+        del run.scratch[self]
+        attributes = {**meter.attributes, "workflow.run.status": event.status}
+        meter.instruments.runs_active.add(-1, meter.attributes)
+        meter.instruments.runs.add(1, attributes)
+        meter.instruments.run_duration.record(time.perf_counter() - meter.started, attributes)
+
+    def _step_started(self, event: StepStarted, run: RunInfo, meter: _RunMeter) -> None:
+        meter.steps[(event.step, event.invocation_id)] = time.perf_counter()
+        if event.attempt > 1:
+            meter.instruments.step_retries.add(
+                1, {"workflow.name": run.workflow_name, "workflow.step.name": event.step}
+            )
+
+    def _step_finished(self, event: StepFinished, run: RunInfo, meter: _RunMeter) -> None:
+        started = meter.steps.pop((event.step, event.invocation_id), None)
+        if started is None:
+            return
+        attributes = {
+            "workflow.name": run.workflow_name,
+            "workflow.step.name": event.step,
+            "outcome": event.outcome,
+        }
+        meter.instruments.step_duration.record(time.perf_counter() - started, attributes)
+
+    def _event_emitted(self, event: EventEmitted, run: RunInfo, meter: _RunMeter) -> None:
+        type_name = type(event.event).__name__ if event.event is not None else "Event"
+        key = (run.workflow_name, type_name, event.source)
         attributes = self._event_attributes.get(key)
-        if attributes is None:
-            attributes = {
-                "workflow.name": workflow,
-                "workflow.event.type": event_type,
-                "workflow.event.source": source,
+        if attributes is None:  # built once per (workflow, type, source)
+            attributes = self._event_attributes[key] = {
+                "workflow.name": run.workflow_name,
+                "workflow.event.type": type_name,
+                "workflow.event.source": event.source,
             }
-            self._event_attributes[key] = attributes
-        return attributes
+        meter.instruments.events.add(1, attributes)

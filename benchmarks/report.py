@@ -1,0 +1,251 @@
+"""Turn a Summary into the printed table, benchmarks/RESULTS.md and the chart."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.catalog import Metric, Variant
+from benchmarks.summary import Summary
+from benchmarks.targets import Outcome
+
+ENGINE_COLORS = {"ours": "#2a7ab0", "llama": "#d98b2b"}
+ENGINE_NAMES = {"ours": "ours", "llama": "llama-index-workflows"}
+
+
+@dataclass(frozen=True)
+class Run:
+    """What was asked of this invocation, for the report's header."""
+
+    size: str
+    repeat: int
+    engines: tuple[str, ...]
+    started: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    size: str
+    metric: str
+    ours: str
+    reference: str
+    ratio: str
+
+
+def format_value(value: float | None) -> str:
+    if value is None:
+        return "-"
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:,.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    if magnitude >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def rows(summary: Summary, variants: list[Variant], run: Run, *, spread: bool) -> list[Row]:
+    table = []
+    for variant in variants:
+        skipped = variant.reference_skipped.get(run.size)
+        for metric in variant.metrics:
+            ratio = None if metric.informative else summary.ratio(variant.key, metric.key)
+            table.append(
+                Row(
+                    scenario=variant.title,
+                    size=variant.size_label(run.size),
+                    metric=metric.label,
+                    ours=_cell(summary, variant, "ours", metric, run, spread),
+                    reference="not run" if skipped else _cell(summary, variant, "llama", metric, run, spread),
+                    ratio="-" if ratio is None else f"{ratio:.3f}",
+                )
+            )
+    return table
+
+
+def _cell(summary: Summary, variant: Variant, engine: str, metric: Metric, run: Run, spread: bool) -> str:
+    if engine not in run.engines:
+        return "-"
+    values = summary.values(variant.key, engine, metric.key)
+    if not values:
+        return "failed"
+    median = format_value(summary.median(variant.key, engine, metric.key))
+    if spread and len(values) > 1:
+        return f"{median} ({format_value(min(values))}-{format_value(max(values))})"
+    return median
+
+
+HEADERS = ("scenario", "size", "metric", "ours", "reference", "ours/ref")
+
+
+def text_table(table: list[Row]) -> str:
+    lines = [HEADERS] + [(r.scenario, r.size, r.metric, r.ours, r.reference, r.ratio) for r in table]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADERS))]
+    rendered = []
+    for index, line in enumerate(lines):
+        cells = [cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))]
+        rendered.append("  ".join(cells).rstrip())
+        if index == 0:
+            rendered.append("  ".join("-" * w for w in widths))
+    return "\n".join(rendered)
+
+
+def markdown_table(table: list[Row]) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "| --- | --- | --- | ---: | ---: | ---: |"]
+    for r in table:
+        lines.append(f"| {r.scenario} | {r.size} | {r.metric} | {r.ours} | {r.reference} | {r.ratio} |")
+    return "\n".join(lines)
+
+
+def targets_text(outcomes: list[Outcome], size: str) -> str:
+    lines = []
+    if size != "full":
+        lines.append(f"(measured at {size} sizes: the targets are meant for full sizes)")
+    for o in outcomes:
+        verdict = "not measured" if o.met is None else f"{o.measured} -> {'met' if o.met else 'NOT met'}"
+        lines.append(f"- {o.goal}: {verdict}")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    memory = "unknown"
+    try:
+        with open("/proc/meminfo") as meminfo:
+            total_kb = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
+        memory = f"{total_kb / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration):
+        pass
+    return {
+        "os": platform.platform(),
+        "cpu": f"{cpu}, {os.cpu_count()} logical cores",
+        "memory": memory,
+        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def write_markdown(
+    path: Path,
+    summary: Summary,
+    variants: list[Variant],
+    run: Run,
+    outcomes: list[Outcome],
+    chart_name: str | None,
+    machine_info: dict[str, str],
+) -> None:
+    versions = {engine: summary.versions(engine) for engine in run.engines}
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Produced by `python -m benchmarks --sizes {run.size} --repeat {run.repeat}` on "
+        f"{run.started:%Y-%m-%d %H:%M} UTC. Each cell is the median of {run.repeat} repetition(s) "
+        "(min-max in parentheses), each repetition a fresh process per engine, the two engines "
+        "alternating. `ours/ref` is the ratio of the medians: below 1 means this engine costs less "
+        "(for runs per second, above 1 is better). See README.md for what each scenario does.",
+        "",
+        "## Machine",
+        "",
+        *(f"- {name}: {value}" for name, value in machine_info.items()),
+        "",
+        "## Engines",
+        "",
+        *(
+            f"- {ENGINE_NAMES[engine]}: "
+            + (", ".join(f"{name} {version}" for name, version in sorted(versions[engine].items())) or "no result")
+            for engine in run.engines
+        ),
+        "",
+        "## Results",
+        "",
+        markdown_table(rows(summary, variants, run, spread=True)),
+        "",
+    ]
+    skipped = [(v.title, v.reference_skipped[run.size]) for v in variants if run.size in v.reference_skipped]
+    if skipped and "llama" in run.engines:
+        lines += [f"Reference not run for {title}: {reason}." for title, reason in skipped] + [""]
+    lines += ["## Targets", "", targets_text(outcomes, run.size), ""]
+    errors = summary.errors()
+    if errors:
+        lines += ["## Failed measurements", ""]
+        lines += [f"- {m.variant} / {m.engine} / repetition {m.repetition}: {m.error}" for m in errors]
+        lines.append("")
+    if chart_name:
+        lines += ["## Chart", "", f"![benchmark chart]({chart_name})", ""]
+    path.write_text("\n".join(lines))
+
+
+def write_chart(path: Path, summary: Summary, variants: list[Variant], run: Run) -> None:
+    """One panel per variant (its main metric, both engines) and one for fan-out scaling."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels: list[Variant | str] = list(variants)
+    fanouts = [v for v in variants if v.scenario == "fanout"]
+    if len(fanouts) > 1:
+        panels.append("fanout-scaling")
+    columns = min(4, len(panels))
+    rows_count = (len(panels) + columns - 1) // columns
+    figure, axes = plt.subplots(rows_count, columns, figsize=(4.2 * columns, 3.6 * rows_count), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, panel in zip(axes.flat, panels):
+        if isinstance(panel, Variant):
+            _bar_panel(ax, summary, panel, run)
+        else:
+            _scaling_panel(ax, summary, fanouts, run)
+    figure.suptitle(
+        f"otel-workflows vs llama-index-workflows ({run.size} sizes, median of {run.repeat}, "
+        f"{run.started:%Y-%m-%d})",
+        fontsize=13,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def _bar_panel(ax, summary: Summary, variant: Variant, run: Run) -> None:
+    metric = variant.primary
+    engines = [e for e in run.engines if summary.median(variant.key, e, metric.key) is not None]
+    values = [summary.median(variant.key, e, metric.key) for e in engines]
+    bars = ax.bar(
+        [ENGINE_NAMES[e] for e in engines], values, color=[ENGINE_COLORS[e] for e in engines], width=0.6
+    )
+    ax.bar_label(bars, labels=[format_value(v) for v in values], fontsize=9)
+    title = f"{variant.title}, {variant.size_label(run.size)}\n{metric.label}"
+    ratio = summary.ratio(variant.key, metric.key)
+    if ratio is not None:
+        title += f" - ratio {ratio:.3f}"
+    ax.set_title(title, fontsize=9)
+    ax.margins(y=0.18)
+    ax.tick_params(axis="x", labelsize=8)
+
+
+def _scaling_panel(ax, summary: Summary, fanouts: list[Variant], run: Run) -> None:
+    for engine in run.engines:
+        points = [
+            (v.args[run.size]["n"], summary.median(v.key, engine, "total_s"))
+            for v in fanouts
+            if summary.median(v.key, engine, "total_s") is not None
+        ]
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, marker="o", color=ENGINE_COLORS[engine], label=ENGINE_NAMES[engine])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("N events")
+    ax.set_ylabel("total time (s)")
+    ax.set_title("fan-out/fan-in scaling (log-log;\nslope 1 = linear, 2 = quadratic)", fontsize=9)
+    ax.legend(fontsize=8)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Creates .venv (if missing) and installs the engine, its plugins and, with --test, what the
+# test suite needs: Python packages from PyPI, and Debian's prometheus and chromium (the
+# tests start a real Prometheus and drive a real headless browser).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv 2>/dev/null || test -x .venv/bin/python
+py=.venv/bin/python
+$py -m pip install -q --disable-pip-version-check --upgrade pip
+
+plugins=()
+for dir in plugins/*/; do
+  [[ -f "$dir/pyproject.toml" ]] && plugins+=("-e" "${dir%/}")
+done
+
+if [[ "${1:-}" == "--test" ]]; then
+  extras=()
+  for dir in plugins/*/; do
+    [[ -f "$dir/pyproject.toml" ]] && extras+=("-e" "${dir%/}[test]")
+  done
+  $py -m pip install -q --disable-pip-version-check -e ".[test,examples]" "${extras[@]}"
+  missing=()
+  command -v prometheus >/dev/null || missing+=(prometheus)
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  if ((${#missing[@]})); then
+    if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+      echo "note: ${missing[*]} not installed (needs root and apt-get); the tests that need them will be skipped" >&2
+    fi
+  fi
+else
+  $py -m pip install -q --disable-pip-version-check -e ".[examples]" "${plugins[@]}"
+fi
