@@ -1,4 +1,17 @@
-"""Instrumentation: the runtime's transitions as typed events, and the handlers that trace them."""
+"""Instrumentation: the runtime's transitions as typed events, and the handlers that trace them.
+
+Before the first run of the process, an ``OpenTelemetryHandler`` (spans and metrics)
+is added to the root dispatcher, unless one is already there or ``WORKFLOWS_TRACING``
+is false. With no OpenTelemetry SDK configured it opts out of every run, so tracing
+costs next to nothing until a provider is installed (by a plugin or by the user).
+
+Environment variables: ``WORKFLOWS_TRACING`` (default true), ``WORKFLOWS_CAPTURE_CONTENT``
+(default true), ``WORKFLOWS_MAX_PAYLOAD_BYTES`` (default 16384); see docs/tracing.md.
+"""
+
+from __future__ import annotations
+
+from workflows.instrumentation.console import ConsoleTraceHandler
 
 from workflows.instrumentation.dispatcher import (
     Dispatcher,
@@ -23,8 +36,32 @@ from workflows.instrumentation.events import (
     WaitStarted,
     current_run,
 )
+from workflows.instrumentation.metrics import OpenTelemetryMetricsHandler
+from workflows.instrumentation.otel import OpenTelemetryHandler
+from workflows.instrumentation.payloads import PayloadPolicy, env_flag, json_patch, to_jsonable
+
+
+
+def _install_default_handlers() -> None:
+    """Add the default OpenTelemetry handler unless the user configured their own."""
+    if not env_flag("WORKFLOWS_TRACING", True):
+        return
+    root = get_dispatcher()
+    if any(isinstance(h, OpenTelemetryHandler) for h in root.handlers):
+        return
+    has_metrics = any(isinstance(h, OpenTelemetryMetricsHandler) for h in root.handlers)
+    root.add_handler(OpenTelemetryHandler(metrics=not has_metrics))
+
+
+on_first_run(_install_default_handlers)
 
 __all__ = [
+    "ConsoleTraceHandler",
+    "OpenTelemetryHandler",
+    "OpenTelemetryMetricsHandler",
+    "PayloadPolicy",
+    "json_patch",
+    "to_jsonable",
     "Dispatcher",
     "InstrumentationHandler",
     "get_dispatcher",

@@ -47,18 +47,20 @@ _RED, _GREEN, _YELLOW, _DIM, _RESET = "\033[31m", "\033[32m", "\033[33m", "\033[
 
 
 class _Node:
-    """One line of the tree, with the lines nested under it."""
+    """One line of the tree, with the lines nested under it. ``run`` is set on the nodes
+    that can be current (runs, steps, user spans); ``token`` while one is current."""
 
-    __slots__ = ("label", "started", "ended", "outcome", "note", "children", "run")
+    __slots__ = ("label", "run", "started", "ended", "outcome", "note", "children", "token")
 
-    def __init__(self, label: str, run: RunInfo, timed: bool = True) -> None:
+    def __init__(self, label: str, run: RunInfo | None = None, timed: bool = True) -> None:
         self.label = label
         self.run = run
         self.started = time.perf_counter() if timed else None
         self.ended: float | None = None
-        self.outcome = ""  # "" for a plain line, else completed / failed / ... (colored)
+        self.outcome = ""  # how it ended: completed, failed, retrying, ...
         self.note = ""  # what follows the duration and outcome
         self.children: list[_Node] = []
+        self.token: contextvars.Token[_Node | None] | None = None
 
     def finish(self, outcome: str, note: str = "") -> None:
         self.ended = time.perf_counter()
@@ -113,7 +115,6 @@ class ConsoleTraceHandler:
         self._current: contextvars.ContextVar[_Node | None] = contextvars.ContextVar(
             f"console_node_{id(self)}", default=None
         )
-        self._tokens: dict[int, contextvars.Token[_Node | None]] = {}
         self._handlers: dict[type, Callable[[Any, _RunTree], None]] = {
             StepStarted: self._step_started,
             StepFinished: self._step_finished,
@@ -147,9 +148,8 @@ class ConsoleTraceHandler:
         ids = f"(run {run.run_id[:8]}, session {run.session_id[:8]}{', resumed' if event.resumed else ''})"
         root.note = ids
         caller = self._current.get()  # a step of a run this handler follows: nest there
-        nested = caller is not None and self in caller.run.scratch
-        if nested:
-            assert caller is not None
+        nested = caller is not None and caller.run is not None and self in caller.run.scratch
+        if caller is not None and nested:
             caller.children.append(root)
         run.scratch[self] = _RunTree(root, nested)
 
@@ -174,15 +174,13 @@ class ConsoleTraceHandler:
             node.note = f"← {type(event.event).__name__}"
         tree.root.children.append(node)
         tree.steps[(event.step, event.invocation_id)] = node
-        self._tokens[id(node)] = self._current.set(node)
+        node.token = self._current.set(node)
 
     def _step_finished(self, event: StepFinished, tree: _RunTree) -> None:
         node = tree.steps.pop((event.step, event.invocation_id), None)
         if node is None:
             return
-        token = self._tokens.pop(id(node), None)
-        if token is not None:
-            self._current.reset(token)
+        self._leave(node)
         note = ""
         if event.error is not None:
             note = f"{type(event.error).__name__}: {event.error}"
@@ -197,13 +195,11 @@ class ConsoleTraceHandler:
             label += f" → {', '.join(event.targets)}"
         if event.source in ("send_event", "stream", "external"):
             label += f" ({event.source.replace('_', ' ')})"
-        tree.parent_of(event.step, event.invocation_id).children.append(
-            self._leaf(label, event.event if event.event is not None else None)
-        )
+        tree.parent_of(event.step, event.invocation_id).children.append(self._leaf(label, event.event))
 
     def _state_changed(self, event: StateChanged, tree: _RunTree) -> None:
         rendered = self.payloads.render_state_change(event.path, event.before, event.after)
-        node = _Node(f"state.{event.op}", tree.root.run, timed=False)
+        node = _Node(f"state.{event.op}", timed=False)
         if self.show_payloads:
             try:
                 node.note = _describe_patch(json.loads(rendered.text))
@@ -214,7 +210,7 @@ class ConsoleTraceHandler:
 
     def _wait_started(self, event: WaitStarted, tree: _RunTree) -> None:
         type_name = event.event_type.__name__ if event.event_type is not None else "Event"
-        node = _Node(f"wait {type_name}", tree.root.run)
+        node = _Node(f"wait {type_name}")
         tree.parent_of(event.step, event.invocation_id).children.append(node)
         tree.waits[event.waiter_id] = node
 
@@ -229,24 +225,28 @@ class ConsoleTraceHandler:
         parent = current if current is not None and current.run is tree.root.run else tree.root
         parent.children.append(node)
         tree.user_spans[event.span_id] = node
-        self._tokens[id(node)] = self._current.set(node)
+        node.token = self._current.set(node)
 
     def _span_exited(self, event: SpanExited, tree: _RunTree) -> None:
         node = tree.user_spans.pop(event.span_id, None)
         if node is None:
             return
-        token = self._tokens.pop(id(node), None)
-        if token is not None:
-            self._current.reset(token)
+        self._leave(node)
         if event.error is not None:
             node.finish("failed", f"{type(event.error).__name__}: {event.error}")
         else:
             node.finish("completed")
 
+    def _leave(self, node: _Node) -> None:
+        """Make the node that was current before ``node`` current again (same task)."""
+        if node.token is not None:
+            self._current.reset(node.token)
+            node.token = None
+
     def _user_event(self, event: UserEvent, tree: _RunTree) -> None:
         current = self._current.get()
         parent = current if current is not None and current.run is tree.root.run else tree.root
-        node = _Node(f"• {event.name}", tree.root.run, timed=False)
+        node = _Node(f"• {event.name}", timed=False)
         if event.attributes and self.show_payloads:
             node.note = self._cut(
                 "  ".join(f"{k}={self._preview(v, k)}" for k, v in event.attributes.items())
@@ -254,7 +254,7 @@ class ConsoleTraceHandler:
         parent.children.append(node)
 
     def _leaf(self, label: str, payload: Any) -> _Node:
-        node = _Node(label, _NO_RUN, timed=False)
+        node = _Node(label, timed=False)
         if self.show_payloads:
             node.note = self._cut(self._preview(payload))
         return node
@@ -274,33 +274,29 @@ class ConsoleTraceHandler:
         color = self._color
         if color is None:
             color = bool(getattr(file, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
-        lines = [self._line(root, color)]
-        _draw(root.children, "", lines, lambda node: self._line(node, color))
+        lines = [self._line(root, color, is_run=True)]
+        _draw(root.children, "", lines, lambda node: self._line(node, color, node.label.endswith(".run")))
         with self._lock:
             file.write("\n".join(lines) + "\n")
             file.flush()
 
     @staticmethod
-    def _line(node: _Node, color: bool) -> str:
+    def _line(node: _Node, color: bool, is_run: bool = False) -> str:
         parts = [node.label]
         if node.started is not None and node.ended is not None:
             parts.append(_duration(node.ended - node.started))
-        if node.outcome:
+        # a completed step says nothing more than its duration; a run always says how it ended
+        if node.outcome and (is_run or node.outcome != "completed"):
             outcome = node.outcome
             if color:
                 tint = _GREEN if outcome in ("completed", "received") else _YELLOW
                 if outcome in ("failed", "timed out", "retrying"):
                     tint = _RED
                 outcome = f"{tint}{outcome}{_RESET}"
-            # a completed step says nothing more than its duration
-            if node.outcome != "completed" or node.children is None or not node.label[0].isalpha():
-                parts.append(outcome)
+            parts.append(outcome)
         if node.note:
             parts.append(f"{_DIM}{node.note}{_RESET}" if color else node.note)
         return "  ".join(parts)
-
-
-_NO_RUN = RunInfo(workflow_name="", run_id="", session_id="")
 
 
 def _draw(children: list[_Node], prefix: str, lines: list[str], line: Callable[[_Node], str]) -> None:
