@@ -7,7 +7,7 @@ import pickle
 from datetime import datetime, timezone
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, PrivateAttr, ValidationError
 
 from workflows.events import (
     CollectionReleaseEvent,
@@ -44,9 +44,7 @@ class CustomStop(StopEvent):
 
 
 class WithPrivate(Event):
-    from pydantic import PrivateAttr as _PrivateAttr
-
-    _secret: int = _PrivateAttr(default=0)
+    _secret: int = PrivateAttr(default=0)
 
 
 class CustomError(Exception):
@@ -74,7 +72,7 @@ def test_item_access_to_declared_field_raises_key_error() -> None:
 def test_declared_field_is_validated_and_required() -> None:
     assert A(x="3").x == 3
     with pytest.raises(ValidationError):
-        A()
+        A()  # type: ignore[call-arg]
 
 
 def test_mapping_api_sees_only_dynamic_fields() -> None:

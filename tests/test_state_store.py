@@ -172,7 +172,7 @@ async def test_set_state_with_parent_type_merges_and_keeps_child_fields() -> Non
 async def test_set_state_with_unrelated_type_raises() -> None:
     store = InMemoryStateStore(ChildState())
     with pytest.raises(ValueError, match="State must be of type ChildState or a parent type, got Counter"):
-        await store.set_state(Counter())  # type: ignore[arg-type]
+        await store.set_state(Counter())
 
 
 async def test_clear_resets_to_defaults() -> None:

@@ -17,7 +17,7 @@ import importlib
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -40,11 +40,6 @@ class DictLikeModel(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="allow")
 
     _data: dict[str, Any] = PrivateAttr(default_factory=dict)
-
-    if TYPE_CHECKING:
-        # Lets type checkers accept dynamic keywords; at run time Pydantic's own
-        # __init__ runs (no extra Python frame per event).
-        def __init__(self, **params: Any) -> None: ...
 
     def model_post_init(self, context: Any, /) -> None:
         extra = self.__pydantic_extra__

@@ -27,7 +27,7 @@ import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import httpx
 import pytest
@@ -248,6 +248,53 @@ def _quote(segment: str) -> str:
 def unique_project_name(prefix: str = "test") -> str:
     """A project name no other test uses (Phoenix names may not contain / ? #)."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class Flushable(Protocol):
+    def force_flush(self, timeout_millis: int = ...) -> bool: ...
+
+
+@dataclass
+class PhoenixProject:
+    """One Phoenix project a test sends spans to, and ways to read them back whole.
+
+    ``provider`` is whatever exports to it (a tracer provider); it is flushed before
+    every read, so a read waits only for Phoenix's own ingestion.
+    """
+
+    server: PhoenixServer
+    name: str
+    provider: Flushable
+
+    def spans(self, count: int, **params: Any) -> list[Span]:
+        """Flush, then wait until Phoenix holds at least ``count`` spans of the project,
+        none pointing at a parent it does not hold (so trees are read whole)."""
+        self.provider.force_flush()
+        return wait_for_spans(self.server.base_url, self.name, _whole_trees(count), **params)
+
+    def sessions(self, count: int) -> list[dict[str, Any]]:
+        """The project's Phoenix sessions, once there are at least ``count`` of them."""
+        return wait_for_json(
+            self.server.base_url,
+            f"/v1/projects/{_quote(self.name)}/sessions",
+            lambda sessions: len(sessions) >= count,
+        )
+
+    def traces(self, count: int) -> list[dict[str, Any]]:
+        """The project's traces (with token totals), once there are at least ``count``."""
+        return wait_for_json(
+            self.server.base_url,
+            f"/v1/projects/{_quote(self.name)}/traces",
+            lambda traces: len(traces) >= count,
+        )
+
+
+def _whole_trees(count: int) -> Callable[[list[Span]], bool]:
+    def whole(spans: list[Span]) -> bool:
+        ids = {s["context"]["span_id"] for s in spans}
+        return len(spans) >= count and all(s["parent_id"] in ids for s in spans if s["parent_id"])
+
+    return whole
 
 
 # -- fixtures -----------------------------------------------------------------------

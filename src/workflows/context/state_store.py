@@ -14,7 +14,7 @@ import logging
 import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,6 +29,7 @@ MAX_DEPTH = 1000
 """Longest dot path (in segments) that ``get``/``set`` accept."""
 
 MODEL_T = TypeVar("MODEL_T", bound=BaseModel)
+_STATE_co = TypeVar("_STATE_co", bound=BaseModel, covariant=True)
 
 StateChangeHook = Callable[[str, str, "tuple[str, ...]", Any, Any], None]
 """``on_change(op, path, keys, before, after)``; see ``InMemoryStateStore.on_change``."""
@@ -51,25 +52,25 @@ class DictState(DictLikeModel):
     """The default state: no declared fields, every key lives in the dynamic ``_data``."""
 
 
-class StateStore(Protocol[MODEL_T]):
+class StateStore(Protocol[_STATE_co]):
     """What ``ctx.store`` offers; ``InMemoryStateStore`` is the implementation."""
 
     on_change: StateChangeHook | None
 
     @property
-    def state_type(self) -> type[MODEL_T]: ...
+    def state_type(self) -> type[_STATE_co]: ...
 
     async def get(self, path: str, default: Any = ...) -> Any: ...
 
     async def set(self, path: str, value: Any) -> None: ...
 
-    async def get_state(self) -> MODEL_T: ...
+    async def get_state(self) -> _STATE_co: ...
 
-    async def set_state(self, state: MODEL_T) -> None: ...
+    async def set_state(self, state: BaseModel) -> None: ...
 
     async def clear(self) -> None: ...
 
-    def edit_state(self) -> AbstractAsyncContextManager[MODEL_T]: ...
+    def edit_state(self) -> AbstractAsyncContextManager[_STATE_co]: ...
 
     def to_dict(self, serializer: BaseSerializer) -> dict[str, Any]: ...
 
@@ -87,6 +88,17 @@ class InMemoryStateStore(Generic[MODEL_T]):
     ``keys`` the top-level keys affected; ``before`` is ``MISSING`` when a ``set``
     created the path. Exceptions from the hook are logged and swallowed.
     """
+
+    @overload
+    def __init__(
+        self: InMemoryStateStore[DictState], initial_state: None = None, *, state_type: None = None
+    ) -> None: ...
+
+    @overload
+    def __init__(self, initial_state: MODEL_T, *, state_type: type[MODEL_T] | None = None) -> None: ...
+
+    @overload
+    def __init__(self, initial_state: None = None, *, state_type: type[MODEL_T]) -> None: ...
 
     def __init__(
         self, initial_state: MODEL_T | None = None, *, state_type: type[MODEL_T] | None = None
@@ -161,7 +173,7 @@ class InMemoryStateStore(Generic[MODEL_T]):
                 pointer = "/" + "/".join(s.replace("~", "~0").replace("/", "~1") for s in segments)
                 self._notify(hook, "set", pointer, (segments[0],), before, value)
 
-    async def set_state(self, state: MODEL_T) -> None:
+    async def set_state(self, state: BaseModel) -> None:
         """Replace the state, or merge into it when ``state`` is of a parent class of the state type."""
         self._check_not_editing()
         async with self._writer_lock():

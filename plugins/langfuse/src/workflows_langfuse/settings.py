@@ -99,7 +99,7 @@ def resolve(
         secret_key=secret_key,
         base_url=base_url,
         endpoint=f"{base_url}/{export_path}",
-        timeout=_number(timeout, env.get(TIMEOUT_VAR), TIMEOUT_VAR, DEFAULT_TIMEOUT_SECONDS, minimum=0.0),
+        timeout=_timeout(timeout, env.get(TIMEOUT_VAR)),
         environment=environment or env.get(ENVIRONMENT_VAR) or None,
         release=release or env.get(RELEASE_VAR) or None,
         sample_rate=_sample_rate(sample_rate, env.get(SAMPLE_RATE_VAR)),
@@ -123,19 +123,16 @@ def _base_url(raw: str) -> str:
     return url
 
 
-def _number(given: float | None, raw: str | None, variable: str, default: float, *, minimum: float) -> float:
-    if given is not None:
-        value = float(given)
-    elif raw:
+def _timeout(given: float | None, raw: str | None) -> float:
+    if given is None and raw:
         try:
-            value = float(raw)
+            given = float(raw)
         except ValueError:
-            raise LangfuseConfigurationError(f"{variable}={raw!r} is not a number of seconds") from None
-    else:
-        return default
-    if value <= minimum:
-        raise LangfuseConfigurationError(f"the Langfuse timeout must be positive, got {value}")
-    return value
+            raise LangfuseConfigurationError(f"{TIMEOUT_VAR}={raw!r} is not a number of seconds") from None
+    timeout = DEFAULT_TIMEOUT_SECONDS if given is None else float(given)
+    if timeout <= 0:
+        raise LangfuseConfigurationError(f"the Langfuse export timeout must be a positive number of seconds, got {timeout}")
+    return timeout
 
 
 def _sample_rate(given: float | None, raw: str | None) -> float:

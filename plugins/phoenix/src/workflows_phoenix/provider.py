@@ -22,7 +22,12 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from phoenix.otel import PROJECT_NAME, TracerProvider
 from phoenix.otel import register as phoenix_register
 
-from workflows.instrumentation import Dispatcher, InstrumentationHandler, get_dispatcher
+from workflows.instrumentation import (
+    Dispatcher,
+    InstrumentationHandler,
+    OpenTelemetryHandler,
+    get_dispatcher,
+)
 from workflows_phoenix.endpoint import resolve_destination
 
 logger = logging.getLogger("workflows_phoenix")
@@ -91,10 +96,13 @@ def _global_provider_is_set() -> bool:
 
 def _follow_runs_with(provider: TracerProvider) -> None:
     """Trace every run with ``provider``, until the provider shuts down."""
-    from workflows.instrumentation.otel import OpenTelemetryHandler
-
-    handler = OpenTelemetryHandler(tracer_provider=provider)
     dispatcher = get_dispatcher()
+    # Metrics are not per provider: leave them to a handler that already records them,
+    # so runs are not counted twice.
+    metered = any(
+        isinstance(h, OpenTelemetryHandler) and h.metrics is not None for h in dispatcher.handlers
+    )
+    handler = OpenTelemetryHandler(tracer_provider=provider, metrics=not metered)
     dispatcher.add_handler(handler)
     provider.add_span_processor(
         _RemoveHandlerOnShutdown(dispatcher, handler), replace_default_processor=False

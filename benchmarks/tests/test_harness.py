@@ -1,0 +1,84 @@
+"""The benchmark harness runs end to end on tiny sizes and reports what it measured.
+
+Timing is never asserted (the machine is shared and noisy); only that every scenario
+ran, and that the table, RESULTS.md and the chart were produced.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import catalog
+from benchmarks.engines import REFERENCE_VENV
+from benchmarks.measure import Measurement
+from benchmarks.summary import Summary
+from benchmarks.targets import RatioAtMost
+
+REPO = Path(__file__).resolve().parents[2]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run_harness(out: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--sizes", "tiny", "--repeat", "1", "--out", str(out), *options],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_every_scenario_runs_on_our_engine_and_the_report_is_written(tmp_path: Path) -> None:
+    done = run_harness(tmp_path, "--engines", "ours")
+
+    assert done.returncode == 0, done.stderr
+    results = (tmp_path / "RESULTS.md").read_text()
+    assert "| scenario | size | metric | ours | reference | ours/ref |" in results
+    for variant in catalog.VARIANTS:
+        assert f"| {variant.title} | {variant.size_label('tiny')} | {variant.primary.label} |" in results
+    assert "failed" not in results
+    assert "![benchmark chart](results.png)" in results
+    chart = (tmp_path / "results.png").read_bytes()
+    assert chart.startswith(PNG_SIGNATURE) and len(chart) > 10_000
+    assert "time per step (us)" in done.stdout and "Targets:" in done.stdout
+
+
+@pytest.mark.skipif(not (REFERENCE_VENV / "bin" / "python").exists(), reason="reference venv not installed")
+def test_both_engines_are_compared_with_a_ratio(tmp_path: Path) -> None:
+    done = run_harness(tmp_path, "--scenarios", "loop")
+
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in (tmp_path / "RESULTS.md").read_text().splitlines() if "time per step" in line)
+    ours, theirs, ratio = (cell.strip() for cell in row.strip("|").split("|")[3:6])
+    assert ours != "-" and theirs != "-"
+    assert float(ratio) > 0
+    assert "llama-index-workflows 2." in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_a_scenario_that_fails_is_reported_and_makes_the_run_fail(tmp_path: Path) -> None:
+    done = run_harness(tmp_path, "--engines", "ours", "--scenarios", "loop", "--timeout", "0.001")
+
+    assert done.returncode == 1
+    assert "FAILED loop / ours" in done.stdout
+    assert "timed out" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_unknown_scenario_is_refused_with_the_known_names() -> None:
+    with pytest.raises(ValueError, match="unknown scenario.*loop"):
+        catalog.select(["lopo"])
+
+
+def test_ratio_is_taken_on_medians_of_ours_over_the_reference() -> None:
+    measurements = [
+        Measurement("loop", "ours", rep, {"us_per_step": value}) for rep, value in enumerate([10, 30, 20])
+    ] + [Measurement("loop", "llama", rep, {"us_per_step": value}) for rep, value in enumerate([400, 100, 200])]
+    summary = Summary(measurements)
+
+    assert summary.median("loop", "ours", "us_per_step") == 20
+    assert summary.ratio("loop", "us_per_step") == pytest.approx(0.1)
+    assert RatioAtMost("loop", "us_per_step", 0.07, "goal").evaluate(summary).met is False
+    assert RatioAtMost("loop", "us_per_step", 0.1, "goal").evaluate(summary).met is True

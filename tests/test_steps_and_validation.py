@@ -1,0 +1,290 @@
+"""Conformance: step declaration and workflow validation (API.md §3, §4.3, §4.4)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from workflows import Workflow, step
+from workflows.errors import WorkflowConfigurationError, WorkflowRuntimeError, WorkflowValidationError
+from workflows.events import Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
+
+
+class A(Event):
+    pass
+
+
+class B(Event):
+    pass
+
+
+class OtherStart(StartEvent):
+    pass
+
+
+class OtherStop(StopEvent):
+    pass
+
+
+# checklist 15
+def test_workflow_without_a_start_step_fails_at_construction() -> None:
+    class NoStart(Workflow):
+        @step
+        async def s(self, ev: A) -> StopEvent:
+            return StopEvent()
+
+    with pytest.raises(WorkflowConfigurationError, match="At least one Event of type StartEvent"):
+        NoStart()
+
+
+# checklist 16
+def test_two_start_event_types_fail_at_construction() -> None:
+    class TwoStarts(Workflow):
+        @step
+        async def s(self, ev: StartEvent) -> StopEvent:
+            return StopEvent()
+
+        @step
+        async def t(self, ev: OtherStart) -> StopEvent:
+            return StopEvent()
+
+    with pytest.raises(WorkflowConfigurationError, match="Only one type of StartEvent is allowed per workflow, found 2"):
+        TwoStarts()
+
+
+# checklist 16
+def test_two_stop_event_types_fail_at_construction_even_without_validation() -> None:
+    class TwoStops(Workflow):
+        @step
+        async def s(self, ev: StartEvent) -> StopEvent | OtherStop:
+            return StopEvent()
+
+    with pytest.raises(WorkflowConfigurationError, match="Only one type of StopEvent is allowed per workflow, found 2"):
+        TwoStops(disable_validation=True)
+
+
+class ProducesUnconsumed(Workflow):
+    @step
+    async def s(self, ev: StartEvent) -> A | StopEvent:
+        return StopEvent(result="ran")
+
+
+# checklist 17
+async def test_produced_but_never_consumed_event_fails_run_and_validate() -> None:
+    expected = "The following events are produced but never consumed: A"
+    with pytest.raises(WorkflowValidationError, match=expected):
+        ProducesUnconsumed().validate()
+    with pytest.raises(WorkflowValidationError, match=expected):
+        ProducesUnconsumed().run()
+
+
+# checklist 18
+async def test_consumed_but_never_produced_event_fails_validation() -> None:
+    class ConsumesUnproduced(Workflow):
+        @step
+        async def s(self, ev: StartEvent) -> StopEvent:
+            return StopEvent()
+
+        @step
+        async def t(self, ev: A) -> StopEvent:
+            return StopEvent()
+
+    with pytest.raises(WorkflowValidationError, match="The following events are consumed but never produced: A"):
+        ConsumesUnproduced().run()
+
+
+# checklist 19
+def test_step_accepting_stop_event_fails_validation() -> None:
+    class AcceptsStop(Workflow):
+        @step
+        async def s(self, ev: StartEvent) -> StopEvent:
+            return StopEvent()
+
+        @step
+        async def t(self, ev: StopEvent) -> StopEvent:
+            return StopEvent()
+
+    with pytest.raises(WorkflowValidationError, match="cannot accept StopEvent"):
+        AcceptsStop().validate()
+
+
+# checklist 20
+def test_unreachable_steps_are_listed_sorted_in_graph_validation_error() -> None:
+    class Unreachable(Workflow):
+        @step
+        async def s(self, ev: StartEvent) -> StopEvent:
+            return StopEvent()
+
+        @step
+        async def u(self, ev: B) -> A:
+            return A()
+
+        @step
+        async def t(self, ev: A) -> B | StopEvent:
+            return StopEvent()
+
+    with pytest.raises(WorkflowValidationError) as info:
+        Unreachable().validate()
+    message = str(info.value)
+    assert "Graph validation failed:" in message
+    assert "[reachability] Unreachable steps: t, u" in message
+
+
+class DeadEndCycle(Workflow):
+    @step
+    async def s(self, ev: StartEvent) -> A | StopEvent:
+        return StopEvent(result="done")
+
+    @step
+    async def t(self, ev: A) -> B:
+        return B()
+
+    @step
+    async def u(self, ev: B) -> A:
+        return A()
+
+
+# checklist 21
+async def test_cycle_without_path_to_stop_is_a_dead_end_unless_the_check_is_skipped() -> None:
+    with pytest.raises(WorkflowValidationError, match=r"\[dead_end\] Dead-end steps: t, u"):
+        DeadEndCycle().validate()
+    lenient = DeadEndCycle(skip_graph_checks={"dead_end"})
+    assert lenient.validate() is False
+    assert await lenient.run() == "done"
+
+
+# checklist 22
+def test_unknown_graph_check_name_is_rejected_with_the_valid_names() -> None:
+    with pytest.raises(WorkflowValidationError) as info:
+        DeadEndCycle(skip_graph_checks={"foo"})  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "Unknown graph check names: foo" in message
+    assert "dead_end, reachability, terminal_event" in message
+
+
+# checklist 23
+async def test_disable_validation_lets_an_invalid_workflow_run() -> None:
+    assert await ProducesUnconsumed(disable_validation=True).run() == "ran"
+
+
+# checklist 24
+def test_human_in_the_loop_workflow_validates_and_reports_it() -> None:
+    class Hitl(Workflow):
+        @step
+        async def ask(self, ev: StartEvent) -> InputRequiredEvent:
+            return InputRequiredEvent(prefix="?")
+
+        @step
+        async def answer(self, ev: HumanResponseEvent) -> StopEvent:
+            return StopEvent(result=ev.response)
+
+    assert Hitl().validate() is True
+    assert DeadEndCycle(skip_graph_checks={"dead_end"}).validate() is False
+
+
+# checklist 25
+def test_step_without_event_parameter_is_rejected_at_decoration() -> None:
+    with pytest.raises(WorkflowValidationError, match="at least one parameter annotated as type Event"):
+
+        class NoEventParam(Workflow):
+            @step
+            async def s(self, x: int) -> StopEvent:
+                return StopEvent()
+
+
+# checklist 25
+def test_step_without_return_annotation_is_rejected_at_decoration() -> None:
+    with pytest.raises(WorkflowValidationError, match="Return types of workflows step functions must be annotated"):
+
+        class NoReturn(Workflow):
+            @step
+            async def s(self, ev: StartEvent):  # type: ignore[no-untyped-def]
+                return StopEvent()
+
+
+# checklist 26
+@pytest.mark.parametrize("workers", [0, -1, 1.5])
+def test_non_positive_or_non_integer_num_workers_is_rejected(workers: object) -> None:
+    with pytest.raises(WorkflowValidationError, match="num_workers must be an integer greater than 0"):
+
+        class BadWorkers(Workflow):
+            @step(num_workers=workers)  # type: ignore[arg-type]
+            async def s(self, ev: StartEvent) -> StopEvent:
+                return StopEvent()
+
+
+# checklist 27
+def test_free_function_step_needs_a_workflow_class() -> None:
+    with pytest.raises(WorkflowValidationError, match="please pass a workflow class to the @step decorator"):
+
+        @step
+        async def orphan(ev: StartEvent) -> StopEvent:
+            return StopEvent()
+
+
+# checklist 27
+async def test_free_function_step_registers_on_the_class_and_duplicates_are_rejected() -> None:
+    class Host(Workflow):
+        @step
+        async def begin(self, ev: StartEvent) -> A:
+            return A()
+
+    @step(workflow=Host)
+    async def finish(ev: A) -> StopEvent:
+        return StopEvent(result="from free step")
+
+    assert await Host().run() == "from free step"
+    assert await Host().run() == "from free step"  # every instance gets it
+
+    class Spare(Workflow):
+        @step
+        async def begin(self, ev: StartEvent) -> A:
+            return A()
+
+    @step(workflow=Spare)
+    async def finish(ev: A) -> StopEvent:  # noqa: F811  (same name, another class)
+        return StopEvent()
+
+    with pytest.raises(WorkflowValidationError, match="A step finish is already part of this workflow"):
+        Host.add_step(finish)
+    finish.__name__ = "begin"
+    with pytest.raises(WorkflowValidationError, match="A step begin is already part of this workflow"):
+        Host.add_step(finish)
+
+    async def undecorated(ev: A) -> StopEvent:
+        return StopEvent()
+
+    with pytest.raises(WorkflowValidationError, match="missing the `@step` decorator"):
+        Host.add_step(undecorated)
+
+
+# checklist 28
+async def test_sync_step_runs_in_a_worker_thread_and_its_result_is_routed() -> None:
+    loop_thread = threading.get_ident()
+    seen_threads: list[int] = []
+
+    class SyncStep(Workflow):
+        @step
+        def blocking(self, ev: StartEvent) -> A:
+            seen_threads.append(threading.get_ident())
+            return A(value=ev.n + 1)
+
+        @step
+        async def finish(self, ev: A) -> StopEvent:
+            return StopEvent(result=ev.value)
+
+    assert await SyncStep().run(n=1) == 2
+    assert len(seen_threads) == 1 and seen_threads[0] != loop_thread
+
+
+# checklist 29
+async def test_step_returning_a_non_event_fails_the_run() -> None:
+    class ReturnsString(Workflow):
+        @step
+        async def s(self, ev: StartEvent) -> StopEvent:
+            return "foo"  # type: ignore[return-value]
+
+    with pytest.raises(WorkflowRuntimeError) as info:
+        await ReturnsString().run()
+    assert str(info.value) == "Step function s returned str instead of an Event instance."
