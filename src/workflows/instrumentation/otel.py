@@ -184,6 +184,7 @@ class OpenTelemetryHandler:
             **common,
             KIND: "AGENT" if run.is_agent else "CHAIN",
             "workflow.resumed": event.resumed,
+            "metadata": _metadata(run),
         }
         if run.is_agent:
             attributes["agent.name"] = run.workflow_name
@@ -454,16 +455,20 @@ def _traced(handler: OpenTelemetryHandler, event: InstrumentationEvent) -> _RunT
 def _common_attributes(run: RunInfo) -> dict[str, Any]:
     """What every span of the run carries (Phoenix binds a trace to the session of the
     first span it stores, so the session id goes everywhere)."""
-    metadata = {"workflow": run.workflow_name, "run_id": run.run_id, "session_id": run.session_id}
-    if run.workflow_class and run.workflow_class != run.workflow_name:
-        metadata["workflow_class"] = run.workflow_class
     return {
         "workflow.name": run.workflow_name,
         "workflow.run_id": run.run_id,
         "workflow.session_id": run.session_id,
         "session.id": run.session_id,
-        "metadata": json.dumps(metadata),
     }
+
+
+def _metadata(run: RunInfo) -> str:
+    """The run span's OpenInference ``metadata``: the run's identity, as JSON."""
+    metadata = {"workflow": run.workflow_name, "run_id": run.run_id, "session_id": run.session_id}
+    if run.workflow_class:
+        metadata["workflow_class"] = run.workflow_class
+    return json.dumps(metadata)
 
 
 def _io(direction: str, rendered: Rendered) -> dict[str, Any]:

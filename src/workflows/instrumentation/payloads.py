@@ -54,6 +54,12 @@ _SECRET_KEY = re.compile(
     r"|(?<![a-z])token(?![a-z])"
 )
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# A loose version of the above for JSON text, as plain substrings of its lower-case form
+# (much faster than a regular expression): whatever is_secret_key accepts contains one.
+_MAYBE_SECRET = (
+    "apikey", "api_key", "api-key", "password", "passwd", "secret", "authorization",
+    "credential", "privatekey", "private_key", "private-key", "cookie", "token",
+)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4096)
@@ -97,31 +103,27 @@ def to_jsonable(value: Any, *, mask_secrets: bool = True) -> Any:
 
 
 def _jsonable(value: Any, mask: bool, depth: int, seen: set[int]) -> Any:
-    if value is None or isinstance(value, (str, bool, int)):
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
         return value
-    if isinstance(value, float):
+    if kind is float:
         return value if math.isfinite(value) else str(value)
     if depth >= _MAX_DEPTH:
         return type_name(value)
+    if kind is dict or kind is list:  # the common containers first: no ABC checks
+        return _container(value, mask, depth, seen)
     if isinstance(value, BaseModel):
         return _jsonable(_dump_model(value), mask, depth + 1, seen)
     if isinstance(value, (Mapping, list, tuple, set, frozenset)):
-        if id(value) in seen:  # a cycle: show the repeated container by its type
-            return type_name(value)
-        seen.add(id(value))
-        try:
-            if isinstance(value, Mapping):
-                return {
-                    str(k): MASK
-                    if mask and is_secret_key(str(k)) and v is not None
-                    else _jsonable(v, mask, depth + 1, seen)
-                    for k, v in value.items()
-                }
-            return [_jsonable(v, mask, depth + 1, seen) for v in value]
-        finally:
-            seen.discard(id(value))
+        return _container(value, mask, depth, seen)
     if isinstance(value, enum.Enum):
         return _jsonable(value.value, mask, depth + 1, seen)
+    if isinstance(value, str):  # subclasses of the scalars
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _jsonable(float(value), mask, depth + 1, seen)
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, (uuid.UUID, Decimal, PurePath)):
@@ -132,16 +134,54 @@ def _jsonable(value: Any, mask: bool, depth: int, seen: set[int]) -> Any:
     return type_name(value)
 
 
-def _dump_model(model: BaseModel) -> Any:
+def _container(value: Any, mask: bool, depth: int, seen: set[int]) -> Any:
+    if id(value) in seen:  # a cycle: show the repeated container by its type
+        return type_name(value)
+    seen.add(id(value))
     try:
-        data = model.model_dump(mode="json", fallback=type_name)
+        if isinstance(value, Mapping):
+            items = value.items()
+            dynamic = value.get("_data")
+            if type(dynamic) is dict:  # an Event's dynamic fields, dumped apart: merge them
+                items = [*((k, v) for k, v in items if k != "_data"), *dynamic.items()]
+            return {
+                str(k): MASK
+                if mask and v is not None and is_secret_key(str(k))
+                else _jsonable(v, mask, depth + 1, seen)
+                for k, v in items
+            }
+        return [_jsonable(v, mask, depth + 1, seen) for v in value]
+    finally:
+        seen.discard(id(value))
+
+
+def _dump_model(model: BaseModel) -> Any:
+    """The model as the serializer dumps it; in Python mode (converted by the caller)
+    when JSON mode fails, for example on an unserializable dynamic field."""
+    try:
+        return model.model_dump(mode="json", fallback=type_name)
+    except Exception:
+        pass
+    try:
+        return model.model_dump(fallback=type_name)
     except Exception:
         return type_name(model)
-    # Events keep their dynamic fields apart, under "_data"; show them as plain fields.
-    if isinstance(data, dict) and isinstance(data.get("_data"), dict):
-        dynamic = data.pop("_data")
-        data.update(dynamic)
-    return data
+
+
+def _model_json(model: BaseModel, mask: bool) -> str | None:
+    """The model's JSON straight from pydantic, or ``None`` when it needs the slow path
+    (dynamic fields to merge, a key that may be a secret, a dump that fails)."""
+    try:
+        text = model.model_dump_json(fallback=type_name)
+    except Exception:
+        return None
+    if '"_data":' in text:
+        return None
+    if mask:
+        lowered = text.lower()
+        if any(word in lowered for word in _MAYBE_SECRET):
+            return None
+    return text
 
 
 def json_patch(before: Any, after: Any, prefix: str = "") -> list[dict[str, Any]]:
@@ -260,6 +300,13 @@ class PayloadPolicy:
 
     def render(self, value: Any) -> Rendered:
         """``value`` as an attribute string: text for a string, JSON for anything else."""
+        if self.redact is None and self.capture_content:
+            if type(value) is str:
+                return self.cap(value, TEXT)
+            if isinstance(value, BaseModel):
+                text = _model_json(value, self.mask_secrets)
+                if text is not None:
+                    return self.cap(text, JSON)
         data = self.prepare(value)
         if not self.capture_content:
             return self._summary(type(value).__name__, data)
@@ -307,9 +354,9 @@ class PayloadPolicy:
 def dumps(data: Any) -> str:
     """JSON text of prepared data (never raises)."""
     try:
-        return json.dumps(data, ensure_ascii=False)
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError):  # a redaction hook returned something that is not JSON
-        return json.dumps(to_jsonable(data), ensure_ascii=False)
+        return json.dumps(to_jsonable(data), ensure_ascii=False, separators=(",", ":"))
 
 
 def _env_int(name: str, default: int) -> int:

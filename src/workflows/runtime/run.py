@@ -174,19 +174,49 @@ class CollectBuffer:
 class StepRuntime:
     """A step's live state within one run: its queue and its free worker slots."""
 
-    __slots__ = ("spec", "queue", "free_slots", "in_progress")
+    __slots__ = ("spec", "queue", "free_slots", "in_progress", "handoff")
 
     def __init__(self, spec: StepSpec) -> None:
         self.spec = spec
+        # True while a worker of this step routes its own result: one event the step
+        # sends to itself is then queued for that worker to take next, instead of
+        # paying for a new task (the common "loop" shape of agents).
+        self.handoff = False
         self.queue: deque[WorkItem] = deque()
         self.free_slots = list(range(spec.num_workers - 1, -1, -1))
         self.in_progress: dict[int, WorkItem] = {}
 
 
-def _step_state(name: str, state: StepState, worker_id: str, input_name: str, output_name: str | None) -> StepStateChanged:
-    return StepStateChanged(
-        name=name, step_state=state, worker_id=worker_id, input_event_name=input_name, output_event_name=output_name
-    )
+_type_names: dict[type, str] = {}
+
+
+def _type_str(t: type) -> str:
+    """``str(t)``, memoised: StepStateChanged reports output types this way."""
+    name = _type_names.get(t)
+    if name is None:
+        name = _type_names[t] = str(t)
+    return name
+
+
+# Internal stream records are kept as tuples of strings, which the garbage collector
+# stops tracking, so a long run's stream does not make every collection slower; they
+# become events only for a reader that streams with expose_internal=True.
+_IDLE = ("idle",)
+_NONE_STR = str(type(None))
+
+
+def _materialize(record: tuple[Any, ...]) -> Event:
+    kind = record[0]
+    if kind == "step":
+        _, name, state, worker_id, input_name, output_name = record
+        return StepStateChanged(
+            name=name, step_state=StepState(state), worker_id=worker_id, input_event_name=input_name,
+            output_event_name=output_name,
+        )
+    if kind == "unhandled":
+        _, event_type, qualified_name, step_name, idle = record
+        return UnhandledEvent(event_type=event_type, qualified_name=qualified_name, step_name=step_name, idle=idle)
+    return WorkflowIdleEvent()
 
 
 class WorkflowRun:
@@ -221,8 +251,6 @@ class WorkflowRun:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.waiters: list[Waiter] = []
         self.collect_buffers: dict[tuple[str, str], CollectBuffer] = {}
-        # The stream holds events, and internal records as zero-argument factories that
-        # are only turned into events if someone streams with expose_internal=True.
         self.stream: list[Any] = []
         self._stream_wakeup: asyncio.Future[None] | None = None
         self.stream_closed = False
@@ -287,7 +315,7 @@ class WorkflowRun:
                 self._say(f"[tick] add: {self.start_event!r}")
             self.emit(self.start_event, "start")
         if self.pending == 0 and not self.done:
-            self._internal(WorkflowIdleEvent)
+            self._internal(_IDLE)
 
     async def _shutdown(self) -> None:
         if self._timeout_handle is not None:
@@ -363,9 +391,9 @@ class WorkflowRun:
         else:
             print(line)
 
-    def _internal(self, factory: Callable[[], Event]) -> None:
+    def _internal(self, record: tuple[Any, ...]) -> None:
         if not self.done:
-            self.stream.append(factory)
+            self.stream.append(record)
             self._wake_stream()
 
     def write_to_stream(self, event: Event, step: str | None = None, invocation_id: int | None = None) -> None:
@@ -392,7 +420,7 @@ class WorkflowRun:
     def stream_entry(self, index: int) -> Event:
         entry = self.stream[index]
         if not isinstance(entry, Event):
-            entry = self.stream[index] = entry()
+            entry = self.stream[index] = _materialize(entry)
         return entry
 
     def is_internal_entry(self, index: int) -> bool:
@@ -441,14 +469,9 @@ class WorkflowRun:
                 continue  # consumed by that step's waiter
             self.dispatch(spec, WorkItem(event, event_id, next(self._seq), lineage))
         if not targets and not woken and not isinstance(event, (InputRequiredEvent, StopEvent)):
-            idle = self.pending == 0
+            cls = type(event)
             self._internal(
-                lambda: UnhandledEvent(
-                    event_type=type(event).__name__,
-                    qualified_name=f"{type(event).__module__}.{type(event).__qualname__}",
-                    step_name=step,
-                    idle=idle,
-                )
+                ("unhandled", cls.__name__, f"{cls.__module__}.{cls.__qualname__}", step, self.pending == 0)
             )
 
     def dispatch(self, spec: StepSpec, item: WorkItem) -> None:
@@ -456,7 +479,10 @@ class WorkflowRun:
             return
         state = self.steps[spec.name]
         self.pending += 1
-        if state.free_slots:
+        if state.handoff:
+            state.handoff = False
+            state.queue.append(item)
+        elif state.free_slots:
             slot = state.free_slots.pop()
             task = self.loop.create_task(self._worker(state, item, slot))
             self.tasks.add(task)
@@ -464,7 +490,7 @@ class WorkflowRun:
         else:
             state.queue.append(item)
             name = type(item.event).__name__
-            self._internal(lambda: _step_state(spec.name, StepState.PREPARING, "<enqueued>", name, None))
+            self._internal(("step", spec.name, "preparing", "<enqueued>", name, None))
             if self.verbose:
                 self._say(f"[{spec.name}] enqueued (waiting for capacity)")
 
@@ -499,7 +525,7 @@ class WorkflowRun:
                     self._publish(
                         StepStarted(self.info, spec.name, invocation_id, attempt, slot, item.event, item.event_id)
                     )
-                self._internal(lambda: _step_state(spec.name, StepState.RUNNING, str(slot), input_name, None))
+                self._internal(("step", spec.name, "running", str(slot), input_name, None))
                 if self.verbose:
                     self._say(f"[{spec.name}:{slot}] started from {input_name}")
                 try:
@@ -520,9 +546,7 @@ class WorkflowRun:
                 except WaitSuspended:
                     if self.handlers:
                         self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "waiting"))
-                    self._internal(
-                        lambda: _step_state(spec.name, StepState.NOT_RUNNING, str(slot), str(type(item.event)), str(type(None)))
-                    )
+                    self._internal(("step", spec.name, "not_running", str(slot), _type_str(type(item.event)), _NONE_STR))
                     return
                 except asyncio.CancelledError:
                     if self.handlers:
@@ -551,21 +575,21 @@ class WorkflowRun:
                         continue
                     if self.handlers:
                         self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "failed", None, exc))
-                    self._internal(
-                        lambda: _step_state(spec.name, StepState.NOT_RUNNING, str(slot), str(type(item.event)), None)
-                    )
+                    self._internal(("step", spec.name, "not_running", str(slot), _type_str(type(item.event)), None))
                     self._step_failed(spec, item, exc, attempt, time.monotonic() - first_started)
                     return
                 else:
                     self._internal(
-                        lambda: _step_state(
-                            spec.name, StepState.NOT_RUNNING, str(slot), str(type(item.event)), str(type(result))
-                        )
+                        ("step", spec.name, "not_running", str(slot), _type_str(type(item.event)), _type_str(type(result)))
                     )
                     if self.verbose:
                         self._say(f"[{spec.name}:{slot}] complete with {type(result).__name__}")
                     if result is not None:
-                        self._step_returned(spec, item, invocation_id, result)
+                        state.handoff = not state.queue
+                        try:
+                            self._step_returned(spec, item, invocation_id, result)
+                        finally:
+                            state.handoff = False
                     if self.handlers:
                         self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "completed", result))
                     return
@@ -574,7 +598,7 @@ class WorkflowRun:
             del state.in_progress[invocation_id]
             self.pending -= 1
             if self.pending == 0 and not self.done:
-                self._internal(WorkflowIdleEvent)
+                self._internal(_IDLE)
 
     def _retry_delay(self, spec: StepSpec, first_started: float, attempt: int, exc: Exception) -> float | BaseException | None:
         policy = spec.config.retry_policy

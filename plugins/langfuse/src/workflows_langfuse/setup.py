@@ -228,6 +228,6 @@ def _check_client_uses(client: Langfuse, provider: TracerProvider, settings: Lan
             f"a Langfuse client for public key {settings.public_key} already exists in this process "
             "(created by Langfuse() or get_client() before workflows_langfuse.register()); the Langfuse "
             "SDK keeps one client per key and would ignore this setup, so workflow spans would not be "
-            "sent. Call workflows_langfuse.register() first and use langfuse.get_client() afterwards, "
-            "or pass tracer_provider= the provider that earlier client uses."
+            "sent. Call workflows_langfuse.register() before anything creates a Langfuse client, and "
+            "use langfuse.get_client() afterwards: it returns the client register() made."
         )
