@@ -35,7 +35,11 @@ from pydantic_core import to_jsonable_python
 
 
 class DictLikeModel(BaseModel):
-    """A Pydantic model that also stores undeclared keywords, readable as attributes or items."""
+    """A Pydantic model that also stores undeclared keywords, readable as attributes or items.
+
+    Subclasses that override ``model_post_init`` must call ``super().model_post_init(context)``:
+    that is where dynamic keywords are moved into ``_data``.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="allow")
 

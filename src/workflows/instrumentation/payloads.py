@@ -178,8 +178,7 @@ def _model_json(model: BaseModel, mask: bool) -> str | None:
     if '"_data":' in text:
         return None
     if mask:
-        lowered = text.lower()
-        if any(word in lowered for word in _MAYBE_SECRET):
+        if any(map(text.lower().__contains__, _MAYBE_SECRET)):
             return None
     return text
 
