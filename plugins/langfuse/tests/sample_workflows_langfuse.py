@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from workflows import Context, Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
-from workflows.retry_policy import ConstantDelayRetryPolicy
+from workflows.retry_policy import retry_policy, stop_after_attempt, wait_fixed
 
 
 # -- the quickstart of the founding README, unchanged ------------------------------------
@@ -52,7 +52,7 @@ class FlakyWorkflow(Workflow):
 
     attempts = 0
 
-    @step(retry_policy=ConstantDelayRetryPolicy(maximum_attempts=3, delay=0))
+    @step(retry_policy=retry_policy(wait=wait_fixed(0), stop=stop_after_attempt(3)))
     async def fetch(self, ev: StartEvent) -> StopEvent:
         FlakyWorkflow.attempts += 1
         if FlakyWorkflow.attempts == 1:

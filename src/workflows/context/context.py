@@ -287,9 +287,8 @@ class Context(Generic[MODEL_T]):
         if self._run is run:
             self._run = None
             self._last_run = run
-            if run.status == "cancelled":
-                # Kept so that a snapshot taken after cancel_run() can resume the run.
-                self._snapshot = run.take_snapshot()
+            # A cancelled run stays resumable: its snapshot is what to_dict() saves next.
+            self._snapshot = run.final_snapshot
 
     def _pending_snapshot(self) -> RunSnapshot | None:
         """The saved run to resume, if this context holds one that was mid-flight."""
@@ -315,10 +314,7 @@ class Context(Generic[MODEL_T]):
         elif self._snapshot is not None:
             snapshot = self._snapshot
         else:
-            carrier = {}
-            if self._last_run is not None and self._last_run.snapshot is not None:
-                carrier = dict(self._last_run.snapshot.carrier)
-            snapshot = RunSnapshot(is_running=False, carrier=carrier)
+            snapshot = RunSnapshot(is_running=False)
         payload: dict[str, Any] = {
             "version": PAYLOAD_VERSION,
             "session_id": self._session_id,

@@ -265,6 +265,7 @@ class WorkflowRun:
         self._invocations = itertools.count()
         self._event_ids = itertools.count(1)
         self._timeout_handle: asyncio.TimerHandle | None = None
+        self.final_snapshot: RunSnapshot | None = None
         self.elapsed_before = snapshot.elapsed_alive if snapshot is not None else 0.0
         self.started_at = time.monotonic()
         self.verbose = workflow._verbose
@@ -355,6 +356,10 @@ class WorkflowRun:
         self.stop_event = final_event if status != "failed" and status != "timed_out" else None
         if status == "cancelled":
             self.stop_event = final_event
+        if status == "cancelled":
+            # Taken before the workers are cancelled, so in-progress work is kept and a
+            # context saved after cancel_run() resumes it.
+            self.final_snapshot = self.take_snapshot()
         self.stream.append(final_event)
         self._wake_stream()
         for task in self.tasks:

@@ -1,0 +1,181 @@
+"""How ``workflows_phoenix.register`` configures tracing: arguments, environment
+variables, transports, the provider's lifetime, and a Phoenix that is down."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from importlib.metadata import entry_points
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support.otlp_receiver import OTLPReceiver
+from support.phoenix import PhoenixProject, PhoenixServer, free_port, unique_project_name, wait_for_spans
+
+import workflows_phoenix
+from workflows import Workflow, step
+from workflows.events import StartEvent, StopEvent
+from workflows.instrumentation import OpenTelemetryHandler, get_dispatcher
+
+
+class Greeter(Workflow):
+    @step
+    async def greet(self, ev: StartEvent) -> StopEvent:
+        return StopEvent(result=f"hello {ev.name}")
+
+
+GREETER_SPANS = 4  # run, emit StartEvent, greet, emit StopEvent
+
+
+@pytest.fixture(autouse=True)
+def no_phoenix_settings_from_the_developer(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("PHOENIX_") or name.startswith("OTEL_EXPORTER_OTLP"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("PHOENIX_DISCOVER_CONFIG", "false")
+
+
+def capture_spans(provider: SDKTracerProvider) -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter), replace_default_processor=False)  # type: ignore[call-arg]
+    return exporter
+
+
+def test_plugin_is_found_as_the_phoenix_exporter_entry_point() -> None:
+    [entry_point] = [ep for ep in entry_points(group="workflows.exporters") if ep.name == "phoenix"]
+    assert entry_point.load() is workflows_phoenix.register
+
+
+async def test_provider_that_is_not_global_traces_runs_until_it_shuts_down() -> None:
+    handlers_before = get_dispatcher().handlers
+    provider = workflows_phoenix.register("local", endpoint=f"http://127.0.0.1:{free_port()}", set_global=False)
+    captured = capture_spans(provider)
+    try:
+        assert await Greeter().run(name="Ada") == "hello Ada"
+        assert "Greeter.run" in {s.name for s in captured.get_finished_spans()}
+        assert not isinstance(trace.get_tracer_provider(), type(provider))
+    finally:
+        provider.shutdown()
+    assert get_dispatcher().handlers == handlers_before
+
+
+async def test_provider_still_traces_when_another_one_is_already_global(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    someone_elses = SDKTracerProvider()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: someone_elses)
+
+    provider = workflows_phoenix.register("late", endpoint=f"http://127.0.0.1:{free_port()}")
+    captured = capture_spans(provider)
+    try:
+        assert await Greeter().run(name="Grace") == "hello Grace"
+    finally:
+        provider.shutdown()
+        someone_elses.shutdown()
+
+    assert "Greeter.greet" in {s.name for s in captured.get_finished_spans()}
+    assert any("already global" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+
+
+def test_unknown_protocol_fails_before_anything_is_configured() -> None:
+    handlers_before = get_dispatcher().handlers
+    with pytest.raises(ValueError, match="protocol='http/json' is not supported"):
+        workflows_phoenix.register("p", endpoint="http://localhost:6006", protocol="http/json")
+    assert get_dispatcher().handlers == handlers_before
+
+
+async def test_api_key_project_and_headers_reach_the_collector(
+    monkeypatch: pytest.MonkeyPatch, otlp_receiver: OTLPReceiver
+) -> None:
+    monkeypatch.setenv("PHOENIX_API_KEY", "phx-secret")
+    monkeypatch.setenv("PHOENIX_PROJECT_NAME", "from-the-environment")
+    provider = workflows_phoenix.register(
+        endpoint=otlp_receiver.endpoint, headers={"X-Team": "search"}, set_global=False
+    )
+    try:
+        await Greeter().run(name="Linus")
+        provider.force_flush()
+    finally:
+        provider.shutdown()
+
+    spans = otlp_receiver.wait_for_spans(GREETER_SPANS)
+    assert {s["resource"]["openinference.project.name"] for s in spans} == {"from-the-environment"}
+    [request, *_] = [r for r in otlp_receiver.requests if r.signal == "traces"]
+    assert request.path == "/v1/traces"
+    assert request.headers["authorization"] == "Bearer phx-secret"
+    assert request.headers["x-team"] == "search"
+
+
+async def test_phoenix_that_is_down_leaves_the_run_alone_and_the_failure_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")  # seconds; keeps the test short
+    nobody_listens = f"http://127.0.0.1:{free_port()}"
+    provider = workflows_phoenix.register(unique_project_name(), endpoint=nobody_listens, set_global=False)
+    try:
+        assert await Greeter().run(name="offline") == "hello offline"
+        with caplog.at_level(logging.ERROR, logger="opentelemetry"):
+            provider.force_flush()
+    finally:
+        provider.shutdown()
+
+    export_errors = [r for r in caplog.records if r.name.startswith("opentelemetry.exporter") and r.levelno >= logging.ERROR]
+    assert export_errors, "the failed export should be logged"
+    assert "Failed to export" in export_errors[0].getMessage()
+
+
+async def test_spans_reach_phoenix_over_grpc_when_the_address_is_its_grpc_port(
+    monkeypatch: pytest.MonkeyPatch, phoenix_server: PhoenixServer
+) -> None:
+    monkeypatch.setenv("PHOENIX_GRPC_PORT", str(phoenix_server.grpc_port))
+    project = unique_project_name("grpc")
+    provider = workflows_phoenix.register(project, endpoint=phoenix_server.otlp_grpc_endpoint, set_global=False)
+    try:
+        await Greeter().run(name="gRPC")
+        spans = PhoenixProject(phoenix_server, project, provider).spans(GREETER_SPANS)
+    finally:
+        provider.shutdown()
+
+    assert {s["name"] for s in spans} >= {"Greeter.run", "Greeter.greet"}
+
+
+def test_environment_variables_alone_send_a_script_to_phoenix(phoenix_server: PhoenixServer) -> None:
+    # A user's script that never mentions the plugin: WORKFLOWS_EXPORTERS finds it
+    # through its entry point, Phoenix's variables configure it, and the spans are
+    # flushed when the interpreter exits.
+    project = unique_project_name("env")
+    script = textwrap.dedent(
+        """
+        import asyncio
+        from workflows import Workflow, step
+        from workflows.events import StartEvent, StopEvent
+
+        class Greeter(Workflow):
+            @step
+            async def greet(self, ev: StartEvent) -> StopEvent:
+                return StopEvent(result=f"hello {ev.name}")
+
+        print(asyncio.run(Greeter().run(name="env")))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "OTEL_"))}
+    env.update(
+        WORKFLOWS_EXPORTERS="phoenix",
+        PHOENIX_COLLECTOR_ENDPOINT=phoenix_server.base_url,
+        PHOENIX_PROJECT_NAME=project,
+        PHOENIX_DISCOVER_CONFIG="false",
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "hello env"
+    spans = wait_for_spans(phoenix_server.base_url, project, GREETER_SPANS)
+    assert {s["name"] for s in spans} >= {"Greeter.run", "Greeter.greet"}
