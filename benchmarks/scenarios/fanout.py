@@ -21,6 +21,8 @@ class FanOut(Workflow):
     def __init__(self, n: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.n = n
+        # Built once: building it in each call would make the fan-in quadratic in user code.
+        self.expected = [Done] * n
 
     @step
     async def scatter(self, ctx: Context, ev: StartEvent) -> Item | None:
@@ -34,7 +36,7 @@ class FanOut(Workflow):
 
     @step
     async def gather(self, ctx: Context, ev: Done) -> StopEvent | None:
-        done = ctx.collect_events(ev, [Done] * self.n)
+        done = ctx.collect_events(ev, self.expected)
         if done is None:
             return None
         return StopEvent(result=len(done))

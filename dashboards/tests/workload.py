@@ -30,7 +30,7 @@ class Progress(Event):
 
 class OrderPipeline(Workflow):
     @step
-    async def validate(self, ev: StartEvent) -> OrderValidated:
+    async def check(self, ev: StartEvent) -> OrderValidated:
         return OrderValidated(order_id=ev.order_id)
 
     @step

@@ -73,7 +73,7 @@ def _caller_namespace(depth: int) -> dict[str, Any]:
     import annotations``) that name classes defined inside a function, such as a test.
     """
     namespace: dict[str, Any] = {}
-    frame = sys._getframe(depth + 1)
+    frame: types.FrameType | None = sys._getframe(depth + 1)
     for _ in range(6):
         if frame is None:
             break

@@ -121,12 +121,12 @@ class Workflow(metaclass=WorkflowMeta):
     @property
     def start_event_class(self) -> type[StartEvent]:
         """The StartEvent (sub)class the workflow's first step accepts."""
-        return self._start_event_class  # type: ignore[return-value]
+        return self._start_event_class
 
     @property
     def stop_event_class(self) -> type[StopEvent]:
         """The StopEvent (sub)class the workflow's last step returns."""
-        return self._stop_event_class  # type: ignore[return-value]
+        return self._stop_event_class
 
     @property
     def events(self) -> list[type[Event]]:

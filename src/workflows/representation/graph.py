@@ -258,7 +258,7 @@ def get_workflow_representation(workflow: Workflow | type[Workflow]) -> Workflow
                 edges.append(WorkflowGraphEdge(source=node.id, target="external_step"))
             if isinstance(node, WorkflowEventNode) and node.is_subclass_of("HumanResponseEvent"):
                 edges.append(WorkflowGraphEdge(source="external_step", target=node.id))
-    return WorkflowGraph(name=cls.__name__, nodes=list(nodes.values()), edges=edges, description=inspect.getdoc(cls) if cls.__doc__ else None)  # type: ignore[arg-type]
+    return WorkflowGraph(name=cls.__name__, nodes=list(nodes.values()), edges=edges, description=inspect.getdoc(cls) if cls.__doc__ else None)
 
 
 def _add_resource(nodes: dict[str, WorkflowNodeBase], edges: list[WorkflowGraphEdge], definition: Any) -> str:

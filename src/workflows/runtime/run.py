@@ -563,7 +563,7 @@ class WorkflowRun:
                             self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "failed", None, exc))
                         return
                     delay = self._retry_delay(spec, first_started, attempt, exc)
-                    if isinstance(delay, BaseException):
+                    if isinstance(delay, Exception):
                         exc, delay = delay, None  # the policy itself raised: that is the failure
                     if delay is not None:
                         if self.handlers:
@@ -605,7 +605,7 @@ class WorkflowRun:
             if self.pending == 0 and not self.done:
                 self._internal(_IDLE)
 
-    def _retry_delay(self, spec: StepSpec, first_started: float, attempt: int, exc: Exception) -> float | BaseException | None:
+    def _retry_delay(self, spec: StepSpec, first_started: float, attempt: int, exc: Exception) -> float | Exception | None:
         policy = spec.config.retry_policy
         if policy is None:
             return None
@@ -740,8 +740,10 @@ class WorkflowRun:
             if spec is None:
                 logger.warning("resumed run %s: dropping work for unknown step %r", self.run_id, step_name)
                 continue
-            for item in items:
-                self.dispatch(spec, WorkItem(item.event, None, next(self._seq), item.lineage, item.resolved, None))
+            for saved_item in items:
+                self.dispatch(
+                    spec, WorkItem(saved_item.event, None, next(self._seq), saved_item.lineage, saved_item.resolved, None)
+                )
         for saved_buffer in snapshot.collected:
             buffer = CollectBuffer(saved_buffer.expected)
             for ev in saved_buffer.events:

@@ -46,7 +46,7 @@ class LangfuseSettings:
     release: str | None = None
     sample_rate: float = 1.0
     tracing_enabled: bool = True
-    additional_headers: Mapping[str, str] = field(default_factory=dict)
+    additional_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def headers(self) -> dict[str, str]:
