@@ -86,7 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     report.write_chart(chart, summary, variants, run)
     results = args.out / "RESULTS.md"
     report.write_markdown(results, summary, variants, run, outcomes, chart.name, machine_info)
-    print(f"\nwrote {results} and {chart}")
+    raw = args.out / "results.json"
+    report.write_raw(raw, measurements, run, machine_info)
+    print(f"\nwrote {results}, {chart} and {raw}")
+    # Only a run into the default folder speaks for the project in its README.
+    if args.out.resolve() == engines.BENCHMARKS_DIR.resolve():
+        readme = engines.BENCHMARKS_DIR / "README.md"
+        if report.update_readme(readme, summary, variants, run, chart.name):
+            print(f"updated the results section of {readme}")
     return 1 if summary.errors() else 0
 
 

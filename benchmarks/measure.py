@@ -48,6 +48,7 @@ def run_once(engine: Engine, variant: Variant, size: str, repetition: int, timeo
             command(engine, variant, size),
             capture_output=True,
             text=True,
+            check=False,
             timeout=timeout,
             cwd=SCENARIO_DIR,
             env=_clean_environment(),

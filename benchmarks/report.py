@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import json
 import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.catalog import Metric, Variant
+from benchmarks.measure import Measurement
 from benchmarks.summary import Summary
 from benchmarks.targets import Outcome
 
@@ -148,11 +151,13 @@ def write_markdown(
     lines = [
         "# Benchmark results",
         "",
-        f"Produced by `python -m benchmarks --sizes {run.size} --repeat {run.repeat}` on "
-        f"{run.started:%Y-%m-%d %H:%M} UTC. Each cell is the median of {run.repeat} repetition(s) "
-        "(min-max in parentheses), each repetition a fresh process per engine, the two engines "
-        "alternating. `ours/ref` is the ratio of the medians: below 1 means this engine costs less "
-        "(for runs per second, above 1 is better). See README.md for what each scenario does.",
+        (
+            f"Produced by `python -m benchmarks --sizes {run.size} --repeat {run.repeat}` on "
+            f"{run.started:%Y-%m-%d %H:%M} UTC. Each cell is the median of {run.repeat} repetition(s) "
+            "(min-max in parentheses), each repetition a fresh process per engine, the two engines "
+            "alternating. `ours/ref` is the ratio of the medians: below 1 means this engine costs less "
+            "(for runs per second, above 1 is better). See README.md for what each scenario does."
+        ),
         "",
         "## Machine",
         "",
@@ -183,6 +188,19 @@ def write_markdown(
     if chart_name:
         lines += ["## Chart", "", f"![benchmark chart]({chart_name})", ""]
     path.write_text("\n".join(lines))
+
+
+def write_raw(path: Path, measurements: list[Measurement], run: Run, machine_info: dict[str, str]) -> None:
+    """Every repetition's numbers, for whoever wants more than medians."""
+    payload = {
+        "sizes": run.size,
+        "repeat": run.repeat,
+        "engines": list(run.engines),
+        "started": run.started.isoformat(timespec="seconds"),
+        "machine": machine_info,
+        "measurements": [dataclasses.asdict(m) for m in measurements],
+    }
+    path.write_text(json.dumps(payload, indent=1) + "\n")
 
 
 def write_chart(path: Path, summary: Summary, variants: list[Variant], run: Run) -> None:
@@ -249,3 +267,31 @@ def _scaling_panel(ax, summary: Summary, fanouts: list[Variant], run: Run) -> No
     ax.set_ylabel("total time (s)")
     ax.set_title("fan-out/fan-in scaling (log-log;\nslope 1 = linear, 2 = quadratic)", fontsize=9)
     ax.legend(fontsize=8)
+
+
+README_START = "<!-- results:start -->"
+README_END = "<!-- results:end -->"
+
+
+def update_readme(readme: Path, summary: Summary, variants: list[Variant], run: Run, chart_name: str) -> bool:
+    """Replace the results section of ``readme`` (between its markers); False if it has none."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    section = "\n".join(
+        [
+            README_START,
+            (
+                f"Measured on {run.started:%Y-%m-%d} ({run.size} sizes, median of {run.repeat}); "
+                "details, spread and targets in [RESULTS.md](RESULTS.md)."
+            ),
+            "",
+            markdown_table(rows(summary, variants, run, spread=False)),
+            "",
+            f"![benchmark chart]({chart_name})",
+            "",
+        ]
+    )
+    readme.write_text(text[:start] + section + text[end:])
+    return True

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from workflows import Context, Workflow, step
 from workflows.context import PickleSerializer
@@ -266,6 +266,48 @@ async def test_starting_a_second_run_on_a_live_context_raises() -> None:
         workflow.run(ctx=ctx)
     release.set()
     assert await handler == "first"
+
+
+class NoDefaults(BaseModel):
+    required: int
+
+
+async def test_typed_state_without_defaults_fails_when_the_run_starts() -> None:
+    class Strict(Workflow):
+        @step
+        async def s(self, ctx: Context[NoDefaults], ev: StartEvent) -> StopEvent:
+            return StopEvent()
+
+    with pytest.raises(ValidationError):
+        Strict().run()
+
+
+async def test_steps_with_unrelated_state_types_fail_when_the_run_starts() -> None:
+    class Mixed(Workflow):
+        @step
+        async def s(self, ctx: Context[Counter], ev: StartEvent) -> Tick:
+            return Tick()
+
+        @step
+        async def t(self, ctx: Context[OtherState], ev: Tick) -> StopEvent:
+            return StopEvent()
+
+    with pytest.raises(ValueError, match="Multiple state types are not in a compatible inheritance hierarchy"):
+        Mixed().run()
+
+
+async def test_steps_on_one_state_inheritance_chain_share_the_most_derived_state() -> None:
+    class Chain(Workflow):
+        @step
+        async def s(self, ctx: Context[ParentState], ev: StartEvent) -> Tick:
+            await ctx.store.set("shared", "from parent step")
+            return Tick()
+
+        @step
+        async def t(self, ctx: Context[ChildState], ev: Tick) -> StopEvent:
+            return StopEvent(result=await ctx.store.get_state())
+
+    assert await Chain().run() == ChildState(shared="from parent step", own=7)
 
 
 # checklist 54

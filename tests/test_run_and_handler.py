@@ -129,6 +129,19 @@ async def test_awaiting_a_handler_twice_gives_the_same_value_and_it_is_done() ->
     assert handler.is_done()
 
 
+async def test_handler_works_with_asyncio_helpers_and_exposes_the_stop_event() -> None:
+    workflow = Echo()
+    wrapped = asyncio.ensure_future(workflow.run(topic="a"))
+    assert (await wrapped).topic == "a"
+    handler = workflow.run(topic="b", run_id="named-run")
+    received = await asyncio.wait_for(handler, timeout=5)
+    assert received.topic == "b"
+    stop = await handler.stop_event_result()
+    assert type(stop) is StopEvent and stop.result is received
+    assert handler.get_stop_event() is stop
+    assert str(handler).startswith(f"WorkflowHandler(workflow={workflow.workflow_name}, run_id=named-run, result=")
+
+
 # checklist 30
 async def test_step_returning_none_emits_nothing_and_the_run_times_out() -> None:
     class Silent(Workflow):

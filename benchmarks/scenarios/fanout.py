@@ -22,7 +22,7 @@ class FanOut(Workflow):
         super().__init__(**kwargs)
         self.n = n
         # Built once: building it in each call would make the fan-in quadratic in user code.
-        self.expected = [Done] * n
+        self.expected: list[type[Event]] = [Done] * n
 
     @step
     async def scatter(self, ctx: Context, ev: StartEvent) -> Item | None:

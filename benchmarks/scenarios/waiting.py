@@ -6,7 +6,12 @@ import time
 from _common import emit, fail, parse_args, settled_rss_bytes
 
 from workflows import Workflow, step
-from workflows.events import HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
+from workflows.events import (
+    HumanResponseEvent,
+    InputRequiredEvent,
+    StartEvent,
+    StopEvent,
+)
 
 
 class AskHuman(Workflow):

@@ -6,6 +6,7 @@ ran, and that the table, RESULTS.md and the chart were produced.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ def run_harness(out: Path, *options: str) -> subprocess.CompletedProcess[str]:
         cwd=REPO,
         capture_output=True,
         text=True,
+        check=False,
         timeout=300,
     )
 
@@ -45,6 +47,8 @@ def test_every_scenario_runs_on_our_engine_and_the_report_is_written(tmp_path: P
     chart = (tmp_path / "results.png").read_bytes()
     assert chart.startswith(PNG_SIGNATURE) and len(chart) > 10_000
     assert "time per step (us)" in done.stdout and "Targets:" in done.stdout
+    raw = json.loads((tmp_path / "results.json").read_text())
+    assert {m["variant"] for m in raw["measurements"]} == {v.key for v in catalog.VARIANTS}
 
 
 @pytest.mark.skipif(not (REFERENCE_VENV / "bin" / "python").exists(), reason="reference venv not installed")

@@ -9,53 +9,22 @@ test; the handlers that were there (such as the default one) are put back afterw
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from instrumentation.tracing_support import Tracing, make_tracing
+from opentelemetry import context as otel_context
 
-from workflows.instrumentation import OpenTelemetryHandler, get_dispatcher
+from workflows.instrumentation import get_dispatcher
 from workflows.instrumentation.dispatcher import _ensure_configured
 
 
-@dataclass
-class Tracing:
-    provider: TracerProvider
-    exporter: InMemorySpanExporter
-    meter_provider: MeterProvider
-    reader: InMemoryMetricReader
-    handler: OpenTelemetryHandler
-
-    def spans(self) -> list[ReadableSpan]:
-        return list(self.exporter.get_finished_spans())
-
-    def named(self, name: str) -> list[ReadableSpan]:
-        return [s for s in self.spans() if s.name == name]
-
-    def one(self, name: str) -> ReadableSpan:
-        found = self.named(name)
-        assert len(found) == 1, f"expected one span {name!r}, got {[s.name for s in self.spans()]}"
-        return found[0]
-
-    def children_of(self, span: ReadableSpan) -> list[ReadableSpan]:
-        return [s for s in self.spans() if s.parent is not None and s.parent.span_id == span.context.span_id]
-
-    def metric_points(self, name: str) -> list[Any]:
-        data = self.reader.get_metrics_data()
-        points: list[Any] = []
-        if data is None:
-            return points
-        for resource_metrics in data.resource_metrics:
-            for scope_metrics in resource_metrics.scope_metrics:
-                for metric in scope_metrics.metrics:
-                    if metric.name == name:
-                        points.extend(metric.data.data_points)
-        return points
+@pytest.fixture(autouse=True)
+def restore_current_span() -> Iterator[None]:
+    """Put the test thread's OpenTelemetry context back as it was: record-level tests may
+    leave step spans attached, as a runtime does in a task that ends with its run."""
+    token = otel_context.attach(otel_context.get_current())
+    yield
+    otel_context.detach(token)
 
 
 @pytest.fixture
@@ -71,16 +40,6 @@ def isolated_root() -> Iterator[None]:
         root.remove_handler(handler)
     for handler in saved:
         root.add_handler(handler)
-
-
-def make_tracing(**handler_options: Any) -> Tracing:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    handler = OpenTelemetryHandler(tracer_provider=provider, meter_provider=meter_provider, **handler_options)
-    return Tracing(provider, exporter, meter_provider, reader, handler)
 
 
 @pytest.fixture

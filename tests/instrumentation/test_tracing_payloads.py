@@ -139,7 +139,7 @@ def test_secret_looking_keys_are_recognised(key: str) -> None:
     assert is_secret_key(key)
 
 
-@pytest.mark.parametrize("key", ["max_tokens", "token_count", "prompt_tokens", "tokenizer", "title", "keys"])
+@pytest.mark.parametrize("key", ["max_tokens", "token_count", "prompt_tokens", "token_ids", "tokenizer", "title", "keys"])
 def test_counters_and_ordinary_keys_are_not_secrets(key: str) -> None:
     assert not is_secret_key(key)
 
@@ -181,7 +181,8 @@ def test_failing_redaction_hook_never_leaks_the_value(caplog: pytest.LogCaptureF
         raise RuntimeError("bug in hook")
 
     policy = PayloadPolicy(redact=broken)
-    assert policy.render(StartEvent(secretive="s3")).text == "<redaction failed>"
+    text = policy.render(StartEvent(secretive="s3")).text
+    assert "s3" not in text and "<redaction failed>" in text
     policy.render("again")
     assert sum("redaction hook raised RuntimeError" in r.message for r in caplog.records) == 1
 

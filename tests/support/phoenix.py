@@ -25,12 +25,14 @@ import tempfile
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 import httpx
 import pytest
+from typing_extensions import Self
 
 STARTUP_DEADLINE_S = 120.0
 """Generous on purpose: a cold start runs migrations and imports a lot (about 10 s here)."""
@@ -83,7 +85,7 @@ class PhoenixServer:
         assert self.working_dir is not None
         return self.working_dir / "phoenix-server.log"
 
-    def start(self) -> PhoenixServer:
+    def start(self) -> Self:
         """Start the server and return once ``/healthz`` answers, or raise with its log tail."""
         if self.working_dir is None:
             self.working_dir = Path(tempfile.mkdtemp(prefix="phoenix-test-"))
@@ -118,7 +120,7 @@ class PhoenixServer:
         if self._owns_working_dir and self.working_dir is not None:
             shutil.rmtree(self.working_dir, ignore_errors=True)
 
-    def __enter__(self) -> PhoenixServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

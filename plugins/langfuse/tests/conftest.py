@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from langfuse._client.resource_manager import LangfuseResourceManager
-
 import workflows_langfuse
+from langfuse._client.resource_manager import LangfuseResourceManager
 from support.otlp_receiver import OTLPReceiver
 from workflows_langfuse import LangfuseSetup
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Callable
 
 import pytest
 from sample_workflows_langfuse import MyWorkflow
-
-from conftest import Register
 from support.otlp_receiver import OTLPReceiver
+from workflows_langfuse import LangfuseSetup
+
+Register = Callable[..., LangfuseSetup]
 
 
 def _closed_port() -> int:

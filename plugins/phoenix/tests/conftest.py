@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from support.phoenix import PhoenixProject, PhoenixServer, unique_project_name
-
 import workflows_phoenix
+from support.phoenix import PhoenixProject, PhoenixServer, unique_project_name
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from workflows_phoenix.endpoint import GRPC, HTTP, Destination, resolve_destination
 
 

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+import workflows_phoenix
 from openinference.instrumentation.openai import OpenAIInstrumentor
 from support.phoenix import PhoenixProject, PhoenixServer, unique_project_name
 
-import workflows_phoenix
 from workflows import Workflow, step
 from workflows.events import StartEvent, StopEvent
 from workflows.testing.openai_server import ScriptedOpenAIServer, ScriptedReply

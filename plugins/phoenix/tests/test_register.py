@@ -7,21 +7,26 @@ import logging
 import os
 import subprocess
 import sys
-import textwrap
 from importlib.metadata import entry_points
 
 import pytest
+import workflows_phoenix
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.otlp_receiver import OTLPReceiver
-from support.phoenix import PhoenixProject, PhoenixServer, free_port, unique_project_name, wait_for_spans
+from support.phoenix import (
+    PhoenixProject,
+    PhoenixServer,
+    free_port,
+    unique_project_name,
+    wait_for_spans,
+)
 
-import workflows_phoenix
 from workflows import Workflow, step
 from workflows.events import StartEvent, StopEvent
-from workflows.instrumentation import OpenTelemetryHandler, get_dispatcher
+from workflows.instrumentation import get_dispatcher
 
 
 class Greeter(Workflow):
@@ -36,7 +41,7 @@ GREETER_SPANS = 4  # run, emit StartEvent, greet, emit StopEvent
 @pytest.fixture(autouse=True)
 def no_phoenix_settings_from_the_developer(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith("PHOENIX_") or name.startswith("OTEL_EXPORTER_OTLP"):
+        if name.startswith(("PHOENIX_", "OTEL_EXPORTER_OTLP")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("PHOENIX_DISCOVER_CONFIG", "false")
 
@@ -52,26 +57,26 @@ def test_plugin_is_found_as_the_phoenix_exporter_entry_point() -> None:
     assert entry_point.load() is workflows_phoenix.register
 
 
-async def test_provider_that_is_not_global_traces_runs_until_it_shuts_down() -> None:
+async def test_provider_that_is_not_global_traces_runs_until_it_shuts_down(otlp_receiver: OTLPReceiver) -> None:
     handlers_before = get_dispatcher().handlers
-    provider = workflows_phoenix.register("local", endpoint=f"http://127.0.0.1:{free_port()}", set_global=False)
+    provider = workflows_phoenix.register("local", endpoint=otlp_receiver.endpoint, set_global=False)
     captured = capture_spans(provider)
     try:
         assert await Greeter().run(name="Ada") == "hello Ada"
         assert "Greeter.run" in {s.name for s in captured.get_finished_spans()}
-        assert not isinstance(trace.get_tracer_provider(), type(provider))
+        assert trace.get_tracer_provider() is not provider
     finally:
         provider.shutdown()
     assert get_dispatcher().handlers == handlers_before
 
 
 async def test_provider_still_traces_when_another_one_is_already_global(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, otlp_receiver: OTLPReceiver
 ) -> None:
     someone_elses = SDKTracerProvider()
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: someone_elses)
 
-    provider = workflows_phoenix.register("late", endpoint=f"http://127.0.0.1:{free_port()}")
+    provider = workflows_phoenix.register("late", endpoint=otlp_receiver.endpoint)
     captured = capture_spans(provider)
     try:
         assert await Greeter().run(name="Grace") == "hello Grace"
@@ -125,7 +130,9 @@ async def test_phoenix_that_is_down_leaves_the_run_alone_and_the_failure_is_logg
     finally:
         provider.shutdown()
 
-    export_errors = [r for r in caplog.records if r.name.startswith("opentelemetry.exporter") and r.levelno >= logging.ERROR]
+    export_errors = [
+        r for r in caplog.records if r.name.startswith("opentelemetry.exporter") and r.levelno >= logging.ERROR
+    ]
     assert export_errors, "the failed export should be logged"
     assert "Failed to export" in export_errors[0].getMessage()
 
@@ -145,34 +152,52 @@ async def test_spans_reach_phoenix_over_grpc_when_the_address_is_its_grpc_port(
     assert {s["name"] for s in spans} >= {"Greeter.run", "Greeter.greet"}
 
 
-def test_environment_variables_alone_send_a_script_to_phoenix(phoenix_server: PhoenixServer) -> None:
-    # A user's script that never mentions the plugin: WORKFLOWS_EXPORTERS finds it
-    # through its entry point, Phoenix's variables configure it, and the spans are
-    # flushed when the interpreter exits.
+SCRIPT = """
+import asyncio
+{setup}
+from workflows import Workflow, step
+from workflows.events import StartEvent, StopEvent
+
+class Greeter(Workflow):
+    @step
+    async def greet(self, ev: StartEvent) -> StopEvent:
+        return StopEvent(result=f"hello {{ev.name}}")
+
+async def main():
+    print(await Greeter().run(name="env"))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("setup", "exporters"),
+    [
+        pytest.param("import workflows_phoenix; workflows_phoenix.register()", "", id="register-call"),
+        pytest.param("", "phoenix", id="WORKFLOWS_EXPORTERS"),
+    ],
+)
+def test_phoenix_environment_variables_configure_a_script(
+    phoenix_server: PhoenixServer, setup: str, exporters: str
+) -> None:
+    # A script run the way users run them: the global provider set by register() (or by
+    # WORKFLOWS_EXPORTERS through the entry point), configured by Phoenix's variables
+    # only, and flushed when the interpreter exits.
     project = unique_project_name("env")
-    script = textwrap.dedent(
-        """
-        import asyncio
-        from workflows import Workflow, step
-        from workflows.events import StartEvent, StopEvent
-
-        class Greeter(Workflow):
-            @step
-            async def greet(self, ev: StartEvent) -> StopEvent:
-                return StopEvent(result=f"hello {ev.name}")
-
-        print(asyncio.run(Greeter().run(name="env")))
-        """
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "OTEL_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "OTEL_", "WORKFLOWS_"))}
     env.update(
-        WORKFLOWS_EXPORTERS="phoenix",
         PHOENIX_COLLECTOR_ENDPOINT=phoenix_server.base_url,
         PHOENIX_PROJECT_NAME=project,
         PHOENIX_DISCOVER_CONFIG="false",
+        WORKFLOWS_EXPORTERS=exporters,
     )
     completed = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", SCRIPT.format(setup=setup)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
     assert completed.returncode == 0, completed.stderr

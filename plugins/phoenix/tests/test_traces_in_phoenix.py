@@ -153,7 +153,7 @@ async def test_run_and_step_spans_show_readable_json_input_and_output(phoenix_pr
 
 async def test_runs_sharing_a_context_are_one_phoenix_session(phoenix_project: PhoenixProject) -> None:
     writer = Writer()
-    conversation = Context(writer)
+    conversation: Context[WriterState] = Context(writer)
     await writer.run(topic="Lisbon", ctx=conversation)
     await writer.run(topic="Porto", ctx=conversation)
     await writer.run(topic="Faro")  # a Context of its own
@@ -219,7 +219,7 @@ async def test_retried_step_shows_one_span_per_attempt(phoenix_project: PhoenixP
 
 async def test_child_workflow_run_nests_under_the_step_that_ran_it(phoenix_project: PhoenixProject) -> None:
     orchestrator = Orchestrator()
-    context = Context(orchestrator)
+    context: Context[Any] = Context(orchestrator)
     assert await orchestrator.run(x=21, ctx=context) == {"doubled": 42}
 
     # parent: run, emit StartEvent, delegate, emit StopEvent; child: the same four
@@ -237,4 +237,3 @@ async def test_child_workflow_run_nests_under_the_step_that_ran_it(phoenix_proje
     [session] = phoenix_project.sessions(1)
     assert session["session_id"] == parent_run["attributes"]["session.id"]
     assert [t["trace_id"] for t in session["traces"]] == [parent_run["context"]["trace_id"]]
-

@@ -82,3 +82,5 @@ __all__ = [
     "WaitStarted",
     "current_run",
 ]
+
+import workflows.instrumentation.llamaindex  # noqa: F401  (registers its first-run hook)

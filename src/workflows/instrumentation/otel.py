@@ -234,8 +234,10 @@ class OpenTelemetryHandler:
             elif event.status == "timed_out":
                 span.set_status(Status(StatusCode.ERROR, _describe(event.error, "the run timed out")))
         finally:
-            _end_leftovers(traced, event.status)
-            span.end()
+            try:
+                _end_leftovers(traced, event.status)
+            finally:
+                span.end()
 
     # -- steps ---------------------------------------------------------------------
     def _step_started(self, event: StepStarted) -> None:

@@ -48,10 +48,11 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 # Secret-looking key names: a plain substring match for the unambiguous words, and a
-# word match for "token" so that counters such as `max_tokens` or `token_count` stay visible.
+# word match for "token" so that LLM counters such as `max_tokens`, `token_count` or
+# `token_ids` stay visible.
 _SECRET_KEY = re.compile(
     r"api_?key|password|passwd|secret|authorization|credential|private_?key|cookie"
-    r"|(?<![a-z])token(?![a-z])"
+    r"|(?<![a-z])token(?![a-z]|_(?:count|limit|usage|type|ids?)(?![a-z]))"
 )
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # A loose version of the above for JSON text, as plain substrings of its lower-case form
@@ -68,7 +69,7 @@ def is_secret_key(key: str) -> bool:
 
     Case-insensitive; ``-`` and camelCase count as word separators, so ``openai_api_key``,
     ``X-Auth-Token``, ``accessToken`` and ``client_secret`` match, while ``max_tokens``,
-    ``token_count`` and ``tokenizer`` do not.
+    ``token_count``, ``token_ids`` and ``tokenizer`` do not.
     """
     normalized = _CAMEL_BOUNDARY.sub("_", key).lower().replace("-", "_")
     return _SECRET_KEY.search(normalized) is not None
@@ -309,7 +310,7 @@ class PayloadPolicy:
         data = self.prepare(value)
         if not self.capture_content:
             return self._summary(type(value).__name__, data)
-        if isinstance(data, str):
+        if isinstance(value, str) and isinstance(data, str):
             return self.cap(data, TEXT)
         return self.cap(dumps(data), JSON)
 

@@ -266,6 +266,8 @@ class WorkflowRun:
         self._event_ids = itertools.count(1)
         self._timeout_handle: asyncio.TimerHandle | None = None
         self.final_snapshot: RunSnapshot | None = None
+        self.started = False
+        self.early_events: list[tuple[Event, EventSource, StepSpec | None]] = []
         self.elapsed_before = snapshot.elapsed_alive if snapshot is not None else 0.0
         self.started_at = time.monotonic()
         self.verbose = workflow._verbose
@@ -315,6 +317,10 @@ class WorkflowRun:
             if self.verbose:
                 self._say(f"[tick] add: {self.start_event!r}")
             self.emit(self.start_event, "start")
+        self.started = True
+        for event, source, target in self.early_events:
+            self.emit(event, source, target=target)
+        self.early_events.clear()
         if self.pending == 0 and not self.done:
             self._internal(_IDLE)
 
@@ -662,6 +668,11 @@ class WorkflowRun:
                 raise WorkflowRuntimeError(f"Step {step} does not accept event of type {type(event)}")
         if self.verbose:
             self._say(f"[tick] add: {event!r}")
+        if not self.started:
+            # The run's task has not begun yet (or waits for num_concurrent_runs): keep
+            # the event until the start event is routed and saved waiters are re-armed.
+            self.early_events.append((event, source, target))
+            return
         self.emit(event, source, from_step, invocation_id, lineage, target=target)
 
     # ------------------------------------------------------------------ collect / wait
@@ -762,6 +773,13 @@ class WorkflowRun:
         """The run as plain data: what is queued or in progress, collected, awaited."""
         from workflows.runtime.snapshot import RunSnapshot, SavedCollect, SavedItem, SavedWaiter
 
+        if not self.started:
+            # Nothing ran yet: the run is its start event (or the snapshot it resumes).
+            if self.snapshot is not None:
+                return self.snapshot
+            assert self.start_event is not None
+            pending = {s.name: [SavedItem(self.start_event)] for s in self.routes.targets(type(self.start_event))}
+            return RunSnapshot(True, 0.0, {}, pending)
         queued: dict[str, list[SavedItem]] = {}
         for name, state in self.steps.items():
             # In-progress work runs again on resume, before what was queued behind it.

@@ -108,13 +108,9 @@ def _workflow_observation(role: str, name: str, attributes: Mapping[str, Any]) -
     session = attributes.get("workflow.session_id")
     if session:
         added[SESSION] = str(session)
-    if role == "state":
-        diff = attributes.get("workflow.state.diff")
-        if diff is not None:
-            added[OUTPUT] = diff
-    else:
-        _copy(attributes, "input.value", added, INPUT)
-        _copy(attributes, "output.value", added, OUTPUT)
+    # Input and output are not copied: Langfuse reads the engine's ``input.value`` and
+    # ``output.value`` (a state change's diff is its ``output.value``) by itself, and
+    # payloads of up to 16 KiB are worth sending once.
     # Top-level metadata keys are the ones Langfuse can filter observations on.
     for key, source in (
         ("workflow_name", "workflow.name"),
@@ -151,7 +147,9 @@ def _observation_type(role: str, attributes: Mapping[str, Any]) -> str:
 
 def _trace_of_run(attributes: Mapping[str, Any]) -> dict[str, Any]:
     """Trace-level fields, set by the run that is the trace's root (a child workflow
-    run, nested under a step, leaves the trace to its parent run)."""
+    run, nested under a step, leaves the trace to its parent run). Input and output are
+    explicit because Langfuse takes them from the root observation only when that span
+    has no parent, and a run may be nested under an unexported span of the caller."""
     added: dict[str, Any] = {}
     _copy(attributes, "workflow.name", added, TRACE_NAME)
     _copy(attributes, "input.value", added, TRACE_INPUT)

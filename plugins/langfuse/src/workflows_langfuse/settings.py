@@ -131,7 +131,9 @@ def _timeout(given: float | None, raw: str | None) -> float:
             raise LangfuseConfigurationError(f"{TIMEOUT_VAR}={raw!r} is not a number of seconds") from None
     timeout = DEFAULT_TIMEOUT_SECONDS if given is None else float(given)
     if timeout <= 0:
-        raise LangfuseConfigurationError(f"the Langfuse export timeout must be a positive number of seconds, got {timeout}")
+        raise LangfuseConfigurationError(
+            f"the Langfuse export timeout must be a positive number of seconds, got {timeout}"
+        )
     return timeout
 
 

@@ -67,6 +67,7 @@ class LangfuseSetup:
     exporter: LangfuseMappingExporter | None = None
     handler: InstrumentationHandler | None = None
     _owns_provider: bool = field(default=False, repr=False)
+    _shut_down: bool = field(default=False, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -81,13 +82,15 @@ class LangfuseSetup:
     def shutdown(self) -> None:
         """Flush, then stop: no later run is traced to Langfuse by this setup.
 
-        A provider ``register()`` created is shut down; a shared one (the global
+        Calling it again does nothing. A provider ``register()`` created is shut down; a shared one (the global
         provider of another plugin, or the one passed in) keeps running for the others,
         with this setup's exporter closed.
         """
+        if self._shut_down:
+            return
+        self._shut_down = True
         if self.handler is not None:
             get_dispatcher().remove_handler(self.handler)
-            self.handler = None
         if self.client is not None:
             self.client.shutdown()  # flushes the provider, stops the SDK's own threads
         if self.tracer_provider is not None and self._owns_provider:

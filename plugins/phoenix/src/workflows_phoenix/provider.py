@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import cast
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -62,15 +63,19 @@ def register(
     """
     destination = resolve_destination(endpoint, protocol)
     can_be_global = set_global and not _global_provider_is_set()
-    provider = phoenix_register(
-        project_name=project_name,
-        endpoint=destination.endpoint,
-        protocol=destination.protocol,
-        headers=dict(headers) if headers else None,
-        batch=batch,
-        set_global_tracer_provider=can_be_global,
-        auto_instrument=auto_instrument,
-        verbose=False,
+    # phoenix.otel.register is annotated with OpenInference's base class, but builds its own subclass
+    provider = cast(
+        TracerProvider,
+        phoenix_register(
+            project_name=project_name,
+            endpoint=destination.endpoint,
+            protocol=destination.protocol,
+            headers=dict(headers) if headers else None,
+            batch=batch,
+            set_global_tracer_provider=can_be_global,
+            auto_instrument=auto_instrument,
+            verbose=False,
+        ),
     )
     if not (can_be_global and trace.get_tracer_provider() is provider):
         if set_global:
@@ -99,14 +104,10 @@ def _follow_runs_with(provider: TracerProvider) -> None:
     dispatcher = get_dispatcher()
     # Metrics are not per provider: leave them to a handler that already records them,
     # so runs are not counted twice.
-    metered = any(
-        isinstance(h, OpenTelemetryHandler) and h.metrics is not None for h in dispatcher.handlers
-    )
+    metered = any(isinstance(h, OpenTelemetryHandler) and h.metrics is not None for h in dispatcher.handlers)
     handler = OpenTelemetryHandler(tracer_provider=provider, metrics=not metered)
     dispatcher.add_handler(handler)
-    provider.add_span_processor(
-        _RemoveHandlerOnShutdown(dispatcher, handler), replace_default_processor=False
-    )
+    provider.add_span_processor(_RemoveHandlerOnShutdown(dispatcher, handler), replace_default_processor=False)
 
 
 class _RemoveHandlerOnShutdown(SpanProcessor):

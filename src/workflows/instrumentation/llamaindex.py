@@ -1,0 +1,380 @@
+"""Bridge to ``llama_index_instrumentation``, for code instrumented the LlamaIndex way.
+
+Users of LlamaIndex Workflows watch runs through span and event handlers registered
+on ``llama_index_instrumentation``'s dispatchers. This module replays our runs there:
+
+* a run span ``"{WorkflowClass}.run-{uuid4}"`` (from the dispatcher
+  ``"workflows.runtime.types.step_function"``), child of the caller's active span. It
+  exits normally when the run completes or is cancelled with ``cancel_run()`` (after a
+  ``SpanCancelledEvent``), and is dropped with the exception on failure, timeout or
+  hard cancel;
+* one step span ``"{step function __qualname__}-{uuid4}"`` per attempt of a step
+  invocation (from ``"workflows.workflow"``), child of the run span, with the tags
+  ``llamaindex.run_id``, ``llamaindex.step.input_event`` and
+  ``llamaindex.step.input_summary``. It exits normally on success, when the step is
+  parked by ``ctx.wait_for_event`` and when it is cancelled (after a
+  ``SpanCancelledEvent``); it is dropped with the exception when the step raises;
+* while a step runs, ``active_span_id`` is its span and ``active_instrument_tags`` its
+  tags, so LlamaIndex code called from the step nests under it;
+* the instrumentation events ``WorkflowStepOutputEvent`` ("step.output") when a step
+  returns an event and ``WorkflowRunOutputEvent`` ("workflow.output") when a run
+  completes, both with a summary of the event (see ``summarize_event``).
+
+The bridge is added to the root dispatcher before the first run when the package is
+installed, and follows a run only when some non-null span or event handler is
+registered on that package's dispatchers, so otherwise it costs a few attribute
+look-ups per run. The package is imported only when the user's code has imported it.
+The event classes are built on first access (``from workflows.instrumentation.llamaindex
+import SpanCancelledEvent``), as they subclass that package's ``BaseEvent``.
+
+Not bridged: the ``inject``/``RunStarted.carrier`` path, so a run resumed from a
+serialized context starts a new span tree instead of continuing the original one; and
+the run span is entered with ``instance=None`` because ``RunStarted`` does not carry
+the workflow object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.util
+import inspect
+import sys
+import uuid
+from contextvars import Token
+from typing import TYPE_CHECKING, Any
+
+from workflows.events import Event, StopEvent
+from workflows.instrumentation.dispatcher import get_dispatcher, on_first_run
+from workflows.instrumentation.events import (
+    InstrumentationEvent,
+    RunFinished,
+    RunInfo,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+)
+
+if TYPE_CHECKING:
+    from llama_index_instrumentation.base import BaseEvent
+    from llama_index_instrumentation.dispatcher import Dispatcher as LlamaDispatcher
+
+PACKAGE = "llama_index_instrumentation"
+STEP_DISPATCHER = "workflows.workflow"
+RUN_DISPATCHER = "workflows.runtime.types.step_function"
+
+RUN_ID_TAG = "llamaindex.run_id"
+START_EVENT_TAG = "llamaindex.start_event"
+INPUT_EVENT_TAG = "llamaindex.step.input_event"
+INPUT_SUMMARY_TAG = "llamaindex.step.input_summary"
+
+_MAX_STRING = 50
+_MAX_ITEMS = 3
+_MAX_SUMMARY = 200
+
+# The run span's bound arguments: what the run was started with.
+_RUN_SIGNATURE = inspect.Signature(
+    [inspect.Parameter("start_event", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+)
+
+
+# --------------------------------------------------------------------------- summaries
+def summarize_event(event: Event) -> str:
+    """A one-line summary: ``ClassName(k=v, ...)``, at most 200 characters.
+
+    Made of ``result`` (for stop events), the declared fields, then the dynamic
+    fields. Strings longer than 50 characters are cut (ending ``...``), and lists and
+    dicts of more than 3 items are shown as ``[N items]`` / ``{N keys}``.
+    """
+    parts: list[str] = []
+    if isinstance(event, StopEvent):
+        parts.append(f"result={_short(event.result)}")
+    for name in type(event).model_fields:
+        parts.append(f"{name}={_short(getattr(event, name, None))}")
+    for key, value in event.items():
+        parts.append(f"{key}={_short(value)}")
+    summary = f"{type(event).__name__}({', '.join(parts)})"
+    if len(summary) > _MAX_SUMMARY:
+        return summary[: _MAX_SUMMARY - 3] + "..."
+    return summary
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value if len(value) <= _MAX_STRING else value[:_MAX_STRING] + "...")
+    if isinstance(value, list) and len(value) > _MAX_ITEMS:
+        return f"[{len(value)} items]"
+    if isinstance(value, dict) and len(value) > _MAX_ITEMS:
+        return f"{{{len(value)} keys}}"
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001  (a broken __repr__ must not cost the span)
+        return f"<{type(value).__name__}>"
+
+
+# --------------------------------------------------------------------------- event classes
+@functools.lru_cache(maxsize=1)
+def _event_classes() -> dict[str, type[BaseEvent]]:
+    from llama_index_instrumentation.base import BaseEvent
+
+    class SpanCancelledEvent(BaseEvent):
+        """A span ended because its work was cancelled; ``reason`` says whose work."""
+
+        reason: str
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "SpanCancelledEvent"
+
+    class WorkflowStepOutputEvent(BaseEvent):
+        """A step returned an event; ``output`` is its summary."""
+
+        output: str
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "step.output"
+
+    class WorkflowRunOutputEvent(BaseEvent):
+        """A run completed; ``output`` is the summary of its stop event."""
+
+        output: str
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "workflow.output"
+
+    classes: list[type[BaseEvent]] = [SpanCancelledEvent, WorkflowStepOutputEvent, WorkflowRunOutputEvent]
+    for cls in classes:
+        # Importable under this name (module __getattr__), so pickling works.
+        cls.__module__ = __name__
+        cls.__qualname__ = cls.__name__
+    return {cls.__name__: cls for cls in classes}
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("SpanCancelledEvent", "WorkflowStepOutputEvent", "WorkflowRunOutputEvent"):
+        return _event_classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --------------------------------------------------------------------------- the package
+class _Llama:
+    """What the bridge uses from ``llama_index_instrumentation``, imported once."""
+
+    def __init__(self) -> None:
+        from llama_index_instrumentation import get_dispatcher as get_llama_dispatcher
+        from llama_index_instrumentation.dispatcher import active_instrument_tags
+        from llama_index_instrumentation.event_handlers import NullEventHandler
+        from llama_index_instrumentation.events.span import SpanDropEvent
+        from llama_index_instrumentation.span import active_span_id
+        from llama_index_instrumentation.span_handlers import NullSpanHandler
+
+        from workflows.runtime.run import current_step_context
+
+        self.run_dispatcher: LlamaDispatcher = get_llama_dispatcher(RUN_DISPATCHER)
+        self.step_dispatcher: LlamaDispatcher = get_llama_dispatcher(STEP_DISPATCHER)
+        self.active_span_id = active_span_id
+        self.active_instrument_tags = active_instrument_tags
+        self.null_handlers = (NullSpanHandler, NullEventHandler)
+        self.span_drop_event = SpanDropEvent
+        self.current_step_context = current_step_context
+        events = _event_classes()
+        self.span_cancelled_event = events["SpanCancelledEvent"]
+        self.step_output_event = events["WorkflowStepOutputEvent"]
+        self.run_output_event = events["WorkflowRunOutputEvent"]
+
+    def has_handlers(self) -> bool:
+        """Whether a non-null handler would see what our two dispatchers send."""
+        for node in (self.run_dispatcher, self.step_dispatcher):
+            while True:
+                for handler in (*node.span_handlers, *node.event_handlers):
+                    if not isinstance(handler, self.null_handlers):
+                        return True
+                if not node.propagate:
+                    break
+                node = node.parent
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def _llama() -> _Llama:
+    return _Llama()
+
+
+# --------------------------------------------------------------------------- the handler
+class _OpenSpan:
+    """A span the bridge entered, and the context variables it set for it."""
+
+    __slots__ = ("bound_args", "span_id", "tokens")
+
+    def __init__(self, span_id: str, bound_args: inspect.BoundArguments, tokens: tuple[Token[Any], Token[Any]]) -> None:
+        self.span_id = span_id
+        self.bound_args = bound_args
+        self.tokens = tokens
+
+
+class _RunSpans:
+    """The bridge's state for one run (kept in ``run.scratch[bridge]``)."""
+
+    __slots__ = ("run", "steps", "tags")
+
+    def __init__(self, run: _OpenSpan, tags: dict[str, Any]) -> None:
+        self.run = run
+        self.tags = tags  # the caller's instrument tags plus the run id
+        self.steps: dict[tuple[str, int], _OpenSpan] = {}
+
+
+class LlamaIndexBridge:
+    """Replays runs as ``llama_index_instrumentation`` spans and events (see the module doc).
+
+    Added to the root dispatcher automatically; add one yourself only if you removed it.
+    Context variables are set on ``RunStarted``/``StepStarted`` and reset on the matching
+    ``RunFinished``/``StepFinished``, which the runtime publishes in the same task.
+    """
+
+    def handle(self, event: InstrumentationEvent) -> bool | None:
+        if isinstance(event, StepStarted):
+            self._step_started(event)
+        elif isinstance(event, StepFinished):
+            self._step_finished(event)
+        elif isinstance(event, RunStarted):
+            return self._run_started(event)
+        elif isinstance(event, RunFinished):
+            self._run_finished(event)
+        return None
+
+    # -- run ----------------------------------------------------------------------
+    def _run_started(self, event: RunStarted) -> bool:
+        # Nobody can have registered a handler on a package that was never imported.
+        if PACKAGE not in sys.modules or event.run is None:
+            return False
+        llama = _llama()
+        if not llama.has_handlers():
+            return False
+        run = event.run
+        span_id = f"{_class_name(run)}.run-{uuid.uuid4()}"
+        parent_id = llama.active_span_id.get()
+        tags = {**llama.active_instrument_tags.get(), RUN_ID_TAG: run.run_id}
+        bound_args = _RUN_SIGNATURE.bind(event.start_event)
+        entering = tags
+        if event.start_event is not None:
+            entering = {**tags, START_EVENT_TAG: summarize_event(event.start_event)}
+        tags_token = llama.active_instrument_tags.set(entering)
+        try:
+            llama.run_dispatcher.span_enter(id_=span_id, bound_args=bound_args, instance=None, parent_id=parent_id)
+        finally:
+            llama.active_instrument_tags.reset(tags_token)
+        tokens = (llama.active_span_id.set(span_id), llama.active_instrument_tags.set(tags))
+        run.scratch[self] = _RunSpans(_OpenSpan(span_id, bound_args, tokens), tags)
+        return True
+
+    def _run_finished(self, event: RunFinished) -> None:
+        state: _RunSpans | None = event.run.scratch.pop(self, None) if event.run is not None else None
+        if state is None:
+            return
+        llama = _llama()
+        span = state.run
+        try:
+            # Only a step that died of a BaseException the runtime does not catch leaves
+            # its span open; drop it so handlers do not keep it forever.
+            orphan_error = event.error or RuntimeError("the run ended before the step finished")
+            for step in state.steps.values():
+                llama.step_dispatcher.span_drop(id_=step.span_id, bound_args=step.bound_args, err=orphan_error)
+            if event.status == "completed":
+                if event.stop_event is not None:
+                    llama.run_dispatcher.event(llama.run_output_event(output=summarize_event(event.stop_event)))
+                llama.run_dispatcher.span_exit(id_=span.span_id, bound_args=span.bound_args, result=event.stop_event)
+            elif event.status == "cancelled" and not isinstance(event.error, asyncio.CancelledError):
+                llama.run_dispatcher.event(llama.span_cancelled_event(reason="workflow cancelled by user"))
+                llama.run_dispatcher.span_exit(id_=span.span_id, bound_args=span.bound_args, result=None)
+            else:
+                _drop(llama, llama.run_dispatcher, span, event.error)
+        finally:
+            _reset(llama, span)
+
+    # -- steps ----------------------------------------------------------------------
+    def _step_started(self, event: StepStarted) -> None:
+        state: _RunSpans | None = event.run.scratch.get(self) if event.run is not None else None
+        if state is None:
+            return
+        llama = _llama()
+        step_ctx = llama.current_step_context.get()
+        spec = step_ctx._run.routes.steps.get(event.step) if step_ctx is not None and step_ctx._run else None
+        name = spec.func.__qualname__ if spec is not None else event.step
+        span_id = f"{name}-{uuid.uuid4()}"
+        tags = dict(state.tags)
+        arguments: dict[str, Any] = {}
+        if event.event is not None:
+            tags[INPUT_EVENT_TAG] = type(event.event).__name__
+            tags[INPUT_SUMMARY_TAG] = summarize_event(event.event)
+        if spec is not None:
+            arguments[spec.config.event_name] = event.event
+            if spec.config.context_parameter is not None:
+                arguments[spec.config.context_parameter] = step_ctx
+        bound_args = _bind(spec.func if spec is not None else None, arguments)
+        tokens = (llama.active_span_id.set(span_id), llama.active_instrument_tags.set(tags))
+        state.steps[(event.step, event.invocation_id)] = _OpenSpan(span_id, bound_args, tokens)
+        llama.step_dispatcher.span_enter(
+            id_=span_id, bound_args=bound_args, instance=None, parent_id=state.run.span_id, tags=tags
+        )
+
+    def _step_finished(self, event: StepFinished) -> None:
+        state: _RunSpans | None = event.run.scratch.get(self) if event.run is not None else None
+        span = state.steps.pop((event.step, event.invocation_id), None) if state is not None else None
+        if span is None:
+            return
+        llama = _llama()
+        try:
+            if event.outcome == "completed":
+                if event.output is not None:
+                    llama.run_dispatcher.event(llama.step_output_event(output=summarize_event(event.output)))
+                llama.step_dispatcher.span_exit(id_=span.span_id, bound_args=span.bound_args, result=event.output)
+            elif event.outcome == "waiting":
+                llama.step_dispatcher.span_exit(id_=span.span_id, bound_args=span.bound_args, result=None)
+            elif event.outcome == "cancelled":
+                llama.run_dispatcher.event(llama.span_cancelled_event(reason="step cancelled"))
+                llama.step_dispatcher.span_exit(id_=span.span_id, bound_args=span.bound_args, result=None)
+            else:  # failed, or retrying: this attempt raised
+                _drop(llama, llama.step_dispatcher, span, event.error)
+        finally:
+            _reset(llama, span)
+
+
+def _drop(llama: _Llama, dispatcher: LlamaDispatcher, span: _OpenSpan, error: BaseException | None) -> None:
+    dispatcher.event(llama.span_drop_event(span_id=span.span_id, err_str=str(error)))
+    dispatcher.span_drop(id_=span.span_id, bound_args=span.bound_args, err=error)
+
+
+def _reset(llama: _Llama, span: _OpenSpan) -> None:
+    span_token, tags_token = span.tokens
+    llama.active_instrument_tags.reset(tags_token)
+    llama.active_span_id.reset(span_token)
+
+
+def _bind(func: Any, arguments: dict[str, Any]) -> inspect.BoundArguments:
+    """The step function's signature bound to what the step is called with (best effort)."""
+    if func is not None:
+        try:
+            return inspect.signature(func).bind_partial(**arguments)
+        except (TypeError, ValueError):
+            pass
+    return inspect.Signature().bind()
+
+
+def _class_name(run: RunInfo) -> str:
+    """The workflow's class ``__name__`` (``workflow_class`` is ``module.QualName``)."""
+    return run.workflow_class.rpartition(".")[2] or run.workflow_name
+
+
+def _install() -> None:
+    if importlib.util.find_spec(PACKAGE) is None:
+        return
+    root = get_dispatcher()
+    if not any(isinstance(handler, LlamaIndexBridge) for handler in root.handlers):
+        root.add_handler(LlamaIndexBridge())
+
+
+on_first_run(_install)
+
+__all__ = ["LlamaIndexBridge", "summarize_event"]
