@@ -49,6 +49,9 @@ class Variant:
 
 
 US_PER_STEP = Metric("us_per_step", "time per step (us)")
+CPU_US_PER_STEP = Metric("cpu_us_per_step", "CPU per step (us)")
+US_PER_EVENT = Metric("us_per_event", "time per event (us)")
+CPU_US_PER_EVENT = Metric("cpu_us_per_event", "CPU per event (us)")
 TOTAL_S = Metric("total_s", "total time (s)")
 RUNS_PER_S = Metric("runs_per_s", "runs per second (higher is better)", higher_is_better=True)
 
@@ -60,7 +63,7 @@ def _fanout(n_full: int, n_tiny: int, skip_reference: str | None = None) -> Vari
         title="fan-out/fan-in",
         script="fanout.py",
         args={"tiny": {"n": n_tiny}, "full": {"n": n_full}},
-        metrics=(TOTAL_S, Metric("us_per_event", "time per event (us)")),
+        metrics=(TOTAL_S, US_PER_EVENT, CPU_US_PER_EVENT),
         reference_skipped={"full": skip_reference} if skip_reference else {},
     )
 
@@ -72,7 +75,7 @@ VARIANTS: tuple[Variant, ...] = (
         title="loop",
         script="loop.py",
         args={"tiny": {"n": 200}, "full": {"n": 5000}},
-        metrics=(US_PER_STEP, TOTAL_S),
+        metrics=(US_PER_STEP, CPU_US_PER_STEP),
     ),
     _fanout(500, 20),
     _fanout(2000, 40),
@@ -87,7 +90,7 @@ VARIANTS: tuple[Variant, ...] = (
         title="many runs (10 steps each)",
         script="many_runs.py",
         args={"tiny": {"k": 20}, "full": {"k": 1000}},
-        metrics=(TOTAL_S, RUNS_PER_S, US_PER_STEP),
+        metrics=(TOTAL_S, RUNS_PER_S, US_PER_STEP, CPU_US_PER_STEP),
     ),
     Variant(
         key="streaming",
@@ -95,7 +98,7 @@ VARIANTS: tuple[Variant, ...] = (
         title="streaming",
         script="streaming.py",
         args={"tiny": {"n": 200}, "full": {"n": 10000}},
-        metrics=(Metric("us_per_event", "time per streamed event (us)"), TOTAL_S),
+        metrics=(US_PER_EVENT, CPU_US_PER_EVENT),
     ),
     Variant(
         key="waiting",
@@ -116,7 +119,7 @@ VARIANTS: tuple[Variant, ...] = (
         title="traced loop",
         script="loop.py",
         args={"tiny": {"n": 200}, "full": {"n": 5000}},
-        metrics=(US_PER_STEP, TOTAL_S, Metric("spans_per_step", "spans per step", informative=True)),
+        metrics=(US_PER_STEP, CPU_US_PER_STEP, Metric("spans_per_step", "spans per step", informative=True)),
         traced=True,
     ),
     Variant(
@@ -125,7 +128,13 @@ VARIANTS: tuple[Variant, ...] = (
         title="traced many runs (10 steps each)",
         script="many_runs.py",
         args={"tiny": {"k": 20}, "full": {"k": 1000}},
-        metrics=(TOTAL_S, RUNS_PER_S, Metric("spans_per_run", "spans per run", informative=True)),
+        metrics=(
+            TOTAL_S,
+            RUNS_PER_S,
+            US_PER_STEP,
+            CPU_US_PER_STEP,
+            Metric("spans_per_run", "spans per run", informative=True),
+        ),
         traced=True,
     ),
 )

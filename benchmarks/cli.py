@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,13 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     repeat = args.repeat or (1 if args.sizes == "tiny" else 3)
 
-    to_run = []
-    if "ours" in chosen:
-        ours = engines.ours(args.ours_python)
-        engines.check_ours(ours)
-        to_run.append(ours)
-    if "llama" in chosen:
-        to_run.append(engines.ensure_reference(upgrade=args.upgrade_reference, log=_log))
+    try:
+        to_run = prepare_engines(chosen, args)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     run = report.Run(
         size=args.sizes,
@@ -70,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     machine_info = report.machine()
     measurements = measure_all(to_run, variants, args.sizes, repeat, args.timeout)
+    machine_info["load average at end"] = report.load_average()
 
     summary = Summary(measurements)
     outcomes = targets.evaluate(summary)
@@ -95,6 +95,18 @@ def main(argv: list[str] | None = None) -> int:
         if report.update_readme(readme, summary, variants, run, chart.name):
             print(f"updated the results section of {readme}")
     return 1 if summary.errors() else 0
+
+
+def prepare_engines(chosen: list[str], args: argparse.Namespace) -> list[engines.Engine]:
+    """The engines to run, checked (ours) or installed if missing (the reference)."""
+    to_run = []
+    if "ours" in chosen:
+        ours = engines.ours(args.ours_python)
+        engines.check_ours(ours)
+        to_run.append(ours)
+    if "llama" in chosen:
+        to_run.append(engines.ensure_reference(upgrade=args.upgrade_reference, log=_log))
+    return to_run
 
 
 def measure_all(

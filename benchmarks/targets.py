@@ -70,7 +70,7 @@ class GrowsLinearly:
             return Outcome(self.goal, "not measured", None)
         growth = max(costs) / min(costs)
         per_item = ", ".join(f"{cost:.3g}" for cost in costs)
-        return Outcome(self.goal, f"{per_item} us per event (x{growth:.2f})", growth <= self.slack)
+        return Outcome(self.goal, f"{per_item} us (x{growth:.2f})", growth <= self.slack)
 
 
 TARGETS = (
@@ -79,13 +79,20 @@ TARGETS = (
     RatioAtMost("fanout-2000", "total_s", 0.01, "fan-out N=2000: ratio <= 0.01"),
     GrowsLinearly(
         ["fanout-500", "fanout-2000", "fanout-8000"],
-        "us_per_event",
+        "cpu_us_per_event",
         2.0,
-        "fan-out: linear in N (cost per event within 2x from N=500 to N=8000)",
+        "fan-out: linear in N (CPU per event within 2x from N=500 to N=8000)",
     ),
     RatioAtMost("many-runs", "total_s", 0.1, "many runs: ratio <= 0.1"),
     OursBelowReference(
         "traced-loop", "loop", "us_per_step", "us", "traced loop (all our spans) faster than the reference untraced"
+    ),
+    OursBelowReference(
+        "traced-loop",
+        "loop",
+        "cpu_us_per_step",
+        "us",
+        "traced loop (all our spans) uses less CPU per step than the reference untraced",
     ),
     OursAtMost("waiting", "kb_per_waiting_run", 10, "KB", "waiting: <= 10 KB per waiting run"),
     OursAtMost(

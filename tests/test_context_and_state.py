@@ -232,7 +232,7 @@ async def test_set_state_with_a_parent_model_merges_and_an_unrelated_model_raise
 # checklist 52
 async def test_store_values_set_before_the_run_are_seen_by_steps_and_step_writes_are_seen_after() -> None:
     workflow = Untyped()
-    ctx = Context(workflow)
+    ctx: Context[Any] = Context(workflow)
     await ctx.store.set("n", 21)
     assert await workflow.run(ctx=ctx) == 21
     assert await ctx.store.get("doubled") == 42
@@ -241,7 +241,7 @@ async def test_store_values_set_before_the_run_are_seen_by_steps_and_step_writes
 # checklist 53
 async def test_reusing_a_context_keeps_typed_state_across_runs() -> None:
     workflow = Counting()
-    ctx = Context(workflow)
+    ctx: Context[Any] = Context(workflow)
     assert await workflow.run(ctx=ctx) == 1
     assert await workflow.run(ctx=ctx) == 2
     state = await ctx.store.get_state()
@@ -260,7 +260,7 @@ async def test_starting_a_second_run_on_a_live_context_raises() -> None:
             return StopEvent(result="first")
 
     workflow = Blocks()
-    ctx = Context(workflow)
+    ctx: Context[Any] = Context(workflow)
     handler = workflow.run(ctx=ctx)
     with pytest.raises(ContextStateError, match="Cannot start a new run while context is already running"):
         workflow.run(ctx=ctx)
@@ -313,7 +313,7 @@ async def test_steps_on_one_state_inheritance_chain_share_the_most_derived_state
 # checklist 54
 async def test_context_restored_from_json_carries_state_into_a_new_run() -> None:
     workflow = Counting()
-    ctx = Context(workflow)
+    ctx: Context[Any] = Context(workflow)
     await workflow.run(ctx=ctx)
     payload = json.loads(json.dumps(ctx.to_dict()))
     restored = Context.from_dict(workflow, payload)
@@ -323,7 +323,7 @@ async def test_context_restored_from_json_carries_state_into_a_new_run() -> None
 # checklist 55
 async def test_unserializable_state_needs_the_pickle_serializer() -> None:
     workflow = Untyped()
-    ctx = Context(workflow)
+    ctx: Context[Any] = Context(workflow)
     await ctx.store.set("lock", Lock())
     await workflow.run(ctx=ctx)
     with pytest.raises(ValueError):

@@ -82,13 +82,13 @@ async def test_wait_for_event_publishes_the_prompt_once_reruns_the_step_and_retu
 async def test_wait_for_event_requirements_skip_non_matching_events() -> None:
     class Gate(Workflow):
         @step
-        async def s(self, ctx: Context, ev: StartEvent) -> StopEvent | Approval:
+        async def s(self, ctx: Context, ev: StartEvent) -> StopEvent:
             approval = await ctx.wait_for_event(
                 Approval, waiter_event=InputRequiredEvent(prefix="who?"), requirements={"user": "bob"}
             )
             return StopEvent(result=approval.user)
 
-    handler = Gate(timeout=5, disable_validation=True).run()
+    handler = Gate(timeout=5).run()
     unhandled: list[str] = []
     async for ev in handler.stream_events(expose_internal=True):
         if isinstance(ev, InputRequiredEvent):
@@ -150,7 +150,7 @@ async def _pause_at_prompt(
 async def test_paused_run_resumes_from_its_snapshot_without_a_new_start_event() -> None:
     payload, streamed = await _pause_at_prompt(AskWorkflow(timeout=5), question="color?")
     assert payload["is_running"] is True
-    assert [type(ev) for ev in streamed][0] is InputRequiredEvent
+    assert isinstance(streamed[0], InputRequiredEvent)
 
     workflow = AskWorkflow(timeout=5)
     restored = Context.from_dict(workflow, json.loads(json.dumps(payload)))
@@ -219,6 +219,7 @@ def _resume_in_new_process(tmp_path: Path, kind: str, serializer: str, payload: 
         timeout=60,
         env=env,
         cwd=tmp_path,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -227,7 +228,7 @@ def _resume_in_new_process(tmp_path: Path, kind: str, serializer: str, payload: 
 @pytest.mark.parametrize("serializer", ["json", "pickle"])
 async def test_run_paused_for_a_human_is_finished_by_another_process(tmp_path: Path, serializer: str) -> None:
     workflow = AskWorkflow(timeout=5)
-    ctx = Context(workflow)
+    ctx: Context[Any] = Context(workflow)
     pickle = PickleSerializer() if serializer == "pickle" else None
     if pickle is not None:
         await ctx.store.set("note", Note("kept by pickle"))
@@ -244,7 +245,7 @@ async def test_run_paused_for_a_human_is_finished_by_another_process(tmp_path: P
 @pytest.mark.parametrize("serializer", ["json", "pickle"])
 async def test_step_waiting_for_an_event_is_finished_by_another_process(tmp_path: Path, serializer: str) -> None:
     workflow = WaitWorkflow(timeout=5)
-    ctx = Context(workflow)
+    ctx: Context[Any] = Context(workflow)
     pickle = PickleSerializer() if serializer == "pickle" else None
     if pickle is not None:
         await ctx.store.set("note", Note("kept by pickle"))
@@ -260,7 +261,7 @@ async def test_step_waiting_for_an_event_is_finished_by_another_process(tmp_path
 
 async def test_unserializable_state_cannot_be_saved_with_the_default_serializer() -> None:
     workflow = AskWorkflow(timeout=5)
-    ctx = Context(workflow)
+    ctx: Context[Any] = Context(workflow)
     await ctx.store.set("note", Note("not json"))
     handler = workflow.run(ctx=ctx, question="q")
     async for ev in handler.stream_events():

@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import re
 from collections.abc import Iterator
-from typing import Any, Optional
+from typing import Any
 
 import llama_index_instrumentation as llama
 import pytest
@@ -40,24 +40,24 @@ class RecordingSpanHandler(BaseSpanHandler[SimpleSpan]):
         self,
         id_: str,
         bound_args: inspect.BoundArguments,
-        instance: Optional[Any] = None,
-        parent_span_id: Optional[str] = None,
-        tags: Optional[dict[str, Any]] = None,
+        instance: Any | None = None,
+        parent_span_id: str | None = None,
+        tags: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> SimpleSpan:
         self.seen[id_] = {"parent": parent_span_id, "tags": tags, "args": dict(bound_args.arguments)}
         return SimpleSpan(id_=id_, parent_id=parent_span_id, tags=tags or {})
 
     def prepare_to_exit_span(
-        self, id_: str, bound_args: inspect.BoundArguments, instance: Optional[Any] = None,
-        result: Optional[Any] = None, **kwargs: Any,
+        self, id_: str, bound_args: inspect.BoundArguments, instance: Any | None = None,
+        result: Any | None = None, **kwargs: Any,
     ) -> SimpleSpan:
         self.seen[id_].update(end="exit", result=result)
         return self.open_spans[id_]
 
     def prepare_to_drop_span(
-        self, id_: str, bound_args: inspect.BoundArguments, instance: Optional[Any] = None,
-        err: Optional[BaseException] = None, **kwargs: Any,
+        self, id_: str, bound_args: inspect.BoundArguments, instance: Any | None = None,
+        err: BaseException | None = None, **kwargs: Any,
     ) -> SimpleSpan:
         self.seen[id_].update(end="drop", err=err)
         return self.open_spans[id_]
@@ -89,21 +89,30 @@ def recorded() -> Iterator[tuple[RecordingSpanHandler, RecordingEventHandler]]:
     root.event_handlers = [h for h in root.event_handlers if h is not events]
 
 
+async def until(condition: Any) -> None:
+    """Yield to the loop until ``condition()`` holds (fails after 5 s)."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in 5 s"
+        await asyncio.sleep(0.001)
+
+
 class Middle(Event):
     text: str
 
 
-class Flow(Workflow):
-    tags_seen: list[dict[str, Any]] = []
+tags_in_steps: list[dict[str, Any]] = []
 
+
+class Flow(Workflow):
     @step
     async def first(self, ev: StartEvent) -> Middle:
-        self.tags_seen.append(dict(active_instrument_tags.get()))
+        tags_in_steps.append(dict(active_instrument_tags.get()))
         return Middle(text=ev.x)
 
     @step
     def second(self, ev: Middle) -> StopEvent:  # sync: runs in a thread
-        self.tags_seen.append(dict(active_instrument_tags.get()))
+        tags_in_steps.append(dict(active_instrument_tags.get()))
         return StopEvent(result=f"done:{ev.text}")
 
 
@@ -119,9 +128,8 @@ async def call_flow(flow: Flow) -> tuple[str, Any]:
 # checklist 78
 async def test_a_run_is_a_span_under_the_caller_with_one_tagged_child_span_per_step(recorded: Any) -> None:
     spans, events = recorded
-    flow = Flow(timeout=5)
-    flow.tags_seen = []
-    run_id, result = await call_flow(flow)
+    tags_in_steps.clear()
+    run_id, result = await call_flow(Flow(timeout=5))
     assert result == "done:hi"
 
     [caller_id] = spans.named(rf"call_flow-{UUID}")
@@ -138,7 +146,8 @@ async def test_a_run_is_a_span_under_the_caller_with_one_tagged_child_span_per_s
         assert span["tags"]["llamaindex.run_id"] == run_id
         assert span["tags"]["llamaindex.step.input_event"] == input_event
         assert span["tags"]["llamaindex.step.input_summary"] == summary
-    assert [tags["llamaindex.run_id"] for tags in flow.tags_seen] == [run_id, run_id]
+    assert next(iter(first.values()))["args"]["ev"].x == "hi"  # bound to what the step was called with
+    assert [tags["llamaindex.run_id"] for tags in tags_in_steps] == [run_id, run_id]
     assert active_instrument_tags.get() == {}  # reset once the run is over
 
     assert [e.output for e in events.named("step.output")] == ["Middle(text='hi')", "StopEvent(result='done:hi')"]
@@ -157,8 +166,7 @@ async def test_a_step_parked_by_wait_for_event_exits_its_span_and_reruns_in_a_ne
             return StopEvent(result=reply.response)
 
     handler = Asker(timeout=5).run()
-    while not spans.named(r".*Asker\.ask-.*"):  # the first attempt has started
-        await asyncio.sleep(0)
+    await until(lambda: spans.named(r".*Asker\.ask-.*"))  # the first attempt has started
     handler.ctx.send_event(HumanResponseEvent(response="yes"))
     assert await handler == "yes"
     attempts = spans.named(r".*Asker\.ask-.*")
@@ -213,8 +221,7 @@ class Stuck(Workflow):
 async def test_cancelling_a_run_exits_its_spans_normally_with_span_cancelled_events(recorded: Any) -> None:
     spans, events = recorded
     handler = Stuck(timeout=5).run()
-    while not spans.named(rf"Stuck\.hang-{UUID}"):
-        await asyncio.sleep(0)
+    await until(lambda: spans.named(rf"Stuck\.hang-{UUID}"))
     await handler.cancel_run()
     with pytest.raises(WorkflowCancelledByUser):
         await handler

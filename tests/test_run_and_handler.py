@@ -417,7 +417,7 @@ async def test_cancel_run_raises_cancelled_by_user_and_ends_the_stream_with_canc
 
 # checklist 74
 async def test_num_concurrent_runs_serialises_runs_of_one_instance() -> None:
-    def build(limit: int | None) -> Workflow:
+    def build(limit: int | None) -> Any:
         class Counted(Workflow):
             active = 0
             peak = 0

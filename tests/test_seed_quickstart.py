@@ -34,6 +34,7 @@ def test_french_quickstart_runs_and_keeps_state_across_runs(tmp_path: Path) -> N
         timeout=60,
         cwd=tmp_path,
         env=env,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     results = [line for line in done.stdout.splitlines() if line.startswith("Résultat du workflow :")]

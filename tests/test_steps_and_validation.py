@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -157,7 +159,7 @@ async def test_cycle_without_path_to_stop_is_a_dead_end_unless_the_check_is_skip
 # checklist 22
 def test_unknown_graph_check_name_is_rejected_with_the_valid_names() -> None:
     with pytest.raises(WorkflowValidationError) as info:
-        DeadEndCycle(skip_graph_checks={"foo"})  # type: ignore[arg-type]
+        DeadEndCycle(skip_graph_checks={"foo"})
     message = str(info.value)
     assert "Unknown graph check names: foo" in message
     assert "dead_end, reachability, terminal_event" in message
@@ -199,17 +201,17 @@ def test_step_without_return_annotation_is_rejected_at_decoration() -> None:
 
         class NoReturn(Workflow):
             @step
-            async def s(self, ev: StartEvent):  # type: ignore[no-untyped-def]
+            async def s(self, ev: StartEvent):
                 return StopEvent()
 
 
 # checklist 26
 @pytest.mark.parametrize("workers", [0, -1, 1.5])
-def test_non_positive_or_non_integer_num_workers_is_rejected(workers: object) -> None:
+def test_non_positive_or_non_integer_num_workers_is_rejected(workers: Any) -> None:
     with pytest.raises(WorkflowValidationError, match="num_workers must be an integer greater than 0"):
 
         class BadWorkers(Workflow):
-            @step(num_workers=workers)  # type: ignore[arg-type]
+            @step(num_workers=workers)
             async def s(self, ev: StartEvent) -> StopEvent:
                 return StopEvent()
 
@@ -223,6 +225,14 @@ def test_free_function_step_needs_a_workflow_class() -> None:
             return StopEvent()
 
 
+def _register_finish(workflow_class: type[Workflow]) -> Callable[..., Any]:
+    @step(workflow=workflow_class)
+    async def finish(ev: A) -> StopEvent:
+        return StopEvent(result="from free step")
+
+    return finish
+
+
 # checklist 27
 async def test_free_function_step_registers_on_the_class_and_duplicates_are_rejected() -> None:
     class Host(Workflow):
@@ -230,27 +240,21 @@ async def test_free_function_step_registers_on_the_class_and_duplicates_are_reje
         async def begin(self, ev: StartEvent) -> A:
             return A()
 
-    @step(workflow=Host)
-    async def finish(ev: A) -> StopEvent:
-        return StopEvent(result="from free step")
-
-    assert await Host().run() == "from free step"
-    assert await Host().run() == "from free step"  # every instance gets it
-
     class Spare(Workflow):
         @step
         async def begin(self, ev: StartEvent) -> A:
             return A()
 
-    @step(workflow=Spare)
-    async def finish(ev: A) -> StopEvent:  # noqa: F811  (same name, another class)
-        return StopEvent()
+    _register_finish(Host)
+    assert await Host().run() == "from free step"
+    assert await Host().run() == "from free step"  # every instance gets it
 
+    spare_finish = _register_finish(Spare)  # same name, registered on another class
     with pytest.raises(WorkflowValidationError, match="A step finish is already part of this workflow"):
-        Host.add_step(finish)
-    finish.__name__ = "begin"
+        Host.add_step(spare_finish)
+    spare_finish.__name__ = "begin"
     with pytest.raises(WorkflowValidationError, match="A step begin is already part of this workflow"):
-        Host.add_step(finish)
+        Host.add_step(spare_finish)
 
     async def undecorated(ev: A) -> StopEvent:
         return StopEvent()

@@ -50,7 +50,7 @@ class Writer(Workflow):
 async def test_written_events_stream_in_order_before_the_stop_event_and_returned_events_do_not() -> None:
     handler = Writer().run()
     events = [ev async for ev in handler.stream_events()]
-    assert [type(ev) for ev in events] == [Progress, Progress, Progress, StopEvent]
+    assert [type(ev).__name__ for ev in events] == ["Progress", "Progress", "Progress", "StopEvent"]
     assert [ev.i for ev in events[:3]] == [0, 1, 2]
     assert events[-1].result == "end"
     assert await handler == "end"
@@ -74,7 +74,7 @@ async def test_breaking_out_of_the_stream_early_lets_a_later_stream_continue() -
         assert isinstance(ev, Progress) and ev.i == 0
         break
     rest = [ev async for ev in handler.stream_events()]
-    assert [type(ev) for ev in rest] == [Progress, Progress, StopEvent]
+    assert [type(ev).__name__ for ev in rest] == ["Progress", "Progress", "StopEvent"]
     assert [ev.i for ev in rest[:2]] == [1, 2]
 
 
@@ -83,7 +83,7 @@ async def test_streaming_after_the_run_finished_still_yields_everything() -> Non
     handler = Writer().run()
     assert await handler == "end"
     events = [ev async for ev in handler.stream_events()]
-    assert [type(ev) for ev in events] == [Progress, Progress, Progress, StopEvent]
+    assert [type(ev).__name__ for ev in events] == ["Progress", "Progress", "Progress", "StopEvent"]
 
 
 # checklist 40

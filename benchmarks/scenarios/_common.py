@@ -14,6 +14,9 @@ import json
 import os
 import platform
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -52,6 +55,26 @@ def _versions(args: argparse.Namespace) -> dict[str, str]:
     versions = {"python": platform.python_version()}
     versions.update({name: metadata.version(name) for name in distributions})
     return versions
+
+
+@dataclass
+class Elapsed:
+    wall_s: float = 0.0
+    # Process CPU time (all threads): steadier than wall time when other programs
+    # compete for the machine's cores.
+    cpu_s: float = 0.0
+
+
+@contextmanager
+def timed() -> Iterator[Elapsed]:
+    """Measure the wall and CPU time of the ``with`` block."""
+    elapsed = Elapsed()
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        yield elapsed
+    finally:
+        elapsed.wall_s = time.perf_counter() - wall
+        elapsed.cpu_s = time.process_time() - cpu
 
 
 def rss_bytes() -> int:

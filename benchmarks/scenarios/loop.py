@@ -1,9 +1,8 @@
 """Loop: one step re-emits its own event N times. Measures the engine's cost per step."""
 
 import asyncio
-import time
 
-from _common import emit, fail, parse_args, start_tracing
+from _common import emit, fail, parse_args, start_tracing, timed
 
 from workflows import Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
@@ -31,15 +30,18 @@ async def main() -> None:
         tracing.flush()
         spans_before = tracing.span_count()
 
-    started = time.perf_counter()
-    result = await workflow.run(n=args.n)
-    if tracing:
-        tracing.flush()
-    elapsed = time.perf_counter() - started
+    with timed() as elapsed:
+        result = await workflow.run(n=args.n)
+        if tracing:
+            tracing.flush()
 
     if result != "done":
         fail(f"the loop returned {result!r}")
-    metrics = {"us_per_step": elapsed / args.n * 1e6, "total_s": elapsed}
+    metrics = {
+        "us_per_step": elapsed.wall_s / args.n * 1e6,
+        "total_s": elapsed.wall_s,
+        "cpu_us_per_step": elapsed.cpu_s / args.n * 1e6,
+    }
     if tracing:
         metrics["spans_per_step"] = (tracing.span_count() - spans_before) / args.n
     emit(args, metrics, n=args.n)

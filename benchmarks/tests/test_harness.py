@@ -86,3 +86,16 @@ def test_ratio_is_taken_on_medians_of_ours_over_the_reference() -> None:
     assert summary.ratio("loop", "us_per_step") == pytest.approx(0.1)
     assert RatioAtMost("loop", "us_per_step", 0.07, "goal").evaluate(summary).met is False
     assert RatioAtMost("loop", "us_per_step", 0.1, "goal").evaluate(summary).met is True
+
+
+def test_an_interpreter_without_our_engine_is_refused_with_a_hint(tmp_path: Path) -> None:
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'ModuleNotFoundError: No module named workflows' >&2\nexit 1\n")
+    broken.chmod(0o755)
+
+    done = run_harness(tmp_path, "--engines", "ours", "--ours-python", str(broken))
+
+    assert done.returncode == 2
+    assert "cannot import this project's engine: ModuleNotFoundError" in done.stderr
+    assert "pip install -e ." in done.stderr
+    assert not (tmp_path / "RESULTS.md").exists()

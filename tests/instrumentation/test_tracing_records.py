@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from opentelemetry import trace
@@ -108,7 +108,7 @@ def test_spans_are_named_and_nested_as_the_contract_says(detached_tracing: Traci
     assert parent_of(state) == parent_of(emit_question) == ask.context.span_id
     assert parent_of(emit_stop) == answer.context.span_id
     assert len({s.context.trace_id for s in t.spans()}) == 1
-    assert all(s.instrumentation_scope.name == TRACER_NAME for s in t.spans())
+    assert all(s.instrumentation_scope is not None and s.instrumentation_scope.name == TRACER_NAME for s in t.spans())
 
 
 def test_step_span_links_to_the_emit_span_of_its_cause(detached_tracing: Tracing) -> None:
@@ -286,7 +286,7 @@ def test_each_retry_attempt_is_its_own_step_span(detached_tracing: Tracing) -> N
     t.handler.handle(StepStarted(run, "ask", 1, 3, 0, StartEvent(), None))
     t.handler.handle(StepFinished(run, "ask", 1, 3, "completed", None))
     t.handler.handle(RunFinished(run, "completed"))
-    attempts = sorted(t.named("Flow.ask"), key=lambda s: s.attributes["workflow.step.attempt"])  # type: ignore[index]
+    attempts = sorted(t.named("Flow.ask"), key=lambda s: cast(int, (s.attributes or {})["workflow.step.attempt"]))
     assert [s.attributes["workflow.step.attempt"] for s in attempts] == [1, 2, 3]  # type: ignore[index]
     assert [s.status.status_code for s in attempts] == [StatusCode.ERROR, StatusCode.ERROR, StatusCode.OK]
     assert attempts[0].attributes["workflow.step.retry_delay"] == 0.5  # type: ignore[index]

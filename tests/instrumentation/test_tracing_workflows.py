@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from instrumentation.tracing_support import Tracing, make_tracing
 from workflows import Context, Workflow, step
-from workflows.errors import WorkflowTimeoutError
+from workflows.errors import WorkflowCancelledByUser, WorkflowTimeoutError
 from workflows.events import Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
 from workflows.instrumentation import InstrumentationEvent, get_dispatcher
 from workflows.retry_policy import retry_policy, stop_after_attempt, wait_none
@@ -59,7 +60,7 @@ class MyWorkflow(Workflow):
 
 async def test_quickstart_runs_share_a_session_and_trace_their_state(tracing: Tracing) -> None:
     workflow = MyWorkflow()
-    ctx = Context(workflow)
+    ctx: Context[RunState] = Context(workflow)
     first = workflow.run(input_msg="Hello, world!", ctx=ctx)
     await first
     second = workflow.run(input_msg="Hello, world!", ctx=ctx)
@@ -153,6 +154,7 @@ class FanOut(Workflow):
     async def spread(self, ctx: Context, ev: StartEvent) -> Item | None:
         for i in range(8):
             ctx.send_event(Item(i=i))
+        return None
 
     @step(num_workers=4)
     async def work(self, ev: Item) -> Done:
@@ -307,12 +309,17 @@ async def test_timed_out_run_ends_every_span(tracing: Tracing) -> None:
 
 async def test_cancelled_run_is_not_an_error(tracing: Tracing) -> None:
     handler = Stuck().run()
-    while not tracing.open_spans.open or "Stuck.hang" not in tracing.open_spans.open.values():
+    deadline = time.monotonic() + 10
+    while "Stuck.hang" not in tracing.open_spans.open.values():  # the step is running
+        assert time.monotonic() < deadline, "the step never started"
         await asyncio.sleep(0.001)
     await handler.cancel_run()
+    with pytest.raises(WorkflowCancelledByUser):
+        await handler
     run_span = tracing.one("Stuck.run")
     assert run_span.status.status_code == StatusCode.UNSET
     assert attrs(run_span)["workflow.run.status"] == "cancelled"
+    assert run_span.events == ()  # a cancel is not recorded as an exception
     assert tracing.leaked() == []
 
 

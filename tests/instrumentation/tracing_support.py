@@ -33,7 +33,7 @@ class OpenSpans(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         with self._lock:
-            self.open.pop(span.context.span_id, None)  # type: ignore[union-attr]
+            self.open.pop(span.context.span_id, None)
 
 
 @dataclass

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from workflows import Context, Workflow, step
 from workflows.context import JsonSerializer, PickleSerializer
@@ -80,11 +81,9 @@ WORKFLOWS: dict[str, type[Workflow]] = {"ask": AskWorkflow, "wait": WaitWorkflow
 SERIALIZERS: dict[str, type[BaseSerializer]] = {"json": JsonSerializer, "pickle": PickleSerializer}
 
 
-async def resume(kind: str, serializer_name: str, payload_path: str, answer: str) -> object:
-    """Rebuild the paused run from the payload file, send the answer, and return the result."""
-    workflow = WORKFLOWS[kind](timeout=3)
-    with open(payload_path, encoding="utf-8") as f:
-        payload = json.load(f)
+async def resume(kind: str, serializer_name: str, payload: dict[str, Any], answer: str) -> object:
+    """Rebuild the paused run from its ``to_dict()`` payload, send the answer, and return the result."""
+    workflow = WORKFLOWS[kind](timeout=5)
     ctx = Context.from_dict(workflow, payload, serializer=SERIALIZERS[serializer_name]())
     assert ctx.is_running, "the payload should hold a run that is still going"
     handler = workflow.run(ctx=ctx)
@@ -94,5 +93,7 @@ async def resume(kind: str, serializer_name: str, payload_path: str, answer: str
 
 def main(argv: list[str]) -> None:
     kind, serializer_name, payload_path, answer = argv
-    result = asyncio.run(resume(kind, serializer_name, payload_path, answer))
+    with open(payload_path, encoding="utf-8") as f:
+        payload = json.load(f)
+    result = asyncio.run(resume(kind, serializer_name, payload, answer))
     print(json.dumps(result))

@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "examples")]
 
-from support.phoenix import PhoenixServer, Span, wait_for_spans  # noqa: E402
+from support.phoenix import PhoenixServer, Span, wait_for_spans
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -30,16 +30,14 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 DEFAULT_OUT = REPO / "docs" / "images" / "phoenix-trace.png"
-SELECTED_SPAN = "ChatCompletion"  # the first LLM call: shows the step, the messages and the tokens
 
 
 def record_agent_trace(phoenix_url: str, project: str) -> str:
     """Run the example agent once, traced to ``project``; return the trace id once
     Phoenix holds the whole tree."""
+    import workflows_phoenix
     from agent import DEFAULT_QUESTION, ask_offline
     from openinference.instrumentation.openai import OpenAIInstrumentor
-
-    import workflows_phoenix
 
     provider = workflows_phoenix.register(project, endpoint=phoenix_url, set_global=False, auto_instrument=True)
     try:
@@ -58,9 +56,9 @@ def _one_whole_trace(spans: list[Span]) -> bool:
     return len(roots) == 1 and all(s["parent_id"] in ids for s in spans if s["parent_id"])
 
 
-def capture(phoenix_url: str, trace_id: str, out: Path, select: str | None = SELECTED_SPAN) -> str:
-    """Open the trace in Phoenix's UI, select the span named ``select``, save the page
-    to ``out`` and return the page's visible text (for checks)."""
+def capture(phoenix_url: str, trace_id: str, out: Path) -> str:
+    """Open the trace in Phoenix's UI (the tree, and the run span's details), save the
+    page to ``out`` and return the page's visible text (for checks)."""
     from playwright.sync_api import sync_playwright
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -70,9 +68,7 @@ def capture(phoenix_url: str, trace_id: str, out: Path, select: str | None = SEL
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(f"{phoenix_url}/redirects/traces/{trace_id}")
             page.get_by_text("Trace", exact=True).first.wait_for(timeout=60_000)
-            if select:
-                page.get_by_text(select, exact=True).first.click(timeout=60_000)
-                page.get_by_text("Output", exact=True).first.wait_for(timeout=60_000)
+            page.get_by_text("Output", exact=True).first.wait_for(timeout=60_000)
             page.wait_for_load_state("networkidle")
             page.screenshot(path=str(out))
             return page.inner_text("body")

@@ -84,3 +84,4 @@ __all__ = [
 ]
 
 import workflows.instrumentation.llamaindex  # noqa: F401  (registers its first-run hook)
+import workflows.instrumentation.exporters  # noqa: E402,F401  (WORKFLOWS_EXPORTERS, set up before the first run)

@@ -50,11 +50,12 @@ class _Node:
     """One line of the tree, with the lines nested under it. ``run`` is set on the nodes
     that can be current (runs, steps, user spans); ``token`` while one is current."""
 
-    __slots__ = ("label", "run", "started", "ended", "outcome", "note", "children", "token")
+    __slots__ = ("label", "run", "is_run", "started", "ended", "outcome", "note", "children", "token")
 
-    def __init__(self, label: str, run: RunInfo | None = None, timed: bool = True) -> None:
+    def __init__(self, label: str, run: RunInfo | None = None, timed: bool = True, is_run: bool = False) -> None:
         self.label = label
         self.run = run
+        self.is_run = is_run
         self.started = time.perf_counter() if timed else None
         self.ended: float | None = None
         self.outcome = ""  # how it ended: completed, failed, retrying, ...
@@ -144,7 +145,7 @@ class ConsoleTraceHandler:
 
     # -- collecting ------------------------------------------------------------------
     def _run_started(self, event: RunStarted, run: RunInfo) -> None:
-        root = _Node(f"{run.workflow_name}.run", run)
+        root = _Node(f"{run.workflow_name}.run", run, is_run=True)
         ids = f"(run {run.run_id[:8]}, session {run.session_id[:8]}{', resumed' if event.resumed else ''})"
         root.note = ids
         caller = self._current.get()  # a step of a run this handler follows: nest there
@@ -274,19 +275,19 @@ class ConsoleTraceHandler:
         color = self._color
         if color is None:
             color = bool(getattr(file, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
-        lines = [self._line(root, color, is_run=True)]
-        _draw(root.children, "", lines, lambda node: self._line(node, color, node.label.endswith(".run")))
+        lines = [self._line(root, color)]
+        _draw(root.children, "", lines, lambda node: self._line(node, color))
         with self._lock:
             file.write("\n".join(lines) + "\n")
             file.flush()
 
     @staticmethod
-    def _line(node: _Node, color: bool, is_run: bool = False) -> str:
+    def _line(node: _Node, color: bool) -> str:
         parts = [node.label]
         if node.started is not None and node.ended is not None:
             parts.append(_duration(node.ended - node.started))
         # a completed step says nothing more than its duration; a run always says how it ended
-        if node.outcome and (is_run or node.outcome != "completed"):
+        if node.outcome and (node.is_run or node.outcome != "completed"):
             outcome = node.outcome
             if color:
                 tint = _GREEN if outcome in ("completed", "received") else _YELLOW

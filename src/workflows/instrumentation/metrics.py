@@ -110,7 +110,7 @@ class OpenTelemetryMetricsHandler:
         return None
 
     def _current_instruments(self) -> _Instruments | None:
-        provider = self._meter_provider or metrics.get_meter_provider()
+        provider = self._meter_provider if self._meter_provider is not None else metrics.get_meter_provider()
         if provider is not self._provider_seen:
             self._instruments = None
             if _is_configured(provider):

@@ -144,7 +144,7 @@ class OpenTelemetryHandler:
     @property
     def tracer(self) -> Tracer:
         """The tracer of the configured provider, or of the current global one."""
-        provider = self._tracer_provider or trace.get_tracer_provider()
+        provider = self._tracer_provider if self._tracer_provider is not None else trace.get_tracer_provider()
         if provider is not self._provider_seen or self._tracer is None:
             self._tracer = provider.get_tracer(TRACER_NAME, version())
             self._provider_seen = provider
@@ -225,8 +225,8 @@ class OpenTelemetryHandler:
             if event.status == "completed":
                 attributes.update(_io("output", self.payloads.render(event.result)))
             span.set_attributes(attributes)
-            if event.error is not None:
-                span.record_exception(event.error)
+            if event.error is not None and event.status in ("failed", "timed_out"):
+                span.record_exception(event.error)  # a cancel is not an error: no exception event
             if event.status == "completed":
                 span.set_status(_OK)
             elif event.status == "failed":

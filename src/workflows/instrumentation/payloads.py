@@ -26,7 +26,7 @@ import re
 import uuid
 from decimal import Decimal
 from pathlib import PurePath
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from pydantic import BaseModel
 
@@ -141,7 +141,7 @@ def _container(value: Any, mask: bool, depth: int, seen: set[int]) -> Any:
     seen.add(id(value))
     try:
         if isinstance(value, Mapping):
-            items = value.items()
+            items: Iterable[tuple[Any, Any]] = value.items()
             dynamic = value.get("_data")
             if type(dynamic) is dict:  # an Event's dynamic fields, dumped apart: merge them
                 items = [*((k, v) for k, v in items if k != "_data"), *dynamic.items()]

@@ -2,13 +2,13 @@
 
 The engine's spans follow the trace contract (``workflow.*`` plus OpenInference
 attributes). Langfuse understands part of that by itself, but not what makes a workflow
-readable there: which span is the trace, which observation type a step or an emitted
-event is, a retried attempt that is not a failure, where a state change's diff is. This
-module computes, for one finished span, the ``langfuse.*`` attributes to add. It never
-removes or changes the span's own attributes, so the ``workflow.*`` ones reach Langfuse
-too (under the observation's metadata).
+readable there: which span is the trace, which observation type a step, an emitted event
+or a state change is, a retried attempt that is not a failure, an LLM call's model, usage
+and messages. This module computes, for one finished span, the ``langfuse.*``
+attributes to add. It never removes or changes the span's own attributes, so the
+``workflow.*`` ones reach Langfuse too (under the observation's metadata).
 
-Pure functions over a span's name, attributes, status and events: no I/O.
+Pure functions over a span's attributes, parent, status and events: no I/O.
 """
 
 from __future__ import annotations
@@ -86,12 +86,12 @@ def langfuse_attributes(
     attributes: Mapping[str, Any] = span.attributes or {}
     role = span_role(attributes)
     added: dict[str, Any] = {}
-    if role is not None and role != "llm":
-        added.update(_workflow_observation(role, span.name, attributes))
+    if role == "llm":
+        added.update(_generation(attributes))
+    elif role is not None:
+        added.update(_workflow_observation(role, attributes))
         if role == "run" and (span.parent is None or attributes.get(APP_ROOT) is True):
             added.update(_trace_of_run(attributes))
-    elif role == "llm":
-        added.update(_generation(attributes))
     added.update(_level(span, attributes))
     if environment:
         added[ENVIRONMENT] = environment
@@ -103,7 +103,7 @@ def langfuse_attributes(
 # -- the engine's spans ------------------------------------------------------------------
 
 
-def _workflow_observation(role: str, name: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+def _workflow_observation(role: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
     added: dict[str, Any] = {TYPE: _observation_type(role, attributes)}
     session = attributes.get("workflow.session_id")
     if session:

@@ -92,7 +92,8 @@ class LangfuseSetup:
         if self.handler is not None:
             get_dispatcher().remove_handler(self.handler)
         if self.client is not None:
-            self.client.shutdown()  # flushes the provider, stops the SDK's own threads
+            self.client.shutdown()  # flushes the provider, stops the SDK's upload threads
+            _stop_prompt_cache_thread(self.client)
         if self.tracer_provider is not None and self._owns_provider:
             self.tracer_provider.shutdown()
         elif self.exporter is not None:
@@ -234,3 +235,17 @@ def _check_client_uses(client: Langfuse, provider: TracerProvider, settings: Lan
             "sent. Call workflows_langfuse.register() before anything creates a Langfuse client, and "
             "use langfuse.get_client() afterwards: it returns the client register() made."
         )
+
+
+def _stop_prompt_cache_thread(client: Langfuse) -> None:
+    """Stop the prompt-cache refresh thread every Langfuse client starts.
+
+    ``Langfuse.shutdown()`` leaves it running until interpreter exit (it is stopped by
+    an ``atexit`` hook of its own); a setup that is shut down should leave no thread
+    behind. Guarded, as the SDK exposes no public way to reach it.
+    """
+    cache = getattr(getattr(client, "_resources", None), "prompt_cache", None)
+    task_manager = getattr(cache, "_task_manager", None)
+    stop = getattr(task_manager, "shutdown", None)
+    if callable(stop):
+        stop()
