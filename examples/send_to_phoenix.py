@@ -97,8 +97,8 @@ def _wait_until_healthy(server: subprocess.Popen[bytes], url: str, log: Path) ->
 
 
 def wait_for_trace(url: str, trace_id: str) -> int:
-    """Phoenix stores spans a moment after receiving them: poll until the trace's root
-    span is there, and return how many spans of the trace it holds."""
+    """Phoenix stores spans a moment after receiving them: poll until it holds the whole
+    trace (a root, and the parent of every span), and return how many spans that is."""
     deadline = time.monotonic() + INGEST_DEADLINE_S
     while time.monotonic() < deadline:
         response = httpx.get(
@@ -106,7 +106,8 @@ def wait_for_trace(url: str, trace_id: str) -> int:
         )
         if response.status_code == 200:
             spans = response.json()["data"]
-            if any(span["parent_id"] is None for span in spans):
+            ids = {span["context"]["span_id"] for span in spans}
+            if spans and all(span["parent_id"] is None or span["parent_id"] in ids for span in spans):
                 return len(spans)
         time.sleep(0.25)
     sys.exit(f"Phoenix at {url} did not show trace {trace_id} within {INGEST_DEADLINE_S:.0f} s")

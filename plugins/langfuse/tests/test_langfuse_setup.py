@@ -12,8 +12,6 @@ from collections.abc import Callable
 
 import pytest
 import workflows_langfuse
-from langfuse import Langfuse
-from opentelemetry.sdk.trace import TracerProvider
 from sample_workflows_langfuse import MyWorkflow
 from support.otlp_receiver import OTLPReceiver
 from workflows_langfuse import LangfuseConfigurationError, LangfuseSetup
@@ -58,13 +56,16 @@ async def test_custom_span_filter_replaces_the_default(
     assert "MyWorkflow.run" in names and "state.edit" not in names
 
 
-def test_existing_client_with_the_same_key_is_reported_instead_of_exporting_nothing(
-    register_langfuse: Register, keys: tuple[str, str], otlp_receiver: OTLPReceiver
+def test_second_client_for_the_same_key_is_reported_instead_of_exporting_nothing(
+    register_langfuse: Register,
 ) -> None:
-    Langfuse(public_key=keys[0], secret_key=keys[1], base_url=otlp_receiver.endpoint, tracer_provider=TracerProvider())
+    register_langfuse()  # the first Langfuse client for this key, as an app's own Langfuse() would be
+    handlers = get_dispatcher().handlers
 
     with pytest.raises(LangfuseConfigurationError, match="already exists in this process"):
         register_langfuse()
+
+    assert get_dispatcher().handlers == handlers  # the refused setup left nothing behind
 
 
 async def test_private_provider_gets_a_handler_that_shutdown_removes(

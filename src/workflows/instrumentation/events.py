@@ -57,12 +57,13 @@ class RunStarted(InstrumentationEvent):
     ``start_event`` is ``None`` when the run resumes a serialized context (``resumed``);
     ``carrier`` then holds what handlers injected when the context was serialized (for
     example the W3C ``traceparent`` of the original run span), so the resumed run can
-    continue that trace.
+    continue that trace. ``workflow`` is the workflow instance that runs.
     """
 
     start_event: Event | None = None
     resumed: bool = False
     carrier: Mapping[str, str] | None = None
+    workflow: Any = None
 
 
 @dataclass(eq=False)

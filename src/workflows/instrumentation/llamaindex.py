@@ -28,9 +28,7 @@ The event classes are built on first access (``from workflows.instrumentation.ll
 import SpanCancelledEvent``), as they subclass that package's ``BaseEvent``.
 
 Not bridged: the ``inject``/``RunStarted.carrier`` path, so a run resumed from a
-serialized context starts a new span tree instead of continuing the original one; and
-the run span is entered with ``instance=None`` because ``RunStarted`` does not carry
-the workflow object.
+serialized context starts a new span tree instead of continuing the original one.
 """
 
 from __future__ import annotations
@@ -262,7 +260,9 @@ class LlamaIndexBridge:
             entering = {**tags, START_EVENT_TAG: summarize_event(event.start_event)}
         tags_token = llama.active_instrument_tags.set(entering)
         try:
-            llama.run_dispatcher.span_enter(id_=span_id, bound_args=bound_args, instance=None, parent_id=parent_id)
+            llama.run_dispatcher.span_enter(
+                id_=span_id, bound_args=bound_args, instance=event.workflow, parent_id=parent_id
+            )
         finally:
             llama.active_instrument_tags.reset(tags_token)
         tokens = (llama.active_span_id.set(span_id), llama.active_instrument_tags.set(tags))

@@ -303,7 +303,7 @@ class WorkflowRun:
     def _begin(self) -> None:
         carrier = self.snapshot.carrier if self.snapshot is not None else None
         self.handlers = _dispatcher.start_run(
-            RunStarted(self.info, self.start_event, self.snapshot is not None, carrier)
+            RunStarted(self.info, self.start_event, self.snapshot is not None, carrier, self.workflow)
         )
         if self.handlers:
             self.ctx.store.on_change = self._on_state_change

@@ -152,18 +152,7 @@ def register(
         return LangfuseSetup(settings)
 
     provider, owned = _choose_provider(tracer_provider, set_global, settings)
-    exporter = LangfuseMappingExporter(
-        OTLPSpanExporter(
-            endpoint=settings.endpoint,
-            headers=settings.headers,
-            timeout=settings.timeout,
-            compression=Compression.Gzip,  # the only encoding Langfuse decodes
-        ),
-        endpoint=settings.endpoint,
-        environment=settings.environment,
-        release=settings.release,
-    )
-    provider.add_span_processor(RunContextProcessor())
+    exporter = _mapping_exporter(settings)
     client = Langfuse(
         public_key=settings.public_key,
         secret_key=settings.secret_key,
@@ -179,13 +168,38 @@ def register(
         tracer_provider=provider,
         span_exporter=exporter,
     )
-    _check_client_uses(client, provider, settings)
+    if not _client_uses(client, provider):
+        exporter.shutdown()
+        if owned:
+            provider.shutdown()
+        raise LangfuseConfigurationError(
+            f"a Langfuse client for public key {settings.public_key} already exists in this process "
+            "(created by Langfuse(), get_client() or an earlier register()); the Langfuse SDK keeps one "
+            "client per key and would ignore this setup, so workflow spans would not be sent. Call "
+            "workflows_langfuse.register() once, before anything creates a Langfuse client, and use "
+            "langfuse.get_client() afterwards: it returns the client register() made."
+        )
+    provider.add_span_processor(RunContextProcessor())
+    if set_global and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        trace.set_tracer_provider(provider)
     setup = LangfuseSetup(settings, client, provider, exporter, _owns_provider=owned)
     if trace.get_tracer_provider() is not provider:
         setup.handler = OpenTelemetryHandler(tracer_provider=provider, metrics=False)
         get_dispatcher().add_handler(setup.handler)
     logger.info("sending workflow traces to Langfuse at %s", settings.endpoint)
     return setup
+
+
+def _mapping_exporter(settings: LangfuseSettings) -> LangfuseMappingExporter:
+    otlp = OTLPSpanExporter(
+        endpoint=settings.endpoint,
+        headers=settings.headers,
+        timeout=settings.timeout,
+        compression=Compression.Gzip,  # the only encoding Langfuse decodes
+    )
+    return LangfuseMappingExporter(
+        otlp, endpoint=settings.endpoint, environment=settings.environment, release=settings.release
+    )
 
 
 def _choose_provider(
@@ -212,29 +226,20 @@ def _choose_provider(
             sampler=ParentBased(TraceIdRatioBased(settings.sample_rate)) if settings.sample_rate < 1.0 else None,
         )
         owned = True
-    if set_global and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
-        trace.set_tracer_provider(provider)
     return provider, owned
 
 
-def _check_client_uses(client: Langfuse, provider: TracerProvider, settings: LangfuseSettings) -> None:
-    """Fail loudly when the SDK handed back an earlier client for the same key.
+def _client_uses(client: Langfuse, provider: TracerProvider) -> bool:
+    """Whether the SDK attached its processor to ``provider``, rather than handing back
+    an earlier client for the same key.
 
     ``LangfuseResourceManager`` keeps one set of resources per public key and returns
     the existing one without applying new arguments, so this setup's provider would
     never get Langfuse's processor. The SDK offers no public way to ask, hence the
-    guarded look at its resources.
+    guarded look at its resources (assumed fine when they cannot be read).
     """
     resources = getattr(client, "_resources", None)
-    used = getattr(resources, "tracer_provider", provider)
-    if used is not provider:
-        raise LangfuseConfigurationError(
-            f"a Langfuse client for public key {settings.public_key} already exists in this process "
-            "(created by Langfuse() or get_client() before workflows_langfuse.register()); the Langfuse "
-            "SDK keeps one client per key and would ignore this setup, so workflow spans would not be "
-            "sent. Call workflows_langfuse.register() before anything creates a Langfuse client, and "
-            "use langfuse.get_client() afterwards: it returns the client register() made."
-        )
+    return getattr(resources, "tracer_provider", provider) is provider
 
 
 def _stop_prompt_cache_thread(client: Langfuse) -> None:
