@@ -16,7 +16,6 @@ import signal
 
 from workflows import Context, Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
-from workflows.instrumentation.exporters import configure_exporters_from_env
 from workflows.retry_policy import retry_policy, stop_after_attempt, wait_fixed
 
 
@@ -64,7 +63,6 @@ class FlakyEnrichment(Workflow):
 
 
 async def main() -> None:
-    configure_exporters_from_env()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     for number in itertools.count():

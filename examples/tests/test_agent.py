@@ -7,6 +7,8 @@ import re
 import pytest
 from example_runner import Node, parse_trees, run_example
 
+from support.otlp_receiver import OTLPReceiver
+
 from workflows.testing.openai_server import ScriptedOpenAIServer, ScriptedReply, ScriptedToolCall
 
 
@@ -108,3 +110,24 @@ def test_a_model_name_without_an_api_key_is_refused_with_what_to_set() -> None:
 
     assert result.returncode == 2
     assert "set OPENAI_API_KEY" in result.stderr
+
+
+def test_agent_with_workflows_exporters_sends_the_same_trace_to_langfuse(otlp_receiver: OTLPReceiver) -> None:
+    pytest.importorskip("workflows_langfuse", reason="the Langfuse plugin is not installed")
+    env = {
+        "WORKFLOWS_EXPORTERS": "langfuse",
+        "LANGFUSE_PUBLIC_KEY": "pk-lf-example",
+        "LANGFUSE_SECRET_KEY": "sk-lf-example",
+        "LANGFUSE_BASE_URL": otlp_receiver.endpoint,  # a local receiver stands in for Langfuse
+    }
+
+    output = run_example("agent", env=env).stdout
+
+    [(trace_id, count)] = re.findall(r"^trace ([0-9a-f]{32})  \((\d+) spans", output, re.MULTILINE)
+    spans = otlp_receiver.wait_for_spans(int(count))  # sent at exit: all there by now, or soon
+    assert {span["trace_id"] for span in spans} == {trace_id}
+    assert len(spans) == int(count)
+    assert {request.path for request in otlp_receiver.requests} == {"/api/public/otel/v1/traces"}
+    by_id = {span["span_id"]: span for span in spans}
+    llm_calls = [span for span in spans if span["attributes"].get("openinference.span.kind") == "LLM"]
+    assert [by_id[call["parent_span_id"]]["name"] for call in llm_calls] == ["WeatherAgent.call_llm"] * 2

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from workflows import Context, Workflow, step
 from workflows.events import HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
-from workflows.instrumentation import InstrumentationEvent, OpenTelemetryHandler, RunStarted, get_dispatcher
+from workflows.instrumentation import OpenTelemetryHandler, get_dispatcher
 
 
 class Greeter(Workflow):
@@ -27,30 +27,13 @@ class Greeter(Workflow):
         return StopEvent(result=f"hello {answer.response}")
 
 
-class RunBegan:
-    """Sets ``began`` when a run starts. The resumed run re-arms its waits in the same
-    synchronous call that publishes RunStarted, so once this is set the answer can be
-    sent (sent earlier, before the run's task began, it would find no waiter)."""
-
-    def __init__(self) -> None:
-        self.began = asyncio.Event()
-
-    def handle(self, event: InstrumentationEvent) -> bool:
-        if isinstance(event, RunStarted):
-            self.began.set()
-        return False
-
-
 async def resume(saved: dict) -> str:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     get_dispatcher().add_handler(OpenTelemetryHandler(tracer_provider=provider))
-    began = RunBegan()
-    get_dispatcher().add_handler(began)
     workflow = Greeter(timeout=60)
     handler = workflow.run(ctx=Context.from_dict(workflow, saved))
-    await began.began.wait()
     handler.ctx.send_event(HumanResponseEvent(response="ann"))
     result = await handler
     for span in exporter.get_finished_spans():

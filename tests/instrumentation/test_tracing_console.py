@@ -74,12 +74,12 @@ async def test_run_is_printed_as_a_tree_of_steps_events_and_state(console: io.St
     await MyWorkflow().run(input_msg="Hello")
     assert plain(console.getvalue()) == [
         "MyWorkflow.run  <t>  completed  (ids)",
-        '├─ emit StartEvent → start  {"input_msg":"Hello"}',
+        '├─ emit StartEvent → start  {"input_msg": "Hello"}',
         "├─ start  <t>  ← StartEvent",
         "│  ├─ state.edit  /num_runs = 1",
-        '│  └─ emit MyEvent → process  {"msg":["Hello"]}',
+        '│  └─ emit MyEvent → process  {"msg": ["Hello"]}',
         "├─ process  <t>  ← MyEvent",
-        '│  └─ emit StopEvent  {"result":"Processed 1 times"}',
+        '│  └─ emit StopEvent  {"result": "Processed 1 times"}',
         "└─ result  Processed 1 times",
     ]
 
@@ -90,7 +90,7 @@ async def test_child_run_is_printed_inside_the_calling_step(console: io.StringIO
     assert lines[0] == "Parent.run  <t>  completed  (ids)"
     assert "├─ call  <t>  ← StartEvent" in lines
     assert "│  ├─ Child.run  <t>  completed  (ids)" in lines
-    assert '│  │  ├─ emit StartEvent → echo  {"x":"hi"}' in lines
+    assert '│  │  ├─ emit StartEvent → echo  {"x": "hi"}' in lines
     assert sum(line.startswith("Child.run") for line in lines) == 0  # not printed on its own
 
 

@@ -406,3 +406,37 @@ async def test_raising_handler_and_exporter_never_break_a_run(tracing: Tracing, 
     assert root.handler_errors["RaisingHandler"] == errors_before + 2  # only RunStarted: it then opts out
     assert len(tracing.named("MyWorkflow.run")) == 2  # the good handler kept tracing
     assert sum("RaisingHandler raised RuntimeError" in r.getMessage() for r in caplog.records) <= 1
+
+
+# -- several handlers ----------------------------------------------------------------------
+class Nested(Workflow):
+    @step
+    async def outer(self, ev: StartEvent) -> StopEvent:
+        await lookup("x")
+        # after the decorated call, the step span is current again for every handler
+        with trace.get_tracer("user").start_as_current_span("after lookup"):
+            pass
+        return StopEvent(result="ok")
+
+
+async def test_two_handlers_each_get_a_whole_tree_and_restore_the_context(isolated_root: None) -> None:
+    first, second = make_tracing(), make_tracing()
+    root = get_dispatcher()
+    root.add_handler(first.handler)
+    root.add_handler(second.handler)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(trace, "get_tracer", lambda *a, **k: second.provider.get_tracer("user"))
+            assert await Nested().run() == "ok"
+    finally:
+        root.remove_handler(first.handler)
+        root.remove_handler(second.handler)
+    for setup in (first, second):
+        step_span, lookup_span = setup.one("Nested.outer"), setup.one("lookup")
+        assert parent_id(lookup_span) == step_span.context.span_id
+        assert parent_id(setup.one("Nested.run")) is None
+        assert setup.leaked() == []
+    # the user's span nests under the step span of the handler added last
+    assert parent_id(second.one("after lookup")) == second.one("Nested.outer").context.span_id
+    for setup in (first, second):
+        setup.provider.shutdown()

@@ -39,25 +39,6 @@ def test_traces_reach_phoenix_over_http_with_the_project_header(phoenix_server: 
     assert setup.traces is not None and setup.traces.endpoint == f"{phoenix_server.base_url}/v1/traces"
 
 
-def test_traces_reach_phoenix_over_grpc(phoenix_server: PhoenixServer) -> None:
-    project = unique_project_name("otlp-grpc")
-    setup = workflows_otlp.register(
-        endpoint=phoenix_server.otlp_grpc_endpoint,
-        protocol="grpc",
-        resource_attributes={"openinference.project.name": project},
-        metrics=False,
-        set_global=False,
-    )
-    try:
-        trace_id = record_trace(setup, "over-grpc")
-        assert setup.force_flush()
-    finally:
-        setup.shutdown()
-    spans = wait_for_spans(phoenix_server.base_url, project, 2)
-    assert {s["name"] for s in spans} == {"over-grpc", "over-grpc.child"}
-    assert {s["context"]["trace_id"] for s in spans} == {trace_id}
-
-
 def test_phoenix_is_reached_from_environment_variables_alone(
     phoenix_server: PhoenixServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

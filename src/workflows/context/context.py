@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 import warnings
-from typing import TYPE_CHECKING, Any, AsyncGenerator, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, AsyncGenerator, Generic
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from workflows.context.serializers import BaseSerializer, JsonSerializer
 from workflows.context.state_store import DictState, InMemoryStateStore
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from workflows.runtime.run import WorkflowRun, WorkItem
     from workflows.workflow import Workflow
 
-MODEL_T = TypeVar("MODEL_T", bound=BaseModel)
+# Defaults to DictState so that ``ctx = Context(workflow)`` type-checks without annotation.
+MODEL_T = TypeVar("MODEL_T", bound=BaseModel, default=DictState)
 
 _PRE_RUN, _EXTERNAL, _INTERNAL = "pre-run", "external", "internal"
 

@@ -47,7 +47,9 @@ def _install_default_handlers() -> None:
     if not env_flag("WORKFLOWS_TRACING", True):
         return
     root = get_dispatcher()
-    if any(isinstance(h, OpenTelemetryHandler) for h in root.handlers):
+    # A handler given its own provider (a plugin with set_global=False) does not cover
+    # the global provider, which users and other plugins may still configure.
+    if any(isinstance(h, OpenTelemetryHandler) and h.follows_global_provider for h in root.handlers):
         return
     has_metrics = any(isinstance(h, OpenTelemetryMetricsHandler) for h in root.handlers)
     root.add_handler(OpenTelemetryHandler(metrics=not has_metrics))

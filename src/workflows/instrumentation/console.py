@@ -41,7 +41,7 @@ from workflows.instrumentation.events import (
     WaitEnded,
     WaitStarted,
 )
-from workflows.instrumentation.payloads import PayloadPolicy, Redactor
+from workflows.instrumentation.payloads import JSON, PayloadPolicy, Redactor
 
 _RED, _GREEN, _YELLOW, _DIM, _RESET = "\033[31m", "\033[32m", "\033[33m", "\033[2m", "\033[0m"
 
@@ -263,7 +263,11 @@ class ConsoleTraceHandler:
     def _preview(self, value: Any, key: str | None = None) -> str:
         if key is not None:
             value = self.payloads.prepare(value, key)
-        return self.payloads.render(value).text
+        rendered = self.payloads.render(value)
+        if rendered.mime_type != JSON:
+            return rendered.text
+        # spans get compact JSON; a person reads it better with spaces after , and :
+        return json.dumps(json.loads(rendered.text), ensure_ascii=False)
 
     def _cut(self, text: str) -> str:
         text = text.replace("\n", "⏎ ")

@@ -183,9 +183,9 @@ class Dispatcher:
                 try:
                     result = await func(*args, **kwargs)
                 except BaseException as exc:
-                    self.publish(SpanExited(run, span_id, name, None, exc), handlers)
+                    self.publish(SpanExited(run, span_id, name, None, exc), reversed(handlers))
                     raise
-                self.publish(SpanExited(run, span_id, name, result, None), handlers)
+                self.publish(SpanExited(run, span_id, name, result, None), reversed(handlers))
                 return result
 
             return async_wrapper  # type: ignore[return-value]
@@ -201,9 +201,9 @@ class Dispatcher:
             try:
                 result = func(*args, **kwargs)
             except BaseException as exc:
-                self.publish(SpanExited(run, span_id, name, None, exc), handlers)
+                self.publish(SpanExited(run, span_id, name, None, exc), reversed(handlers))
                 raise
-            self.publish(SpanExited(run, span_id, name, result, None), handlers)
+            self.publish(SpanExited(run, span_id, name, result, None), reversed(handlers))
             return result
 
         return wrapper  # type: ignore[return-value]

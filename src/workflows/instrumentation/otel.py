@@ -106,8 +106,10 @@ class OpenTelemetryHandler:
     (see ``PayloadPolicy``). ``metrics=False`` leaves metrics to another handler, and
     ``log_correlation=False`` leaves log records untouched (see ``logs.py``).
 
-    Use one such handler per process: each attaches its step span as the current span
-    while the step runs, and two would not detach in nesting order.
+    Several may run side by side (say, one per backend, each with its own provider):
+    each makes its step span current while the step runs, the runtime hands closing
+    records to handlers in reverse order so they are detached in nesting order, and
+    the span current in the step is that of the handler added last.
     """
 
     def __init__(
@@ -151,6 +153,11 @@ class OpenTelemetryHandler:
         return self._tracer
 
     # -- the dispatcher's interface ------------------------------------------------
+    @property
+    def follows_global_provider(self) -> bool:
+        """True when spans go to the global tracer provider (no ``tracer_provider`` was given)."""
+        return self._tracer_provider is None
+
     def handle(self, event: InstrumentationEvent) -> bool | None:
         """Record ``event``; for ``RunStarted``, answer whether this run is traced or metered."""
         if type(event) is RunStarted:

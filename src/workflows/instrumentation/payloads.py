@@ -18,6 +18,7 @@ import dataclasses
 import datetime
 import enum
 import functools
+import inspect
 import json
 import logging
 import math
@@ -156,15 +157,21 @@ def _container(value: Any, mask: bool, depth: int, seen: set[int]) -> Any:
         seen.discard(id(value))
 
 
+# pydantic >= 2.11 can show unknown values by a function of ours instead of raising
+_FALLBACK: dict[str, Any] = (
+    {"fallback": type_name} if "fallback" in inspect.signature(BaseModel.model_dump).parameters else {}
+)
+
+
 def _dump_model(model: BaseModel) -> Any:
     """The model as the serializer dumps it; in Python mode (converted by the caller)
     when JSON mode fails, for example on an unserializable dynamic field."""
     try:
-        return model.model_dump(mode="json", fallback=type_name)
+        return model.model_dump(mode="json", **_FALLBACK)
     except Exception:
         pass
     try:
-        return model.model_dump(fallback=type_name)
+        return model.model_dump(**_FALLBACK)
     except Exception:
         return type_name(model)
 
@@ -173,7 +180,7 @@ def _model_json(model: BaseModel, mask: bool) -> str | None:
     """The model's JSON straight from pydantic, or ``None`` when it needs the slow path
     (dynamic fields to merge, a key that may be a secret, a dump that fails)."""
     try:
-        text = model.model_dump_json(fallback=type_name)
+        text = model.model_dump_json(**_FALLBACK)
     except Exception:
         return None
     if '"_data":' in text:

@@ -396,6 +396,11 @@ class WorkflowRun:
     def _publish(self, record: Any) -> None:
         _dispatcher.publish(record, self.handlers)
 
+    def _publish_closing(self, record: StepFinished) -> None:
+        # Handlers may attach a context on StepStarted; closing in reverse order lets
+        # each detach its own token while it is the innermost one.
+        _dispatcher.publish(record, reversed(self.handlers))
+
     def _say(self, line: str) -> None:
         if verbose_logger.isEnabledFor(logging.INFO):
             verbose_logger.info(line)
@@ -556,24 +561,24 @@ class WorkflowRun:
                         )
                 except WaitSuspended:
                     if self.handlers:
-                        self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "waiting"))
+                        self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "waiting"))
                     self._internal(("step", spec.name, "not_running", str(slot), _type_str(type(item.event)), _NONE_STR))
                     return
                 except asyncio.CancelledError:
                     if self.handlers:
-                        self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "cancelled"))
+                        self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "cancelled"))
                     raise
                 except Exception as exc:
                     if self.done:
                         if self.handlers:
-                            self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "failed", None, exc))
+                            self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "failed", None, exc))
                         return
                     delay = self._retry_delay(spec, first_started, attempt, exc)
                     if isinstance(delay, Exception):
                         exc, delay = delay, None  # the policy itself raised: that is the failure
                     if delay is not None:
                         if self.handlers:
-                            self._publish(
+                            self._publish_closing(
                                 StepFinished(self.info, spec.name, invocation_id, attempt, "retrying", None, exc, delay)
                             )
                         step_ctx._retry_info = RetryInfo(
@@ -585,7 +590,7 @@ class WorkflowRun:
                         await asyncio.sleep(delay)
                         continue
                     if self.handlers:
-                        self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "failed", None, exc))
+                        self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "failed", None, exc))
                     self._internal(("step", spec.name, "not_running", str(slot), _type_str(type(item.event)), None))
                     self._step_failed(spec, item, exc, attempt, time.monotonic() - first_started)
                     return
@@ -602,7 +607,7 @@ class WorkflowRun:
                         finally:
                             state.handoff = False
                     if self.handlers:
-                        self._publish(StepFinished(self.info, spec.name, invocation_id, attempt, "completed", result))
+                        self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "completed", result))
                     return
         finally:
             current_step_context.reset(token)

@@ -311,6 +311,7 @@ class _ChatHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
+        error: str | None
         try:
             body = json.loads(raw or b"null")
         except json.JSONDecodeError as exc:

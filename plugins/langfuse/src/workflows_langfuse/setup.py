@@ -82,9 +82,9 @@ class LangfuseSetup:
     def shutdown(self) -> None:
         """Flush, then stop: no later run is traced to Langfuse by this setup.
 
-        Calling it again does nothing. A provider ``register()`` created is shut down; a shared one (the global
-        provider of another plugin, or the one passed in) keeps running for the others,
-        with this setup's exporter closed.
+        Calling it again does nothing. A provider ``register()`` created is shut down;
+        a shared one (another plugin's global provider, or the one passed in) keeps
+        running for the others, with this setup's exporter closed.
         """
         if self._shut_down:
             return

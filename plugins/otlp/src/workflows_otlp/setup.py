@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -140,8 +141,17 @@ def _attach_traces(setup: OTLPSetup, target: SignalSettings, set_global: bool) -
         if set_global:
             trace.set_tracer_provider(provider)
     processor = BatchSpanProcessor(_span_exporter(target))
-    provider.add_span_processor(processor)
+    _add_span_processor(provider, processor)
     setup.traces, setup.tracer_provider, setup._span_processor = target, provider, processor
+
+
+def _add_span_processor(provider: TracerProvider, processor: BatchSpanProcessor) -> None:
+    # Phoenix's TracerProvider (installed by workflows_phoenix) drops its own exporter when
+    # another processor is added, unless told to keep it.
+    if "replace_default_processor" in inspect.signature(provider.add_span_processor).parameters:
+        provider.add_span_processor(processor, replace_default_processor=False)  # type: ignore[call-arg]
+    else:
+        provider.add_span_processor(processor)
 
 
 def _attach_metrics(setup: OTLPSetup, target: SignalSettings, set_global: bool) -> None:
