@@ -29,13 +29,14 @@ import json
 import os
 from typing import Any
 
-from openai import AsyncOpenAI
-from openinference.instrumentation.openai import OpenAIInstrumentor
-from pydantic import BaseModel, Field
-
 from fake_model import MODEL as OFFLINE_MODEL
 from fake_model import fake_model_server
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletionToolParam
+from openinference.instrumentation.openai import OpenAIInstrumentor
+from pydantic import BaseModel, Field
 from trace_tree import record_spans
+
 from workflows import Context, Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
 from workflows.instrumentation import get_dispatcher
@@ -61,7 +62,7 @@ async def get_weather(city: str) -> str:
 
 
 TOOLS = {"get_weather": get_weather}
-TOOL_SCHEMAS = [
+TOOL_SCHEMAS: list[ChatCompletionToolParam] = [
     {
         "type": "function",
         "function": {
@@ -122,18 +123,24 @@ class WeatherAgent(Workflow):
         if state.llm_calls == self.max_llm_calls:
             return StopEvent(result=f"(no answer after {self.max_llm_calls} model calls)")
         response = await self.llm.chat.completions.create(
-            model=self.model, messages=state.messages, tools=TOOL_SCHEMAS
+            model=self.model,
+            messages=state.messages,  # type: ignore[arg-type]  # plain dicts: the state stays JSON
+            tools=TOOL_SCHEMAS,
         )
         message = response.choices[0].message
-        calls = message.tool_calls or []
+        tool_calls = [
+            ToolCall(call_id=call.id, name=call.function.name, arguments=call.function.arguments)
+            for call in message.tool_calls or []
+            if call.type == "function"
+        ]
         async with ctx.store.edit_state() as state:
             state.messages.append(message.model_dump(exclude_none=True))
-            state.pending_tool_calls = len(calls)
+            state.pending_tool_calls = len(tool_calls)
             state.llm_calls += 1
-        if not calls:
+        if not tool_calls:
             return StopEvent(result=message.content)
-        for call in calls:  # each one goes to its own call_tool worker: they run in parallel
-            ctx.send_event(ToolCall(call_id=call.id, name=call.function.name, arguments=call.function.arguments))
+        for tool_call in tool_calls:  # each goes to its own call_tool worker: they run in parallel
+            ctx.send_event(tool_call)
         return None
 
     @step(num_workers=8)

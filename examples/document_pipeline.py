@@ -23,7 +23,12 @@ import io
 from workflows import Context, Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
 from workflows.instrumentation import ConsoleTraceHandler, get_dispatcher
-from workflows.retry_policy import retry_if_exception_type, retry_policy, stop_after_attempt, wait_fixed
+from workflows.retry_policy import (
+    retry_if_exception_type,
+    retry_policy,
+    stop_after_attempt,
+    wait_fixed,
+)
 
 DOCUMENTS = {
     "annual-report.txt": "Revenue grew by twelve percent. Costs were flat. The outlook is stable.",

@@ -18,7 +18,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from workflows.testing.openai_server import ScriptedOpenAIServer, ScriptedReply, ScriptedToolCall
+from workflows.testing.openai_server import (
+    ScriptedOpenAIServer,
+    ScriptedReply,
+    ScriptedToolCall,
+)
 
 MODEL = "scripted-model"
 

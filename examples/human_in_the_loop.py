@@ -27,10 +27,16 @@ import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel
-
 from trace_tree import record_spans
+
 from workflows import Context, Workflow, step
-from workflows.events import Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
+from workflows.events import (
+    Event,
+    HumanResponseEvent,
+    InputRequiredEvent,
+    StartEvent,
+    StopEvent,
+)
 
 DEFAULT_FILE = Path(tempfile.gettempdir()) / "workflows-expense-approval.json"
 APPROVAL_THRESHOLD = 100.0
@@ -61,20 +67,19 @@ class ExpenseApproval(Workflow):
     @step
     async def decide(self, ctx: Context[Expense], ev: Checked) -> StopEvent:
         expense = await ctx.store.get_state()
-        if not ev.needs_approval:
-            decision = Decision(approved=True, reviewer="policy")
-        else:
+        approved, reviewer = True, "policy"  # small amounts need nobody's approval
+        if ev.needs_approval:
             # The step is suspended here and runs again from the top once the answer comes.
-            prompt = f"Approve {expense.amount:.2f} EUR for {expense.description!r}?"
             decision = await ctx.wait_for_event(
                 Decision,
-                waiter_event=InputRequiredEvent(prefix=prompt),
+                waiter_event=InputRequiredEvent(prefix=f"Approve {expense.amount:.2f} EUR for {expense.description!r}?"),
                 waiter_id="manager-approval",
                 timeout=7 * 24 * 3600,
             )
-        verdict = "approved" if decision.approved else "rejected"
-        await ctx.store.set("decision", f"{verdict} by {decision.reviewer}")
-        return StopEvent(result=f"Expense {expense.description!r} ({expense.amount:.2f} EUR) {verdict} by {decision.reviewer}.")
+            approved, reviewer = decision.approved, decision.reviewer
+        verdict = f"{'approved' if approved else 'rejected'} by {reviewer}"
+        await ctx.store.set("decision", verdict)
+        return StopEvent(result=f"Expense {expense.description!r} ({expense.amount:.2f} EUR) {verdict}.")
 
 
 async def submit(path: Path) -> None:

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import httpx
 import workflows_phoenix
-
 from agent import DEFAULT_QUESTION, ask_offline
 from trace_tree import TraceTree
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -169,7 +170,7 @@ def _llm_details(attributes: dict[str, Any]) -> list[str]:
     if "llm.token_count.completion" in attributes:
         received += f" {attributes['llm.token_count.completion']} tokens,"
     prefix = "llm.output_messages.0.message."
-    calls = []
+    calls: list[str] = []
     while f"{prefix}tool_calls.{len(calls)}.tool_call.function.name" in attributes:
         call = f"{prefix}tool_calls.{len(calls)}.tool_call.function."
         calls.append(f"{attributes[call + 'name']}({_arguments(attributes.get(call + 'arguments', ''))})")

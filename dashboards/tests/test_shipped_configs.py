@@ -27,7 +27,7 @@ def port_of(address: str) -> int:
 
 
 def test_promtool_accepts_the_prometheus_config(promtool: str) -> None:
-    result = subprocess.run([promtool, "check", "config", str(PROMETHEUS_CONFIG)], capture_output=True, text=True)
+    result = subprocess.run([promtool, "check", "config", str(PROMETHEUS_CONFIG)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

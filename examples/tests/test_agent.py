@@ -6,10 +6,13 @@ import re
 
 import pytest
 from example_runner import Node, parse_trees, run_example
-
 from support.otlp_receiver import OTLPReceiver
 
-from workflows.testing.openai_server import ScriptedOpenAIServer, ScriptedReply, ScriptedToolCall
+from workflows.testing.openai_server import (
+    ScriptedOpenAIServer,
+    ScriptedReply,
+    ScriptedToolCall,
+)
 
 
 @pytest.fixture(scope="module")

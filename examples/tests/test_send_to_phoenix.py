@@ -16,8 +16,12 @@ from example_runner import run_example
 pytest.importorskip("phoenix.server.main", reason="arize-phoenix is not installed")
 pytest.importorskip("workflows_phoenix", reason="the Phoenix plugin is not installed")
 
-from support.phoenix import PhoenixServer, get_spans, unique_project_name, wait_for_spans  # noqa: E402
-
+from support.phoenix import (
+    PhoenixServer,
+    get_spans,
+    unique_project_name,
+    wait_for_spans,
+)
 
 
 def whole_agent_trace(spans: list[dict[str, Any]]) -> bool:

@@ -20,7 +20,7 @@ from workflows.events import Event, StepFailedEvent
 
 if TYPE_CHECKING:
     from workflows.resource import ResourceDefinition
-    from workflows.retry_policy import RetryPolicy
+    from workflows.retry_policy import LegacyRetryPolicy, RetryPolicy
     from workflows.workflow import Workflow
 
 GraphCheck = Literal["reachability", "dead_end"]
@@ -44,7 +44,7 @@ class StepConfig:
     context_parameter: str | None
     context_state_type: type | None = None
     num_workers: int = 4
-    retry_policy: RetryPolicy | None = None
+    retry_policy: RetryPolicy | LegacyRetryPolicy | None = None
     resources: list[ResourceDefinition] = field(default_factory=list)
     skip_graph_checks: list[str] = field(default_factory=list)
     accept_event_subclasses: bool = False
@@ -131,7 +131,7 @@ def _build_config(
     localns: dict[str, Any],
     *,
     num_workers: int,
-    retry_policy: RetryPolicy | None,
+    retry_policy: RetryPolicy | LegacyRetryPolicy | None,
     skip_graph_checks: list[str] | None,
     accept_event_subclasses: bool,
     role: Literal["step", "catch_error"] = "step",
@@ -232,7 +232,7 @@ def step(
     *,
     workflow: type[Workflow] | None = None,
     num_workers: int = 4,
-    retry_policy: RetryPolicy | None = None,
+    retry_policy: RetryPolicy | LegacyRetryPolicy | None = None,
     skip_graph_checks: list[GraphCheck] | None = None,
     accept_event_subclasses: bool = False,
 ) -> Callable[[F], F]: ...
@@ -243,7 +243,7 @@ def step(
     *,
     workflow: type[Workflow] | None = None,
     num_workers: int = 4,
-    retry_policy: RetryPolicy | None = None,
+    retry_policy: RetryPolicy | LegacyRetryPolicy | None = None,
     skip_graph_checks: list[GraphCheck] | None = None,
     accept_event_subclasses: bool = False,
 ) -> Any:

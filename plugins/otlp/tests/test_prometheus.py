@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 import workflows_otlp
 from workflows_otlp.prometheus import serve_metrics
 from workflows_otlp.settings import OTLPConfigurationError
@@ -41,7 +40,10 @@ def test_serving_joins_the_global_provider_beside_otlp_export(fresh_otel_globals
         assert any(p["name"] == "workflow.events" for p in otlp_receiver.metrics())
     finally:
         served.shutdown()
-    assert otlp.force_flush()  # the shared provider still exports after the endpoint stopped
+    try:
+        assert otlp.force_flush()  # the shared provider still exports after the endpoint stopped
+    finally:
+        otlp.shutdown()
 
 
 def test_a_bad_port_variable_is_named_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:

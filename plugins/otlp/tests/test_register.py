@@ -6,11 +6,10 @@ import logging
 import socket
 
 import pytest
+import workflows_otlp
 from opentelemetry import trace
 from support.otlp_receiver import OTLPReceiver
 from support.phoenix import PhoenixServer, unique_project_name, wait_for_spans
-
-import workflows_otlp
 
 
 def record_trace(setup: workflows_otlp.OTLPSetup, root: str = "root") -> str:
@@ -186,10 +185,13 @@ def test_a_collector_that_is_down_costs_only_logged_errors(
 
 def test_set_global_installs_the_providers_the_api_hands_out(fresh_otel_globals: None, otlp_receiver: OTLPReceiver) -> None:
     setup = workflows_otlp.register(endpoint=otlp_receiver.endpoint, metrics=False)
-    assert trace.get_tracer_provider() is setup.tracer_provider
-    with trace.get_tracer("via-api").start_as_current_span("global-span"):
-        pass
-    assert setup.force_flush()
+    try:
+        assert trace.get_tracer_provider() is setup.tracer_provider
+        with trace.get_tracer("via-api").start_as_current_span("global-span"):
+            pass
+        assert setup.force_flush()
+    finally:
+        setup.shutdown()
     assert [s["name"] for s in otlp_receiver.wait_for_spans(1)] == ["global-span"]
 
 
@@ -209,5 +211,6 @@ def test_a_second_register_joins_the_global_provider_and_leaves_it_working_on_sh
         with tracer.start_as_current_span("first-only"):
             pass
         assert first.force_flush()
+        first.shutdown()
         otlp_receiver.wait_for(lambda r: "first-only" in [s["name"] for s in r.spans()])
         assert [s["name"] for s in second_receiver.spans()] == ["both"]

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import workflows_otlp
 from support.otlp_receiver import OTLPReceiver
 from support.phoenix import PhoenixServer, unique_project_name, wait_for_spans
 
-import workflows_otlp
 from workflows import Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
 
@@ -50,8 +50,11 @@ async def test_a_workflow_run_is_traced_to_phoenix(
     setup = workflows_otlp.register(
         endpoint=endpoint, protocol=protocol, resource_attributes={"openinference.project.name": project}
     )
-    result = await ReportWorkflow(timeout=30).run(topic="otlp")
-    assert setup.force_flush()
+    try:
+        result = await ReportWorkflow(timeout=30).run(topic="otlp")
+        assert setup.force_flush()
+    finally:
+        setup.shutdown()
     assert result == "REPORT ON OTLP"
     spans = wait_for_spans(phoenix_server.base_url, project, lambda s: EXPECTED_SPANS <= span_names(s))
     run = next(s for s in spans if s["name"] == "ReportWorkflow.run")
@@ -63,8 +66,11 @@ async def test_a_workflow_run_is_traced_to_phoenix(
 
 async def test_run_metrics_are_exported_over_otlp(otlp_receiver: OTLPReceiver, fresh_otel_globals: None) -> None:
     setup = workflows_otlp.register(endpoint=otlp_receiver.endpoint, traces=False)
-    await ReportWorkflow(timeout=30).run(topic="metrics")
-    assert setup.force_flush()
+    try:
+        await ReportWorkflow(timeout=30).run(topic="metrics")
+        assert setup.force_flush()
+    finally:
+        setup.shutdown()
     runs = otlp_receiver.wait_for(lambda r: [p for p in r.metrics() if p["name"] == "workflow.runs"])
     assert runs[-1]["attributes"] == {"workflow.name": "ReportWorkflow", "workflow.run.status": "completed"}
     assert runs[-1]["value"] >= 1
@@ -95,7 +101,7 @@ async def test_a_collector_that_is_down_does_not_break_a_workflow(
 def run_script(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PHOENIX_", "WORKFLOWS_"))}
     return subprocess.run(
-        [sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=120
+        [sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=120, check=False
     )
 
 
@@ -140,8 +146,9 @@ def test_workflows_exporters_enables_phoenix_and_otlp_together(
 
 
 def test_the_otlp_and_prometheus_entry_points_are_installed() -> None:
-    from workflows.instrumentation.exporters import installed_exporters
     from workflows_otlp.prometheus import serve_metrics
+
+    from workflows.instrumentation.exporters import installed_exporters
 
     exporters = installed_exporters()
     assert exporters["otlp"].load() is workflows_otlp.register

@@ -157,9 +157,9 @@ class Context(Generic[MODEL_T]):
         self._require("stream_events", _EXTERNAL)
         run = self._live_run()
         assert run is not None
-        if getattr(run, "_raw_stream_taken", False):
+        if run.raw_stream_taken:
             raise WorkflowRuntimeError("Event stream already consumed. Events can only be streamed once per workflow run.")
-        run._raw_stream_taken = True  # type: ignore[attr-defined]
+        run.raw_stream_taken = True
         index = 0
         while True:
             while index < len(run.stream):

@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Mapping
+from typing import Any
 
 from workflows.instrumentation.dispatcher import on_first_run
 

@@ -48,6 +48,9 @@ KIND = "openinference.span.kind"
 _EMITTED_MEMORY = 4096  # emit span contexts kept per run, for step -> cause links
 _PROPAGATOR = TraceContextTextMapPropagator()
 _OK = Status(StatusCode.OK)
+# One context key per handler, holding the handler's innermost attached span: with
+# several handlers, it tells "another handler's span is current" from "a user span is".
+_SPAN_KEYS: set[str] = set()
 
 
 class _Open:
@@ -130,6 +133,8 @@ class OpenTelemetryHandler:
         self._tracer: Tracer | None = None
         self._log_correlation = log_correlation
         self._user_spans: dict[int, _Open] = {}  # @dispatcher.span spans outside traced runs
+        self._span_key = otel_context.create_key("workflows-handler-span")
+        _SPAN_KEYS.add(self._span_key)
         self._handlers: dict[type, Callable[[Any], None]] = {
             StepStarted: self._step_started,
             StepFinished: self._step_finished,
@@ -196,6 +201,8 @@ class OpenTelemetryHandler:
         if run.is_agent:
             attributes["agent.name"] = run.workflow_name
         parent, links = self._run_parent(event)
+        if parent is None:
+            parent = self._ambient_parent()
         span = tracer.start_span(
             f"{run.workflow_name}.run", context=parent, attributes=attributes, links=links
         )
@@ -274,10 +281,7 @@ class OpenTelemetryHandler:
             attributes=attributes,
             links=links,
         )
-        context = trace.set_span_in_context(span)
-        # attaching last: nothing may raise between attach and the bookkeeping of its token
-        opened = _Open(span, context, otel_context.attach(context))
-        traced.steps[(event.step, event.invocation_id)] = opened
+        traced.steps[(event.step, event.invocation_id)] = self._attach(span)
 
     def _step_finished(self, event: StepFinished) -> None:
         traced = _traced(self, event)
@@ -402,18 +406,35 @@ class OpenTelemetryHandler:
         finally:
             span.end()
 
+    # -- the current span -----------------------------------------------------------
+    def _attach(self, span: Span) -> _Open:
+        """Make ``span`` the current span (until ``_detach``), marked as this handler's."""
+        context = trace.set_span_in_context(span, otel_context.set_value(self._span_key, span))
+        return _Open(span, context, otel_context.attach(context))
+
+    def _ambient_parent(self) -> otel_context.Context | None:
+        """The parent of a span that nests under "the current span": the current context
+        (``None``), unless the current span is another handler's step or user span, in
+        which case this handler's own innermost span, so each handler's tree stays whole."""
+        context = otel_context.get_current()
+        mine = context.get(self._span_key)
+        if not isinstance(mine, Span):
+            return None
+        current = trace.get_current_span(context)
+        if current is mine or not any(v is current for k, v in context.items() if k in _SPAN_KEYS):
+            return None  # ours, or a span the user (or a library) opened: nest under it
+        return trace.set_span_in_context(mine)
+
     # -- user spans and events -----------------------------------------------------
     def _span_entered(self, event: SpanEntered) -> None:
         traced = _traced(self, event)
         tracer = traced.tracer if traced is not None else self.tracer
         attributes: dict[str, Any] = dict(traced.common) if traced is not None else {}
         attributes[KIND] = "CHAIN"
-        span = tracer.start_span(event.name, attributes=attributes)  # under the current span
+        span = tracer.start_span(event.name, context=self._ambient_parent(), attributes=attributes)
         if event.arguments and span.is_recording():
             span.set_attributes(_io("input", self.payloads.render(dict(event.arguments))))
-        context = trace.set_span_in_context(span)
-        opened = _Open(span, context, otel_context.attach(context))
-        (traced.user_spans if traced is not None else self._user_spans)[event.span_id] = opened
+        (traced.user_spans if traced is not None else self._user_spans)[event.span_id] = self._attach(span)
 
     def _span_exited(self, event: SpanExited) -> None:
         traced = _traced(self, event)

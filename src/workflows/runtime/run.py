@@ -178,11 +178,12 @@ class StepRuntime:
 
     def __init__(self, spec: StepSpec) -> None:
         self.spec = spec
+        # Created on first use: most steps of a waiting run never queue anything.
+        self.queue: deque[WorkItem] | None = None
         # True while a worker of this step routes its own result: one event the step
         # sends to itself is then queued for that worker to take next, instead of
         # paying for a new task (the common "loop" shape of agents).
         self.handoff = False
-        self.queue: deque[WorkItem] = deque()
         self.free_slots = list(range(spec.num_workers - 1, -1, -1))
         self.in_progress: dict[int, WorkItem] = {}
 
@@ -222,6 +223,15 @@ def _materialize(record: tuple[Any, ...]) -> Event:
 class WorkflowRun:
     """The live state and the machinery of one run. Created by ``Workflow.run()``."""
 
+    # Slots keep a run small: thousands may sit waiting for a human at once.
+    __slots__ = (
+        "loop", "workflow", "ctx", "run_id", "routes", "start_event", "snapshot", "info", "handlers",
+        "steps", "error_handlers", "tasks", "waiters", "collect_buffers", "stream", "_stream_wakeup",
+        "stream_closed", "raw_stream_taken", "pending", "done", "status", "result", "stop_event", "error",
+        "_finished", "_seq", "_invocations", "_event_ids", "_timeout_handle", "final_snapshot", "started",
+        "early_events", "elapsed_before", "started_at", "verbose", "driver",
+    )
+
     def __init__(
         self,
         workflow: Workflow,
@@ -254,6 +264,7 @@ class WorkflowRun:
         self.stream: list[Any] = []
         self._stream_wakeup: asyncio.Future[None] | None = None
         self.stream_closed = False
+        self.raw_stream_taken = False
         self.pending = 0
         self.done = False
         self.status: RunStatus | None = None
@@ -495,20 +506,21 @@ class WorkflowRun:
             return
         state = self.steps[spec.name]
         self.pending += 1
-        if state.handoff:
-            state.handoff = False
-            state.queue.append(item)
-        elif state.free_slots:
+        if not state.handoff and state.free_slots:
             slot = state.free_slots.pop()
             task = self.loop.create_task(self._worker(state, item, slot))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        else:
-            state.queue.append(item)
-            name = type(item.event).__name__
-            self._internal(("step", spec.name, "preparing", "<enqueued>", name, None))
-            if self.verbose:
-                self._say(f"[{spec.name}] enqueued (waiting for capacity)")
+            return
+        if state.queue is None:
+            state.queue = deque()
+        state.queue.append(item)
+        if state.handoff:
+            state.handoff = False  # the worker routing its own result takes this next
+            return
+        self._internal(("step", spec.name, "preparing", "<enqueued>", type(item.event).__name__, None))
+        if self.verbose:
+            self._say(f"[{spec.name}] enqueued (waiting for capacity)")
 
     async def _worker(self, state: StepRuntime, item: WorkItem, slot: int) -> None:
         token = current_run.set(self.info)
@@ -788,7 +800,7 @@ class WorkflowRun:
         queued: dict[str, list[SavedItem]] = {}
         for name, state in self.steps.items():
             # In-progress work runs again on resume, before what was queued behind it.
-            items = [*state.in_progress.values(), *state.queue]
+            items = [*state.in_progress.values(), *(state.queue or ())]
             if items:
                 queued[name] = [SavedItem(i.event, i.lineage, i.resolved) for i in items]
         now = self.loop.time()

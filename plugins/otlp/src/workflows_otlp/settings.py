@@ -22,8 +22,9 @@ limits, sampler) is left to the SDK, which reads its own variables.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from typing import Literal
 
 from opentelemetry.util.re import parse_env_headers
 

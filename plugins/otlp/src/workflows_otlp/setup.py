@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
@@ -114,9 +115,10 @@ def register(
         attributes["service.name"] = service_name
     resource = Resource.create(attributes)
     setup = OTLPSetup(resource=resource)
-    resolved: dict[Signal, SignalSettings] = {
+    wanted: tuple[tuple[Signal, bool], ...] = (("traces", traces), ("metrics", metrics), ("logs", logs))
+    resolved = {
         signal: settings.resolve(signal, endpoint=endpoint, protocol=protocol, headers=headers)
-        for signal, enabled in (("traces", traces), ("metrics", metrics), ("logs", logs))
+        for signal, enabled in wanted
         if enabled
     }
     if "traces" in resolved:
@@ -216,7 +218,9 @@ def _global_sdk_provider(current: object, sdk_type: type[Any]) -> Any:
 
 def _span_exporter(target: SignalSettings) -> Any:
     if target.protocol == GRPC:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcSpanExporter,
+        )
 
         return GrpcSpanExporter(endpoint=target.endpoint, headers=target.headers)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -226,17 +230,23 @@ def _span_exporter(target: SignalSettings) -> Any:
 
 def _metric_exporter(target: SignalSettings) -> Any:
     if target.protocol == GRPC:
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter as GrpcMetricExporter,
+        )
 
         return GrpcMetricExporter(endpoint=target.endpoint, headers=target.headers)
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter,
+    )
 
     return OTLPMetricExporter(endpoint=target.endpoint, headers=target.headers)
 
 
 def _log_exporter(target: SignalSettings) -> Any:
     if target.protocol == GRPC:
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
+            OTLPLogExporter as GrpcLogExporter,
+        )
 
         return GrpcLogExporter(endpoint=target.endpoint, headers=target.headers)
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
