@@ -149,7 +149,10 @@ class Workflow(metaclass=WorkflowMeta):
 
     @property
     def runtime(self) -> Any:
-        return self._runtime
+        """The runtime runs execute on (this engine's in-process ``basic_runtime``)."""
+        from workflows.plugins import get_current_runtime
+
+        return self._runtime or get_current_runtime()
 
     @property
     def serializer(self) -> BaseSerializer | None:
