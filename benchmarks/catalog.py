@@ -36,6 +36,8 @@ class Variant:
     traced: bool = False
     # size -> why the reference engine is not run at that size
     reference_skipped: dict[str, str] = field(default_factory=dict)
+    # For a traced variant, the same scenario untraced (its chart shows the reference's bar too).
+    untraced: str | None = None
 
     @property
     def primary(self) -> Metric:
@@ -121,6 +123,7 @@ VARIANTS: tuple[Variant, ...] = (
         args={"tiny": {"n": 200}, "full": {"n": 5000}},
         metrics=(US_PER_STEP, CPU_US_PER_STEP, Metric("spans_per_step", "spans per step", informative=True)),
         traced=True,
+        untraced="loop",
     ),
     Variant(
         key="traced-many-runs",
@@ -136,6 +139,7 @@ VARIANTS: tuple[Variant, ...] = (
             Metric("spans_per_run", "spans per run", informative=True),
         ),
         traced=True,
+        untraced="many-runs",
     ),
 )
 

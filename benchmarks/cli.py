@@ -38,11 +38,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--upgrade-reference", action="store_true", help="upgrade the reference venv to the newest releases"
     )
     parser.add_argument("--ours-python", type=Path, default=None, help="interpreter with this project installed")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="measure nothing: write the reports again from a results.json of an earlier run",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        run, machine_info, measurements = report.read_raw(args.from_json)
+        variants = [v for v in catalog.VARIANTS if any(m.variant == v.key for m in measurements)]
+        return publish(args.out, variants, run, machine_info, measurements, write_raw=False)
+
     chosen = [name for name in args.engines.split(",") if name]
     unknown = [name for name in chosen if name not in ENGINE_NAMES]
     if unknown or not chosen:
@@ -70,7 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     machine_info = report.machine()
     measurements = measure_all(to_run, variants, args.sizes, repeat, args.timeout)
     machine_info["load average at end"] = report.load_average()
+    return publish(args.out, variants, run, machine_info, measurements, write_raw=True)
 
+
+def publish(
+    out: Path,
+    variants: list[catalog.Variant],
+    run: report.Run,
+    machine_info: dict[str, str],
+    measurements: list[Measurement],
+    *,
+    write_raw: bool,
+) -> int:
+    """Print the table and targets, write the reports; 1 if any measurement failed."""
     summary = Summary(measurements)
     outcomes = targets.evaluate(summary)
     print()
@@ -81,16 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     for failed in summary.errors():
         print(f"FAILED {failed.variant} / {failed.engine} / repetition {failed.repetition}: {failed.error}")
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    chart = args.out / "results.png"
+    out.mkdir(parents=True, exist_ok=True)
+    chart = out / "results.png"
     report.write_chart(chart, summary, variants, run)
-    results = args.out / "RESULTS.md"
+    results = out / "RESULTS.md"
     report.write_markdown(results, summary, variants, run, outcomes, chart.name, machine_info)
-    raw = args.out / "results.json"
-    report.write_raw(raw, measurements, run, machine_info)
-    print(f"\nwrote {results}, {chart} and {raw}")
-    # Only a run into the default folder speaks for the project in its README.
-    if args.out.resolve() == engines.BENCHMARKS_DIR.resolve():
+    written = [results, chart]
+    if write_raw:
+        raw = out / "results.json"
+        report.write_raw(raw, measurements, run, machine_info)
+        written.append(raw)
+    print(f"\nwrote {', '.join(str(path) for path in written)}")
+    # Only a report into the default folder speaks for the project in its README.
+    if out.resolve() == engines.BENCHMARKS_DIR.resolve():
         readme = engines.BENCHMARKS_DIR / "README.md"
         if report.update_readme(readme, summary, variants, run, chart.name):
             print(f"updated the results section of {readme}")

@@ -17,6 +17,8 @@ from benchmarks.targets import Outcome
 
 ENGINE_COLORS = {"ours": "#2a7ab0", "llama": "#d98b2b"}
 ENGINE_NAMES = {"ours": "ours", "llama": "llama-index-workflows"}
+BAR_LABELS = {"ours": "ours", "llama": "reference"}
+UNTRACED_COLOR = "#f0c48a"
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,18 @@ def write_raw(path: Path, measurements: list[Measurement], run: Run, machine_inf
     path.write_text(json.dumps(payload, indent=1) + "\n")
 
 
+def read_raw(path: Path) -> tuple[Run, dict[str, str], list[Measurement]]:
+    """What ``write_raw`` wrote: the run, the machine and the measurements."""
+    payload = json.loads(path.read_text())
+    run = Run(
+        size=payload["sizes"],
+        repeat=payload["repeat"],
+        engines=tuple(payload["engines"]),
+        started=datetime.datetime.fromisoformat(payload["started"]),
+    )
+    return run, payload["machine"], [Measurement(**m) for m in payload["measurements"]]
+
+
 def write_chart(path: Path, summary: Summary, variants: list[Variant], run: Run) -> None:
     """One panel per variant (its main metric, both engines) and one for fan-out scaling."""
     import matplotlib
@@ -230,8 +244,8 @@ def write_chart(path: Path, summary: Summary, variants: list[Variant], run: Run)
         else:
             _scaling_panel(ax, summary, fanouts, run)
     figure.suptitle(
-        f"otel-workflows vs llama-index-workflows ({run.size} sizes, median of {run.repeat}, "
-        f"{run.started:%Y-%m-%d})",
+        f"ours (otel-workflows) vs reference (llama-index-workflows), {run.size} sizes, median of {run.repeat}, "
+        f"{run.started:%Y-%m-%d}",
         fontsize=13,
     )
     figure.tight_layout()
@@ -241,17 +255,26 @@ def write_chart(path: Path, summary: Summary, variants: list[Variant], run: Run)
 
 def _bar_panel(ax, summary: Summary, variant: Variant, run: Run) -> None:
     metric = variant.primary
-    engines = [e for e in run.engines if summary.median(variant.key, e, metric.key) is not None]
-    values = [summary.median(variant.key, e, metric.key) for e in engines]
-    bars = ax.bar(
-        [ENGINE_NAMES[e] for e in engines], values, color=[ENGINE_COLORS[e] for e in engines], width=0.6
+    bars = [
+        (BAR_LABELS[e], summary.median(variant.key, e, metric.key), ENGINE_COLORS[e]) for e in run.engines
+    ]
+    if variant.untraced and "llama" in run.engines:
+        # The traced target compares with the reference untraced: show that bar too.
+        untraced = summary.median(variant.untraced, "llama", metric.key)
+        bars.append(("reference\nuntraced", untraced, UNTRACED_COLOR))
+    shown = [(label, value, color) for label, value, color in bars if value is not None]
+    drawn = ax.bar(
+        [label for label, _, _ in shown], [value for _, value, _ in shown], color=[c for _, _, c in shown], width=0.6
     )
-    ax.bar_label(bars, labels=[format_value(v) for v in values], fontsize=9)
+    ax.bar_label(drawn, labels=[format_value(value) for _, value, _ in shown], fontsize=9)
     title = f"{variant.title}, {variant.size_label(run.size)}\n{metric.label}"
     ratio = summary.ratio(variant.key, metric.key)
     if ratio is not None:
         title += f" - ratio {ratio:.3f}"
     ax.set_title(title, fontsize=9)
+    if "llama" in run.engines and run.size in variant.reference_skipped:
+        ax.text(0.97, 0.95, "reference not run\n(see RESULTS.md)", transform=ax.transAxes,
+                ha="right", va="top", fontsize=8, color="gray")
     ax.margins(y=0.18)
     ax.tick_params(axis="x", labelsize=8)
 
@@ -266,12 +289,15 @@ def _scaling_panel(ax, summary: Summary, fanouts: list[Variant], run: Run) -> No
         if points:
             xs, ys = zip(*points)
             ax.plot(xs, ys, marker="o", color=ENGINE_COLORS[engine], label=ENGINE_NAMES[engine])
+    sizes = [v.args[run.size]["n"] for v in fanouts]
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(sizes, [f"{n:g}" for n in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("N events")
     ax.set_ylabel("total time (s)")
     ax.set_title("fan-out/fan-in scaling (log-log;\nslope 1 = linear, 2 = quadratic)", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
 
 
 README_START = "<!-- results:start -->"

@@ -50,6 +50,11 @@ def test_every_scenario_runs_on_our_engine_and_the_report_is_written(tmp_path: P
     raw = json.loads((tmp_path / "results.json").read_text())
     assert {m["variant"] for m in raw["measurements"]} == {v.key for v in catalog.VARIANTS}
 
+    again = tmp_path / "again"
+    rerendered = run_harness(again, "--from-json", str(tmp_path / "results.json"))
+    assert rerendered.returncode == 0, rerendered.stderr
+    assert (again / "RESULTS.md").read_text() == results
+
 
 @pytest.mark.skipif(not (REFERENCE_VENV / "bin" / "python").exists(), reason="reference venv not installed")
 def test_both_engines_are_compared_with_a_ratio(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 # Defaults to DictState so that ``ctx = Context(workflow)`` type-checks without annotation.
 MODEL_T = TypeVar("MODEL_T", bound=BaseModel, default=DictState)
+EventT = TypeVar("EventT", bound=Event)
 
 _PRE_RUN, _EXTERNAL, _INTERNAL = "pre-run", "external", "internal"
 
@@ -189,12 +190,12 @@ class Context(Generic[MODEL_T]):
 
     async def wait_for_event(
         self,
-        event_type: type[Event],
+        event_type: type[EventT],
         waiter_event: Event | None = None,
         waiter_id: str | None = None,
         requirements: dict[str, Any] | None = None,
         timeout: float | None = 2000,
-    ) -> Event:
+    ) -> EventT:
         """Suspend this step until an event of ``event_type`` (matching ``requirements``) arrives.
 
         The step is parked without holding a worker, and when the event arrives it runs
@@ -211,7 +212,7 @@ class Context(Generic[MODEL_T]):
             reqs = ",".join(f"{k}={v!r}" for k, v in sorted((requirements or {}).items()))
             waiter_id = f"{event_type.__module__}.{event_type.__qualname__}[{reqs}]#{item.seq}"
         if item.resolved and waiter_id in item.resolved:
-            return item.resolved[waiter_id]
+            return item.resolved[waiter_id]  # type: ignore[return-value]
         if item.timed_out and waiter_id in item.timed_out:
             raise asyncio.TimeoutError(f"Timed out waiting for {event_type.__name__}")
         from workflows.runtime.run import WaitSuspended

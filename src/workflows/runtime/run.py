@@ -283,6 +283,13 @@ class WorkflowRun:
         self.started_at = time.monotonic()
         self.verbose = workflow._verbose
         self.driver = self.loop.create_task(self._drive())
+        self.driver.add_done_callback(self._mark_cancel_seen)
+
+    def _mark_cancel_seen(self, driver: asyncio.Task[Any]) -> None:
+        # A run cancelled by cancel_run() need not be awaited: reading the exception
+        # keeps asyncio from reporting it as "never retrieved" at exit.
+        if self.status == "cancelled" and not driver.cancelled():
+            driver.exception()
 
     # ------------------------------------------------------------------ lifecycle
     async def _drive(self) -> Any:
@@ -763,6 +770,14 @@ class WorkflowRun:
 
     # ------------------------------------------------------------------ snapshot / restore
     def _restore(self, snapshot: RunSnapshot) -> None:
+        # Work items keep their sequence numbers: default waiter ids are built from them.
+        saved_seqs = [i.seq for items in snapshot.queued.values() for i in items if i.seq is not None]
+        saved_seqs += [w.seq for w in snapshot.waiters if w.seq is not None]
+        self._seq = itertools.count(max(saved_seqs, default=-1) + 1)
+
+        def seq_of(saved: int | None) -> int:
+            return next(self._seq) if saved is None else saved
+
         for step_name, items in snapshot.queued.items():
             spec = self.routes.steps.get(step_name)
             if spec is None:
@@ -770,7 +785,7 @@ class WorkflowRun:
                 continue
             for saved_item in items:
                 self.dispatch(
-                    spec, WorkItem(saved_item.event, None, next(self._seq), saved_item.lineage, saved_item.resolved, None)
+                    spec, WorkItem(saved_item.event, None, seq_of(saved_item.seq), saved_item.lineage, saved_item.resolved)
                 )
         for saved_buffer in snapshot.collected:
             buffer = CollectBuffer(saved_buffer.expected)
@@ -780,11 +795,16 @@ class WorkflowRun:
         now = self.loop.time()
         for saved in snapshot.waiters:
             if saved.step not in self.routes.steps:
+                logger.warning("resumed run %s: dropping a wait of unknown step %r", self.run_id, saved.step)
                 continue
-            item = WorkItem(saved.event, None, next(self._seq), saved.lineage, saved.resolved, None)
+            item = WorkItem(saved.event, None, seq_of(saved.seq), saved.lineage, saved.resolved)
             deadline = None if saved.remaining is None else now + saved.remaining
             subclasses = self.routes.steps[saved.step].config.accept_event_subclasses
             self._arm(Waiter(saved.step, item, saved.waiter_id, saved.event_type, saved.requirements, subclasses, deadline))
+            if self.handlers:
+                self._publish(
+                    WaitStarted(self.info, saved.step, 0, saved.waiter_id, saved.event_type, saved.requirements, saved.remaining)
+                )
 
     def take_snapshot(self) -> RunSnapshot:
         """The run as plain data: what is queued or in progress, collected, awaited."""
@@ -802,7 +822,7 @@ class WorkflowRun:
             # In-progress work runs again on resume, before what was queued behind it.
             items = [*state.in_progress.values(), *(state.queue or ())]
             if items:
-                queued[name] = [SavedItem(i.event, i.lineage, i.resolved) for i in items]
+                queued[name] = [SavedItem(i.event, i.lineage, i.resolved, i.seq) for i in items]
         now = self.loop.time()
         waiters = [
             SavedWaiter(
@@ -810,6 +830,7 @@ class WorkflowRun:
                 event=w.item.event,
                 lineage=w.item.lineage,
                 resolved=w.item.resolved,
+                seq=w.item.seq,
                 waiter_id=w.waiter_id,
                 event_type=w.event_type,
                 requirements=w.requirements,

@@ -24,6 +24,7 @@ class SavedItem:
     event: Event
     lineage: dict[str, int] | None = None
     resolved: dict[str, Event] | None = None
+    seq: int | None = None
 
 
 @dataclass
@@ -38,6 +39,7 @@ class SavedWaiter:
     remaining: float | None = None
     lineage: dict[str, int] | None = None
     resolved: dict[str, Event] | None = None
+    seq: int | None = None
 
 
 @dataclass
@@ -95,7 +97,8 @@ def dump_snapshot(snapshot: RunSnapshot, serializer: BaseSerializer) -> dict[str
     workers: dict[str, Any] = {}
     for step, items in snapshot.queued.items():
         workers.setdefault(step, {})["queue"] = [
-            {"event": ser(i.event), "lineage": i.lineage, "resolved": _events_out(serializer, i.resolved)} for i in items
+            {"event": ser(i.event), "lineage": i.lineage, "resolved": _events_out(serializer, i.resolved), "seq": i.seq}
+            for i in items
         ]
     for c in snapshot.collected:
         workers.setdefault(c.step, {}).setdefault("collected_events", {})[c.buffer_id] = {
@@ -112,6 +115,7 @@ def dump_snapshot(snapshot: RunSnapshot, serializer: BaseSerializer) -> dict[str
                 "remaining": w.remaining,
                 "lineage": w.lineage,
                 "resolved": _events_out(serializer, w.resolved),
+                "seq": w.seq,
             }
         )
     return {
@@ -137,7 +141,9 @@ def load_snapshot(data: dict[str, Any], serializer: BaseSerializer) -> RunSnapsh
         for step, saved in workers.items():
             for item in saved.get("queue") or []:
                 snapshot.queued.setdefault(step, []).append(
-                    SavedItem(de(item["event"]), item.get("lineage"), _events_in(serializer, item.get("resolved")))
+                    SavedItem(
+                        de(item["event"]), item.get("lineage"), _events_in(serializer, item.get("resolved")), item.get("seq")
+                    )
                 )
             for buffer_id, buf in (saved.get("collected_events") or {}).items():
                 snapshot.collected.append(
@@ -154,6 +160,7 @@ def load_snapshot(data: dict[str, Any], serializer: BaseSerializer) -> RunSnapsh
                         remaining=w.get("remaining"),
                         lineage=w.get("lineage"),
                         resolved=_events_in(serializer, w.get("resolved")),
+                        seq=w.get("seq"),
                     )
                 )
         return snapshot

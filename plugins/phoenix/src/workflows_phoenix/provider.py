@@ -77,6 +77,11 @@ def register(
             verbose=False,
         ),
     )
+    # Phoenix's provider shuts its exporter down the first time anyone adds another span
+    # processor (unless they pass replace_default_processor=False, which other plugins
+    # and users do not know to do); keep the exporter for the provider's whole life.
+    if getattr(provider, "_default_processor", None) is not None:
+        provider._default_processor = None
     if not (can_be_global and trace.get_tracer_provider() is provider):
         if set_global:
             logger.warning(
