@@ -48,6 +48,7 @@ KIND = "openinference.span.kind"
 _EMITTED_MEMORY = 4096  # emit span contexts kept per run, for step -> cause links
 _PROPAGATOR = TraceContextTextMapPropagator()
 _OK = Status(StatusCode.OK)
+_SESSION_KEY = "session.id"  # the context key OpenInference's using_session() sets
 # One context key per handler, holding the handler's innermost attached span: with
 # several handlers, it tells "another handler's span is current" from "a user span is".
 _SPAN_KEYS: set[str] = set()
@@ -281,7 +282,7 @@ class OpenTelemetryHandler:
             attributes=attributes,
             links=links,
         )
-        traced.steps[(event.step, event.invocation_id)] = self._attach(span)
+        traced.steps[(event.step, event.invocation_id)] = self._attach(span, run.session_id)
 
     def _step_finished(self, event: StepFinished) -> None:
         traced = _traced(self, event)
@@ -407,9 +408,16 @@ class OpenTelemetryHandler:
             span.end()
 
     # -- the current span -----------------------------------------------------------
-    def _attach(self, span: Span) -> _Open:
-        """Make ``span`` the current span (until ``_detach``), marked as this handler's."""
-        context = trace.set_span_in_context(span, otel_context.set_value(self._span_key, span))
+    def _attach(self, span: Span, session_id: str | None = None) -> _Open:
+        """Make ``span`` the current span (until ``_detach``), marked as this handler's.
+
+        With ``session_id``, the context also carries ``session.id``, which OpenInference
+        instrumentors (openai, ...) copy onto the LLM spans they open inside the step.
+        """
+        context = otel_context.set_value(self._span_key, span)
+        if session_id is not None:
+            context = otel_context.set_value(_SESSION_KEY, session_id, context)
+        context = trace.set_span_in_context(span, context)
         return _Open(span, context, otel_context.attach(context))
 
     def _ambient_parent(self) -> otel_context.Context | None:
