@@ -197,9 +197,16 @@ def _build_config(
             f"Async-iterator fan-out in step {func.__name__} is not supported. "
             "Return one event, or send several with ctx.send_event()."
         )
-    return_types = [type(None) if m is None else m for m in _union_members(returns)]
     if returns is None or returns is type(None):
-        return_types = [type(None)]
+        return_types: list[Any] = [type(None)]
+    else:
+        return_types = [m for m in _union_members(returns) if m is not None and m is not type(None)]
+    if any(typing.get_origin(m) is list for m in return_types):
+        raise WorkflowValidationError(
+            f"Step {func.__name__} is annotated to return a list of events; fan-out by returning a "
+            "list is not supported by this engine. Send each event with ctx.send_event(...) and "
+            "return None (annotate the step '-> EventType | None')."
+        )
 
     return StepConfig(
         accepted_events=accepted,

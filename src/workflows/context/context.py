@@ -259,20 +259,18 @@ class Context(Generic[MODEL_T]):
 
     @property
     def streaming_queue(self) -> asyncio.Queue[Event]:
-        """Deprecated: an ``asyncio.Queue`` fed from the stream; use ``handler.stream_events()``."""
+        """Deprecated: an ``asyncio.Queue`` of the raw stream; use ``handler.stream_events()``.
+
+        Every access returns the same queue for a run, holding the events published so
+        far and then each new one, up to and including the final stop event.
+        """
         warnings.warn("Context.streaming_queue is deprecated; use handler.stream_events()", DeprecationWarning, stacklevel=2)
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-
-        async def pump() -> None:
-            async for ev in self.stream_events():
-                queue.put_nowait(ev)
-
+        self._require("streaming_queue", _EXTERNAL)
         run = self._live_run()
-        if run is not None:
-            task = asyncio.get_running_loop().create_task(pump())
-            run.tasks.add(task)
-            task.add_done_callback(run.tasks.discard)
-        return queue
+        assert run is not None
+        if not run.stream_queues:
+            run.stream_queue()
+        return run.stream_queues[0]
 
     # ------------------------------------------------------------------ run lifecycle (engine side)
     def _attach(self, run: WorkflowRun) -> None:
@@ -356,8 +354,10 @@ class Context(Generic[MODEL_T]):
                     )
             self._session_id = str(data.get("session_id") or self._session_id)
             self._snapshot = load_snapshot(data, serializer)
-        except ContextSerdeError:
-            raise
+        except ContextSerdeError as exc:
+            if str(exc).startswith(("Context dict specified in an invalid format", "Error creating a Context")):
+                raise
+            raise ContextSerdeError(f"Context dict specified in an invalid format: {exc}") from exc
         except KeyError as exc:
             raise ContextSerdeError(
                 "Error creating a Context instance: the provided payload has a wrong or old format."

@@ -52,6 +52,7 @@ from workflows.instrumentation.events import (
     StepFinished,
     StepStarted,
 )
+from workflows.summary import summarize_event
 
 if TYPE_CHECKING:
     from llama_index_instrumentation.base import BaseEvent
@@ -66,48 +67,10 @@ START_EVENT_TAG = "llamaindex.start_event"
 INPUT_EVENT_TAG = "llamaindex.step.input_event"
 INPUT_SUMMARY_TAG = "llamaindex.step.input_summary"
 
-_MAX_STRING = 50
-_MAX_ITEMS = 3
-_MAX_SUMMARY = 200
-
 # The run span's bound arguments: what the run was started with.
 _RUN_SIGNATURE = inspect.Signature(
     [inspect.Parameter("start_event", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
 )
-
-
-# --------------------------------------------------------------------------- summaries
-def summarize_event(event: Event) -> str:
-    """A one-line summary: ``ClassName(k=v, ...)``, at most 200 characters.
-
-    Made of ``result`` (for stop events), the declared fields, then the dynamic
-    fields. Strings longer than 50 characters are cut (ending ``...``), and lists and
-    dicts of more than 3 items are shown as ``[N items]`` / ``{N keys}``.
-    """
-    parts: list[str] = []
-    if isinstance(event, StopEvent):
-        parts.append(f"result={_short(event.result)}")
-    for name in type(event).model_fields:
-        parts.append(f"{name}={_short(getattr(event, name, None))}")
-    for key, value in event.items():
-        parts.append(f"{key}={_short(value)}")
-    summary = f"{type(event).__name__}({', '.join(parts)})"
-    if len(summary) > _MAX_SUMMARY:
-        return summary[: _MAX_SUMMARY - 3] + "..."
-    return summary
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value if len(value) <= _MAX_STRING else value[:_MAX_STRING] + "...")
-    if isinstance(value, list) and len(value) > _MAX_ITEMS:
-        return f"[{len(value)} items]"
-    if isinstance(value, dict) and len(value) > _MAX_ITEMS:
-        return f"{{{len(value)} keys}}"
-    try:
-        return repr(value)
-    except Exception:  # noqa: BLE001  (a broken __repr__ must not cost the span)
-        return f"<{type(value).__name__}>"
 
 
 # --------------------------------------------------------------------------- event classes

@@ -56,6 +56,7 @@ from workflows.instrumentation.events import (
 )
 from workflows.retry_policy import RetryInfo, next_delay
 from workflows.runtime.steps import RouteTable, StepSpec
+from workflows.summary import summarize_event
 
 if TYPE_CHECKING:
     from workflows.context.context import Context
@@ -227,7 +228,7 @@ class WorkflowRun:
     __slots__ = (
         "loop", "workflow", "ctx", "run_id", "routes", "start_event", "snapshot", "info", "handlers",
         "steps", "error_handlers", "tasks", "waiters", "collect_buffers", "stream", "_stream_wakeup",
-        "stream_closed", "raw_stream_taken", "pending", "done", "status", "result", "stop_event", "error",
+        "stream_closed", "raw_stream_taken", "stream_queues", "pending", "done", "status", "result", "stop_event", "error",
         "_finished", "_seq", "_invocations", "_event_ids", "_timeout_handle", "final_snapshot", "started",
         "early_events", "elapsed_before", "started_at", "verbose", "driver",
     )
@@ -265,6 +266,7 @@ class WorkflowRun:
         self._stream_wakeup: asyncio.Future[None] | None = None
         self.stream_closed = False
         self.raw_stream_taken = False
+        self.stream_queues: list[asyncio.Queue[Event]] = []
         self.pending = 0
         self.done = False
         self.status: RunStatus | None = None
@@ -333,7 +335,7 @@ class WorkflowRun:
         else:
             assert self.start_event is not None
             if self.verbose:
-                self._say(f"[tick] add: {self.start_event!r}")
+                self._say(f"[tick] add: {summarize_event(self.start_event)}")
             self.emit(self.start_event, "start")
         self.started = True
         for event, source, target in self.early_events:
@@ -368,7 +370,7 @@ class WorkflowRun:
         if self.handlers:
             self._publish(RunFinished(self.info, self.status or "cancelled", self.result, self.stop_event, self.error))
         if self.verbose:
-            self._say(f"[result] {self.stop_event!r}" if self.stop_event is not None else f"[result] {self.status}")
+            self._say(f"[result] {summarize_event(self.stop_event)}" if self.stop_event is not None else f"[result] {self.status}")
 
     def _finish(self, status: RunStatus, final_event: StopEvent, result: Any = None, error: BaseException | None = None) -> None:
         if self.done:
@@ -384,8 +386,7 @@ class WorkflowRun:
             # Taken before the workers are cancelled, so in-progress work is kept and a
             # context saved after cancel_run() resumes it.
             self.final_snapshot = self.take_snapshot()
-        self.stream.append(final_event)
-        self._wake_stream()
+        self._append_stream(final_event)
         for task in self.tasks:
             if task is not asyncio.current_task():
                 task.cancel()
@@ -427,16 +428,28 @@ class WorkflowRun:
 
     def _internal(self, record: tuple[Any, ...]) -> None:
         if not self.done:
-            self.stream.append(record)
-            self._wake_stream()
+            self._append_stream(record)
 
     def write_to_stream(self, event: Event, step: str | None = None, invocation_id: int | None = None) -> None:
         if self.done:
             return
-        self.stream.append(event)
-        self._wake_stream()
+        self._append_stream(event)
         if self.handlers:
             self._publish(EventEmitted(self.info, event, self._new_event_id(), "stream", step, invocation_id, ()))
+
+    def _append_stream(self, entry: Any) -> None:
+        self.stream.append(entry)
+        self._wake_stream()
+        for queue in self.stream_queues:
+            queue.put_nowait(self.stream_entry(len(self.stream) - 1))
+
+    def stream_queue(self) -> asyncio.Queue[Event]:
+        """A queue fed with every stream entry, past and future (the deprecated ``streaming_queue``)."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        for index in range(len(self.stream)):
+            queue.put_nowait(self.stream_entry(index))
+        self.stream_queues.append(queue)
+        return queue
 
     def _wake_stream(self) -> None:
         wakeup = self._stream_wakeup
@@ -652,8 +665,7 @@ class WorkflowRun:
             self._finish("completed", result, result=value)
             return
         if isinstance(result, InputRequiredEvent):
-            self.stream.append(result)
-            self._wake_stream()
+            self._append_stream(result)
         self.emit(result, "return", spec.name, invocation_id, item.lineage)
 
     def _step_failed(self, spec: StepSpec, item: WorkItem, exc: Exception, attempts: int, elapsed: float) -> None:
@@ -691,7 +703,7 @@ class WorkflowRun:
             if not target.accepts(type(event)) and not any(w.step == step and w.matches(event) for w in self.waiters):
                 raise WorkflowRuntimeError(f"Step {step} does not accept event of type {type(event)}")
         if self.verbose:
-            self._say(f"[tick] add: {event!r}")
+            self._say(f"[tick] add: {summarize_event(event)}")
         if not self.started:
             # The run's task has not begun yet (or waits for num_concurrent_runs): keep
             # the event until the start event is routed and saved waiters are re-armed.

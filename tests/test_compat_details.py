@@ -1,0 +1,82 @@
+"""Details of LlamaIndex Workflows' behaviour beyond the checklist that users rely on."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+
+import pytest
+
+from workflows import Context, Workflow, step
+from workflows.context.context import Context as ContextClass
+from workflows.errors import ContextSerdeError, ContextStateError, WorkflowValidationError
+from workflows.events import Event, StartEvent, StopEvent
+
+
+class Note(Event):
+    text: str
+
+
+class Writer(Workflow):
+    @step
+    async def write(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        ctx.write_event_to_stream(Note(text="one"))
+        return StopEvent(result="done")
+
+
+async def test_deprecated_streaming_queue_delivers_up_to_the_stop_event():
+    handler = Writer().run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        queue = handler.ctx.streaming_queue
+        assert handler.ctx.streaming_queue is queue
+    seen = []
+    while True:
+        event = await asyncio.wait_for(queue.get(), timeout=5)
+        seen.append(event)
+        if isinstance(event, StopEvent):
+            break
+    assert [type(e) for e in seen if not type(e).__name__.startswith(("StepState", "WorkflowIdle"))] == [Note, StopEvent]
+    assert await handler == "done"
+
+
+def test_streaming_queue_before_a_run_is_a_context_state_error():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.raises(ContextStateError, match="requires a running workflow"):
+            Context(Writer()).streaming_queue  # noqa: B018
+
+
+async def test_verbose_output_summarises_the_start_event(capsys: pytest.CaptureFixture[str]):
+    assert await Writer(verbose=True).run(topic="x") == "done"
+    out = capsys.readouterr().out
+    assert "[tick] add: StartEvent(topic='x')" in out
+    assert "[write:" in out and "complete with StopEvent" in out
+    assert "[result] StopEvent(result='done')" in out
+
+
+def test_optional_return_is_recorded_without_none():
+    class W(Workflow):
+        @step
+        async def s(self, ev: StartEvent) -> Note | None:
+            return None
+
+        @step
+        async def t(self, ev: Note) -> StopEvent:
+            return StopEvent()
+
+    assert W.s._step_config.return_types == [Note]  # type: ignore[attr-defined]
+
+
+def test_returning_a_list_of_events_is_rejected_with_the_way_out():
+    with pytest.raises(WorkflowValidationError, match="ctx.send_event"):
+
+        class W(Workflow):
+            @step
+            async def s(self, ev: StartEvent) -> list[Note]:
+                return []
+
+
+def test_malformed_state_payload_names_the_invalid_format():
+    with pytest.raises(ContextSerdeError, match="^Context dict specified in an invalid format"):
+        ContextClass.from_dict(Writer(), {"version": 2, "state": 5})
