@@ -9,12 +9,12 @@ here, so that invoking a step costs a dict look-up and a call.
 from __future__ import annotations
 
 import inspect
-import sys
 import types
 import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, TypeVar, Union, overload
 
+from workflows._namespace import caller_namespace
 from workflows.errors import WorkflowValidationError
 from workflows.events import Event, StepFailedEvent
 
@@ -64,23 +64,6 @@ class StepFunction(Protocol):
 
 
 CatchErrorHandler = StepFunction
-
-
-def _caller_namespace(depth: int) -> dict[str, Any]:
-    """Locals of the decorator's call site and a few frames above it.
-
-    ``get_type_hints`` needs them to resolve string annotations (or ``from __future__
-    import annotations``) that name classes defined inside a function, such as a test.
-    """
-    namespace: dict[str, Any] = {}
-    frame: types.FrameType | None = sys._getframe(depth + 1)
-    for _ in range(6):
-        if frame is None:
-            break
-        for key, value in frame.f_locals.items():
-            namespace.setdefault(key, value)
-        frame = frame.f_back
-    return namespace
 
 
 def _is_event_type(tp: Any) -> bool:
@@ -264,7 +247,7 @@ def step(
     invocations run at once; ``retry_policy`` decides whether a failure is retried.
     Signature problems raise ``WorkflowValidationError`` here, at decoration time.
     """
-    localns = _caller_namespace(1)
+    localns = caller_namespace(1)
 
     def decorate(f: Callable[..., Any]) -> Any:
         config = _build_config(
@@ -310,7 +293,7 @@ def catch_error(
         not isinstance(for_steps, list) or not all(isinstance(s, str) for s in for_steps)
     ):
         raise WorkflowValidationError("@catch_error for_steps must be None or a list of step name strings")
-    localns = _caller_namespace(1)
+    localns = caller_namespace(1)
 
     def decorate(f: Callable[..., Any]) -> Any:
         config = _build_config(

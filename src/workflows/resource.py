@@ -18,8 +18,6 @@ import functools
 import inspect
 import json
 import os
-import sys
-import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pydantic
 
+from workflows._namespace import caller_namespace
 from workflows.errors import WorkflowValidationError
 
 
@@ -72,24 +71,6 @@ def find_resource_definitions(type_hints: Mapping[str, Any]) -> list[ResourceDef
     return definitions
 
 
-def _caller_namespace(depth: int) -> dict[str, Any]:
-    """Locals of the frames around a ``Resource(...)`` call.
-
-    With ``from __future__ import annotations`` a factory's own ``Annotated[..., Resource(other)]``
-    is a string; resolving it later needs the names visible where the descriptor was written
-    (for a descriptor built while a step's annotations are evaluated, that is the step's scope).
-    """
-    namespace: dict[str, Any] = {}
-    frame: types.FrameType | None = sys._getframe(depth + 1)
-    for _ in range(6):
-        if frame is None:
-            break
-        for key, value in frame.f_locals.items():
-            namespace.setdefault(key, value)
-        frame = frame.f_back
-    return namespace
-
-
 def _annotated_callable(factory: Callable[..., Any]) -> Callable[..., Any]:
     """The function whose annotations describe the parameters ``factory`` is called with."""
     if isinstance(factory, functools.partial):
@@ -120,7 +101,7 @@ class Resource:
         self.description = description
         qualname = getattr(factory, "__qualname__", None)
         self.name: str = qualname if isinstance(qualname, str) else f"{type(factory).__qualname__}@{id(factory):x}"
-        self._namespace = _caller_namespace(1)
+        self._namespace = caller_namespace(1)
         self._dependencies: list[ResourceDefinition] | None = None
 
     def dependencies(self) -> list[ResourceDefinition]:

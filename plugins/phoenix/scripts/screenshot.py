@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "examples")]
 
-from support.phoenix import PhoenixServer, Span, wait_for_spans
+from support.phoenix import PhoenixServer, Span, wait_for_spans  # noqa: E402  (needs the path above)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

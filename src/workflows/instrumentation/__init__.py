@@ -85,5 +85,5 @@ __all__ = [
     "current_run",
 ]
 
-import workflows.instrumentation.llamaindex  # noqa: F401  (registers its first-run hook)
+import workflows.instrumentation.llamaindex  # noqa: E402,F401  (registers its first-run hook)
 import workflows.instrumentation.exporters  # noqa: E402,F401  (WORKFLOWS_EXPORTERS, set up before the first run)

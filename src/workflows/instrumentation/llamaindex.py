@@ -42,7 +42,6 @@ import uuid
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
-from workflows.events import Event, StopEvent
 from workflows.instrumentation.dispatcher import get_dispatcher, on_first_run
 from workflows.instrumentation.events import (
     InstrumentationEvent,

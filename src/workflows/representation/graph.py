@@ -235,7 +235,7 @@ def get_workflow_representation(workflow: Workflow | type[Workflow]) -> Workflow
         return t.__name__
 
     needs_external = False
-    for name, (func, config) in steps.items():
+    for name, (func, _config) in steps.items():
         nodes[name] = WorkflowStepNode(id=name, label=name, description=inspect.getdoc(func))
     for name, (_, config) in steps.items():
         for t in config.accepted_events:
