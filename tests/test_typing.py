@@ -70,3 +70,11 @@ def test_code_written_against_the_public_api_type_checks(tmp_path: Path):
     sample.write_text(USER_CODE)
     result = run_mypy(str(sample))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_repository_passes_the_linter():
+    pytest.importorskip("ruff")
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
