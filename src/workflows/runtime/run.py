@@ -175,16 +175,12 @@ class CollectBuffer:
 class StepRuntime:
     """A step's live state within one run: its queue and its free worker slots."""
 
-    __slots__ = ("spec", "queue", "free_slots", "in_progress", "handoff")
+    __slots__ = ("spec", "queue", "free_slots", "in_progress")
 
     def __init__(self, spec: StepSpec) -> None:
         self.spec = spec
         # Created on first use: most steps of a waiting run never queue anything.
         self.queue: deque[WorkItem] | None = None
-        # True while a worker of this step routes its own result: one event the step
-        # sends to itself is then queued for that worker to take next, instead of
-        # paying for a new task (the common "loop" shape of agents).
-        self.handoff = False
         self.free_slots = list(range(spec.num_workers - 1, -1, -1))
         self.in_progress: dict[int, WorkItem] = {}
 
@@ -221,6 +217,10 @@ def _materialize(record: tuple[Any, ...]) -> Event:
     return WorkflowIdleEvent()
 
 
+Handoff = tuple[StepRuntime, WorkItem, int]
+"""An event a worker takes next itself: the step's state, the work item, the slot it holds."""
+
+
 class WorkflowRun:
     """The live state and the machinery of one run. Created by ``Workflow.run()``."""
 
@@ -228,7 +228,7 @@ class WorkflowRun:
     __slots__ = (
         "loop", "workflow", "ctx", "run_id", "routes", "start_event", "snapshot", "info", "handlers",
         "steps", "error_handlers", "tasks", "waiters", "collect_buffers", "stream", "_stream_wakeup",
-        "stream_closed", "raw_stream_taken", "stream_queues", "pending", "done", "status", "result", "stop_event", "error",
+        "stream_closed", "raw_stream_taken", "stream_queues", "handoff_from", "handoff_to", "pending", "done", "status", "result", "stop_event", "error",
         "_finished", "_seq", "_invocations", "_event_ids", "_timeout_handle", "final_snapshot", "started",
         "early_events", "elapsed_before", "started_at", "verbose", "driver",
     )
@@ -266,6 +266,8 @@ class WorkflowRun:
         self._stream_wakeup: asyncio.Future[None] | None = None
         self.stream_closed = False
         self.raw_stream_taken = False
+        self.handoff_from: tuple[StepRuntime, int] | None = None
+        self.handoff_to: Handoff | None = None
         self.stream_queues: list[asyncio.Queue[Event]] = []
         self.pending = 0
         self.done = False
@@ -526,27 +528,52 @@ class WorkflowRun:
             return
         state = self.steps[spec.name]
         self.pending += 1
-        if not state.handoff and state.free_slots:
-            slot = state.free_slots.pop()
-            task = self.loop.create_task(self._worker(state, item, slot))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+        source = self.handoff_from
+        if source is not None and self.handoff_to is None:
+            # A worker is routing the result it just produced: it takes the first event
+            # that can run at once itself, instead of paying for a new task (a chain of
+            # steps, or an agent's loop, then runs in one task).
+            source_state, source_slot = source
+            if state is source_state and not state.queue:
+                self.handoff_to = (state, item, source_slot)
+                return
+            if state is not source_state and state.free_slots:
+                self.handoff_to = (state, item, state.free_slots.pop())
+                return
+        if state.free_slots:
+            self._spawn(state, item, state.free_slots.pop())
             return
         if state.queue is None:
             state.queue = deque()
         state.queue.append(item)
-        if state.handoff:
-            state.handoff = False  # the worker routing its own result takes this next
-            return
         self._internal(("step", spec.name, "preparing", "<enqueued>", type(item.event).__name__, None))
         if self.verbose:
             self._say(f"[{spec.name}] enqueued (waiting for capacity)")
+
+    def _spawn(self, state: StepRuntime, item: WorkItem, slot: int) -> None:
+        task = self.loop.create_task(self._worker(state, item, slot))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def _worker(self, state: StepRuntime, item: WorkItem, slot: int) -> None:
         token = current_run.set(self.info)
         try:
             while True:
-                await self._invoke(state, item, slot)
+                handed = await self._invoke(state, item, slot)
+                if handed is not None:
+                    next_state, item, next_slot = handed
+                    if next_state is not state:
+                        if state.queue and not self.done:
+                            # This step still has queued work for this worker: the handed
+                            # event gets a task of its own (its slot is already taken).
+                            self._spawn(next_state, item, next_slot)
+                            item = state.queue.popleft()
+                            continue
+                        state.free_slots.append(slot)
+                        state, slot = next_state, next_slot
+                    if self.done:
+                        break
+                    continue
                 if self.done or not state.queue:
                     break
                 item = state.queue.popleft()
@@ -554,7 +581,8 @@ class WorkflowRun:
             state.free_slots.append(slot)
             current_run.reset(token)
 
-    async def _invoke(self, state: StepRuntime, item: WorkItem, slot: int) -> None:
+    async def _invoke(self, state: StepRuntime, item: WorkItem, slot: int) -> Handoff | None:
+        """Run one step invocation (with its retries); return the event its worker takes next, if any."""
         from workflows.context.context import Context
 
         spec = state.spec
@@ -595,7 +623,7 @@ class WorkflowRun:
                     if self.handlers:
                         self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "waiting"))
                     self._internal(("step", spec.name, "not_running", str(slot), _type_str(type(item.event)), _NONE_STR))
-                    return
+                    return None
                 except asyncio.CancelledError:
                     if self.handlers:
                         self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "cancelled"))
@@ -604,7 +632,7 @@ class WorkflowRun:
                     if self.done:
                         if self.handlers:
                             self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "failed", None, exc))
-                        return
+                        return None
                     delay = self._retry_delay(spec, first_started, attempt, exc)
                     if isinstance(delay, Exception):
                         exc, delay = delay, None  # the policy itself raised: that is the failure
@@ -625,22 +653,23 @@ class WorkflowRun:
                         self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "failed", None, exc))
                     self._internal(("step", spec.name, "not_running", str(slot), _type_str(type(item.event)), None))
                     self._step_failed(spec, item, exc, attempt, time.monotonic() - first_started)
-                    return
+                    return None
                 else:
                     self._internal(
                         ("step", spec.name, "not_running", str(slot), _type_str(type(item.event)), _type_str(type(result)))
                     )
                     if self.verbose:
                         self._say(f"[{spec.name}:{slot}] complete with {type(result).__name__}")
+                    handed = None
                     if result is not None:
-                        state.handoff = not state.queue
+                        self.handoff_from = (state, slot)
                         try:
                             self._step_returned(spec, item, invocation_id, result)
                         finally:
-                            state.handoff = False
+                            handed, self.handoff_from, self.handoff_to = self.handoff_to, None, None
                     if self.handlers:
                         self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "completed", result))
-                    return
+                    return handed
         finally:
             current_step_context.reset(token)
             del state.in_progress[invocation_id]
