@@ -70,3 +70,43 @@ def test_users_own_handler_replaces_the_default() -> None:
     out = run_script("own-handler")
     assert out["handlers"] == ["OpenTelemetryHandler"]
     assert len(out["spans"]) == 4
+
+
+BEFORE_FIRST_RUN = textwrap.dedent(
+    """
+    import io, json, logging
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from workflows.instrumentation import get_dispatcher, install_log_correlation
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+    out = io.StringIO()
+    logging.basicConfig(stream=out, level=logging.INFO, format="%(message)s trace=%(otelTraceID)s")
+    install_log_correlation()
+    logging.getLogger("app").info("before any run")
+
+    @get_dispatcher().span
+    def helper(x):
+        return x * 2
+
+    helper(21)  # no workflow has run in this process yet
+    print(json.dumps({"log": out.getvalue(), "spans": [s.name for s in exporter.get_finished_spans()]}))
+    """
+)
+
+
+def test_user_spans_and_log_fields_work_before_the_first_run() -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("WORKFLOWS_", "OTEL_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", BEFORE_FIRST_RUN], capture_output=True, text=True, timeout=120, env=environment, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["log"].strip() == "before any run trace=0"
+    assert [name.rsplit(".", 1)[-1] for name in out["spans"]] == ["helper"]

@@ -303,7 +303,9 @@ async def test_timed_out_run_ends_every_span(tracing: Tracing) -> None:
     run_span = tracing.one("Stuck.run")
     assert run_span.status.status_code == StatusCode.ERROR
     assert attrs(run_span)["workflow.run.status"] == "timed_out"
-    assert attrs(tracing.one("Stuck.hang"))["workflow.step.outcome"] == "cancelled"
+    step_span = tracing.one("Stuck.hang")
+    assert attrs(step_span)["workflow.step.outcome"] == "timed_out"
+    assert step_span.status.status_code == StatusCode.ERROR  # what ran too long is red
     assert tracing.leaked() == []
 
 
@@ -320,6 +322,9 @@ async def test_cancelled_run_is_not_an_error(tracing: Tracing) -> None:
     assert run_span.status.status_code == StatusCode.UNSET
     assert attrs(run_span)["workflow.run.status"] == "cancelled"
     assert run_span.events == ()  # a cancel is not recorded as an exception
+    step_span = tracing.one("Stuck.hang")
+    assert attrs(step_span)["workflow.step.outcome"] == "cancelled"
+    assert step_span.status.status_code == StatusCode.UNSET
     assert tracing.leaked() == []
 
 
@@ -441,3 +446,26 @@ async def test_two_handlers_each_keep_a_whole_tree(isolated_root: None) -> None:
     assert parent_id(second.one("after lookup")) == second.one("Nested.outer").context.span_id
     for setup in (first, second):
         setup.provider.shutdown()
+
+
+async def test_user_span_cut_off_by_a_cancel_records_no_exception(tracing: Tracing) -> None:
+    started = asyncio.Event()
+
+    @get_dispatcher().span
+    async def slow_helper() -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    class UsesHelper(Workflow):
+        @step
+        async def work(self, ev: StartEvent) -> StopEvent:
+            await slow_helper()
+            return StopEvent()
+
+    handler = UsesHelper().run()
+    await asyncio.wait_for(started.wait(), timeout=10)
+    await handler.cancel_run()
+    helper_span = next(s for s in tracing.spans() if s.name.endswith("slow_helper"))
+    assert helper_span.events == ()
+    assert helper_span.status.status_code != StatusCode.ERROR
+    assert attrs(helper_span)["workflow.step.outcome"] == "cancelled"

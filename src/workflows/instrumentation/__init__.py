@@ -36,6 +36,7 @@ from workflows.instrumentation.events import (
     WaitStarted,
     current_run,
 )
+from workflows.instrumentation.logs import install_log_correlation
 from workflows.instrumentation.metrics import OpenTelemetryMetricsHandler
 from workflows.instrumentation.otel import OpenTelemetryHandler
 from workflows.instrumentation.payloads import PayloadPolicy, env_flag, json_patch, to_jsonable
@@ -58,6 +59,7 @@ def _install_default_handlers() -> None:
 on_first_run(_install_default_handlers)
 
 __all__ = [
+    "install_log_correlation",
     "ConsoleTraceHandler",
     "OpenTelemetryHandler",
     "OpenTelemetryMetricsHandler",

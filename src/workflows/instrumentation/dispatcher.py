@@ -174,6 +174,7 @@ class Dispatcher:
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                _ensure_configured()  # default handlers exist before the first run too
                 handlers = self.all_handlers()
                 if not handlers:
                     return await func(*args, **kwargs)
@@ -192,6 +193,7 @@ class Dispatcher:
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            _ensure_configured()  # default handlers exist before the first run too
             handlers = self.all_handlers()
             if not handlers:
                 return func(*args, **kwargs)
@@ -210,6 +212,7 @@ class Dispatcher:
 
     def event(self, name: str, **attributes: Any) -> None:
         """Publish a user record; the OpenTelemetry handler adds it to the current span as a span event."""
+        _ensure_configured()
         self.publish(UserEvent(current_run.get(), name, attributes))
 
 

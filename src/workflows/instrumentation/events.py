@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from workflows.events import Event
 
 RunStatus = Literal["completed", "failed", "cancelled", "timed_out"]
-StepOutcome = Literal["completed", "failed", "retrying", "waiting", "cancelled"]
+StepOutcome = Literal["completed", "failed", "retrying", "waiting", "cancelled", "timed_out"]
 EventSource = Literal["return", "send_event", "stream", "external", "start"]
 WaitOutcome = Literal["received", "timed_out", "cancelled"]
 
@@ -97,8 +97,9 @@ class StepFinished(InstrumentationEvent):
     """An attempt ended. Published in the same task as its ``StepStarted``.
 
     ``outcome`` is ``retrying`` when the failure will be retried after ``retry_delay``
-    seconds, and ``waiting`` when the step was suspended by ``ctx.wait_for_event``
-    (it runs again from the top when the awaited event arrives).
+    seconds, ``waiting`` when the step was suspended by ``ctx.wait_for_event`` (it runs
+    again from the top when the awaited event arrives), ``cancelled`` when the run ended
+    while the step ran, and ``timed_out`` when that end was the run's timeout.
     """
 
     step: str = ""

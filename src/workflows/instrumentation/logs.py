@@ -1,6 +1,8 @@
 """Log correlation: log records carry the current trace and span ids and the run id.
 
-Installed once per process by the OpenTelemetry handler when it traces its first run.
+Installed once per process when an OpenTelemetry handler is built (the default one is
+built before the first run); call ``install_log_correlation()`` yourself to have the
+fields before that, for example right after ``logging.basicConfig``.
 It wraps the logging record factory (it chains to the one in place) and sets these
 attributes on every record, for use in format strings such as
 ``"%(message)s trace=%(otelTraceID)s span=%(otelSpanID)s run=%(workflow_run_id)s"``:

@@ -13,6 +13,7 @@ Only ``opentelemetry-api`` is used: with no SDK configured every span is non-rec
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
 from contextvars import Token
@@ -132,7 +133,10 @@ class OpenTelemetryHandler:
         self._tracer_provider = tracer_provider
         self._provider_seen: TracerProvider | None = None
         self._tracer: Tracer | None = None
-        self._log_correlation = log_correlation
+        if log_correlation:
+            # Installed with the handler (the default one is added before the first run),
+            # so format strings naming these fields work whether or not a run is traced.
+            install_log_correlation()
         self._user_spans: dict[int, _Open] = {}  # @dispatcher.span spans outside traced runs
         self._span_key = otel_context.create_key("workflows-handler-span")
         _SPAN_KEYS.add(self._span_key)
@@ -212,8 +216,6 @@ class OpenTelemetryHandler:
         if event.start_event is not None:
             span.set_attributes(_io("input", self.payloads.render(event.start_event)))
         run.scratch[self] = _RunTrace(span, tracer, common)
-        if self._log_correlation:
-            install_log_correlation()
         return True
 
     @staticmethod
@@ -304,6 +306,9 @@ class OpenTelemetryHandler:
                 span.set_status(Status(StatusCode.ERROR, _describe(event.error, "the step failed")))
             elif event.outcome == "completed":
                 span.set_status(_OK)
+            elif event.outcome == "timed_out":
+                # What was still running when the run timed out is what took too long.
+                span.set_status(Status(StatusCode.ERROR, "the run timed out while this step ran"))
             span.end()
         finally:
             _detach(opened)
@@ -456,7 +461,10 @@ class OpenTelemetryHandler:
         span = opened.span
         try:
             if span.is_recording():
-                if event.error is not None:
+                if isinstance(event.error, asyncio.CancelledError):
+                    # Cut off by the end of its run (or a cancel): not a failure of its own.
+                    span.set_attribute("workflow.step.outcome", "cancelled")
+                elif event.error is not None:
                     span.record_exception(event.error)
                     span.set_status(Status(StatusCode.ERROR, _describe(event.error, "failed")))
                 else:

@@ -49,6 +49,7 @@ from workflows.instrumentation.events import (
     RunStatus,
     StateChanged,
     StepFinished,
+    StepOutcome,
     StepStarted,
     WaitEnded,
     WaitStarted,
@@ -626,7 +627,8 @@ class WorkflowRun:
                     return None
                 except asyncio.CancelledError:
                     if self.handlers:
-                        self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "cancelled"))
+                        outcome: StepOutcome = "timed_out" if self.status == "timed_out" else "cancelled"
+                        self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, outcome))
                     raise
                 except Exception as exc:
                     if self.done:
