@@ -3,9 +3,10 @@
 The run owns every task it starts. A driver task waits for the run to end (a
 ``StopEvent``, a failure, the timeout, a cancel), then cancels and awaits whatever is
 still running, so nothing outlives the run. Routing is a dict look-up of the event's
-type; a worker keeps draining its step's queue, so a busy step does not pay for a new
-task per event; a step waiting for an external event holds no task at all (it is run
-again from the top when the event arrives).
+type. A worker task keeps going as long as it has work: it drains its step's queue and
+takes the next step of a chain (or of a loop) itself, so events do not pay for a new
+task each; a step waiting for an external event holds no task at all (it is run again
+from the top when the event arrives).
 
 The run's state is plain data (queued and in-progress work items, collect buffers,
 waiters, the store), which is what ``Context.to_dict()`` serializes and what a resumed
@@ -382,9 +383,8 @@ class WorkflowRun:
         self.status = status
         self.result = result
         self.error = error
-        self.stop_event = final_event if status != "failed" and status != "timed_out" else None
-        if status == "cancelled":
-            self.stop_event = final_event
+        # After a failure or a timeout there is no stop event to hand out (get_stop_event()).
+        self.stop_event = None if status in ("failed", "timed_out") else final_event
         if status == "cancelled":
             # Taken before the workers are cancelled, so in-progress work is kept and a
             # context saved after cancel_run() resumes it.
