@@ -201,7 +201,7 @@ def main() -> None:
     print(tree.render())
     print()
     print(
-        "See this trace in Phoenix: python examples/send_to_phoenix.py  |  in Langfuse: "
+        "See this trace in Phoenix: python examples/phoenix  |  in Langfuse: "
         "LANGFUSE_PUBLIC_KEY=... LANGFUSE_SECRET_KEY=... WORKFLOWS_EXPORTERS=langfuse python examples/agent.py"
     )
 

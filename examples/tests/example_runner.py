@@ -27,12 +27,15 @@ def run_example(
     timeout: float = 120,
     expect_success: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``examples/{name}.py`` with ``args``; by default fail the test, with the
+    """Run ``examples/{name}.py`` (or the folder ``examples/{name}``) with ``args``; by default fail the test, with the
     example's output, unless it exits with 0 and writes nothing to stderr."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_SETTINGS)}
     environment.update(NO_COLOR="1", PYTHONIOENCODING="utf-8", **(env or {}))
+    script = EXAMPLES / f"{name}.py"
+    if not script.exists():
+        script = EXAMPLES / name  # an example that is a folder with a __main__.py
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / f"{name}.py"), *args],
+        [sys.executable, str(script), *args],
         check=False,  # the exit code is asserted below, with the example's output
         capture_output=True,
         text=True,

@@ -68,7 +68,7 @@ def test_each_tool_call_has_its_own_step_and_span(output: str) -> None:
 def test_output_ends_with_how_to_see_the_trace_in_phoenix_or_langfuse(output: str) -> None:
     last_line = output.rstrip().splitlines()[-1]
 
-    assert "python examples/send_to_phoenix.py" in last_line
+    assert "python examples/phoenix" in last_line
     assert "WORKFLOWS_EXPORTERS=langfuse" in last_line and "LANGFUSE_PUBLIC_KEY" in last_line
 
 

@@ -1,4 +1,4 @@
-"""``send_to_phoenix.py`` and ``agent.py`` with ``WORKFLOWS_EXPORTERS=phoenix``: the agent's
+"""``examples/phoenix`` and ``agent.py`` with ``WORKFLOWS_EXPORTERS=phoenix``: the agent's
 trace lands in a real Phoenix, whole, with its LLM calls under the steps that made them.
 
 Needs ``arize-phoenix`` (the server) and the Phoenix plugin; skipped without them.
@@ -50,8 +50,8 @@ def assert_is_the_agent_trace(spans: list[dict[str, Any]]) -> None:
     assert all(span["attributes"]["session.id"] == session for span in engine_spans)
 
 
-def test_send_to_phoenix_stores_the_agent_trace_in_a_running_phoenix(phoenix_server: PhoenixServer) -> None:
-    output = run_example("send_to_phoenix", "--endpoint", phoenix_server.base_url, timeout=180).stdout
+def test_phoenix_example_stores_the_agent_trace_in_a_running_phoenix(phoenix_server: PhoenixServer) -> None:
+    output = run_example("phoenix", "--endpoint", phoenix_server.base_url, timeout=180).stdout
 
     assert "Answer:   Here is the weather you asked for." in output
     url = re.search(r"^    (http://\S+/redirects/traces/([0-9a-f]{32}))$", output, re.MULTILINE)
@@ -78,8 +78,8 @@ def test_agent_with_workflows_exporters_sends_the_same_trace_to_phoenix(phoenix_
     assert_is_the_agent_trace(spans)
 
 
-def test_send_to_phoenix_starts_its_own_phoenix_and_stops_it() -> None:
-    output = run_example("send_to_phoenix", "--exit", timeout=300).stdout
+def test_phoenix_example_starts_its_own_phoenix_and_stops_it() -> None:
+    output = run_example("phoenix", "--exit", timeout=300).stdout
 
     assert output.startswith("Starting Phoenix on 127.0.0.1")
     assert re.search(r"Phoenix stored the trace \(\d+ spans\)", output)

@@ -9,8 +9,8 @@ What it shows:
   messages and token counts, and the run's session under "Sessions".
 
 Run:
-    python examples/send_to_phoenix.py                                  # starts Phoenix on 127.0.0.1, Ctrl+C stops it
-    python examples/send_to_phoenix.py --endpoint http://localhost:6006  # use a Phoenix that is already running
+    python examples/phoenix                                  # starts Phoenix on 127.0.0.1, Ctrl+C stops it
+    python examples/phoenix --endpoint http://localhost:6006  # use a Phoenix that is already running
 Add ``--exit`` to stop right after the trace is stored instead of keeping Phoenix up.
 
 Needs: pip install "otel-workflows[examples]" otel-workflows-phoenix arize-phoenix
@@ -33,9 +33,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import workflows_phoenix
-from agent import DEFAULT_QUESTION, ask_offline
-from trace_tree import TraceTree
+
+# A folder run as a script (``python examples/phoenix``): the other examples live one
+# level up. The folder has no __init__.py, so it never hides the ``phoenix`` package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import workflows_phoenix  # noqa: E402
+from agent import DEFAULT_QUESTION, ask_offline  # noqa: E402
+from trace_tree import TraceTree  # noqa: E402
 
 PROJECT = "weather-agent"
 STARTUP_DEADLINE_S = 120.0  # a first start creates Phoenix's database: tens of seconds on a slow machine
