@@ -138,12 +138,14 @@ class Context(Generic[MODEL_T]):
             return
         if self._face == _INTERNAL:
             item = self._item
-            run.send(message, step, source="send_event", from_step=self._step_name,
-                     invocation_id=self._invocation_id, lineage=item.lineage if item else None)
+            run.call_in_loop(
+                run.send, message, step, source="send_event", from_step=self._step_name,
+                invocation_id=self._invocation_id, lineage=item.lineage if item else None,
+            )
         else:
             if run.done:
                 return
-            run.send(message, step, source="external")
+            run.call_in_loop(run.send, message, step, source="external")
 
     def write_event_to_stream(self, ev: Event | None) -> None:
         """Publish ``ev`` to the run's event stream (``handler.stream_events()``); None does nothing."""
@@ -151,7 +153,7 @@ class Context(Generic[MODEL_T]):
         if ev is None:
             return
         assert self._run is not None
-        self._run.write_to_stream(ev, self._step_name, self._invocation_id)
+        self._run.call_in_loop(self._run.write_to_stream, ev, self._step_name, self._invocation_id)
 
     async def stream_events(self) -> AsyncGenerator[Event, None]:
         """The run's raw event stream, internal events included; can be consumed once per run."""
@@ -186,7 +188,7 @@ class Context(Generic[MODEL_T]):
         if not expected:
             return []
         assert self._run is not None and self._step_name is not None
-        return self._run.collect(self._step_name, buffer_id or "default", ev, expected)
+        return self._run.call_in_loop(self._run.collect, self._step_name, buffer_id or "default", ev, expected)
 
     async def wait_for_event(
         self,

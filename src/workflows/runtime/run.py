@@ -17,14 +17,16 @@ but only when some handler follows this run.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextvars
 import functools
 import itertools
 import logging
+import threading
 import time
 from collections import deque
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 from workflows.errors import WorkflowCancelledByUser, WorkflowRuntimeError, WorkflowTimeoutError
 from workflows.events import (
@@ -64,6 +66,8 @@ if TYPE_CHECKING:
     from workflows.context.context import Context
     from workflows.runtime.snapshot import RunSnapshot
     from workflows.workflow import Workflow
+
+T = TypeVar("T")
 
 logger = logging.getLogger("workflows.runtime")
 verbose_logger = logging.getLogger("workflows.verbose")
@@ -228,7 +232,7 @@ class WorkflowRun:
 
     # Slots keep a run small: thousands may sit waiting for a human at once.
     __slots__ = (
-        "loop", "workflow", "ctx", "run_id", "routes", "start_event", "snapshot", "info", "handlers",
+        "loop", "loop_thread", "workflow", "ctx", "run_id", "routes", "start_event", "snapshot", "info", "handlers",
         "steps", "error_handlers", "tasks", "waiters", "collect_buffers", "stream", "_stream_wakeup",
         "stream_closed", "raw_stream_taken", "stream_queues", "handoff_from", "handoff_to", "pending", "done", "status", "result", "stop_event", "error",
         "_finished", "_seq", "_invocations", "_event_ids", "_timeout_handle", "final_snapshot", "started",
@@ -245,6 +249,7 @@ class WorkflowRun:
         snapshot: RunSnapshot | None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
         self.workflow = workflow
         self.ctx = ctx
         self.run_id = run_id
@@ -722,6 +727,26 @@ class WorkflowRun:
             WorkflowFailedEvent(step_name=spec.name, exception=exc, attempts=attempts, elapsed_seconds=elapsed),
             error=exc,
         )
+
+    def call_in_loop(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call ``function`` on the run's event loop thread and return its result.
+
+        Sync steps run in executor threads, while the run's state belongs to the loop:
+        from such a thread the call is handed to the loop and waited for (its exception
+        re-raised here), so it runs before the step's own result is routed.
+        """
+        if threading.get_ident() == self.loop_thread:
+            return function(*args, **kwargs)
+        outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def call() -> None:
+            try:
+                outcome.set_result(function(*args, **kwargs))
+            except BaseException as exc:
+                outcome.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(call)
+        return outcome.result()
 
     # ------------------------------------------------------------------ external input
     def send(self, event: Event, step: str | None, *, source: EventSource, from_step: str | None = None,
