@@ -13,13 +13,19 @@ from pydantic import BaseModel, ValidationError
 from workflows.context.context import Context
 from workflows.context.serializers import BaseSerializer
 from workflows.context.state_store import DictState
-from workflows.errors import ContextStateError, WorkflowRuntimeError, WorkflowValidationError
-from workflows.events import Event, StartEvent, StopEvent
+from workflows.errors import ContextStateError, WorkflowConfigurationError, WorkflowRuntimeError, WorkflowValidationError
+from workflows.events import Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
 from workflows.handler import WorkflowHandler
-from workflows.resource import ResourceDefinition, ResourceManager, resolve_resources
+from workflows.resource import (
+    ResourceDefinition,
+    ResourceManager,
+    resolve_resources,
+    validate_resource_configs,
+    validate_resources,
+)
 from workflows.runtime.run import WorkflowRun
-from workflows.runtime.steps import RouteTable, StepSpec
 from workflows import validation
+from workflows.runtime.steps import RouteTable, StepSpec
 
 logger = logging.getLogger("workflows")
 
@@ -181,13 +187,9 @@ class Workflow(metaclass=WorkflowMeta):
         ``validate_resources`` also builds every resource (through ``asyncio.run``, so
         call it with no running event loop).
         """
-        from workflows.events import HumanResponseEvent, InputRequiredEvent
-        from workflows.resource import validate_resource_configs as check_configs
-        from workflows.resource import validate_resources as build_all
-
         self._current()
         if not self._steps:
-            raise validation.WorkflowConfigurationError(
+            raise WorkflowConfigurationError(
                 f"Workflow '{type(self).__name__}' has no configured steps. Did you forget to decorate methods with @step?"
             )
         validation.check_connectivity(self, self._steps)
@@ -196,11 +198,11 @@ class Workflow(metaclass=WorkflowMeta):
         validation.check_graph(self, self._steps, self._skip_graph_checks)
         definitions = {n: s.config.resources for n, s in self._steps.items() if s.config.resources}
         if validate_resource_configs and definitions:
-            errors = check_configs(definitions)
+            errors = validate_resource_configs(definitions)
             if errors:
                 raise WorkflowValidationError("Resource config validation failed:\n" + "\n".join(f"  - {e}" for e in errors))
         if validate_resources and definitions:
-            errors = asyncio.run(build_all(self._resource_manager, definitions))
+            errors = asyncio.run(validate_resources(self._resource_manager, definitions))
             if errors:
                 raise WorkflowValidationError("Resource validation failed: " + "; ".join(errors))
         self._validated_version = type(self)._steps_version

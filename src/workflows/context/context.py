@@ -368,4 +368,4 @@ class Context(Generic[MODEL_T]):
             raise ContextSerdeError(f"Context dict specified in an invalid format: {exc}") from exc
 
 
-__all__ = ["Context", "DictState"]
+__all__ = ["Context"]
