@@ -20,8 +20,8 @@ from workflows.resource import (
     ResourceDefinition,
     ResourceManager,
     resolve_resources,
-    validate_resource_configs,
-    validate_resources,
+    validate_resource_configs as check_resource_configs,
+    validate_resources as build_resources,
 )
 from workflows.runtime.run import WorkflowRun
 from workflows import validation
@@ -198,11 +198,11 @@ class Workflow(metaclass=WorkflowMeta):
         validation.check_graph(self, self._steps, self._skip_graph_checks)
         definitions = {n: s.config.resources for n, s in self._steps.items() if s.config.resources}
         if validate_resource_configs and definitions:
-            errors = validate_resource_configs(definitions)
+            errors = check_resource_configs(definitions)
             if errors:
                 raise WorkflowValidationError("Resource config validation failed:\n" + "\n".join(f"  - {e}" for e in errors))
         if validate_resources and definitions:
-            errors = asyncio.run(validate_resources(self._resource_manager, definitions))
+            errors = asyncio.run(build_resources(self._resource_manager, definitions))
             if errors:
                 raise WorkflowValidationError("Resource validation failed: " + "; ".join(errors))
         self._validated_version = type(self)._steps_version
