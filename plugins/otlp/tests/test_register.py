@@ -140,6 +140,18 @@ def test_metrics_are_exported_with_their_attributes(otlp_receiver: OTLPReceiver)
     assert {r.path for r in otlp_receiver.requests} == {"/v1/metrics"}
 
 
+def test_otel_metrics_exporter_none_switches_metrics_off(
+    otlp_receiver: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    setup = workflows_otlp.register(endpoint=otlp_receiver.endpoint, set_global=False)
+    try:
+        assert setup.meter_provider is None
+        assert setup.tracer_provider is not None
+    finally:
+        setup.shutdown()
+
+
 def test_logs_are_exported_with_the_span_they_were_logged_in(otlp_receiver: OTLPReceiver) -> None:
     setup = workflows_otlp.register(endpoint=otlp_receiver.endpoint, metrics=False, logs=True, set_global=False)
     log = logging.getLogger("workflows_otlp.tests.app")

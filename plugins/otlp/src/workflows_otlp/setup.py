@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,6 +107,10 @@ def register(
     another plugin, for example) is reused, otherwise a new one is installed. With
     ``set_global=False`` new private providers are returned in the ``OTLPSetup``.
 
+    ``OTEL_TRACES_EXPORTER=none`` (or ``OTEL_METRICS_EXPORTER``, ``OTEL_LOGS_EXPORTER``)
+    turns that signal off whatever the arguments say: receivers that take traces only,
+    such as Phoenix and Langfuse, otherwise answer every metrics export with an error.
+
     Export runs in background threads: a receiver that is down or slow only costs
     logged export errors, never a failed workflow. Raises ``OTLPConfigurationError``
     for an unsupported protocol.
@@ -119,7 +124,7 @@ def register(
     resolved = {
         signal: settings.resolve(signal, endpoint=endpoint, protocol=protocol, headers=headers)
         for signal, enabled in wanted
-        if enabled
+        if enabled and not _switched_off(signal)
     }
     if "traces" in resolved:
         _attach_traces(setup, resolved["traces"], set_global)
@@ -133,6 +138,14 @@ def register(
         ", ".join(f"{s.signal} -> {s.endpoint} ({s.protocol})" for s in resolved.values()) or "nothing",
     )
     return setup
+
+
+def _switched_off(signal: Signal) -> bool:
+    """``OTEL_TRACES_EXPORTER=none`` (likewise METRICS, LOGS): the standard way to turn a
+    signal off from the environment, the only one left when plugins load from
+    ``WORKFLOWS_EXPORTERS``."""
+    value = os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "")
+    return value.strip().lower() == "none"
 
 
 def _attach_traces(setup: OTLPSetup, target: SignalSettings, set_global: bool) -> None:
