@@ -286,3 +286,13 @@ def test_state_change_under_a_secret_key_is_masked() -> None:
 def test_state_change_with_capture_off_keeps_paths_drops_values() -> None:
     rendered = PayloadPolicy(capture_content=False).render_state_change("", {"a": 1, "b": 1}, {"a": 2})
     assert json.loads(rendered.text) == [{"op": "remove", "path": "/b"}, {"op": "replace", "path": "/a"}]
+
+
+def test_a_too_small_payload_cap_in_the_environment_falls_back_to_the_default(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from workflows.instrumentation.payloads import DEFAULT_MAX_PAYLOAD_BYTES, PayloadPolicy
+
+    monkeypatch.setenv("WORKFLOWS_MAX_PAYLOAD_BYTES", "10")
+    assert PayloadPolicy().max_bytes == DEFAULT_MAX_PAYLOAD_BYTES
+    assert "below the minimum" in caplog.text

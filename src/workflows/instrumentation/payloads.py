@@ -39,6 +39,7 @@ Redactor = Callable[[Any], Any]
 """A redaction hook: gets a JSON-compatible value (dicts, lists, strings, numbers), a
 fresh copy it may change in place, and returns the value to record instead."""
 
+MIN_PAYLOAD_BYTES = 64
 DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024
 MASK = "***"
 JSON = "application/json"
@@ -275,10 +276,11 @@ class PayloadPolicy:
         if capture_content is None:
             capture_content = env_flag("WORKFLOWS_CAPTURE_CONTENT", True)
         if max_bytes is None:
-            max_bytes = _env_int("WORKFLOWS_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES)
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 64:
+            # A bad environment value must not turn tracing off: it falls back, with a warning.
+            max_bytes = _env_int("WORKFLOWS_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES, minimum=MIN_PAYLOAD_BYTES)
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < MIN_PAYLOAD_BYTES:
             raise ValueError(
-                f"max_payload_bytes must be an integer of at least 64 bytes, got {max_bytes!r}"
+                f"max_payload_bytes must be an integer of at least {MIN_PAYLOAD_BYTES} bytes, got {max_bytes!r}"
             )
         if redact is not None and not callable(redact):
             raise TypeError(f"redact must be a callable taking and returning a value, got {redact!r}")
@@ -366,12 +368,16 @@ def dumps(data: Any) -> str:
         return json.dumps(to_jsonable(data), ensure_ascii=False, separators=(",", ":"))
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, minimum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         logger.warning("%s=%r is not an integer; using %d", name, raw, default)
         return default
+    if minimum is not None and value < minimum:
+        logger.warning("%s=%d is below the minimum of %d; using %d", name, value, minimum, default)
+        return default
+    return value
