@@ -47,6 +47,7 @@ from workflows.instrumentation.payloads import JSON, PayloadPolicy, Redactor, Re
 
 KIND = "openinference.span.kind"
 _EMITTED_MEMORY = 4096  # emit span contexts kept per run, for step -> cause links
+_RENDERED_MEMORY = 64  # rendered event payloads kept per run
 _PROPAGATOR = TraceContextTextMapPropagator()
 _OK = Status(StatusCode.OK)
 _SESSION_KEY = "session.id"  # the context key OpenInference's using_session() sets
@@ -75,7 +76,7 @@ class _Open:
 class _RunTrace:
     """Everything the handler keeps about one traced run (in ``run.scratch[handler]``)."""
 
-    __slots__ = ("span", "context", "tracer", "common", "steps", "waits", "user_spans", "emitted")
+    __slots__ = ("span", "context", "tracer", "common", "steps", "waits", "user_spans", "emitted", "rendered")
 
     def __init__(self, span: Span, tracer: Tracer, common: dict[str, Any]) -> None:
         self.span = span
@@ -86,6 +87,19 @@ class _RunTrace:
         self.waits: dict[str, _Open] = {}
         self.user_spans: dict[int, _Open] = {}
         self.emitted: OrderedDict[str, SpanContext] = OrderedDict()
+        # The same event is the emit span's input, its producer's output and its consumer's
+        # input: render it once (keyed by identity; the event is kept so the id stays its own).
+        self.rendered: dict[int, tuple[object, Rendered]] = {}
+
+    def render_event(self, payloads: PayloadPolicy, event: object) -> Rendered:
+        hit = self.rendered.get(id(event))
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        rendered = payloads.render(event)
+        self.rendered[id(event)] = (event, rendered)
+        if len(self.rendered) > _RENDERED_MEMORY:
+            del self.rendered[next(iter(self.rendered))]
+        return rendered
 
     def remember_emit(self, event_id: str, span_context: SpanContext) -> None:
         self.emitted[event_id] = span_context
@@ -272,7 +286,7 @@ class OpenTelemetryHandler:
         }
         if event.event is not None:
             attributes["workflow.event.type"] = type(event.event).__name__
-            attributes.update(_io("input", self.payloads.render(event.event)))
+            attributes.update(_io("input", traced.render_event(self.payloads, event.event)))
         links = None
         if event.event_id is not None:
             cause = traced.emitted.get(event.event_id)
@@ -297,7 +311,7 @@ class OpenTelemetryHandler:
         try:
             attributes: dict[str, Any] = {"workflow.step.outcome": event.outcome}
             if event.output is not None:
-                attributes.update(_io("output", self.payloads.render(event.output)))
+                attributes.update(_io("output", traced.render_event(self.payloads, event.output)))
             if event.retry_delay is not None:
                 attributes["workflow.step.retry_delay"] = event.retry_delay
             span.set_attributes(attributes)
@@ -330,7 +344,7 @@ class OpenTelemetryHandler:
         if event.step is not None:
             attributes["workflow.step.name"] = event.step
         if event.event is not None:
-            attributes.update(_io("input", self.payloads.render(event.event)))
+            attributes.update(_io("input", traced.render_event(self.payloads, event.event)))
         span = traced.tracer.start_span(
             f"emit {type_name}",
             context=traced.parent_of(event.step, event.invocation_id),
