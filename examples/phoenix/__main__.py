@@ -120,8 +120,7 @@ def wait_for_trace(url: str, trace_id: str) -> int:
 def send_agent_trace(url: str, question: str) -> None:
     provider = workflows_phoenix.register(PROJECT, endpoint=url, auto_instrument=True)
     tree = TraceTree()  # only to learn the trace's id, for the URL
-    # Phoenix's provider drops its exporter for the first processor added, unless told not to.
-    provider.add_span_processor(tree, replace_default_processor=False)
+    provider.add_span_processor(tree)
 
     answer = ask_offline(question)
     provider.force_flush()

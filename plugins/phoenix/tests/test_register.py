@@ -60,6 +60,7 @@ def test_plugin_is_found_as_the_phoenix_exporter_entry_point() -> None:
 async def test_provider_that_is_not_global_traces_runs_until_it_shuts_down(otlp_receiver: OTLPReceiver) -> None:
     handlers_before = get_dispatcher().handlers
     provider = workflows_phoenix.register("local", endpoint=otlp_receiver.endpoint, set_global=False)
+    [plugins_handler] = [h for h in get_dispatcher().handlers if h not in handlers_before]
     captured = capture_spans(provider)
     try:
         assert await Greeter().run(name="Ada") == "hello Ada"
@@ -67,18 +68,22 @@ async def test_provider_that_is_not_global_traces_runs_until_it_shuts_down(otlp_
         assert trace.get_tracer_provider() is not provider
     finally:
         provider.shutdown()
-    assert get_dispatcher().handlers == handlers_before
+    # Compared by identity: the engine may add its default handlers at the first run.
+    assert plugins_handler not in get_dispatcher().handlers
 
 
-async def test_provider_still_traces_when_another_one_is_already_global(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, otlp_receiver: OTLPReceiver
+async def test_grpc_provider_traces_through_its_own_handler_when_another_one_is_already_global(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, phoenix_server: PhoenixServer
 ) -> None:
+    # Phoenix's gRPC receiver reads the project from the resource only, so the plugin
+    # cannot join the global provider there and keeps a provider of its own.
     someone_elses = SDKTracerProvider()
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: someone_elses)
 
-    provider = workflows_phoenix.register("late", endpoint=otlp_receiver.endpoint)
+    provider = workflows_phoenix.register("late", endpoint=phoenix_server.otlp_grpc_endpoint, protocol="grpc")
     captured = capture_spans(provider)
     try:
+        assert provider is not someone_elses
         assert await Greeter().run(name="Grace") == "hello Grace"
     finally:
         provider.shutdown()
@@ -86,6 +91,34 @@ async def test_provider_still_traces_when_another_one_is_already_global(
 
     assert "Greeter.greet" in {s.name for s in captured.get_finished_spans()}
     assert any("already global" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+
+
+def test_http_provider_joins_the_global_sdk_provider_with_phoenix_headers(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, otlp_receiver: OTLPReceiver
+) -> None:
+    monkeypatch.setenv("PHOENIX_API_KEY", "phx-secret")
+    monkeypatch.setenv("PHOENIX_CLIENT_HEADERS", "x-team=search")
+    someone_elses = SDKTracerProvider()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: someone_elses)
+    handlers_before = get_dispatcher().handlers
+
+    provider = workflows_phoenix.register("joined", endpoint=otlp_receiver.endpoint, batch=False)
+    try:
+        assert provider is someone_elses
+        assert get_dispatcher().handlers == handlers_before
+        with someone_elses.get_tracer("test").start_as_current_span("recorded by the shared provider"):
+            pass
+    finally:
+        someone_elses.shutdown()
+
+    [span] = otlp_receiver.wait_for_spans(1)
+    assert span["name"] == "recorded by the shared provider"
+    [request] = [r for r in otlp_receiver.requests if r.signal == "traces"]
+    assert request.path == "/v1/traces"
+    assert request.headers["x-project-name"] == "joined"
+    assert request.headers["authorization"] == "Bearer phx-secret"
+    assert request.headers["x-team"] == "search"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_unknown_protocol_fails_before_anything_is_configured() -> None:
@@ -150,6 +183,56 @@ async def test_spans_reach_phoenix_over_grpc_when_the_address_is_its_grpc_port(
         provider.shutdown()
 
     assert {s["name"] for s in spans} >= {"Greeter.run", "Greeter.greet"}
+
+
+JOINING_SCRIPT = """
+import asyncio, sys
+import workflows_otlp, workflows_phoenix
+from opentelemetry import trace
+from workflows import Workflow, step
+from workflows.events import StartEvent, StopEvent
+
+class Greeter(Workflow):
+    @step
+    async def greet(self, ev: StartEvent) -> StopEvent:
+        return StopEvent(result=f"hello {ev.name}")
+
+otlp_url, phoenix_url, project = sys.argv[1:]
+workflows_otlp.register(endpoint=otlp_url, metrics=False)
+provider = workflows_phoenix.register(project_name=project, endpoint=phoenix_url)
+assert provider is trace.get_tracer_provider()
+
+async def main():
+    print(await Greeter().run(name="both"))
+
+asyncio.run(main())
+"""
+
+
+def test_phoenix_registered_after_otlp_gets_the_same_traces_as_the_otlp_receiver(
+    phoenix_server: PhoenixServer, otlp_receiver: OTLPReceiver
+) -> None:
+    # A fresh interpreter, since the global provider can be set only once per process;
+    # both exporters flush when it exits.
+    project = unique_project_name("joined")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOENIX_", "OTEL_", "WORKFLOWS_"))}
+    env["PHOENIX_DISCOVER_CONFIG"] = "false"
+    completed = subprocess.run(
+        [sys.executable, "-c", JOINING_SCRIPT, otlp_receiver.endpoint, phoenix_server.base_url, project],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "hello both"
+    assert "another" not in completed.stderr
+    in_phoenix = wait_for_spans(phoenix_server.base_url, project, GREETER_SPANS)
+    at_the_receiver = otlp_receiver.wait_for_spans(GREETER_SPANS)
+    assert {s["name"] for s in in_phoenix} >= {"Greeter.run", "Greeter.greet"}
+    assert {s["context"]["trace_id"] for s in in_phoenix} == {s["trace_id"] for s in at_the_receiver}
 
 
 SCRIPT = """

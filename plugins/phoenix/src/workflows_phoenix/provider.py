@@ -2,13 +2,16 @@
 
 The tracer provider, its exporter and the project's resource are built by Phoenix's own
 client (``phoenix.otel.register`` from ``arize-phoenix-otel``); this module only decides
-where to send (``endpoint.py``) and how the engine's spans reach that provider:
+where to send (``endpoint.py``) and how the engine's spans reach Phoenix:
 
 - as the global OpenTelemetry provider, which the engine's default OpenTelemetry
   handler follows (``set_global=True``, the usual case);
+- by adding an exporter to the global SDK provider another plugin already installed
+  (``set_global=True`` over HTTP, see ``shared_provider.py``);
 - or through an ``OpenTelemetryHandler`` of its own on the root dispatcher, when the
-  provider must not be global (``set_global=False``) or another provider already is.
-  That handler is removed when the provider shuts down.
+  provider must not be global (``set_global=False``), or another provider already is
+  and cannot be joined (gRPC, or not an SDK provider). That handler is removed when the
+  provider shuts down.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from typing import cast
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 from phoenix.otel import PROJECT_NAME, TracerProvider
 from phoenix.otel import register as phoenix_register
+from phoenix.otel.settings import get_env_project_name
 
 from workflows.instrumentation import (
     Dispatcher,
@@ -29,7 +34,8 @@ from workflows.instrumentation import (
     OpenTelemetryHandler,
     get_dispatcher,
 )
-from workflows_phoenix.endpoint import resolve_destination
+from workflows_phoenix import shared_provider
+from workflows_phoenix.endpoint import HTTP, resolve_destination
 
 logger = logging.getLogger("workflows_phoenix")
 
@@ -43,7 +49,7 @@ def register(
     batch: bool = True,
     auto_instrument: bool = False,
     set_global: bool = True,
-) -> TracerProvider:
+) -> SDKTracerProvider:
     """Send the engine's spans to Phoenix and return the tracer provider doing it.
 
     Arguments left out come from Phoenix's usual environment variables:
@@ -58,10 +64,24 @@ def register(
     turns on every installed OpenInference instrumentor (``openai``, ...) with this
     provider, so LLM calls show up nested under the step that made them.
 
+    With ``set_global=True`` and a global OpenTelemetry SDK provider already installed
+    (by ``workflows_otlp``, ``workflows_langfuse`` or the application), an OTLP/HTTP
+    exporter to Phoenix is added to that provider, the project going in the
+    ``x-project-name`` header, and that shared provider is returned: every backend sees
+    the same spans and trace ids. Over gRPC, whose receiver takes the project from the
+    provider's resource only, a provider of Phoenix's own traces the runs instead,
+    through a handler of its own, with a warning.
+
     Call ``force_flush()`` on the returned provider to push pending spans now, and
-    ``shutdown()`` to stop exporting (it also runs at interpreter exit).
+    ``shutdown()`` to stop exporting (it also runs at interpreter exit). When the
+    provider is shared, ``shutdown()`` stops every exporter on it, the other plugins'
+    too; leave it to whoever installed it, or to interpreter exit.
     """
     destination = resolve_destination(endpoint, protocol)
+    shared = shared_provider.global_sdk_provider() if set_global else None
+    if shared is not None and destination.protocol == HTTP:
+        project = project_name or get_env_project_name()
+        return shared_provider.join(shared, destination, project, headers, batch=batch, auto_instrument=auto_instrument)
     can_be_global = set_global and not _global_provider_is_set()
     # phoenix.otel.register is annotated with OpenInference's base class, but builds its own subclass
     provider = cast(
