@@ -216,16 +216,15 @@ class Workflow(metaclass=WorkflowMeta):
     async def _resolve_resources(self, definitions: list[ResourceDefinition]) -> dict[str, Any]:
         return await resolve_resources(self._resource_manager, definitions)
 
-    def _run_semaphore_for(self, loop: asyncio.AbstractEventLoop) -> asyncio.Semaphore | None:
+    @property
+    def _run_semaphore(self) -> asyncio.Semaphore | None:
+        """The ``num_concurrent_runs`` limit for the running loop (a semaphore binds to one loop)."""
         if self._num_concurrent_runs is None:
             return None
+        loop = asyncio.get_running_loop()
         if self._semaphores is None or self._semaphores[0] is not loop:
             self._semaphores = (loop, asyncio.Semaphore(self._num_concurrent_runs))
         return self._semaphores[1]
-
-    @property
-    def _run_semaphore(self) -> asyncio.Semaphore | None:
-        return self._run_semaphore_for(asyncio.get_running_loop())
 
     # ------------------------------------------------------------------ running
     def run(
