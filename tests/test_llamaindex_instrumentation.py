@@ -183,7 +183,7 @@ def test_summaries_cut_long_strings_big_collections_and_the_whole_line() -> None
 
 def test_the_bridge_opts_out_of_runs_when_no_llama_handler_is_registered() -> None:
     bridge = LlamaIndexBridge()
-    event = RunStarted(RunInfo("W", "run1", "s1", "m.W"), StartEvent())
+    event = RunStarted(run=RunInfo("W", "run1", "s1", "m.W"), start_event=StartEvent())
     assert bridge.handle(event) is False
     assert event.run is not None and event.run.scratch == {}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from typing import TYPE_CHECKING, Any, AsyncGenerator, Generator
+from typing import TYPE_CHECKING, Any, AsyncGenerator, Generator, cast
 
 from workflows.errors import WorkflowRuntimeError
 from workflows.events import Event, StopEvent
@@ -44,7 +44,7 @@ class WorkflowHandler:
     @property
     def ctx(self) -> Context[Any]:
         """The run's Context: the very object passed to ``run(ctx=...)``, if one was."""
-        return self._run.ctx
+        return cast("Context[Any]", self._run.ctx)
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self._run.driver.__await__()
@@ -76,21 +76,21 @@ class WorkflowHandler:
         """
         if self._stream_consumed:
             raise WorkflowRuntimeError("All the streamed events have already been consumed.")
-        run = self._run
+        stream = self._run.stream
+        entries = stream.entries
         while True:
-            while self._stream_position < len(run.stream):
-                index = self._stream_position
+            while self._stream_position < len(entries):
+                event, internal = stream.read(self._stream_position)
                 self._stream_position += 1
-                if not expose_internal and run.is_internal_entry(index):
+                if internal and not expose_internal:
                     continue
-                event = run.stream_entry(index)
                 yield event
                 if isinstance(event, StopEvent):
                     self._stream_consumed = True
                     return
-            if run.stream_closed:
+            if stream.closed:
                 return
-            await run.stream_changed()
+            await stream.changed()
 
     async def cancel_run(self, *, timeout: float = 5.0) -> None:
         """Cancel the run and wait up to ``timeout`` seconds for it to end; never raises."""

@@ -23,6 +23,7 @@ from workflows.resource import (
     validate_resource_configs as check_resource_configs,
     validate_resources as build_resources,
 )
+from workflows.runtime.config import RunConfig
 from workflows.runtime.run import WorkflowRun
 from workflows import validation
 from workflows.runtime.steps import RouteTable, StepSpec
@@ -263,11 +264,29 @@ class Workflow(metaclass=WorkflowMeta):
             raise ContextStateError(
                 "Cannot start a new run while context is already running. Wait for completion or use a new Context."
             )
-        run = WorkflowRun(self, ctx, run_id, self._routes, event, snapshot)
+        run = WorkflowRun(self._run_config(), ctx, run_id, event, snapshot)
         ctx._attach(run)
         _live_run_ids.add(run_id)
         run.driver.add_done_callback(lambda _: _live_run_ids.discard(run_id))
         return WorkflowHandler(run)
+
+    def _run_config(self) -> RunConfig:
+        """What the run loop reads of this workflow, frozen for one run."""
+        cls = type(self)
+        return RunConfig(
+            workflow=self,
+            trace_name=self._trace_name,
+            workflow_class=f"{cls.__module__}.{cls.__qualname__}",
+            is_agent=bool(getattr(self, "is_agent", False)),
+            timeout=self._timeout,
+            verbose=self._verbose,
+            routes=self._routes,
+            error_handlers=self._error_handler_for,
+            resolve_resources=self._resolve_resources,
+            run_semaphore=lambda: self._run_semaphore,
+            make_step_context=Context._for_step,
+            runtime=self.runtime,
+        )
 
     def _make_start_event(self, start_event: StartEvent | None, kwargs: dict[str, Any]) -> StartEvent:
         if start_event is not None:

@@ -28,14 +28,14 @@ def new_run(run_id: str = "run-1") -> RunInfo:
 
 def feed_one_run(handler: object, run: RunInfo, status: str = "completed") -> None:
     handle = handler.handle  # type: ignore[attr-defined]
-    assert handle(RunStarted(run, StartEvent())) is True
-    handle(EventEmitted(run, StartEvent(), "e1", "start", None, None, ("work",)))
-    handle(StepStarted(run, "work", 1, 1, 0, StartEvent(), "e1"))
-    handle(StepFinished(run, "work", 1, 1, "retrying", None, ValueError("x"), 0.0))
-    handle(StepStarted(run, "work", 1, 2, 0, StartEvent(), "e1"))
-    handle(EventEmitted(run, StopEvent(), "e2", "return", "work", 1))
-    handle(StepFinished(run, "work", 1, 2, "completed", StopEvent()))
-    handle(RunFinished(run, status))  # type: ignore[arg-type]
+    assert handle(RunStarted(run=run, start_event=StartEvent())) is True
+    handle(EventEmitted(run=run, event=StartEvent(), event_id="e1", source="start", step=None, invocation_id=None, targets=("work",)))
+    handle(StepStarted(run=run, step="work", invocation_id=1, attempt=1, worker=0, event=StartEvent(), event_id="e1"))
+    handle(StepFinished(run=run, step="work", invocation_id=1, attempt=1, outcome="retrying", output=None, error=ValueError("x"), retry_delay=0.0))
+    handle(StepStarted(run=run, step="work", invocation_id=1, attempt=2, worker=0, event=StartEvent(), event_id="e1"))
+    handle(EventEmitted(run=run, event=StopEvent(), event_id="e2", source="return", step="work", invocation_id=1))
+    handle(StepFinished(run=run, step="work", invocation_id=1, attempt=2, outcome="completed", output=StopEvent()))
+    handle(RunFinished(run=run, status=status))  # type: ignore[arg-type]
 
 
 def points_by_attributes(tracing: Tracing, name: str) -> dict[frozenset, object]:
@@ -76,23 +76,23 @@ def test_events_are_counted_by_type_and_source(detached_tracing: Tracing) -> Non
 def test_active_runs_go_up_and_back_down(detached_tracing: Tracing) -> None:
     handler = detached_tracing.handler
     run = new_run()
-    handler.handle(RunStarted(run, StartEvent()))
+    handler.handle(RunStarted(run=run, start_event=StartEvent()))
     (during,) = detached_tracing.metric_points("workflow.runs.active")
     assert during.value == 1
-    handler.handle(RunFinished(run, "cancelled"))
+    handler.handle(RunFinished(run=run, status="cancelled"))
     (after,) = detached_tracing.metric_points("workflow.runs.active")
     assert after.value == 0
 
 
 def test_metrics_handler_opts_out_without_a_meter_provider() -> None:
     run = new_run()
-    assert OpenTelemetryMetricsHandler(NoOpMeterProvider()).handle(RunStarted(run, StartEvent())) is False
+    assert OpenTelemetryMetricsHandler(NoOpMeterProvider()).handle(RunStarted(run=run, start_event=StartEvent())) is False
     # the global provider is the API's proxy in the test process unless someone set one
     handler = OpenTelemetryMetricsHandler()
     from opentelemetry import metrics
 
     expected = type(metrics.get_meter_provider()).__name__ != "_ProxyMeterProvider"
-    assert (handler.handle(RunStarted(new_run("x"), StartEvent())) is True) == expected
+    assert (handler.handle(RunStarted(run=new_run("x"), start_event=StartEvent())) is True) == expected
 
 
 def test_sampled_out_run_is_still_counted() -> None:

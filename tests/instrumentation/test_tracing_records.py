@@ -51,18 +51,18 @@ def new_run(run_id: str = "run-1", **kwargs: Any) -> RunInfo:
 def run_quickstart_like(handler: OpenTelemetryHandler, run: RunInfo) -> None:
     """start -> StartEvent -> ask -> Question -> answer -> StopEvent, with one state edit."""
     start = StartEvent(topic="otel")
-    assert handler.handle(RunStarted(run, start)) is not False
-    handler.handle(EventEmitted(run, start, "e1", "start", None, None, ("ask",)))
-    handler.handle(StepStarted(run, "ask", 1, 1, 0, start, "e1"))
-    handler.handle(StateChanged(run, "edit", "", ("count",), {"count": 0}, {"count": 1}, "ask", 1))
+    assert handler.handle(RunStarted(run=run, start_event=start)) is not False
+    handler.handle(EventEmitted(run=run, event=start, event_id="e1", source="start", step=None, invocation_id=None, targets=("ask",)))
+    handler.handle(StepStarted(run=run, step="ask", invocation_id=1, attempt=1, worker=0, event=start, event_id="e1"))
+    handler.handle(StateChanged(run=run, op="edit", path="", keys=("count",), before={"count": 0}, after={"count": 1}, step="ask", invocation_id=1))
     question = Question(text="why?")
-    handler.handle(EventEmitted(run, question, "e2", "return", "ask", 1, ("answer",)))
-    handler.handle(StepFinished(run, "ask", 1, 1, "completed", question))
-    handler.handle(StepStarted(run, "answer", 2, 1, 0, question, "e2"))
+    handler.handle(EventEmitted(run=run, event=question, event_id="e2", source="return", step="ask", invocation_id=1, targets=("answer",)))
+    handler.handle(StepFinished(run=run, step="ask", invocation_id=1, attempt=1, outcome="completed", output=question))
+    handler.handle(StepStarted(run=run, step="answer", invocation_id=2, attempt=1, worker=0, event=question, event_id="e2"))
     stop = StopEvent(result="because")
-    handler.handle(EventEmitted(run, stop, "e3", "return", "answer", 2, ()))
-    handler.handle(StepFinished(run, "answer", 2, 1, "completed", stop))
-    handler.handle(RunFinished(run, "completed", "because", stop))
+    handler.handle(EventEmitted(run=run, event=stop, event_id="e3", source="return", step="answer", invocation_id=2, targets=()))
+    handler.handle(StepFinished(run=run, step="answer", invocation_id=2, attempt=1, outcome="completed", output=stop))
+    handler.handle(RunFinished(run=run, status="completed", result="because", stop_event=stop))
 
 
 def parent_of(span: ReadableSpan) -> int | None:
@@ -72,26 +72,26 @@ def parent_of(span: ReadableSpan) -> int | None:
 # -- opting in and out --------------------------------------------------------------------
 def test_run_is_not_followed_without_an_sdk() -> None:
     handler = OpenTelemetryHandler(metrics=False)  # the global provider: the API's proxy here
-    assert handler.handle(RunStarted(new_run(), StartEvent())) is False
+    assert handler.handle(RunStarted(run=new_run(), start_event=StartEvent())) is False
 
 
 def test_run_is_not_followed_when_sampled_out() -> None:
     handler = OpenTelemetryHandler(tracer_provider=TracerProvider(sampler=ALWAYS_OFF), metrics=False)
     run = new_run()
-    assert handler.handle(RunStarted(run, StartEvent())) is False
+    assert handler.handle(RunStarted(run=run, start_event=StartEvent())) is False
     assert handler not in run.scratch
 
 
 def test_provider_installed_after_the_handler_was_built_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     handler = OpenTelemetryHandler(metrics=False)
-    assert handler.handle(RunStarted(new_run("before"), StartEvent())) is False
+    assert handler.handle(RunStarted(run=new_run("before"), start_event=StartEvent())) is False
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
     run = new_run("after")
-    assert handler.handle(RunStarted(run, StartEvent())) is True
-    handler.handle(RunFinished(run, "completed"))
+    assert handler.handle(RunStarted(run=run, start_event=StartEvent())) is True
+    handler.handle(RunFinished(run=run, status="completed"))
     assert [s.name for s in exporter.get_finished_spans()] == ["Flow.run"]
 
 
@@ -177,9 +177,9 @@ def test_state_span_carries_keys_and_json_patch(detached_tracing: Tracing) -> No
 def test_state_change_outside_a_step_is_under_the_run(detached_tracing: Tracing) -> None:
     t = detached_tracing
     run = new_run()
-    t.handler.handle(RunStarted(run, StartEvent()))
-    t.handler.handle(StateChanged(run, "set", "/k", ("k",), MISSING, 1))
-    t.handler.handle(RunFinished(run, "completed"))
+    t.handler.handle(RunStarted(run=run, start_event=StartEvent()))
+    t.handler.handle(StateChanged(run=run, op="set", path="/k", keys=("k",), before=MISSING, after=1))
+    t.handler.handle(RunFinished(run=run, status="completed"))
     assert parent_of(t.one("state.set")) == t.one("Flow.run").context.span_id
     assert json.loads((t.one("state.set").attributes or {})["workflow.state.diff"]) == [  # type: ignore[arg-type]
         {"op": "add", "path": "/k", "value": 1}
@@ -189,8 +189,8 @@ def test_state_change_outside_a_step_is_under_the_run(detached_tracing: Tracing)
 def test_agent_workflow_run_is_an_agent_span(detached_tracing: Tracing) -> None:
     t = detached_tracing
     run = new_run(is_agent=True)
-    t.handler.handle(RunStarted(run, StartEvent()))
-    t.handler.handle(RunFinished(run, "completed"))
+    t.handler.handle(RunStarted(run=run, start_event=StartEvent()))
+    t.handler.handle(RunFinished(run=run, status="completed"))
     attrs = t.one("Flow.run").attributes or {}
     assert attrs["openinference.span.kind"] == "AGENT" and attrs["agent.name"] == "Flow"
 
@@ -200,8 +200,8 @@ def test_run_span_is_a_child_of_the_callers_span(detached_tracing: Tracing) -> N
     tracer = t.provider.get_tracer("caller")
     with tracer.start_as_current_span("request") as request:
         run = new_run()
-        t.handler.handle(RunStarted(run, StartEvent()))
-    t.handler.handle(RunFinished(run, "completed"))
+        t.handler.handle(RunStarted(run=run, start_event=StartEvent()))
+    t.handler.handle(RunFinished(run=run, status="completed"))
     assert parent_of(t.one("Flow.run")) == request.get_span_context().span_id
 
 
@@ -209,15 +209,15 @@ def test_run_span_is_a_child_of_the_callers_span(detached_tracing: Tracing) -> N
 def test_step_span_is_current_while_the_step_runs_and_restored_after(detached_tracing: Tracing) -> None:
     t = detached_tracing
     run = new_run()
-    t.handler.handle(RunStarted(run, StartEvent()))
+    t.handler.handle(RunStarted(run=run, start_event=StartEvent()))
     before = trace.get_current_span()
-    t.handler.handle(StepStarted(run, "ask", 1, 1, 0, StartEvent(), None))
+    t.handler.handle(StepStarted(run=run, step="ask", invocation_id=1, attempt=1, worker=0, event=StartEvent(), event_id=None))
     inside = trace.get_current_span()
     with t.provider.get_tracer("user").start_as_current_span("my own work"):
         pass
-    t.handler.handle(StepFinished(run, "ask", 1, 1, "completed", None))
+    t.handler.handle(StepFinished(run=run, step="ask", invocation_id=1, attempt=1, outcome="completed", output=None))
     assert trace.get_current_span() is before
-    t.handler.handle(RunFinished(run, "completed"))
+    t.handler.handle(RunFinished(run=run, status="completed"))
     step = t.one("Flow.ask")
     assert inside.get_span_context().span_id == step.context.span_id
     assert parent_of(t.one("my own work")) == step.context.span_id
@@ -226,15 +226,15 @@ def test_step_span_is_current_while_the_step_runs_and_restored_after(detached_tr
 def test_user_spans_nest_under_the_step_and_record_results(detached_tracing: Tracing) -> None:
     t = detached_tracing
     run = new_run()
-    t.handler.handle(RunStarted(run, StartEvent()))
-    t.handler.handle(StepStarted(run, "ask", 1, 1, 0, StartEvent(), None))
-    t.handler.handle(SpanEntered(run, 7, "lookup", {"query": "q", "api_key": "k"}))
-    t.handler.handle(UserEvent(run, "cache", {"hit": True, "detail": {"size": 3}, "token": "t"}))
-    t.handler.handle(SpanExited(run, 7, "lookup", {"rows": 2}, None))
-    t.handler.handle(SpanEntered(run, 8, "broken", None))
-    t.handler.handle(SpanExited(run, 8, "broken", None, KeyError("missing")))
-    t.handler.handle(StepFinished(run, "ask", 1, 1, "completed", None))
-    t.handler.handle(RunFinished(run, "completed"))
+    t.handler.handle(RunStarted(run=run, start_event=StartEvent()))
+    t.handler.handle(StepStarted(run=run, step="ask", invocation_id=1, attempt=1, worker=0, event=StartEvent(), event_id=None))
+    t.handler.handle(SpanEntered(run=run, span_id=7, name="lookup", arguments={"query": "q", "api_key": "k"}))
+    t.handler.handle(UserEvent(run=run, name="cache", attributes={"hit": True, "detail": {"size": 3}, "token": "t"}))
+    t.handler.handle(SpanExited(run=run, span_id=7, name="lookup", result={"rows": 2}, error=None))
+    t.handler.handle(SpanEntered(run=run, span_id=8, name="broken", arguments=None))
+    t.handler.handle(SpanExited(run=run, span_id=8, name="broken", result=None, error=KeyError("missing")))
+    t.handler.handle(StepFinished(run=run, step="ask", invocation_id=1, attempt=1, outcome="completed", output=None))
+    t.handler.handle(RunFinished(run=run, status="completed"))
     step, lookup, broken = t.one("Flow.ask"), t.one("lookup"), t.one("broken")
     assert parent_of(lookup) == parent_of(broken) == step.context.span_id
     attrs = lookup.attributes or {}
@@ -250,8 +250,8 @@ def test_user_spans_nest_under_the_step_and_record_results(detached_tracing: Tra
 
 def test_user_span_outside_any_run_still_records(detached_tracing: Tracing) -> None:
     t = detached_tracing
-    t.handler.handle(SpanEntered(None, 9, "standalone", {}))
-    t.handler.handle(SpanExited(None, 9, "standalone", 1, None))
+    t.handler.handle(SpanEntered(run=None, span_id=9, name="standalone", arguments={}))
+    t.handler.handle(SpanExited(run=None, span_id=9, name="standalone", result=1, error=None))
     span = t.one("standalone")
     assert span.parent is None and "workflow.run_id" not in (span.attributes or {})
 
@@ -260,11 +260,11 @@ def test_user_span_outside_any_run_still_records(detached_tracing: Tracing) -> N
 def test_failed_step_has_error_status_and_exception_event(detached_tracing: Tracing) -> None:
     t = detached_tracing
     run = new_run()
-    t.handler.handle(RunStarted(run, StartEvent()))
-    t.handler.handle(StepStarted(run, "ask", 1, 1, 0, StartEvent(), None))
-    t.handler.handle(StepFinished(run, "ask", 1, 1, "failed", None, ValueError("bad input")))
+    t.handler.handle(RunStarted(run=run, start_event=StartEvent()))
+    t.handler.handle(StepStarted(run=run, step="ask", invocation_id=1, attempt=1, worker=0, event=StartEvent(), event_id=None))
+    t.handler.handle(StepFinished(run=run, step="ask", invocation_id=1, attempt=1, outcome="failed", output=None, error=ValueError("bad input")))
     error = ValueError("bad input")
-    t.handler.handle(RunFinished(run, "failed", error=error))
+    t.handler.handle(RunFinished(run=run, status="failed", error=error))
     step, run_span = t.one("Flow.ask"), t.one("Flow.run")
     assert step.status.status_code == StatusCode.ERROR
     assert step.status.description == "ValueError: bad input"
@@ -279,13 +279,13 @@ def test_failed_step_has_error_status_and_exception_event(detached_tracing: Trac
 def test_each_retry_attempt_is_its_own_step_span(detached_tracing: Tracing) -> None:
     t = detached_tracing
     run = new_run()
-    t.handler.handle(RunStarted(run, StartEvent()))
+    t.handler.handle(RunStarted(run=run, start_event=StartEvent()))
     for attempt in (1, 2):
-        t.handler.handle(StepStarted(run, "ask", 1, attempt, 0, StartEvent(), None))
-        t.handler.handle(StepFinished(run, "ask", 1, attempt, "retrying", None, TimeoutError("slow"), 0.5))
-    t.handler.handle(StepStarted(run, "ask", 1, 3, 0, StartEvent(), None))
-    t.handler.handle(StepFinished(run, "ask", 1, 3, "completed", None))
-    t.handler.handle(RunFinished(run, "completed"))
+        t.handler.handle(StepStarted(run=run, step="ask", invocation_id=1, attempt=attempt, worker=0, event=StartEvent(), event_id=None))
+        t.handler.handle(StepFinished(run=run, step="ask", invocation_id=1, attempt=attempt, outcome="retrying", output=None, error=TimeoutError("slow"), retry_delay=0.5))
+    t.handler.handle(StepStarted(run=run, step="ask", invocation_id=1, attempt=3, worker=0, event=StartEvent(), event_id=None))
+    t.handler.handle(StepFinished(run=run, step="ask", invocation_id=1, attempt=3, outcome="completed", output=None))
+    t.handler.handle(RunFinished(run=run, status="completed"))
     attempts = sorted(t.named("Flow.ask"), key=lambda s: cast(int, (s.attributes or {})["workflow.step.attempt"]))
     assert [s.attributes["workflow.step.attempt"] for s in attempts] == [1, 2, 3]  # type: ignore[index]
     assert [s.status.status_code for s in attempts] == [StatusCode.ERROR, StatusCode.ERROR, StatusCode.OK]
@@ -300,12 +300,12 @@ def test_each_retry_attempt_is_its_own_step_span(detached_tracing: Tracing) -> N
 def test_run_end_ends_every_open_span(detached_tracing: Tracing, status: str, code: StatusCode) -> None:
     t = detached_tracing
     run = new_run()
-    t.handler.handle(RunStarted(run, StartEvent()))
-    t.handler.handle(StepStarted(run, "ask", 1, 1, 0, StartEvent(), None))
-    t.handler.handle(WaitStarted(run, "ask", 1, "w1", Answer, {"id": 3}, 10.0))
-    t.handler.handle(SpanEntered(run, 11, "inner", None))
-    t.handler.handle(StepStarted(run, "other", 2, 1, 1, StartEvent(), None))
-    t.handler.handle(RunFinished(run, status, error=None if status == "cancelled" else RuntimeError("x")))  # type: ignore[arg-type]
+    t.handler.handle(RunStarted(run=run, start_event=StartEvent()))
+    t.handler.handle(StepStarted(run=run, step="ask", invocation_id=1, attempt=1, worker=0, event=StartEvent(), event_id=None))
+    t.handler.handle(WaitStarted(run=run, step="ask", invocation_id=1, waiter_id="w1", event_type=Answer, requirements={"id": 3}, timeout=10.0))
+    t.handler.handle(SpanEntered(run=run, span_id=11, name="inner", arguments=None))
+    t.handler.handle(StepStarted(run=run, step="other", invocation_id=2, attempt=1, worker=1, event=StartEvent(), event_id=None))
+    t.handler.handle(RunFinished(run=run, status=status, error=None if status == "cancelled" else RuntimeError("x")))  # type: ignore[arg-type]
     names = sorted(s.name for s in t.spans())
     assert names == ["Flow.ask", "Flow.other", "Flow.run", "inner", "wait Answer"]
     run_span = t.one("Flow.run")
@@ -326,12 +326,12 @@ def handler_state_is_gone(handler: OpenTelemetryHandler, run: RunInfo) -> bool:
 def test_wait_span_covers_the_wait_under_its_step(detached_tracing: Tracing) -> None:
     t = detached_tracing
     run = new_run()
-    t.handler.handle(RunStarted(run, StartEvent()))
-    t.handler.handle(StepStarted(run, "ask", 1, 1, 0, StartEvent(), None))
-    t.handler.handle(WaitStarted(run, "ask", 1, "w1", Answer, {"id": 3}, 10.0))
-    t.handler.handle(StepFinished(run, "ask", 1, 1, "waiting"))
-    t.handler.handle(WaitEnded(run, "ask", "w1", "received", Answer(text="yes")))
-    t.handler.handle(RunFinished(run, "completed"))
+    t.handler.handle(RunStarted(run=run, start_event=StartEvent()))
+    t.handler.handle(StepStarted(run=run, step="ask", invocation_id=1, attempt=1, worker=0, event=StartEvent(), event_id=None))
+    t.handler.handle(WaitStarted(run=run, step="ask", invocation_id=1, waiter_id="w1", event_type=Answer, requirements={"id": 3}, timeout=10.0))
+    t.handler.handle(StepFinished(run=run, step="ask", invocation_id=1, attempt=1, outcome="waiting"))
+    t.handler.handle(WaitEnded(run=run, step="ask", waiter_id="w1", outcome="received", event=Answer(text="yes")))
+    t.handler.handle(RunFinished(run=run, status="completed"))
     wait, step = t.one("wait Answer"), t.one("Flow.ask")
     assert parent_of(wait) == step.context.span_id
     attrs = wait.attributes or {}
@@ -345,20 +345,20 @@ def test_wait_span_covers_the_wait_under_its_step(detached_tracing: Tracing) -> 
 def test_timed_out_wait_is_an_error(detached_tracing: Tracing) -> None:
     t = detached_tracing
     run = new_run()
-    t.handler.handle(RunStarted(run, StartEvent()))
-    t.handler.handle(WaitStarted(run, "ask", 1, "w1", Answer, None, 1.0))
-    t.handler.handle(WaitEnded(run, "ask", "w1", "timed_out", None))
-    t.handler.handle(RunFinished(run, "completed"))
+    t.handler.handle(RunStarted(run=run, start_event=StartEvent()))
+    t.handler.handle(WaitStarted(run=run, step="ask", invocation_id=1, waiter_id="w1", event_type=Answer, requirements=None, timeout=1.0))
+    t.handler.handle(WaitEnded(run=run, step="ask", waiter_id="w1", outcome="timed_out", event=None))
+    t.handler.handle(RunFinished(run=run, status="completed"))
     assert t.one("wait Answer").status.status_code == StatusCode.ERROR
 
 
 def test_records_of_runs_it_does_not_follow_are_ignored(detached_tracing: Tracing) -> None:
     t = detached_tracing
     run = new_run()  # RunStarted never seen
-    t.handler.handle(StepStarted(run, "ask", 1, 1, 0, StartEvent(), None))
-    t.handler.handle(EventEmitted(run, StartEvent(), "e1", "start"))
-    t.handler.handle(StepFinished(run, "ask", 1, 1, "completed"))
-    t.handler.handle(RunFinished(run, "completed"))
+    t.handler.handle(StepStarted(run=run, step="ask", invocation_id=1, attempt=1, worker=0, event=StartEvent(), event_id=None))
+    t.handler.handle(EventEmitted(run=run, event=StartEvent(), event_id="e1", source="start"))
+    t.handler.handle(StepFinished(run=run, step="ask", invocation_id=1, attempt=1, outcome="completed"))
+    t.handler.handle(RunFinished(run=run, status="completed"))
     assert t.spans() == []
 
 
@@ -369,8 +369,8 @@ def test_truncated_payload_is_flagged_on_the_span() -> None:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     handler = OpenTelemetryHandler(tracer_provider=provider, max_payload_bytes=100, metrics=False)
     run = new_run()
-    handler.handle(RunStarted(run, StartEvent(text="x" * 500)))
-    handler.handle(RunFinished(run, "completed", "short"))
+    handler.handle(RunStarted(run=run, start_event=StartEvent(text="x" * 500)))
+    handler.handle(RunFinished(run=run, status="completed", result="short"))
     (span,) = exporter.get_finished_spans()
     attrs = span.attributes or {}
     assert attrs["workflow.input.truncated"] is True
@@ -398,16 +398,16 @@ def test_capture_off_keeps_types_ids_and_sizes() -> None:
 def test_resumed_run_continues_the_saved_trace(detached_tracing: Tracing) -> None:
     t = detached_tracing
     first = new_run("run-1")
-    t.handler.handle(RunStarted(first, StartEvent()))
+    t.handler.handle(RunStarted(run=first, start_event=StartEvent()))
     carrier: dict[str, str] = {}
     t.handler.inject(first, carrier)
-    t.handler.handle(RunFinished(first, "cancelled"))
+    t.handler.handle(RunFinished(run=first, status="cancelled"))
     assert carrier["traceparent"].startswith("00-")
 
     with t.provider.get_tracer("caller").start_as_current_span("resume request") as caller:
         second = new_run("run-2")
-        assert t.handler.handle(RunStarted(second, None, resumed=True, carrier=carrier)) is True
-    t.handler.handle(RunFinished(second, "completed", "done"))
+        assert t.handler.handle(RunStarted(run=second, start_event=None, resumed=True, carrier=carrier)) is True
+    t.handler.handle(RunFinished(run=second, status="completed", result="done"))
     runs = {(s.attributes or {})["workflow.run_id"]: s for s in t.named("Flow.run")}
     original, resumed = runs["run-1"], runs["run-2"]
     assert resumed.context.trace_id == original.context.trace_id
@@ -427,8 +427,8 @@ def test_inject_adds_nothing_for_a_run_it_does_not_trace(detached_tracing: Traci
 def test_resume_without_a_carrier_starts_under_the_caller(detached_tracing: Tracing) -> None:
     t = detached_tracing
     run = new_run()
-    t.handler.handle(RunStarted(run, None, resumed=True, carrier={}))
-    t.handler.handle(RunFinished(run, "completed"))
+    t.handler.handle(RunStarted(run=run, start_event=None, resumed=True, carrier={}))
+    t.handler.handle(RunFinished(run=run, status="completed"))
     assert t.one("Flow.run").parent is None
     assert (t.one("Flow.run").attributes or {})["workflow.resumed"] is True
 
@@ -449,16 +449,16 @@ def test_failing_processor_is_counted_once_logged_and_spans_still_end(caplog: py
     dispatcher = Dispatcher("isolated")
     dispatcher.add_handler(handler)
     run = new_run()
-    handlers = dispatcher.start_run(RunStarted(run, StartEvent()))
+    handlers = dispatcher.start_run(RunStarted(run=run, start_event=StartEvent()))
     before = trace.get_current_span()
     for step in ("a1", "a2", "b"):
-        dispatcher.publish(StepStarted(run, step, 1, 1, 0, StartEvent(), None), handlers)
-        dispatcher.publish(StepFinished(run, step, 1, 1, "completed"), handlers)
+        dispatcher.publish(StepStarted(run=run, step=step, invocation_id=1, attempt=1, worker=0, event=StartEvent(), event_id=None), handlers)
+        dispatcher.publish(StepFinished(run=run, step=step, invocation_id=1, attempt=1, outcome="completed"), handlers)
     # the step spans were detached although ending them raised
     assert trace.get_current_span() is before
-    dispatcher.publish(StepStarted(run, "a3", 2, 1, 0, StartEvent(), None), handlers)
-    dispatcher.publish(StepStarted(run, "c", 3, 1, 0, StartEvent(), None), handlers)
-    dispatcher.publish(RunFinished(run, "cancelled"), handlers)
+    dispatcher.publish(StepStarted(run=run, step="a3", invocation_id=2, attempt=1, worker=0, event=StartEvent(), event_id=None), handlers)
+    dispatcher.publish(StepStarted(run=run, step="c", invocation_id=3, attempt=1, worker=0, event=StartEvent(), event_id=None), handlers)
+    dispatcher.publish(RunFinished(run=run, status="cancelled"), handlers)
     # a leftover whose end raised did not keep the others or the run span from ending
     assert {s.name for s in exporter.get_finished_spans()} == {"Flow.a1", "Flow.a2", "Flow.a3", "Flow.b", "Flow.c", "Flow.run"}
     assert dispatcher.handler_errors == {"OpenTelemetryHandler": 3}

@@ -26,10 +26,12 @@ from workflows.context.state_store import DictState, InMemoryStateStore
 from workflows.errors import ContextSerdeError, ContextStateError, WorkflowRuntimeError
 from workflows.events import Event, StopEvent
 from workflows.retry_policy import RetryInfo
+from workflows.runtime.scope import WaitSuspended, current_step_context
 from workflows.runtime.snapshot import PAYLOAD_VERSION, RunSnapshot, dump_snapshot, load_snapshot
 
 if TYPE_CHECKING:
-    from workflows.runtime.run import WorkflowRun, WorkItem
+    from workflows.runtime.routing import WorkItem
+    from workflows.runtime.run import WorkflowRun
     from workflows.workflow import Workflow
 
 # Defaults to DictState so that ``ctx = Context(workflow)`` type-checks without annotation.
@@ -72,7 +74,7 @@ class Context(Generic[MODEL_T]):
             self._load(previous_context, self._serializer)
 
     @classmethod
-    def _for_step(cls, parent: Context[Any], run: WorkflowRun, step: str, item: WorkItem, invocation_id: int) -> Context[Any]:
+    def _for_step(cls, parent: Any, run: WorkflowRun, step: str, item: WorkItem, invocation_id: int) -> Context[Any]:
         # Built per step invocation, so it stays cheap: no __init__, just the fields.
         ctx = cls.__new__(cls)
         ctx._workflow = parent._workflow
@@ -160,20 +162,21 @@ class Context(Generic[MODEL_T]):
         self._require("stream_events", _EXTERNAL)
         run = self._live_run()
         assert run is not None
-        if run.raw_stream_taken:
+        stream = run.stream
+        if stream.raw_taken:
             raise WorkflowRuntimeError("Event stream already consumed. Events can only be streamed once per workflow run.")
-        run.raw_stream_taken = True
+        stream.raw_taken = True
         index = 0
         while True:
-            while index < len(run.stream):
-                event = run.stream_entry(index)
+            while index < len(stream.entries):
+                event = stream.read(index)[0]
                 index += 1
                 yield event
                 if isinstance(event, StopEvent):
                     return
-            if run.stream_closed:
+            if stream.closed:
                 return
-            await run.stream_changed()
+            await stream.changed()
 
     # ------------------------------------------------------------------ step-only helpers
     def collect_events(self, ev: Event, expected: list[type[Event]], buffer_id: str | None = None) -> list[Event] | None:
@@ -188,7 +191,9 @@ class Context(Generic[MODEL_T]):
         if not expected:
             return []
         assert self._run is not None and self._step_name is not None
-        return self._run.call_in_loop(self._run.collect, self._step_name, buffer_id or "default", ev, expected)
+        return self._run.call_in_loop(
+            self._run.collect, self._step_name, buffer_id or "default", ev, expected, self._invocation_id
+        )
 
     async def wait_for_event(
         self,
@@ -217,8 +222,6 @@ class Context(Generic[MODEL_T]):
             return item.resolved[waiter_id]  # type: ignore[return-value]
         if item.timed_out and waiter_id in item.timed_out:
             raise asyncio.TimeoutError(f"Timed out waiting for {event_type.__name__}")
-        from workflows.runtime.run import WaitSuspended
-
         spec = run.routes.steps[self._step_name]
         run.add_waiter(
             self._step_name, item, waiter_id, event_type, requirements, timeout, waiter_event,
@@ -234,8 +237,6 @@ class Context(Generic[MODEL_T]):
     @staticmethod
     def get_step_context() -> Context[Any]:
         """The context of the step running in this task or thread (for helpers called by steps)."""
-        from workflows.runtime.run import current_step_context
-
         ctx = current_step_context.get()
         if ctx is None:
             raise WorkflowRuntimeError("Context.get_step_context() may only be called from within a step function")
@@ -270,9 +271,9 @@ class Context(Generic[MODEL_T]):
         self._require("streaming_queue", _EXTERNAL)
         run = self._live_run()
         assert run is not None
-        if not run.stream_queues:
-            run.stream_queue()
-        return run.stream_queues[0]
+        if not run.stream.queues:
+            run.stream.queue()
+        return run.stream.queues[0]
 
     # ------------------------------------------------------------------ run lifecycle (engine side)
     def _attach(self, run: WorkflowRun) -> None:

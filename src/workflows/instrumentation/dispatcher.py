@@ -180,13 +180,13 @@ class Dispatcher:
                     return await func(*args, **kwargs)
                 span_id = next(_span_ids)
                 run = current_run.get()
-                self.publish(SpanEntered(run, span_id, name, arguments(args, kwargs)), handlers)
+                self.publish(SpanEntered(run=run, span_id=span_id, name=name, arguments=arguments(args, kwargs)), handlers)
                 try:
                     result = await func(*args, **kwargs)
                 except BaseException as exc:
-                    self.publish(SpanExited(run, span_id, name, None, exc), reversed(handlers))
+                    self.publish(SpanExited(run=run, span_id=span_id, name=name, error=exc), reversed(handlers))
                     raise
-                self.publish(SpanExited(run, span_id, name, result, None), reversed(handlers))
+                self.publish(SpanExited(run=run, span_id=span_id, name=name, result=result), reversed(handlers))
                 return result
 
             return async_wrapper  # type: ignore[return-value]
@@ -199,13 +199,13 @@ class Dispatcher:
                 return func(*args, **kwargs)
             span_id = next(_span_ids)
             run = current_run.get()
-            self.publish(SpanEntered(run, span_id, name, arguments(args, kwargs)), handlers)
+            self.publish(SpanEntered(run=run, span_id=span_id, name=name, arguments=arguments(args, kwargs)), handlers)
             try:
                 result = func(*args, **kwargs)
             except BaseException as exc:
-                self.publish(SpanExited(run, span_id, name, None, exc), reversed(handlers))
+                self.publish(SpanExited(run=run, span_id=span_id, name=name, error=exc), reversed(handlers))
                 raise
-            self.publish(SpanExited(run, span_id, name, result, None), reversed(handlers))
+            self.publish(SpanExited(run=run, span_id=span_id, name=name, result=result), reversed(handlers))
             return result
 
         return wrapper  # type: ignore[return-value]
@@ -213,7 +213,7 @@ class Dispatcher:
     def event(self, name: str, **attributes: Any) -> None:
         """Publish a user record; the OpenTelemetry handler adds it to the current span as a span event."""
         _ensure_configured()
-        self.publish(UserEvent(current_run.get(), name, attributes))
+        self.publish(UserEvent(run=current_run.get(), name=name, attributes=attributes))
 
 
 _root = Dispatcher()

@@ -130,7 +130,7 @@ class _Llama:
         from llama_index_instrumentation.span import active_span_id
         from llama_index_instrumentation.span_handlers import NullSpanHandler
 
-        from workflows.runtime.run import current_step_context
+        from workflows.runtime.scope import current_step_context
 
         self.run_dispatcher: LlamaDispatcher = get_llama_dispatcher(RUN_DISPATCHER)
         self.step_dispatcher: LlamaDispatcher = get_llama_dispatcher(STEP_DISPATCHER)

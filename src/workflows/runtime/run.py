@@ -1,181 +1,78 @@
-"""One run of a workflow: per-step queues, worker tasks, routing, waits, timeouts.
+"""One run of a workflow: its lifecycle, and the application of each transition to its state.
 
 The run owns every task it starts. A driver task waits for the run to end (a
 ``StopEvent``, a failure, the timeout, a cancel), then cancels and awaits whatever is
-still running, so nothing outlives the run. Routing is a dict look-up of the event's
-type. A worker task keeps going as long as it has work: it drains its step's queue and
-takes the next step of a chain (or of a loop) itself, so events do not pay for a new
-task each; a step waiting for an external event holds no task at all (it is run again
-from the top when the event arrives).
+still running, so nothing outlives the run. Every change of the run is a record of
+its journal (``journal.py``), added once and read by the writer of a durable runtime,
+the stream, the instrumentation handlers and the ``verbose`` printer.
 
-The run's state is plain data (queued and in-progress work items, collect buffers,
-waiters, the store), which is what ``Context.to_dict()`` serializes and what a resumed
-run is rebuilt from. Every transition is published to the instrumentation dispatcher,
-but only when some handler follows this run.
+Where the rest lives: routing decisions in ``routing.py``, a step invocation and its
+retries in ``invoke.py``, waits and collect buffers in ``waits.py``, the stream in
+``stream.py``, saving and restoring in ``restore.py``, rebuilding from a journal in
+``replay.py``. A worker task keeps going as long as it has work: it drains its step's
+queue and takes the first event its own result routes (a chain of steps or an agent's
+loop runs in one task); a step waiting for an external event holds no task at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
-import functools
 import itertools
 import logging
 import threading
 import time
+import weakref
 from collections import deque
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from workflows.errors import WorkflowCancelledByUser, WorkflowRuntimeError, WorkflowTimeoutError
 from workflows.events import (
     Event,
     InputRequiredEvent,
     StepFailedEvent,
-    StepState,
-    StepStateChanged,
     StopEvent,
-    UnhandledEvent,
     WorkflowCancelledEvent,
     WorkflowFailedEvent,
-    WorkflowIdleEvent,
     WorkflowTimedOutEvent,
 )
-from workflows.instrumentation.dispatcher import Handlers, get_dispatcher
-from workflows.instrumentation.events import (
+from workflows.instrumentation.dispatcher import get_dispatcher
+from workflows.runtime import invoke, restore
+from workflows.runtime.config import RunConfig, RunOwner
+from workflows.runtime.journal import (
+    CollectBuffered,
     EventEmitted,
     EventSource,
+    Journal,
+    RunConcluded,
     RunFinished,
+    RunIdle,
     RunInfo,
     RunStarted,
     RunStatus,
     StateChanged,
     StepFinished,
-    StepOutcome,
-    StepStarted,
+    StepQueued,
     WaitEnded,
     WaitStarted,
-    current_run,
 )
-from workflows.retry_policy import RetryInfo, next_delay
-from workflows.runtime.steps import RouteTable, StepSpec
-from workflows.summary import summarize_event
+from workflows.runtime.routing import WorkItem, route
+from workflows.runtime.scope import current_step_context
+from workflows.runtime.steps import StepSpec
+from workflows.runtime.stream import RunStream
+from workflows.runtime.verbose import say_record
+from workflows.runtime.waits import CollectBuffer, Waiter
 
 if TYPE_CHECKING:
-    from workflows.context.context import Context
     from workflows.runtime.snapshot import RunSnapshot
-    from workflows.workflow import Workflow
 
 T = TypeVar("T")
 
 logger = logging.getLogger("workflows.runtime")
-verbose_logger = logging.getLogger("workflows.verbose")
 
 _dispatcher = get_dispatcher()
-
-current_step_context: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
-    "workflows_current_step_context", default=None
-)
-
-
-class WaitSuspended(BaseException):
-    """Raised by ``ctx.wait_for_event`` to park a step until its event arrives.
-
-    A ``BaseException`` so that a step's own ``except Exception`` cannot swallow it.
-    """
-
-
-class WorkItem:
-    """One delivery of an event to one step (and what a replay of it already knows)."""
-
-    __slots__ = ("event", "event_id", "seq", "resolved", "timed_out", "lineage")
-
-    def __init__(
-        self,
-        event: Event,
-        event_id: str | None,
-        seq: int,
-        lineage: dict[str, int] | None = None,
-        resolved: dict[str, Event] | None = None,
-        timed_out: frozenset[str] | None = None,
-    ) -> None:
-        self.event = event
-        self.event_id = event_id
-        self.seq = seq
-        self.lineage = lineage
-        self.resolved = resolved
-        self.timed_out = timed_out
-
-
-class Waiter:
-    """A step parked in ``ctx.wait_for_event`` until a matching event arrives."""
-
-    __slots__ = ("step", "item", "waiter_id", "event_type", "requirements", "subclasses", "deadline", "timer")
-
-    def __init__(
-        self,
-        step: str,
-        item: WorkItem,
-        waiter_id: str,
-        event_type: type[Event],
-        requirements: dict[str, Any] | None,
-        subclasses: bool,
-        deadline: float | None,
-    ) -> None:
-        self.step = step
-        self.item = item
-        self.waiter_id = waiter_id
-        self.event_type = event_type
-        self.requirements = requirements
-        self.subclasses = subclasses
-        self.deadline = deadline
-        self.timer: asyncio.TimerHandle | None = None
-
-    def matches(self, event: Event) -> bool:
-        if type(event) is not self.event_type and not (self.subclasses and isinstance(event, self.event_type)):
-            return False
-        if self.requirements:
-            return all(getattr(event, k, None) == v for k, v in self.requirements.items())
-        return True
-
-
-class CollectBuffer:
-    """Events gathered by ``ctx.collect_events`` for one step and buffer id.
-
-    Adding an event is O(1): we count what is still missing per type instead of
-    re-scanning the expected list.
-    """
-
-    __slots__ = ("expected", "need", "got", "missing")
-
-    def __init__(self, expected: list[type[Event]]) -> None:
-        self.expected = expected
-        self.need: dict[type, int] = {}
-        for t in expected:
-            self.need[t] = self.need.get(t, 0) + 1
-        self.got: dict[type, list[Event]] = {}
-        self.missing = len(expected)
-
-    def add(self, event: Event) -> bool:
-        """Buffer ``event`` if its type is still missing; True when the set is complete."""
-        t = type(event)
-        have = self.got.get(t)
-        if have is None:
-            if t not in self.need:
-                return False
-            have = self.got[t] = []
-        if len(have) < self.need[t]:
-            have.append(event)
-            self.missing -= 1
-        return self.missing == 0
-
-    def ordered(self) -> list[Event]:
-        cursors: dict[type, Iterator[Event]] = {t: iter(evs) for t, evs in self.got.items()}
-        return [next(cursors[t]) for t in self.expected]
-
-    def events(self) -> list[Event]:
-        return [ev for evs in self.got.values() for ev in evs]
 
 
 class StepRuntime:
@@ -191,40 +88,44 @@ class StepRuntime:
         self.in_progress: dict[int, WorkItem] = {}
 
 
-_type_names: dict[type, str] = {}
+@dataclass(slots=True, kw_only=True)
+class Handoff:
+    """Work a worker takes next itself: a delivery, its step, and the worker slot it holds."""
+
+    state: StepRuntime
+    item: WorkItem
+    slot: int
 
 
-def _type_str(t: type) -> str:
-    """``str(t)``, memoised: StepStateChanged reports output types this way."""
-    name = _type_names.get(t)
-    if name is None:
-        name = _type_names[t] = str(t)
-    return name
+@dataclass(slots=True, kw_only=True)
+class Taker:
+    """The worker routing the result it just produced, which may take one delivery itself."""
+
+    state: StepRuntime
+    slot: int
 
 
-# Internal stream records are kept as tuples of strings, which the garbage collector
-# stops tracking, so a long run's stream does not make every collection slower; they
-# become events only for a reader that streams with expose_internal=True.
-_IDLE = ("idle",)
-_NONE_STR = str(type(None))
+@dataclass(slots=True, kw_only=True)
+class EarlyEvent:
+    """An event sent before the run's task began, delivered once the run has started."""
+
+    event: Event
+    source: EventSource
+    target: StepSpec | None
 
 
-def _materialize(record: tuple[Any, ...]) -> Event:
-    kind = record[0]
-    if kind == "step":
-        _, name, state, worker_id, input_name, output_name = record
-        return StepStateChanged(
-            name=name, step_state=StepState(state), worker_id=worker_id, input_event_name=input_name,
-            output_event_name=output_name,
-        )
-    if kind == "unhandled":
-        _, event_type, qualified_name, step_name, idle = record
-        return UnhandledEvent(event_type=event_type, qualified_name=qualified_name, step_name=step_name, idle=idle)
-    return WorkflowIdleEvent()
+def _timeout_fired(ref: weakref.ref[WorkflowRun]) -> None:
+    # Timers hold the run weakly: a finished run's cancelled timer handle may linger in
+    # the loop's schedule, and must not keep the run (and its workflow) alive.
+    run = ref()
+    if run is not None:
+        run.on_timeout()
 
 
-Handoff = tuple[StepRuntime, WorkItem, int]
-"""An event a worker takes next itself: the step's state, the work item, the slot it holds."""
+def _wait_timed_out(ref: weakref.ref[WorkflowRun], waiter: Waiter) -> None:
+    run = ref()
+    if run is not None:
+        run.waiter_timed_out(waiter)
 
 
 class WorkflowRun:
@@ -232,67 +133,63 @@ class WorkflowRun:
 
     # Slots keep a run small: thousands may sit waiting for a human at once.
     __slots__ = (
-        "loop", "loop_thread", "workflow", "ctx", "run_id", "routes", "start_event", "snapshot", "info", "handlers",
-        "steps", "error_handlers", "tasks", "waiters", "collect_buffers", "stream", "_stream_wakeup",
-        "stream_closed", "raw_stream_taken", "stream_queues", "handoff_from", "handoff_to", "pending", "done", "status", "result", "stop_event", "error",
-        "_finished", "_seq", "_invocations", "_event_ids", "_timeout_handle", "final_snapshot", "started",
-        "early_events", "elapsed_before", "started_at", "verbose", "driver",
+        "loop", "loop_thread", "config", "workflow", "ctx", "run_id", "routes", "start_event", "snapshot", "info",
+        "journal", "steps", "tasks", "waiters", "collect_buffers", "stream", "pending", "done", "status", "result",
+        "stop_event", "error", "finished", "seq", "invocations", "event_ids", "timeout_handle", "final_snapshot",
+        "started", "early_events", "elapsed_before", "started_at", "driver", "threads", "__weakref__",
     )
 
     def __init__(
         self,
-        workflow: Workflow,
-        ctx: Context,
+        config: RunConfig,
+        ctx: RunOwner,
         run_id: str,
-        routes: RouteTable,
         start_event: Event | None,
         snapshot: RunSnapshot | None,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
-        self.workflow = workflow
+        self.config = config
+        self.workflow = config.workflow
         self.ctx = ctx
         self.run_id = run_id
-        self.routes = routes
+        self.routes = config.routes
         self.start_event = start_event
         self.snapshot = snapshot
         self.info = RunInfo(
-            workflow_name=workflow._trace_name,
+            workflow_name=config.trace_name,
             run_id=run_id,
             session_id=ctx.session_id,
-            workflow_class=f"{type(workflow).__module__}.{type(workflow).__qualname__}",
-            is_agent=bool(getattr(workflow, "is_agent", False)),
+            workflow_class=config.workflow_class,
+            is_agent=config.is_agent,
         )
-        self.handlers: Handlers = ()
-        self.steps = {name: StepRuntime(spec) for name, spec in routes.steps.items()}
-        self.error_handlers = workflow._error_handler_for
+        self.stream = RunStream(self.loop)
+        # Until the run starts nobody follows it; _begin sets the real journal.
+        self.journal = Journal(
+            writer=None, stream_add=self.stream.add, publish=_dispatcher.publish, handlers=(), say=None,
+            on_write_error=self._journal_failed,
+        )
+        self.steps = {name: StepRuntime(spec) for name, spec in config.routes.steps.items()}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.waiters: list[Waiter] = []
         self.collect_buffers: dict[tuple[str, str], CollectBuffer] = {}
-        self.stream: list[Any] = []
-        self._stream_wakeup: asyncio.Future[None] | None = None
-        self.stream_closed = False
-        self.raw_stream_taken = False
-        self.handoff_from: tuple[StepRuntime, int] | None = None
-        self.handoff_to: Handoff | None = None
-        self.stream_queues: list[asyncio.Queue[Event]] = []
         self.pending = 0
         self.done = False
         self.status: RunStatus | None = None
         self.result: Any = None
         self.stop_event: StopEvent | None = None
         self.error: BaseException | None = None
-        self._finished: asyncio.Future[None] = self.loop.create_future()
-        self._seq = itertools.count()
-        self._invocations = itertools.count()
-        self._event_ids = itertools.count(1)
-        self._timeout_handle: asyncio.TimerHandle | None = None
+        self.finished: asyncio.Future[None] = self.loop.create_future()
+        self.seq = itertools.count(snapshot.next_seq if snapshot is not None else 0)
+        self.invocations = itertools.count()
+        self.event_ids = itertools.count(1)
+        self.timeout_handle: asyncio.TimerHandle | None = None
         self.final_snapshot: RunSnapshot | None = None
         self.started = False
-        self.early_events: list[tuple[Event, EventSource, StepSpec | None]] = []
+        self.early_events: list[EarlyEvent] = []
         self.elapsed_before = snapshot.elapsed_alive if snapshot is not None else 0.0
         self.started_at = time.monotonic()
-        self.verbose = workflow._verbose
+        self.threads = invoke.SyncStepThreads()
         self.driver = self.loop.create_task(self._drive())
         self.driver.add_done_callback(self._mark_cancel_seen)
 
@@ -304,14 +201,14 @@ class WorkflowRun:
 
     # ------------------------------------------------------------------ lifecycle
     async def _drive(self) -> Any:
-        semaphore = self.workflow._run_semaphore
+        semaphore = self.config.run_semaphore()
         try:
             try:
                 if semaphore is not None:
                     await semaphore.acquire()
                 try:
                     self._begin()
-                    await self._finished
+                    await self.finished
                 finally:
                     if semaphore is not None:
                         semaphore.release()
@@ -330,32 +227,44 @@ class WorkflowRun:
         return self.result
 
     def _begin(self) -> None:
-        carrier = self.snapshot.carrier if self.snapshot is not None else None
-        self.handlers = _dispatcher.start_run(
-            RunStarted(self.info, self.start_event, self.snapshot is not None, carrier, self.workflow)
+        snapshot = self.snapshot
+        record = RunStarted(
+            run=self.info, start_event=self.start_event, resumed=snapshot is not None,
+            carrier=snapshot.carrier if snapshot is not None else None, workflow=self.workflow,
         )
-        if self.handlers:
-            self.ctx.store.on_change = self._on_state_change
-        timeout = self.workflow._timeout
+        open_journal = getattr(self.config.runtime, "open_journal", None)
+        writer = open_journal(self.info, self.ctx) if open_journal is not None else None
+        self.journal = Journal(
+            writer=writer, stream_add=self.stream.add, publish=_dispatcher.publish,
+            handlers=(), say=say_record if self.config.verbose else None, on_write_error=self._journal_failed,
+        )
+        # The writer sees the start before anything acts on it; the handlers then say
+        # whether they follow this run.
+        self.journal.add(record)
+        self.journal.handlers = _dispatcher.start_run(record)
+        self.journal.full = self.journal.full or bool(self.journal.handlers)
+        if self.journal.full:
+            self.ctx.store.on_change = self._state_changed
+        timeout = self.config.timeout
         if timeout is not None:
-            self._timeout_handle = self.loop.call_later(max(timeout - self.elapsed_before, 0.0), self._on_timeout)
-        if self.snapshot is not None:
-            self._restore(self.snapshot)
+            self.timeout_handle = self.loop.call_later(
+                max(timeout - self.elapsed_before, 0.0), _timeout_fired, weakref.ref(self)
+            )
+        if snapshot is not None:
+            restore.restore(self, snapshot)
         else:
             assert self.start_event is not None
-            if self.verbose:
-                self._say(f"[tick] add: {summarize_event(self.start_event)}")
             self.emit(self.start_event, "start")
         self.started = True
-        for event, source, target in self.early_events:
-            self.emit(event, source, target=target)
+        for early in self.early_events:
+            self.emit(early.event, early.source, target=early.target)
         self.early_events.clear()
         if self.pending == 0 and not self.done:
-            self._internal(_IDLE)
+            self.journal.add(RunIdle(run=self.info), streamed=True)
 
     async def _shutdown(self) -> None:
-        if self._timeout_handle is not None:
-            self._timeout_handle.cancel()
+        if self.timeout_handle is not None:
+            self.timeout_handle.cancel()
         if not self.done:  # the driver itself is being cancelled
             self.done = True
         for waiter in self.waiters:
@@ -368,22 +277,44 @@ class WorkflowRun:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def _close(self) -> None:
-        """Publish the end of the run and hand the context back (runs even on hard cancel)."""
-        if self.handlers:
+        """Journal the end of the run and hand the context back (runs even on hard cancel)."""
+        journal = self.journal
+        if journal.full:
             for waiter in self.waiters:
-                self._publish(WaitEnded(self.info, waiter.step, waiter.waiter_id, "cancelled", None))
+                journal.add(WaitEnded(
+                    run=self.info, step=waiter.step, waiter_id=waiter.waiter_id, outcome="cancelled",
+                    seq=waiter.item.seq,
+                ))
         self.ctx._run_ended(self)
         self.ctx.store.on_change = None
-        self.stream_closed = True
-        self._wake_stream()
-        if self.handlers:
-            self._publish(RunFinished(self.info, self.status or "cancelled", self.result, self.stop_event, self.error))
-        if self.verbose:
-            self._say(f"[result] {summarize_event(self.stop_event)}" if self.stop_event is not None else f"[result] {self.status}")
+        self.stream.close()
+        detached = self.threads.running
+        if detached:
+            logger.warning(
+                "run %s of %s ended while %d sync step thread(s) still ran; a thread cannot be stopped, "
+                "so each finishes on its own and its result is dropped",
+                self.run_id, self.info.workflow_name, detached,
+            )
+        journal.add(RunFinished(
+            run=self.info, status=self.status or "cancelled", result=self.result, stop_event=self.stop_event,
+            error=self.error, detached_threads=detached,
+        ))
+        writer = journal.writer
+        if writer is not None:
+            journal.writer = None
+            try:
+                writer.close()
+            except Exception:
+                logger.exception("the journal writer of run %s failed to close", self.run_id)
 
-    def _finish(self, status: RunStatus, final_event: StopEvent, result: Any = None, error: BaseException | None = None) -> None:
+    def conclude(self, status: RunStatus, final_event: StopEvent, result: Any = None, error: BaseException | None = None) -> None:
+        """Decide the run's outcome (once): stream the final event, stop the steps, wake the driver."""
         if self.done:
             return
+        self.journal.add(
+            RunConcluded(run=self.info, status=status, final_event=final_event, result=result, error=error),
+            streamed=True,
+        )
         self.done = True
         self.status = status
         self.result = result
@@ -393,104 +324,63 @@ class WorkflowRun:
         if status == "cancelled":
             # Taken before the workers are cancelled, so in-progress work is kept and a
             # context saved after cancel_run() resumes it.
-            self.final_snapshot = self.take_snapshot()
-        self._append_stream(final_event)
+            self.final_snapshot = restore.take_snapshot(self)
         for task in self.tasks:
             if task is not asyncio.current_task():
                 task.cancel()
-        if not self._finished.done():
-            self._finished.set_result(None)
+        if not self.finished.done():
+            self.finished.set_result(None)
 
-    def _on_timeout(self) -> None:
+    def stop(self, stop_event: StopEvent) -> None:
+        """A step returned ``stop_event``: the run completes with its result."""
+        self.conclude("completed", stop_event, result=stop_event.result if type(stop_event) is StopEvent else stop_event)
+
+    def on_timeout(self) -> None:
         if self.done:
             return
-        timeout = self.workflow._timeout
+        timeout = self.config.timeout
         active = sorted({name for name, st in self.steps.items() if st.in_progress})
         detail = f"Currently active steps: {', '.join(active)}" if active else "No steps active"
-        self._finish(
+        self.conclude(
             "timed_out",
             WorkflowTimedOutEvent(timeout=timeout, active_steps=active),
             error=WorkflowTimeoutError(f"Operation timed out after {timeout} seconds. {detail}"),
         )
 
     def cancel_by_user(self) -> None:
-        self._finish("cancelled", WorkflowCancelledEvent(), error=WorkflowCancelledByUser())
+        self.conclude("cancelled", WorkflowCancelledEvent(), error=WorkflowCancelledByUser())
 
     def elapsed_alive(self) -> float:
         return self.elapsed_before + (time.monotonic() - self.started_at)
 
-    # ------------------------------------------------------------------ publishing
-    def _publish(self, record: Any) -> None:
-        _dispatcher.publish(record, self.handlers)
+    def _journal_failed(self, exc: Exception) -> None:
+        logger.error("run %s: its journal could not be written; the run fails", self.run_id, exc_info=exc)
+        self.conclude("failed", WorkflowFailedEvent(step_name="", exception=exc, attempts=0, elapsed_seconds=0.0), error=exc)
 
-    def _publish_closing(self, record: StepFinished) -> None:
-        # Handlers may attach a context on StepStarted; closing in reverse order lets
-        # each detach its own token while it is the innermost one.
-        _dispatcher.publish(record, reversed(self.handlers))
+    # ------------------------------------------------------------------ journal helpers
+    def finish_attempt(self, record: StepFinished) -> None:
+        """Journal the end of a step attempt (streamed as the step no longer running, when it is)."""
+        self.journal.add(
+            record, streamed=record.outcome in ("completed", "waiting", "failed") and not self.done, closing=True
+        )
 
-    def _say(self, line: str) -> None:
-        if verbose_logger.isEnabledFor(logging.INFO):
-            verbose_logger.info(line)
-        else:
-            print(line)
-
-    def _internal(self, record: tuple[Any, ...]) -> None:
-        if not self.done:
-            self._append_stream(record)
-
-    def write_to_stream(self, event: Event, step: str | None = None, invocation_id: int | None = None) -> None:
-        if self.done:
-            return
-        self._append_stream(event)
-        if self.handlers:
-            self._publish(EventEmitted(self.info, event, self._new_event_id(), "stream", step, invocation_id, ()))
-
-    def _append_stream(self, entry: Any) -> None:
-        self.stream.append(entry)
-        self._wake_stream()
-        for queue in self.stream_queues:
-            queue.put_nowait(self.stream_entry(len(self.stream) - 1))
-
-    def stream_queue(self) -> asyncio.Queue[Event]:
-        """A queue fed with every stream entry, past and future (the deprecated ``streaming_queue``)."""
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        for index in range(len(self.stream)):
-            queue.put_nowait(self.stream_entry(index))
-        self.stream_queues.append(queue)
-        return queue
-
-    def _wake_stream(self) -> None:
-        wakeup = self._stream_wakeup
-        if wakeup is not None:
-            self._stream_wakeup = None
-            if not wakeup.done():
-                wakeup.set_result(None)
-
-    async def stream_changed(self) -> None:
-        """Wait until something is added to the stream (or the run ends)."""
-        if self._stream_wakeup is None:
-            self._stream_wakeup = self.loop.create_future()
-        await self._stream_wakeup
-
-    def stream_entry(self, index: int) -> Event:
-        entry = self.stream[index]
-        if not isinstance(entry, Event):
-            entry = self.stream[index] = _materialize(entry)
-        return entry
-
-    def is_internal_entry(self, index: int) -> bool:
-        entry = self.stream[index]
-        return not isinstance(entry, Event) or isinstance(entry, (StepStateChanged, WorkflowIdleEvent, UnhandledEvent))
+    def work_done(self) -> None:
+        """A delivery left the run's work (finished, parked, failed or cancelled)."""
+        self.pending -= 1
+        if self.pending == 0 and not self.done:
+            self.journal.add(RunIdle(run=self.info), streamed=True)
 
     def _new_event_id(self) -> str:
-        return f"{self.run_id}-{next(self._event_ids)}"
+        return f"{self.run_id}-{next(self.event_ids)}"
 
-    def _on_state_change(self, op: str, path: str, keys: tuple[str, ...], before: Any, after: Any) -> None:
+    def _state_changed(self, op: str, path: str, keys: tuple[str, ...], before: Any, after: Any) -> None:
         step_ctx = current_step_context.get()
         step = inv = None
         if step_ctx is not None and step_ctx._run is self:
             step, inv = step_ctx._step_name, step_ctx._invocation_id
-        self._publish(StateChanged(self.info, op, path, keys, before, after, step, inv))
+        self.journal.add(StateChanged(
+            run=self.info, op=op, path=path, keys=keys, before=before, after=after, step=step, invocation_id=inv,
+        ))
 
     # ------------------------------------------------------------------ routing
     def emit(
@@ -501,212 +391,90 @@ class WorkflowRun:
         invocation_id: int | None = None,
         lineage: dict[str, int] | None = None,
         target: StepSpec | None = None,
-    ) -> None:
-        """Route ``event`` to the steps that accept it (or only to ``target``)."""
-        if self.done:
-            return
-        targets = (target,) if target is not None else self.routes.targets(type(event))
-        woken: list[Waiter] = []
-        if self.waiters:
-            for waiter in self.waiters:
-                if (target is None or waiter.step == target.name) and waiter.matches(event):
-                    woken.append(waiter)
-        event_id = None
-        if self.handlers:
-            event_id = self._new_event_id()
-            names = tuple(s.name for s in targets) + tuple(w.step for w in woken if all(w.step != s.name for s in targets))
-            self._publish(EventEmitted(self.info, event, event_id, source, step, invocation_id, names))
-        for waiter in woken:
-            self._resume_waiter(waiter, event)
-        woken_steps = {w.step for w in woken}
-        for spec in targets:
-            if spec.name in woken_steps:
-                continue  # consumed by that step's waiter
-            self.dispatch(spec, WorkItem(event, event_id, next(self._seq), lineage))
-        if not targets and not woken and not isinstance(event, (InputRequiredEvent, StopEvent)):
-            cls = type(event)
-            self._internal(
-                ("unhandled", cls.__name__, f"{cls.__module__}.{cls.__qualname__}", step, self.pending == 0)
-            )
+        completes: int | None = None,
+        taker: Taker | None = None,
+    ) -> Handoff | None:
+        """Route ``event`` (to the steps that accept it, or only to ``target``) and apply the decision.
 
-    def dispatch(self, spec: StepSpec, item: WorkItem) -> None:
+        Returns the delivery that ``taker``, the worker routing its own result, runs next.
+        """
         if self.done:
-            return
-        state = self.steps[spec.name]
-        self.pending += 1
-        source = self.handoff_from
-        if source is not None and self.handoff_to is None:
-            # A worker is routing the result it just produced: it takes the first event
-            # that can run at once itself, instead of paying for a new task (a chain of
-            # steps, or an agent's loop, then runs in one task).
-            source_state, source_slot = source
-            if state is source_state and not state.queue:
-                self.handoff_to = (state, item, source_slot)
-                return
-            if state is not source_state and state.free_slots:
-                self.handoff_to = (state, item, state.free_slots.pop())
-                return
+            return None
+        decision = route(self.routes, self.waiters, event, target)
+        journal = self.journal
+        seqs = tuple(next(self.seq) for _ in decision.targets)
+        unhandled = not decision.targets and not decision.woken and not isinstance(event, (InputRequiredEvent, StopEvent))
+        streamed = unhandled or (source == "return" and isinstance(event, InputRequiredEvent))
+        event_id = None
+        if journal.full or streamed:
+            if journal.full:
+                event_id = self._new_event_id()
+            journal.add(
+                EventEmitted(
+                    run=self.info, event=event, event_id=event_id or "", source=source, step=step,
+                    invocation_id=invocation_id, targets=decision.step_names, seqs=seqs, lineage=lineage,
+                    completes=completes, woken=tuple(w.waiter_id for w in decision.woken), unhandled=unhandled,
+                    idle=unhandled and self.pending == 0,
+                ),
+                streamed=streamed,
+            )
+        deliveries = [self._resume(waiter, event) for waiter in decision.woken]
+        for spec, seq in zip(decision.targets, seqs):
+            deliveries.append((self.steps[spec.name], WorkItem(event, event_id, seq, lineage)))
+        return self._place(deliveries, taker)
+
+    def _place(self, deliveries: list[tuple[StepRuntime, WorkItem]], taker: Taker | None) -> Handoff | None:
+        handoff = None
+        for state, item in deliveries:
+            self.pending += 1
+            if taker is not None and handoff is None:
+                # A worker routing the result it just produced takes the first event that
+                # can run at once itself, instead of paying for a new task (a chain of
+                # steps, or an agent's loop, then runs in one task).
+                if state is taker.state and not state.queue:
+                    handoff = Handoff(state=state, item=item, slot=taker.slot)
+                    continue
+                if state is not taker.state and state.free_slots:
+                    handoff = Handoff(state=state, item=item, slot=state.free_slots.pop())
+                    continue
+            self.dispatch(state, item)
+        return handoff
+
+    def dispatch(self, state: StepRuntime, item: WorkItem) -> None:
+        """Start ``item`` on a free worker of its step, or queue it."""
         if state.free_slots:
-            self._spawn(state, item, state.free_slots.pop())
+            self.spawn(state, item, state.free_slots.pop())
             return
         if state.queue is None:
             state.queue = deque()
         state.queue.append(item)
-        self._internal(("step", spec.name, "preparing", "<enqueued>", type(item.event).__name__, None))
-        if self.verbose:
-            self._say(f"[{spec.name}] enqueued (waiting for capacity)")
+        self.journal.add(StepQueued(run=self.info, step=state.spec.name, seq=item.seq, event=item.event), streamed=True)
 
-    def _spawn(self, state: StepRuntime, item: WorkItem, slot: int) -> None:
-        task = self.loop.create_task(self._worker(state, item, slot))
+    def spawn(self, state: StepRuntime, item: WorkItem, slot: int) -> None:
+        task = self.loop.create_task(invoke.work(self, state, item, slot))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _worker(self, state: StepRuntime, item: WorkItem, slot: int) -> None:
-        token = current_run.set(self.info)
-        try:
-            while True:
-                handed = await self._invoke(state, item, slot)
-                if handed is not None:
-                    next_state, item, next_slot = handed
-                    if next_state is not state:
-                        if state.queue and not self.done:
-                            # This step still has queued work for this worker: the handed
-                            # event gets a task of its own (its slot is already taken).
-                            self._spawn(next_state, item, next_slot)
-                            item = state.queue.popleft()
-                            continue
-                        state.free_slots.append(slot)
-                        state, slot = next_state, next_slot
-                    if self.done:
-                        break
-                    continue
-                if self.done or not state.queue:
-                    break
-                item = state.queue.popleft()
-        finally:
-            state.free_slots.append(slot)
-            current_run.reset(token)
-
-    async def _invoke(self, state: StepRuntime, item: WorkItem, slot: int) -> Handoff | None:
-        """Run one step invocation (with its retries); return the event its worker takes next, if any."""
-        from workflows.context.context import Context
-
-        spec = state.spec
-        config = spec.config
-        invocation_id = next(self._invocations)
-        state.in_progress[invocation_id] = item
-        step_ctx = Context._for_step(self.ctx, self, spec.name, item, invocation_id)
-        token = current_step_context.set(step_ctx)
-        first_started = time.monotonic()
-        attempt = 0
-        input_name = type(item.event).__name__
-        try:
-            while True:
-                attempt += 1
-                if self.handlers:
-                    self._publish(
-                        StepStarted(self.info, spec.name, invocation_id, attempt, slot, item.event, item.event_id)
-                    )
-                self._internal(("step", spec.name, "running", str(slot), input_name, None))
-                if self.verbose:
-                    self._say(f"[{spec.name}:{slot}] started from {input_name}")
-                try:
-                    kwargs: dict[str, Any] = {config.event_name: item.event}
-                    if config.context_parameter is not None:
-                        kwargs[config.context_parameter] = step_ctx
-                    if config.resources:
-                        kwargs.update(await self.workflow._resolve_resources(config.resources))
-                    if config.is_async:
-                        result = await spec.func(**kwargs)
-                    else:
-                        call = functools.partial(spec.func, **kwargs)
-                        result = await self.loop.run_in_executor(None, contextvars.copy_context().run, call)
-                    if result is not None and not isinstance(result, Event):
-                        raise WorkflowRuntimeError(
-                            f"Step function {spec.name} returned {type(result).__name__} instead of an Event instance."
-                        )
-                except WaitSuspended:
-                    if self.handlers:
-                        self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "waiting"))
-                    self._internal(("step", spec.name, "not_running", str(slot), _type_str(type(item.event)), _NONE_STR))
-                    return None
-                except asyncio.CancelledError:
-                    if self.handlers:
-                        outcome: StepOutcome = "timed_out" if self.status == "timed_out" else "cancelled"
-                        self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, outcome))
-                    raise
-                except Exception as exc:
-                    if self.done:
-                        if self.handlers:
-                            self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "failed", None, exc))
-                        return None
-                    delay = self._retry_delay(spec, first_started, attempt, exc)
-                    if isinstance(delay, Exception):
-                        exc, delay = delay, None  # the policy itself raised: that is the failure
-                    if delay is not None:
-                        if self.handlers:
-                            self._publish_closing(
-                                StepFinished(self.info, spec.name, invocation_id, attempt, "retrying", None, exc, delay)
-                            )
-                        step_ctx._retry_info = RetryInfo(
-                            retry_number=attempt,
-                            elapsed_seconds=time.monotonic() - first_started,
-                            last_exception=exc,
-                            last_failed_at=datetime.now(timezone.utc),
-                        )
-                        await asyncio.sleep(delay)
-                        continue
-                    if self.handlers:
-                        self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "failed", None, exc))
-                    self._internal(("step", spec.name, "not_running", str(slot), _type_str(type(item.event)), None))
-                    self._step_failed(spec, item, exc, attempt, time.monotonic() - first_started)
-                    return None
-                else:
-                    self._internal(
-                        ("step", spec.name, "not_running", str(slot), _type_str(type(item.event)), _type_str(type(result)))
-                    )
-                    if self.verbose:
-                        self._say(f"[{spec.name}:{slot}] complete with {type(result).__name__}")
-                    handed = None
-                    if result is not None:
-                        self.handoff_from = (state, slot)
-                        try:
-                            self._step_returned(spec, item, invocation_id, result)
-                        finally:
-                            handed, self.handoff_from, self.handoff_to = self.handoff_to, None, None
-                    if self.handlers:
-                        self._publish_closing(StepFinished(self.info, spec.name, invocation_id, attempt, "completed", result))
-                    return handed
-        finally:
-            current_step_context.reset(token)
-            del state.in_progress[invocation_id]
-            self.pending -= 1
-            if self.pending == 0 and not self.done:
-                self._internal(_IDLE)
-
-    def _retry_delay(self, spec: StepSpec, first_started: float, attempt: int, exc: Exception) -> float | Exception | None:
-        policy = spec.config.retry_policy
-        if policy is None:
-            return None
-        try:
-            return next_delay(policy, time.monotonic() - first_started, attempt, exc)
-        except Exception as policy_error:
-            return policy_error
-
-    def _step_returned(self, spec: StepSpec, item: WorkItem, invocation_id: int, result: Event) -> None:
+    def step_returned(
+        self, spec: StepSpec, item: WorkItem, invocation_id: int, result: Event, state: StepRuntime, slot: int
+    ) -> Handoff | None:
+        """Route what a step returned; a ``StopEvent`` is only journaled (``stop`` concludes the run)."""
         if isinstance(result, StopEvent):
-            if self.handlers:
-                self._publish(EventEmitted(self.info, result, self._new_event_id(), "return", spec.name, invocation_id, ()))
-            value = result.result if type(result) is StopEvent else result
-            self._finish("completed", result, result=value)
-            return
-        if isinstance(result, InputRequiredEvent):
-            self._append_stream(result)
-        self.emit(result, "return", spec.name, invocation_id, item.lineage)
+            if self.journal.full:
+                self.journal.add(EventEmitted(
+                    run=self.info, event=result, event_id=self._new_event_id(), source="return", step=spec.name,
+                    invocation_id=invocation_id, completes=item.seq,
+                ))
+            return None
+        return self.emit(
+            result, "return", spec.name, invocation_id, item.lineage, completes=item.seq,
+            taker=Taker(state=state, slot=slot),
+        )
 
-    def _step_failed(self, spec: StepSpec, item: WorkItem, exc: Exception, attempts: int, elapsed: float) -> None:
-        handler_name = self.error_handlers.get(spec.name) if spec.config.role == "step" else None
-        if handler_name is not None:
+    def step_failed(self, spec: StepSpec, item: WorkItem, exc: BaseException, attempts: int, elapsed: float) -> None:
+        """A step's retries are exhausted: its ``@catch_error`` step recovers it, or the run fails."""
+        handler_name = self.config.error_handlers.get(spec.name) if spec.config.role == "step" else None
+        if handler_name is not None and isinstance(exc, Exception):
             handler = self.routes.steps[handler_name]
             lineage = dict(item.lineage or {})
             used = lineage.get(handler_name, 0)
@@ -720,11 +488,15 @@ class WorkflowRun:
                     elapsed_seconds=elapsed,
                     failed_at=datetime.now(timezone.utc),
                 )
-                self.emit(failure, "return", spec.name, None, lineage, target=handler)
+                self.emit(failure, "return", spec.name, None, lineage, target=handler, completes=item.seq)
                 return
-        self._finish(
+        self.conclude(
             "failed",
-            WorkflowFailedEvent(step_name=spec.name, exception=exc, attempts=attempts, elapsed_seconds=elapsed),
+            WorkflowFailedEvent(
+                step_name=spec.name, exception=exc if isinstance(exc, Exception) else WorkflowRuntimeError(
+                    f"step {spec.name} raised {type(exc).__name__}"
+                ), attempts=attempts, elapsed_seconds=elapsed,
+            ),
             error=exc,
         )
 
@@ -758,17 +530,28 @@ class WorkflowRun:
                 raise WorkflowRuntimeError(f"Step {step} does not exist")
             if not target.accepts(type(event)) and not any(w.step == step and w.matches(event) for w in self.waiters):
                 raise WorkflowRuntimeError(f"Step {step} does not accept event of type {type(event)}")
-        if self.verbose:
-            self._say(f"[tick] add: {summarize_event(event)}")
         if not self.started:
             # The run's task has not begun yet (or waits for num_concurrent_runs): keep
             # the event until the start event is routed and saved waiters are re-armed.
-            self.early_events.append((event, source, target))
+            self.early_events.append(EarlyEvent(event=event, source=source, target=target))
             return
         self.emit(event, source, from_step, invocation_id, lineage, target=target)
 
+    def write_to_stream(self, event: Event, step: str | None = None, invocation_id: int | None = None) -> None:
+        if self.done:
+            return
+        self.journal.add(
+            EventEmitted(
+                run=self.info, event=event, event_id=self._new_event_id() if self.journal.full else "",
+                source="stream", step=step, invocation_id=invocation_id,
+            ),
+            streamed=True,
+        )
+
     # ------------------------------------------------------------------ collect / wait
-    def collect(self, step: str, buffer_id: str, event: Event, expected: list[type[Event]]) -> list[Event] | None:
+    def collect(
+        self, step: str, buffer_id: str, event: Event, expected: list[type[Event]], invocation_id: int | None = None
+    ) -> list[Event] | None:
         key = (step, buffer_id)
         buffer = self.collect_buffers.get(key)
         if buffer is None:
@@ -779,7 +562,13 @@ class WorkflowRun:
             buffer = self.collect_buffers[key] = CollectBuffer(expected)
             for ev in kept:
                 buffer.add(ev)
-        if not buffer.add(event):
+        complete = buffer.add(event)
+        if complete is not None and self.journal.full:
+            self.journal.add(CollectBuffered(
+                run=self.info, step=step, buffer_id=buffer_id, event=event, expected=tuple(expected),
+                complete=complete, invocation_id=invocation_id,
+            ))
+        if not complete:
             return None
         del self.collect_buffers[key]
         return buffer.ordered()
@@ -796,122 +585,58 @@ class WorkflowRun:
         invocation_id: int,
         subclasses: bool,
     ) -> None:
+        if self.journal.full:
+            self.journal.add(WaitStarted(
+                run=self.info, step=step, invocation_id=invocation_id, waiter_id=waiter_id, event_type=event_type,
+                requirements=requirements, timeout=timeout, seq=item.seq,
+            ))
         deadline = None if timeout is None else self.loop.time() + timeout
-        waiter = Waiter(step, item, waiter_id, event_type, requirements, subclasses, deadline)
-        self._arm(waiter)
-        if self.handlers:
-            self._publish(WaitStarted(self.info, step, invocation_id, waiter_id, event_type, requirements, timeout))
+        self.arm(Waiter(
+            step=step, item=item, waiter_id=waiter_id, event_type=event_type, requirements=requirements,
+            subclasses=subclasses, deadline=deadline,
+        ))
         if waiter_event is not None:
             self.write_to_stream(waiter_event, step, invocation_id)
 
-    def _arm(self, waiter: Waiter) -> None:
+    def arm(self, waiter: Waiter) -> None:
         self.waiters.append(waiter)
         if waiter.deadline is not None:
-            waiter.timer = self.loop.call_at(waiter.deadline, self._waiter_timed_out, waiter)
+            waiter.timer = self.loop.call_at(waiter.deadline, _wait_timed_out, weakref.ref(self), waiter)
 
-    def _resume_waiter(self, waiter: Waiter, event: Event) -> None:
+    def _resume(self, waiter: Waiter, event: Event) -> tuple[StepRuntime, WorkItem]:
         self.waiters.remove(waiter)
         if waiter.timer is not None:
             waiter.timer.cancel()
-        if self.handlers:
-            self._publish(WaitEnded(self.info, waiter.step, waiter.waiter_id, "received", event))
         item = waiter.item
+        if self.journal.full:
+            self.journal.add(WaitEnded(
+                run=self.info, step=waiter.step, waiter_id=waiter.waiter_id, outcome="received", event=event,
+                seq=item.seq,
+            ))
         resolved = dict(item.resolved or {})
         resolved[waiter.waiter_id] = event
-        self.dispatch(
-            self.routes.steps[waiter.step],
-            WorkItem(item.event, item.event_id, item.seq, item.lineage, resolved, item.timed_out),
+        return self.steps[waiter.step], WorkItem(
+            item.event, item.event_id, item.seq, item.lineage, resolved, item.timed_out, item.attempts
         )
 
-    def _waiter_timed_out(self, waiter: Waiter) -> None:
+    def waiter_timed_out(self, waiter: Waiter) -> None:
         if self.done or waiter not in self.waiters:
             return
         self.waiters.remove(waiter)
-        if self.handlers:
-            self._publish(WaitEnded(self.info, waiter.step, waiter.waiter_id, "timed_out", None))
         item = waiter.item
+        if self.journal.full:
+            self.journal.add(WaitEnded(
+                run=self.info, step=waiter.step, waiter_id=waiter.waiter_id, outcome="timed_out", seq=item.seq,
+            ))
         timed_out = frozenset(item.timed_out or ()) | {waiter.waiter_id}
-        self.dispatch(
-            self.routes.steps[waiter.step],
-            WorkItem(item.event, item.event_id, item.seq, item.lineage, item.resolved, timed_out),
+        self._place(
+            [(self.steps[waiter.step], WorkItem(
+                item.event, item.event_id, item.seq, item.lineage, item.resolved, timed_out, item.attempts
+            ))],
+            None,
         )
 
-    # ------------------------------------------------------------------ snapshot / restore
-    def _restore(self, snapshot: RunSnapshot) -> None:
-        # Work items keep their sequence numbers: default waiter ids are built from them.
-        saved_seqs = [i.seq for items in snapshot.queued.values() for i in items if i.seq is not None]
-        saved_seqs += [w.seq for w in snapshot.waiters if w.seq is not None]
-        self._seq = itertools.count(max(saved_seqs, default=-1) + 1)
-
-        def seq_of(saved: int | None) -> int:
-            return next(self._seq) if saved is None else saved
-
-        for step_name, items in snapshot.queued.items():
-            spec = self.routes.steps.get(step_name)
-            if spec is None:
-                logger.warning("resumed run %s: dropping work for unknown step %r", self.run_id, step_name)
-                continue
-            for saved_item in items:
-                self.dispatch(
-                    spec, WorkItem(saved_item.event, None, seq_of(saved_item.seq), saved_item.lineage, saved_item.resolved)
-                )
-        for saved_buffer in snapshot.collected:
-            buffer = CollectBuffer(saved_buffer.expected)
-            for ev in saved_buffer.events:
-                buffer.add(ev)
-            self.collect_buffers[(saved_buffer.step, saved_buffer.buffer_id)] = buffer
-        now = self.loop.time()
-        for saved in snapshot.waiters:
-            if saved.step not in self.routes.steps:
-                logger.warning("resumed run %s: dropping a wait of unknown step %r", self.run_id, saved.step)
-                continue
-            item = WorkItem(saved.event, None, seq_of(saved.seq), saved.lineage, saved.resolved)
-            deadline = None if saved.remaining is None else now + saved.remaining
-            subclasses = self.routes.steps[saved.step].config.accept_event_subclasses
-            self._arm(Waiter(saved.step, item, saved.waiter_id, saved.event_type, saved.requirements, subclasses, deadline))
-            if self.handlers:
-                self._publish(
-                    WaitStarted(self.info, saved.step, 0, saved.waiter_id, saved.event_type, saved.requirements, saved.remaining)
-                )
-
+    # ------------------------------------------------------------------ snapshot
     def take_snapshot(self) -> RunSnapshot:
         """The run as plain data: what is queued or in progress, collected, awaited."""
-        from workflows.runtime.snapshot import RunSnapshot, SavedCollect, SavedItem, SavedWaiter
-
-        if not self.started:
-            # Nothing ran yet: the run is its start event (or the snapshot it resumes).
-            if self.snapshot is not None:
-                return self.snapshot
-            assert self.start_event is not None
-            pending = {s.name: [SavedItem(self.start_event)] for s in self.routes.targets(type(self.start_event))}
-            return RunSnapshot(True, 0.0, {}, pending)
-        queued: dict[str, list[SavedItem]] = {}
-        for name, state in self.steps.items():
-            # In-progress work runs again on resume, before what was queued behind it.
-            items = [*state.in_progress.values(), *(state.queue or ())]
-            if items:
-                queued[name] = [SavedItem(i.event, i.lineage, i.resolved, i.seq) for i in items]
-        now = self.loop.time()
-        waiters = [
-            SavedWaiter(
-                step=w.step,
-                event=w.item.event,
-                lineage=w.item.lineage,
-                resolved=w.item.resolved,
-                seq=w.item.seq,
-                waiter_id=w.waiter_id,
-                event_type=w.event_type,
-                requirements=w.requirements,
-                remaining=None if w.deadline is None else max(w.deadline - now, 0.0),
-            )
-            for w in self.waiters
-        ]
-        collected = [
-            SavedCollect(step, buffer_id, list(b.expected), b.events())
-            for (step, buffer_id), b in self.collect_buffers.items()
-        ]
-        carrier = _dispatcher.inject(self.info, self.handlers) if self.handlers else {}
-        if not carrier and self.snapshot is not None:
-            carrier = dict(self.snapshot.carrier)
-        running = not self.done or self.status == "cancelled"
-        return RunSnapshot(running, self.elapsed_alive(), carrier, queued, collected, waiters)
+        return restore.take_snapshot(self)

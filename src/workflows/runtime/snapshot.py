@@ -25,6 +25,8 @@ class SavedItem:
     lineage: dict[str, int] | None = None
     resolved: dict[str, Event] | None = None
     seq: int | None = None
+    timed_out: list[str] | None = None
+    attempts: int = 0
 
 
 @dataclass
@@ -62,6 +64,7 @@ class RunSnapshot:
     queued: dict[str, list[SavedItem]] = field(default_factory=dict)
     collected: list[SavedCollect] = field(default_factory=list)
     waiters: list[SavedWaiter] = field(default_factory=list)
+    next_seq: int = 0
 
 
 def _type_name(cls: type) -> str:
@@ -97,7 +100,10 @@ def dump_snapshot(snapshot: RunSnapshot, serializer: BaseSerializer) -> dict[str
     workers: dict[str, Any] = {}
     for step, items in snapshot.queued.items():
         workers.setdefault(step, {})["queue"] = [
-            {"event": ser(i.event), "lineage": i.lineage, "resolved": _events_out(serializer, i.resolved), "seq": i.seq}
+            {
+                "event": ser(i.event), "lineage": i.lineage, "resolved": _events_out(serializer, i.resolved),
+                "seq": i.seq, "timed_out": i.timed_out, "attempts": i.attempts,
+            }
             for i in items
         ]
     for c in snapshot.collected:
@@ -123,6 +129,7 @@ def dump_snapshot(snapshot: RunSnapshot, serializer: BaseSerializer) -> dict[str
         "elapsed_alive": snapshot.elapsed_alive,
         "trace_context": dict(snapshot.carrier),
         "workers": workers,
+        "next_seq": snapshot.next_seq,
     }
 
 
@@ -134,6 +141,7 @@ def load_snapshot(data: dict[str, Any], serializer: BaseSerializer) -> RunSnapsh
             is_running=bool(data.get("is_running", False)),
             elapsed_alive=float(data.get("elapsed_alive") or 0.0),
             carrier={str(k): str(v) for k, v in (data.get("trace_context") or {}).items()},
+            next_seq=int(data.get("next_seq") or 0),
         )
         workers = data.get("workers") or {}
         if not isinstance(workers, dict):
@@ -142,7 +150,8 @@ def load_snapshot(data: dict[str, Any], serializer: BaseSerializer) -> RunSnapsh
             for item in saved.get("queue") or []:
                 snapshot.queued.setdefault(step, []).append(
                     SavedItem(
-                        de(item["event"]), item.get("lineage"), _events_in(serializer, item.get("resolved")), item.get("seq")
+                        de(item["event"]), item.get("lineage"), _events_in(serializer, item.get("resolved")), item.get("seq"),
+                        item.get("timed_out"), int(item.get("attempts") or 0),
                     )
                 )
             for buffer_id, buf in (saved.get("collected_events") or {}).items():

@@ -1,0 +1,355 @@
+"""The run's journal: one typed record per transition, and the one place records go.
+
+Every change of a run is one of the records below, built once by the run loop and
+handed to ``Journal.add``. From there the same record reaches, in this order:
+
+1. the runtime's journal writer (a durable runtime persists it *before* the run acts
+   on it, so the run can be continued elsewhere from what was written),
+2. the run's event stream (``handler.stream_events()``), which keeps the records it
+   shows and turns them into events only when a reader asks,
+3. the instrumentation handlers that follow the run (spans, metrics, logs),
+4. the ``verbose`` printer.
+
+Records hold live objects (events, exceptions, state models), not copies: whoever
+needs a payload must read or encode it while it handles the record, because the run
+goes on mutating its objects afterwards. ``workflows.runtime.codec`` turns records
+into JSON-ready dicts and back, and ``workflows.runtime.replay`` folds them onto a
+saved run to rebuild it.
+
+Work items are named by their ``seq``: the run numbers each delivery of an event to a
+step once, and the number survives saving and resuming, so a record can say which
+delivery it is about in any process.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol
+
+if TYPE_CHECKING:
+    from workflows.events import Event
+
+RunStatus = Literal["completed", "failed", "cancelled", "timed_out"]
+StepOutcome = Literal["completed", "failed", "retrying", "waiting", "cancelled", "timed_out"]
+EventSource = Literal["return", "send_event", "stream", "external", "start"]
+WaitOutcome = Literal["received", "timed_out", "cancelled"]
+
+
+@dataclass(eq=False)
+class RunInfo:
+    """Identity of one run, shared by every record the run publishes.
+
+    ``workflow_name`` is the name spans are named after (the workflow's
+    ``workflow_name`` argument when given, else its class name); ``session_id`` is the
+    id of the Context, shared by every run that reuses it; ``is_agent`` is the
+    workflow's ``is_agent`` class attribute (traces mark such runs as AGENT).
+    ``scratch`` is free for handlers to keep per-run data in, keyed by handler.
+    """
+
+    workflow_name: str
+    run_id: str
+    session_id: str
+    workflow_class: str = ""
+    is_agent: bool = False
+    scratch: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=False, kw_only=True)
+class InstrumentationEvent:
+    """Base of every record; ``run`` is ``None`` only for user records outside a run."""
+
+    run: RunInfo | None
+
+
+# ---------------------------------------------------------------------------- run
+
+
+@dataclass(eq=False, kw_only=True)
+class RunStarted(InstrumentationEvent):
+    """A run began. Published from the run's own task, so the caller's context is current.
+
+    ``start_event`` is ``None`` when the run resumes a serialized context (``resumed``);
+    ``carrier`` then holds what handlers injected when the context was serialized (for
+    example the W3C ``traceparent`` of the original run span), so the resumed run can
+    continue that trace. ``workflow`` is the workflow instance that runs.
+    """
+
+    start_event: Event | None = None
+    resumed: bool = False
+    carrier: Mapping[str, str] | None = None
+    workflow: Any = None
+
+
+@dataclass(eq=False, kw_only=True)
+class RunConcluded(InstrumentationEvent):
+    """The run's outcome was decided (a ``StopEvent``, a failure, the timeout, a cancel).
+
+    Its steps are being stopped; ``RunFinished`` follows once they have. ``final_event``
+    is what the stream ends with: the ``StopEvent`` a step returned, or the terminal
+    event of ``workflows.events`` (``WorkflowFailedEvent``, ``WorkflowTimedOutEvent``,
+    ``WorkflowCancelledEvent``).
+    """
+
+    status: RunStatus = "completed"
+    final_event: Event | None = None
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class RunFinished(InstrumentationEvent):
+    """A run ended; ``result`` is what ``await handler`` returns when completed.
+
+    ``detached_threads`` counts the sync steps whose executor thread was still running
+    when the run ended (a thread cannot be stopped: it finishes on its own and its
+    result is dropped).
+    """
+
+    status: RunStatus = "completed"
+    result: Any = None
+    stop_event: Event | None = None
+    error: BaseException | None = None
+    detached_threads: int = 0
+
+
+@dataclass(eq=False, kw_only=True)
+class RunIdle(InstrumentationEvent):
+    """The run is unfinished but has no work: it waits for an event from outside."""
+
+
+# ---------------------------------------------------------------------------- events
+
+
+@dataclass(eq=False, kw_only=True)
+class EventEmitted(InstrumentationEvent):
+    """An event entered the run (returned by a step, sent, streamed, or the start event) and was routed.
+
+    ``step``/``invocation_id`` name the emitting step invocation (``None`` when the
+    event came from outside a step); ``targets`` the steps it was routed to, and
+    ``seqs`` the work item each of them got (waiters that the event woke keep the seq
+    of the work they resume, see ``WaitEnded``). ``completes`` is the seq of the work
+    item whose step returned this event: that delivery is done once its result is
+    routed. ``woken`` are the ids of the waits the event ended (``WaitEnded`` follows
+    for each). ``unhandled`` is true when nothing took the event, and ``idle`` when the run
+    then had no work at all. A ``source="stream"`` event is only written to the stream.
+    """
+
+    event: Event | None = None
+    event_id: str = ""
+    source: EventSource = "return"
+    step: str | None = None
+    invocation_id: int | None = None
+    targets: tuple[str, ...] = ()
+    seqs: tuple[int, ...] = ()
+    lineage: Mapping[str, int] | None = None
+    completes: int | None = None
+    woken: tuple[str, ...] = ()
+    unhandled: bool = False
+    idle: bool = False
+
+
+# ---------------------------------------------------------------------------- steps
+
+
+@dataclass(eq=False, kw_only=True)
+class StepQueued(InstrumentationEvent):
+    """A delivery waits for a free worker of its step (``num_workers`` are all busy)."""
+
+    step: str = ""
+    seq: int = 0
+    event: Event | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class StepStarted(InstrumentationEvent):
+    """One attempt of one step invocation begins, in the task (or thread context) that runs it.
+
+    ``event_id`` is the id the triggering event got when it was emitted (see
+    ``EventEmitted.event_id``), so a handler can link the step to its cause; ``seq`` is
+    the work item being run. ``attempt`` counts attempts of this delivery, including
+    those of a process that ran it before a crash (a durable run continued elsewhere
+    runs an interrupted step again with the next attempt number).
+    """
+
+    step: str = ""
+    invocation_id: int = 0
+    attempt: int = 1
+    worker: int = 0
+    event: Event | None = None
+    event_id: str | None = None
+    seq: int = 0
+
+
+@dataclass(eq=False, kw_only=True)
+class StepFinished(InstrumentationEvent):
+    """An attempt ended. Published in the same task as its ``StepStarted``.
+
+    ``outcome`` is ``retrying`` when the failure will be retried after ``retry_delay``
+    seconds, ``waiting`` when the step was suspended by ``ctx.wait_for_event`` (it runs
+    again from the top when the awaited event arrives), ``cancelled`` when the run ended
+    while the step ran, and ``timed_out`` when that end was the run's timeout.
+    ``event`` is the step's input.
+    """
+
+    step: str = ""
+    invocation_id: int = 0
+    attempt: int = 1
+    outcome: StepOutcome = "completed"
+    output: Event | None = None
+    error: BaseException | None = None
+    retry_delay: float | None = None
+    worker: int = 0
+    event: Event | None = None
+    seq: int = 0
+
+
+# ---------------------------------------------------------------------------- state
+
+
+@dataclass(eq=False, kw_only=True)
+class StateChanged(InstrumentationEvent):
+    """The run's state store changed.
+
+    ``op`` is ``set``, ``edit``, ``set_state`` or ``clear``. ``path`` is the JSON
+    Pointer (RFC 6901) of the part that changed (``""`` for the whole state), and
+    ``before``/``after`` its old and new values (``before`` is ``MISSING`` when the
+    path did not exist). ``keys`` are the top-level keys or fields that changed.
+    """
+
+    op: str = "set"
+    path: str = ""
+    keys: tuple[str, ...] = ()
+    before: Any = None
+    after: Any = None
+    step: str | None = None
+    invocation_id: int | None = None
+
+
+# ---------------------------------------------------------------------------- waits and collect
+
+
+@dataclass(eq=False, kw_only=True)
+class WaitStarted(InstrumentationEvent):
+    """A step parked in ``ctx.wait_for_event``: delivery ``seq`` waits for an outside event."""
+
+    step: str = ""
+    invocation_id: int = 0
+    waiter_id: str = ""
+    event_type: type | None = None
+    requirements: Mapping[str, Any] | None = None
+    timeout: float | None = None
+    seq: int = 0
+
+
+@dataclass(eq=False, kw_only=True)
+class WaitEnded(InstrumentationEvent):
+    """A wait ended: the event arrived, the wait timed out, or the run ended first.
+
+    On ``received`` and ``timed_out`` delivery ``seq`` is queued again, to run its step
+    from the top (``wait_for_event`` then returns ``event`` or raises a timeout).
+    """
+
+    step: str = ""
+    waiter_id: str = ""
+    outcome: WaitOutcome = "received"
+    event: Event | None = None
+    seq: int = 0
+
+
+@dataclass(eq=False, kw_only=True)
+class CollectBuffered(InstrumentationEvent):
+    """``ctx.collect_events`` kept ``event`` in a step's buffer; ``complete`` when the set was handed out."""
+
+    step: str = ""
+    buffer_id: str = ""
+    event: Event | None = None
+    expected: tuple[type, ...] = ()
+    complete: bool = False
+    invocation_id: int | None = None
+
+
+JournalRecord = (
+    RunStarted | RunConcluded | RunFinished | RunIdle | EventEmitted | StepQueued | StepStarted | StepFinished
+    | StateChanged | WaitStarted | WaitEnded | CollectBuffered
+)
+"""Every transition of a run."""
+
+
+class JournalWriter(Protocol):
+    """Where a runtime sends a run's records; see ``workflows.plugins.Runtime``.
+
+    ``write`` is called synchronously, on the run's event loop, before the run acts on
+    the record: a durable writer persists it there. An exception from ``write`` fails
+    the run (it cannot go on without its journal). ``close`` is called once, after
+    ``RunFinished``.
+    """
+
+    def write(self, record: JournalRecord) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""Stands for 'no value' in ``StateChanged.before`` (the path did not exist)."""
+
+current_run: contextvars.ContextVar[RunInfo | None] = contextvars.ContextVar(
+    "workflows_current_run", default=None
+)
+"""The run whose step is executing in this task or thread (``None`` outside steps)."""
+
+
+class Journal:
+    """Hands each record of one run to the writer, the stream, the handlers and the printer.
+
+    ``full`` says whether anyone but the stream reads records: when it is false the
+    run skips building the records that only they need (tracing off, no durable
+    runtime, not verbose: a run then costs what its stream needs and no more).
+    """
+
+    __slots__ = ("writer", "stream_add", "publish", "handlers", "say", "on_write_error", "full")
+
+    def __init__(
+        self,
+        *,
+        writer: JournalWriter | None,
+        stream_add: Callable[[Any], None],
+        publish: Callable[[Any, Any], None],
+        handlers: tuple[Any, ...],
+        say: Callable[[Any], None] | None,
+        on_write_error: Callable[[Exception], None],
+    ) -> None:
+        self.writer = writer
+        self.stream_add = stream_add
+        self.publish = publish
+        self.handlers = handlers
+        self.say = say
+        self.on_write_error = on_write_error
+        self.full = bool(writer is not None or handlers or say is not None)
+
+    def add(self, record: Any, *, streamed: bool = False, closing: bool = False) -> None:
+        """Deliver ``record``; ``streamed`` puts it on the stream; ``closing`` reverses handler order.
+
+        Handlers may attach an OpenTelemetry context when a step starts; closing in
+        reverse order lets each detach its own token while it is the innermost one.
+        """
+        writer = self.writer
+        if writer is not None:
+            try:
+                writer.write(record)
+            except Exception as exc:
+                # The run cannot go on without its journal: it fails with this error,
+                # and nothing more is written for it.
+                self.writer = None
+                self.on_write_error(exc)
+        if streamed:
+            self.stream_add(record)
+        if self.handlers:
+            self.publish(record, reversed(self.handlers) if closing else self.handlers)
+        if self.say is not None:
+            self.say(record)

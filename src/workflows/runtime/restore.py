@@ -1,0 +1,135 @@
+"""A live run as plain data (``take_snapshot``) and back (``restore``).
+
+The snapshot is what ``Context.to_dict()`` saves: work queued or in progress (which
+runs again on resume, before what was queued behind it), collect buffers, parked
+waits with the time they had left, the trace carrier, and the next work item number.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import TYPE_CHECKING
+
+from workflows.instrumentation.dispatcher import get_dispatcher
+from workflows.runtime.journal import WaitStarted
+from workflows.runtime.routing import WorkItem
+from workflows.runtime.snapshot import RunSnapshot, SavedCollect, SavedItem, SavedWaiter
+from workflows.runtime.waits import CollectBuffer, Waiter
+
+if TYPE_CHECKING:
+    from workflows.runtime.run import WorkflowRun
+
+logger = logging.getLogger("workflows.runtime")
+
+_dispatcher = get_dispatcher()
+
+
+def _saved_item(item: WorkItem) -> SavedItem:
+    return SavedItem(
+        event=item.event, lineage=item.lineage, resolved=item.resolved, seq=item.seq,
+        timed_out=sorted(item.timed_out) if item.timed_out else None, attempts=item.attempts,
+    )
+
+
+def take_snapshot(run: WorkflowRun) -> RunSnapshot:
+    """The run as plain data: what is queued or in progress, collected, awaited."""
+    if not run.started:
+        # Nothing ran yet: the run is its start event (or the snapshot it resumes).
+        if run.snapshot is not None:
+            return run.snapshot
+        assert run.start_event is not None
+        targets = run.routes.targets(type(run.start_event))
+        pending = {s.name: [SavedItem(run.start_event, seq=index)] for index, s in enumerate(targets)}
+        return RunSnapshot(is_running=True, queued=pending, next_seq=len(targets))
+    queued: dict[str, list[SavedItem]] = {}
+    for name, state in run.steps.items():
+        items = [*state.in_progress.values(), *(state.queue or ())]
+        if items:
+            queued[name] = [_saved_item(i) for i in items]
+    now = run.loop.time()
+    waiters = [
+        SavedWaiter(
+            step=w.step,
+            event=w.item.event,
+            lineage=w.item.lineage,
+            resolved=w.item.resolved,
+            seq=w.item.seq,
+            waiter_id=w.waiter_id,
+            event_type=w.event_type,
+            requirements=w.requirements,
+            remaining=None if w.deadline is None else max(w.deadline - now, 0.0),
+        )
+        for w in run.waiters
+    ]
+    collected = [
+        SavedCollect(step, buffer_id, list(b.expected), b.events()) for (step, buffer_id), b in run.collect_buffers.items()
+    ]
+    handlers = run.journal.handlers
+    carrier = _dispatcher.inject(run.info, handlers) if handlers else {}
+    if not carrier and run.snapshot is not None:
+        carrier = dict(run.snapshot.carrier)
+    return RunSnapshot(
+        is_running=not run.done or run.status == "cancelled",
+        elapsed_alive=run.elapsed_alive(),
+        carrier=carrier,
+        queued=queued,
+        collected=collected,
+        waiters=waiters,
+        next_seq=_peek(run),
+    )
+
+
+def _peek(run: WorkflowRun) -> int:
+    # itertools.count has no peek: take the next number and start the counter there again.
+    value = next(run.seq)
+    run.seq = itertools.count(value)
+    return value
+
+
+def restore(run: WorkflowRun, snapshot: RunSnapshot) -> None:
+    """Put a saved run's work, buffers and waits back in place (called as the run begins)."""
+    # Work items keep their numbers: default waiter ids and journal records name them.
+    saved_seqs = [i.seq for items in snapshot.queued.values() for i in items if i.seq is not None]
+    saved_seqs += [w.seq for w in snapshot.waiters if w.seq is not None]
+    run.seq = itertools.count(max(snapshot.next_seq, max(saved_seqs, default=-1) + 1))
+
+    def seq_of(saved: int | None) -> int:
+        return next(run.seq) if saved is None else saved
+
+    deliveries = []
+    for step_name, items in snapshot.queued.items():
+        state = run.steps.get(step_name)
+        if state is None:
+            logger.warning("resumed run %s: dropping work for unknown step %r", run.run_id, step_name)
+            continue
+        for saved in items:
+            deliveries.append((state, WorkItem(
+                saved.event, None, seq_of(saved.seq), saved.lineage, saved.resolved,
+                frozenset(saved.timed_out) if saved.timed_out else None, saved.attempts,
+            )))
+    for saved_buffer in snapshot.collected:
+        buffer = CollectBuffer(saved_buffer.expected)
+        for ev in saved_buffer.events:
+            buffer.add(ev)
+        run.collect_buffers[(saved_buffer.step, saved_buffer.buffer_id)] = buffer
+    now = run.loop.time()
+    journal = run.journal
+    for saved_waiter in snapshot.waiters:
+        if saved_waiter.step not in run.routes.steps:
+            logger.warning("resumed run %s: dropping a wait of unknown step %r", run.run_id, saved_waiter.step)
+            continue
+        item = WorkItem(saved_waiter.event, None, seq_of(saved_waiter.seq), saved_waiter.lineage, saved_waiter.resolved)
+        deadline = None if saved_waiter.remaining is None else now + saved_waiter.remaining
+        subclasses = run.routes.steps[saved_waiter.step].config.accept_event_subclasses
+        run.arm(Waiter(
+            step=saved_waiter.step, item=item, waiter_id=saved_waiter.waiter_id, event_type=saved_waiter.event_type,
+            requirements=saved_waiter.requirements, subclasses=subclasses, deadline=deadline,
+        ))
+        if journal.full:
+            journal.add(WaitStarted(
+                run=run.info, step=saved_waiter.step, invocation_id=0, waiter_id=saved_waiter.waiter_id,
+                event_type=saved_waiter.event_type, requirements=saved_waiter.requirements,
+                timeout=saved_waiter.remaining, seq=item.seq,
+            ))
+    run._place(deliveries, None)

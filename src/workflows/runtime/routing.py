@@ -1,0 +1,80 @@
+"""Work items and routing: which steps (and which parked waits) an event goes to.
+
+``route`` is a pure decision: it returns the steps an event is for and the waiters
+it wakes, and the run applies it (journals it, queues the work, resumes the waiters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
+
+from workflows.events import Event
+from workflows.runtime.steps import RouteTable, StepSpec
+
+if TYPE_CHECKING:
+    from workflows.runtime.waits import Waiter
+
+
+class WorkItem:
+    """One delivery of an event to one step (and what a replay of it already knows).
+
+    ``seq`` names the delivery for the whole life of the run, across save and resume;
+    ``resolved``/``timed_out`` are the waits of this delivery that already ended (the
+    step runs again from the top and ``wait_for_event`` answers from them);
+    ``attempts`` counts attempts made before this process took the delivery over.
+    """
+
+    __slots__ = ("event", "event_id", "seq", "resolved", "timed_out", "lineage", "attempts")
+
+    def __init__(
+        self,
+        event: Event,
+        event_id: str | None,
+        seq: int,
+        lineage: dict[str, int] | None = None,
+        resolved: dict[str, Event] | None = None,
+        timed_out: frozenset[str] | None = None,
+        attempts: int = 0,
+    ) -> None:
+        self.event = event
+        self.event_id = event_id
+        self.seq = seq
+        self.lineage = lineage
+        self.resolved = resolved
+        self.timed_out = timed_out
+        self.attempts = attempts
+
+
+@dataclass(slots=True, kw_only=True)
+class Route:
+    """Where one event goes: ``targets`` get a new delivery each, ``woken`` waiters resume."""
+
+    targets: tuple[StepSpec, ...]
+    woken: tuple[Waiter, ...]
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        """Every step the event reaches, a step whose waiter it wakes counted once."""
+        names = tuple(s.name for s in self.targets)
+        return names + tuple(w.step for w in self.woken if w.step not in names)
+
+
+_NO_WAITERS: tuple[Waiter, ...] = ()
+
+
+def route(routes: RouteTable, waiters: Iterable[Waiter], event: Event, target: StepSpec | None) -> Route:
+    """Decide where ``event`` goes: every step accepting its type (or only ``target``).
+
+    A parked waiter of a step that the event matches consumes it for that step: the
+    step resumes its waiting delivery instead of getting a new one.
+    """
+    targets = (target,) if target is not None else routes.targets(type(event))
+    woken = _NO_WAITERS
+    for waiter in waiters:
+        if (target is None or waiter.step == target.name) and waiter.matches(event):
+            woken = (*woken, waiter)
+    if woken:
+        steps = {w.step for w in woken}
+        targets = tuple(s for s in targets if s.name not in steps)
+    return Route(targets=targets, woken=woken)
