@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 import warnings
-from typing import TYPE_CHECKING, Any, AsyncGenerator, Generic
+from typing import TYPE_CHECKING, Any, AsyncGenerator, Generic, Iterable
 
 from pydantic import BaseModel
 from typing_extensions import TypeVar
@@ -26,6 +26,8 @@ from workflows.context.state_store import DictState, InMemoryStateStore
 from workflows.errors import ContextSerdeError, ContextStateError, WorkflowRuntimeError
 from workflows.events import Event, StopEvent
 from workflows.retry_policy import RetryInfo
+from workflows.runtime.journal import JournalRecord
+from workflows.runtime.replay import replay
 from workflows.runtime.scope import WaitSuspended, current_step_context
 from workflows.runtime.snapshot import PAYLOAD_VERSION, RunSnapshot, dump_snapshot, load_snapshot
 
@@ -143,6 +145,7 @@ class Context(Generic[MODEL_T]):
             run.call_in_loop(
                 run.send, message, step, source="send_event", from_step=self._step_name,
                 invocation_id=self._invocation_id, lineage=item.lineage if item else None,
+                sender=item.seq if item else None,
             )
         else:
             if run.done:
@@ -192,7 +195,8 @@ class Context(Generic[MODEL_T]):
             return []
         assert self._run is not None and self._step_name is not None
         return self._run.call_in_loop(
-            self._run.collect, self._step_name, buffer_id or "default", ev, expected, self._invocation_id
+            self._run.collect, self._step_name, buffer_id or "default", ev, expected, self._invocation_id,
+            self._item.seq if self._item is not None else None,
         )
 
     async def wait_for_event(
@@ -333,6 +337,32 @@ class Context(Generic[MODEL_T]):
     ) -> Context[Any]:
         """Rebuild a Context from ``to_dict()`` output (``ContextSerdeError`` if malformed)."""
         return cls(workflow, previous_context=data, serializer=serializer)
+
+    @classmethod
+    def from_journal(
+        cls,
+        workflow: Workflow,
+        data: dict[str, Any],
+        records: Iterable[JournalRecord],
+        serializer: BaseSerializer | None = None,
+    ) -> Context[Any]:
+        """Rebuild a Context from a ``to_dict()`` snapshot and the journal records written after it.
+
+        This is how a durable runtime continues a run in another process: the returned
+        context, given to ``workflow.run(ctx=...)``, resumes the run where its journal
+        ends. ``records`` are live records (``workflows.runtime.codec.decode_record``
+        turns stored ones back into records). A step invocation that the records leave
+        unfinished runs again from its start, with the state it started from and the
+        next attempt number; see ``workflows.runtime.replay``.
+        """
+        ctx = cls.from_dict(workflow, data, serializer)
+        snapshot = ctx._snapshot if ctx._snapshot is not None else RunSnapshot()
+        workflow._current()
+        routes = workflow._routes
+        ctx._snapshot = replay(
+            snapshot, records, ctx.store, lambda event: [spec.name for spec in routes.targets(type(event))]
+        )
+        return ctx
 
     def _load(self, data: dict[str, Any], serializer: BaseSerializer) -> None:
         if not isinstance(data, dict):

@@ -242,6 +242,31 @@ class InMemoryStateStore(Generic[MODEL_T]):
                 if keys:
                     self._notify(hook, "edit", "", keys, before, draft)
 
+    def apply_change(self, path: str, value: Any) -> None:
+        """Apply a journaled change (``StateChanged.path``/``after``) without notifying or locking.
+
+        Used to rebuild a run's state from its journal (``workflows.runtime.replay``):
+        ``path`` ``""`` replaces the whole state with ``value``; a JSON Pointer sets the
+        value there, creating missing intermediate dicts.
+        """
+        if path == "":
+            if not isinstance(value, BaseModel):
+                raise ValueError(f"a whole-state change needs a {self._state_type.__name__}, got {type(value).__name__}")
+            self._state = cast("MODEL_T", value)
+            return
+        segments = [s.replace("~1", "/").replace("~0", "~") for s in path.lstrip("/").split("/")]
+        parent: Any = self._state
+        for depth, segment in enumerate(segments[:-1]):
+            child = _child(parent, segment)
+            if child is _NOT_FOUND:
+                tail: Any = value
+                for later in reversed(segments[depth + 1 :]):
+                    tail = {later: tail}
+                _assign(parent, segment, tail, path)
+                return
+            parent = child
+        _assign(parent, segments[-1], value, path)
+
     # --- serialization ------------------------------------------------------------
 
     def to_dict(self, serializer: BaseSerializer) -> dict[str, Any]:

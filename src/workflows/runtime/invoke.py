@@ -111,6 +111,9 @@ async def invoke(run: WorkflowRun, state: StepRuntime, item: WorkItem, slot: int
     token = current_step_context.set(step_ctx)
     first_started = time.monotonic()
     attempt = item.attempts
+    if attempt:
+        # Attempts made by a process that died count: the step can tell it runs again.
+        step_ctx._retry_info = RetryInfo(retry_number=attempt)
     try:
         while True:
             attempt += 1

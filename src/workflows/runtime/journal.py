@@ -130,7 +130,8 @@ class EventEmitted(InstrumentationEvent):
     ``seqs`` the work item each of them got (waiters that the event woke keep the seq
     of the work they resume, see ``WaitEnded``). ``completes`` is the seq of the work
     item whose step returned this event: that delivery is done once its result is
-    routed. ``woken`` are the ids of the waits the event ended (``WaitEnded`` follows
+    routed. ``sender`` is the seq of the delivery whose step sent the event with
+    ``ctx.send_event`` (``None`` from outside the steps). ``woken`` are the ids of the waits the event ended (``WaitEnded`` follows
     for each). ``unhandled`` is true when nothing took the event, and ``idle`` when the run
     then had no work at all. A ``source="stream"`` event is only written to the stream.
     """
@@ -144,6 +145,7 @@ class EventEmitted(InstrumentationEvent):
     seqs: tuple[int, ...] = ()
     lineage: Mapping[str, int] | None = None
     completes: int | None = None
+    sender: int | None = None
     woken: tuple[str, ...] = ()
     unhandled: bool = False
     idle: bool = False
@@ -215,6 +217,8 @@ class StateChanged(InstrumentationEvent):
     Pointer (RFC 6901) of the part that changed (``""`` for the whole state), and
     ``before``/``after`` its old and new values (``before`` is ``MISSING`` when the
     path did not exist). ``keys`` are the top-level keys or fields that changed.
+    ``step``/``invocation_id``/``seq`` name the step invocation that made the change
+    (``None`` for a change made from outside the run's steps).
     """
 
     op: str = "set"
@@ -224,6 +228,7 @@ class StateChanged(InstrumentationEvent):
     after: Any = None
     step: str | None = None
     invocation_id: int | None = None
+    seq: int | None = None
 
 
 # ---------------------------------------------------------------------------- waits and collect
@@ -267,6 +272,7 @@ class CollectBuffered(InstrumentationEvent):
     expected: tuple[type, ...] = ()
     complete: bool = False
     invocation_id: int | None = None
+    seq: int | None = None
 
 
 JournalRecord = (

@@ -375,11 +375,12 @@ class WorkflowRun:
 
     def _state_changed(self, op: str, path: str, keys: tuple[str, ...], before: Any, after: Any) -> None:
         step_ctx = current_step_context.get()
-        step = inv = None
+        step = inv = seq = None
         if step_ctx is not None and step_ctx._run is self:
-            step, inv = step_ctx._step_name, step_ctx._invocation_id
+            step, inv, seq = step_ctx._step_name, step_ctx._invocation_id, step_ctx._item.seq
         self.journal.add(StateChanged(
             run=self.info, op=op, path=path, keys=keys, before=before, after=after, step=step, invocation_id=inv,
+            seq=seq,
         ))
 
     # ------------------------------------------------------------------ routing
@@ -393,6 +394,7 @@ class WorkflowRun:
         target: StepSpec | None = None,
         completes: int | None = None,
         taker: Taker | None = None,
+        sender: int | None = None,
     ) -> Handoff | None:
         """Route ``event`` (to the steps that accept it, or only to ``target``) and apply the decision.
 
@@ -413,7 +415,8 @@ class WorkflowRun:
                 EventEmitted(
                     run=self.info, event=event, event_id=event_id or "", source=source, step=step,
                     invocation_id=invocation_id, targets=decision.step_names, seqs=seqs, lineage=lineage,
-                    completes=completes, woken=tuple(w.waiter_id for w in decision.woken), unhandled=unhandled,
+                    completes=completes, sender=sender, woken=tuple(w.waiter_id for w in decision.woken),
+                    unhandled=unhandled,
                     idle=unhandled and self.pending == 0,
                 ),
                 streamed=streamed,
@@ -522,7 +525,8 @@ class WorkflowRun:
 
     # ------------------------------------------------------------------ external input
     def send(self, event: Event, step: str | None, *, source: EventSource, from_step: str | None = None,
-             invocation_id: int | None = None, lineage: dict[str, int] | None = None) -> None:
+             invocation_id: int | None = None, lineage: dict[str, int] | None = None,
+             sender: int | None = None) -> None:
         target = None
         if step is not None:
             target = self.routes.steps.get(step)
@@ -535,7 +539,7 @@ class WorkflowRun:
             # the event until the start event is routed and saved waiters are re-armed.
             self.early_events.append(EarlyEvent(event=event, source=source, target=target))
             return
-        self.emit(event, source, from_step, invocation_id, lineage, target=target)
+        self.emit(event, source, from_step, invocation_id, lineage, target=target, sender=sender)
 
     def write_to_stream(self, event: Event, step: str | None = None, invocation_id: int | None = None) -> None:
         if self.done:
@@ -550,7 +554,8 @@ class WorkflowRun:
 
     # ------------------------------------------------------------------ collect / wait
     def collect(
-        self, step: str, buffer_id: str, event: Event, expected: list[type[Event]], invocation_id: int | None = None
+        self, step: str, buffer_id: str, event: Event, expected: list[type[Event]], invocation_id: int | None = None,
+        seq: int | None = None,
     ) -> list[Event] | None:
         key = (step, buffer_id)
         buffer = self.collect_buffers.get(key)
@@ -566,7 +571,7 @@ class WorkflowRun:
         if complete is not None and self.journal.full:
             self.journal.add(CollectBuffered(
                 run=self.info, step=step, buffer_id=buffer_id, event=event, expected=tuple(expected),
-                complete=complete, invocation_id=invocation_id,
+                complete=complete, invocation_id=invocation_id, seq=seq,
             ))
         if not complete:
             return None

@@ -1,0 +1,162 @@
+"""Journal records as JSON-ready dicts, and back: what a durable store writes and reads.
+
+``encode_record`` must be called while the record is handled (records hold live
+objects that the run goes on mutating). Events, state values and results go through
+the workflow's serializer, as in ``Context.to_dict()``; exceptions become their type
+name, message and traceback text (rebuilt as ``UnreconstructedException`` when their
+type cannot be); classes become their dotted names. The run's identity is not
+repeated in each record: ``decode_record`` takes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from typing import Any, Callable
+
+from workflows.context.serializers import BaseSerializer
+from workflows.errors import ContextSerdeError
+from workflows.events import UnreconstructedException, import_qualified_name, qualified_name
+from workflows.runtime.journal import (
+    MISSING,
+    CollectBuffered,
+    EventEmitted,
+    JournalRecord,
+    RunConcluded,
+    RunFinished,
+    RunIdle,
+    RunInfo,
+    RunStarted,
+    StateChanged,
+    StepFinished,
+    StepQueued,
+    StepStarted,
+    WaitEnded,
+    WaitStarted,
+)
+
+RECORD_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        RunStarted, RunConcluded, RunFinished, RunIdle, EventEmitted, StepQueued, StepStarted, StepFinished,
+        StateChanged, WaitStarted, WaitEnded, CollectBuffered,
+    )
+}
+"""Every record type by the name ``encode_record`` writes in ``"kind"``."""
+
+_SERIALIZED = frozenset({"event", "start_event", "final_event", "stop_event", "output", "result", "before", "after"})
+_TUPLES = frozenset({"targets", "seqs", "woken", "keys"})
+_LEFT_OUT = frozenset({"run", "workflow"})
+_MISSING_TAG = {"__missing__": True}
+
+
+def _text(value: object) -> str:
+    try:
+        return str(value)
+    except Exception as exc:
+        return f"<{type(value).__name__}: str() raised {type(exc).__name__}>"
+
+
+def encode_exception(exc: BaseException) -> dict[str, str]:
+    """``{"type", "message", "traceback"}`` of ``exc`` (safe when its ``__str__`` raises)."""
+    try:
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        trace = ""
+    return {"type": qualified_name(type(exc)), "message": _text(exc), "traceback": trace}
+
+
+def decode_exception(data: dict[str, str]) -> BaseException:
+    """An exception rebuilt from ``encode_exception`` (its class if importable with a message, else a stand-in)."""
+    name, message = data.get("type", ""), data.get("message", "")
+    try:
+        cls = import_qualified_name(name)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            return cls(message)
+    except Exception:
+        pass
+    return UnreconstructedException(message, name)
+
+
+def _encode_value(serializer: BaseSerializer, value: Any) -> Any:
+    if value is MISSING:
+        return _MISSING_TAG
+    try:
+        return {"serialized": serializer.serialize(value)}
+    except Exception:
+        # A step's result need not be serializable; its text still tells a reader what it was.
+        return {"repr": _text(value)[:2000]}
+
+
+def _decode_value(serializer: BaseSerializer, data: Any) -> Any:
+    if data is None:
+        return None
+    if data == _MISSING_TAG:
+        return MISSING
+    if "serialized" in data:
+        return serializer.deserialize(data["serialized"])
+    return data.get("repr")
+
+
+def encode_record(record: JournalRecord, serializer: BaseSerializer) -> dict[str, Any]:
+    """The JSON-ready form of ``record``: ``{"kind": "StepStarted", ...its fields}``."""
+    out: dict[str, Any] = {"kind": type(record).__name__}
+    for f in dataclasses.fields(record):
+        name = f.name
+        if name in _LEFT_OUT:
+            continue
+        value = getattr(record, name)
+        if name in _SERIALIZED:
+            out[name] = None if value is None else _encode_value(serializer, value)
+        elif name == "error":
+            out[name] = None if value is None else encode_exception(value)
+        elif name == "event_type":
+            out[name] = None if value is None else qualified_name(value)
+        elif name == "expected":
+            out[name] = [qualified_name(t) for t in value]
+        elif name in _TUPLES:
+            out[name] = list(value)
+        elif name in ("carrier", "lineage", "requirements"):
+            out[name] = None if value is None else dict(value)
+        else:
+            out[name] = value
+    return out
+
+
+def decode_record(
+    data: dict[str, Any], serializer: BaseSerializer, run: RunInfo, resolve_type: Callable[[str], type] | None = None
+) -> JournalRecord:
+    """The record ``encode_record`` wrote; ``resolve_type`` turns a dotted name into a class.
+
+    Without ``resolve_type`` only classes already imported somewhere are resolved by
+    importing their module. Malformed data raises ``ContextSerdeError`` naming the record.
+    """
+    resolve = resolve_type or import_qualified_name
+    kind = data.get("kind") if isinstance(data, dict) else None
+    cls = RECORD_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ContextSerdeError(f"journal record has an unknown kind {kind!r}; expected one of {sorted(RECORD_TYPES)}")
+    kwargs: dict[str, Any] = {"run": run}
+    try:
+        for f in dataclasses.fields(cls):
+            name = f.name
+            if name in _LEFT_OUT or name not in data:
+                continue
+            value = data[name]
+            if name in _SERIALIZED:
+                kwargs[name] = _decode_value(serializer, value)
+            elif name == "error":
+                kwargs[name] = None if value is None else decode_exception(value)
+            elif name == "event_type":
+                kwargs[name] = None if value is None else resolve(value)
+            elif name == "expected":
+                kwargs[name] = tuple(resolve(t) for t in value)
+            elif name in _TUPLES:
+                kwargs[name] = tuple(value)
+            else:
+                kwargs[name] = value
+        return cls(**kwargs)
+    except ContextSerdeError:
+        raise
+    except Exception as exc:
+        raise ContextSerdeError(f"journal record {kind} could not be read: {type(exc).__name__}: {_text(exc)[:200]}") from exc

@@ -1,0 +1,103 @@
+"""A run killed after any journal record continues from what was written, and ends the same.
+
+The recording runtime keeps each record encoded (as a store would) and "crashes" the
+run after N records. The run is then rebuilt in a fresh workflow from the snapshot
+taken before it started plus the N records, and continued: it must give the same
+result, and no step invocation whose completion was written may run again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from support.journaled_workflows import Journeyed, RecordingRuntime
+
+from workflows import Context
+from workflows.events import StopEvent
+from workflows.runtime.journal import (
+    EventEmitted,
+    JournalRecord,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+)
+from workflows.runtime.replay import outcome
+
+EXPECTED = "t:5:3:yes"  # topic, 0 + 1 + 4, three parts seen, the human's answer
+
+
+async def _crash_after(limit: int | None) -> tuple[dict[str, Any], RecordingRuntime, Any]:
+    runtime = RecordingRuntime(crash_after=limit)
+    workflow = Journeyed(runtime=runtime)
+    ctx = Context(workflow)
+    base = ctx.to_dict()
+    try:
+        result: Any = await workflow.run(ctx=ctx, topic="t")
+    except ConnectionError as exc:  # the crash fails the run
+        result = exc
+    return base, runtime, result
+
+
+def _completed(records: list[JournalRecord]) -> set[tuple[str, int]]:
+    return {(r.step, r.seq) for r in records if isinstance(r, StepFinished) and r.outcome == "completed"}
+
+
+async def test_a_complete_run_journals_every_kind_of_transition() -> None:
+    base, runtime, result = await _crash_after(None)
+    assert result == EXPECTED
+    kinds = {type(r).__name__ for r in runtime.decoded()}
+    assert {
+        "RunStarted", "EventEmitted", "StepStarted", "StepFinished", "StepQueued", "StateChanged", "CollectBuffered",
+        "WaitStarted", "WaitEnded", "RunIdle", "RunConcluded", "RunFinished",
+    } <= kinds
+    outcomes = {r.outcome for r in runtime.decoded() if isinstance(r, StepFinished)}
+    assert {"completed", "retrying", "waiting"} <= outcomes
+    assert runtime.closed
+
+
+async def test_a_run_killed_after_any_record_continues_to_the_same_result_without_rerunning_finished_steps() -> None:
+    _, full, _ = await _crash_after(None)
+    total = len(full.journals[0].records)
+    assert total > 40
+    for limit in range(1, total):
+        base, crashed, _ = await _crash_after(limit)
+        written = crashed.decoded()
+        assert len(written) == limit
+        final = outcome(written)
+        if final is not None:
+            # The outcome was written before the crash: there is nothing to continue.
+            assert isinstance(final, StopEvent) and final.result == EXPECTED, limit
+            continue
+        workflow = Journeyed(runtime=(resumed := RecordingRuntime()))
+        ctx = Context.from_journal(workflow, base, written)
+        result = await workflow.run(ctx=ctx)
+        assert result == EXPECTED, f"after {limit} records: {result!r}"
+        again = {(r.step, r.seq) for r in resumed.decoded() if isinstance(r, StepStarted)}
+        assert not (_completed(written) & again), f"after {limit} records, finished steps ran again: {again}"
+        assert workflow.executions["begin"] == (0 if ("begin", 0) in _completed(written) else 1), limit
+
+
+async def test_an_interrupted_step_runs_again_with_the_next_attempt_number() -> None:
+    _, full, _ = await _crash_after(None)
+    records = full.decoded()
+    # Crash right after the first attempt of a square step started.
+    cut = next(i for i, r in enumerate(records) if isinstance(r, StepStarted) and r.step == "square") + 1
+    base, crashed, _ = await _crash_after(cut)
+    written = crashed.decoded()
+    started = written[-1]
+    assert isinstance(started, StepStarted) and started.attempt == 1
+    workflow = Journeyed(runtime=(resumed := RecordingRuntime()))
+    assert await workflow.run(ctx=Context.from_journal(workflow, base, written)) == EXPECTED
+    rerun = next(r for r in resumed.decoded() if isinstance(r, StepStarted) and r.seq == started.seq)
+    assert rerun.attempt == 2
+
+
+async def test_a_rebuilt_run_keeps_numbering_its_work_after_the_numbers_already_used() -> None:
+    base, crashed, _ = await _crash_after(12)
+    written = crashed.decoded()
+    used = {seq for r in written if isinstance(r, EventEmitted) for seq in r.seqs}
+    workflow = Journeyed(runtime=(resumed := RecordingRuntime()))
+    await workflow.run(ctx=Context.from_journal(workflow, base, written))
+    new = {seq for r in resumed.decoded() if isinstance(r, EventEmitted) for seq in r.seqs}
+    assert used and new and not (used & new)
+    assert isinstance(resumed.decoded()[0], RunStarted) and resumed.decoded()[0].resumed
