@@ -100,6 +100,19 @@ class WorkflowHandler:
         if not run.driver.done():
             await asyncio.wait([run.driver], timeout=timeout)
 
+    def release_idle(self) -> bool:
+        """Stop holding the run in memory while it only waits for outside events.
+
+        For durable runtimes and servers: when the run has no work left but parked
+        waits (a question to a human), its task ends without ending the run, and
+        ``await handler`` returns an ``IdleReleasedEvent``. The runtime's journal (and a
+        ``ctx.to_dict()`` taken afterwards) still describe a waiting run, which
+        ``Context.from_journal`` / ``Context.from_dict`` and ``workflow.run(ctx=...)``
+        continue, in this process or another. Returns False, doing nothing, when the run
+        is not in that state.
+        """
+        return self._run.release()
+
     async def send_event(self, event: Event, step: str | None = None) -> None:
         """Same as ``handler.ctx.send_event(event, step)``."""
         self.ctx.send_event(event, step)

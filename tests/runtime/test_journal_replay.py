@@ -8,15 +8,17 @@ result, and no step invocation whose completion was written may run again.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from support.journaled_workflows import Journeyed, RecordingRuntime
 
 from workflows import Context
-from workflows.events import StopEvent
+from workflows.events import HumanResponseEvent, IdleReleasedEvent, InputRequiredEvent, StopEvent
 from workflows.runtime.journal import (
     EventEmitted,
     JournalRecord,
+    RunFinished,
     RunStarted,
     StepFinished,
     StepStarted,
@@ -101,3 +103,29 @@ async def test_a_rebuilt_run_keeps_numbering_its_work_after_the_numbers_already_
     new = {seq for r in resumed.decoded() if isinstance(r, EventEmitted) for seq in r.seqs}
     assert used and new and not (used & new)
     assert isinstance(resumed.decoded()[0], RunStarted) and resumed.decoded()[0].resumed
+
+
+async def test_a_released_waiting_run_holds_no_task_and_continues_from_its_journal() -> None:
+    runtime = RecordingRuntime(answer=None)
+    workflow = Journeyed(runtime=runtime)
+    ctx = Context(workflow)
+    base = ctx.to_dict()
+    handler = workflow.run(ctx=ctx, topic="t")
+    async for event in handler.stream_events():
+        if isinstance(event, InputRequiredEvent):
+            break
+    deadline = asyncio.get_running_loop().time() + 5
+    while not handler.release_idle():  # the asking step parks right after its question
+        assert asyncio.get_running_loop().time() < deadline, "the run never became idle"
+        await asyncio.sleep(0)
+    assert isinstance(await handler, IdleReleasedEvent)
+    assert runtime.closed
+    written = runtime.decoded()
+    assert not any(isinstance(r, RunFinished) for r in written)  # the journal still shows a waiting run
+
+    again = Journeyed(runtime=RecordingRuntime(answer=None))
+    ctx = Context.from_journal(again, base, written)
+    resumed = again.run(ctx=ctx)
+    ctx.send_event(HumanResponseEvent(response="yes"))
+    assert await resumed == EXPECTED
+    assert again.executions["square"] == 0 and again.executions["ask"] == 1

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol
 if TYPE_CHECKING:
     from workflows.events import Event
 
-RunStatus = Literal["completed", "failed", "cancelled", "timed_out"]
+RunStatus = Literal["completed", "failed", "cancelled", "timed_out", "released"]
+"""How a run ended; ``released`` means its process let go of it while it waited (it goes on elsewhere)."""
 StepOutcome = Literal["completed", "failed", "retrying", "waiting", "cancelled", "timed_out"]
 EventSource = Literal["return", "send_event", "stream", "external", "start"]
 WaitOutcome = Literal["received", "timed_out", "cancelled"]

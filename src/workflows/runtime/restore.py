@@ -70,7 +70,7 @@ def take_snapshot(run: WorkflowRun) -> RunSnapshot:
     if not carrier and run.snapshot is not None:
         carrier = dict(run.snapshot.carrier)
     return RunSnapshot(
-        is_running=not run.done or run.status == "cancelled",
+        is_running=not run.done or run.status in ("cancelled", "released"),
         elapsed_alive=run.elapsed_alive(),
         carrier=carrier,
         queued=queued,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from workflows.errors import WorkflowCancelledByUser, WorkflowRuntimeError, WorkflowTimeoutError
 from workflows.events import (
     Event,
+    IdleReleasedEvent,
     InputRequiredEvent,
     StepFailedEvent,
     StopEvent,
@@ -321,9 +322,9 @@ class WorkflowRun:
         self.error = error
         # After a failure or a timeout there is no stop event to hand out (get_stop_event()).
         self.stop_event = None if status in ("failed", "timed_out") else final_event
-        if status == "cancelled":
+        if status in ("cancelled", "released"):
             # Taken before the workers are cancelled, so in-progress work is kept and a
-            # context saved after cancel_run() resumes it.
+            # context saved after cancel_run() (or a release) resumes it.
             self.final_snapshot = restore.take_snapshot(self)
         for task in self.tasks:
             if task is not asyncio.current_task():
@@ -346,6 +347,23 @@ class WorkflowRun:
             WorkflowTimedOutEvent(timeout=timeout, active_steps=active),
             error=WorkflowTimeoutError(f"Operation timed out after {timeout} seconds. {detail}"),
         )
+
+    def release(self) -> bool:
+        """Let go of a run that only waits for outside events; False (and nothing done) if it has work.
+
+        The run's task ends without ending the run: its journal writer is closed first,
+        so what it wrote still describes a run that waits, to be continued from there
+        (``Context.from_journal``, or ``ctx.to_dict()`` taken now). ``await handler``
+        returns an ``IdleReleasedEvent``.
+        """
+        if self.done or not self.started or self.pending or not self.waiters:
+            return False
+        writer, self.journal.writer = self.journal.writer, None
+        if writer is not None:
+            writer.close()
+        released = IdleReleasedEvent()
+        self.conclude("released", released, result=released)
+        return True
 
     def cancel_by_user(self) -> None:
         self.conclude("cancelled", WorkflowCancelledEvent(), error=WorkflowCancelledByUser())
