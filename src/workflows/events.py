@@ -43,25 +43,20 @@ class DictLikeModel(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="allow")
 
-    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
+    # A plain default: Pydantic copies an empty dict per instance, faster than a factory call.
+    _data: dict[str, Any] = PrivateAttr(default={})
 
     def model_post_init(self, context: Any, /) -> None:
-        extra = self.__pydantic_extra__
-        if not extra:
-            return
-        private = self.__pydantic_private__
-        assert private is not None  # Pydantic fills it before calling model_post_init
-        data = private["_data"]
-        private_names = type(self).__private_attributes__
-        for name, value in extra.items():
-            if name == "_data":
-                # A dump read back in (``model_validate``): merge, explicit keys win.
-                data.update({**value, **data})
-            elif name in private_names:
-                private[name] = value
-            else:
-                data[name] = value
-        extra.clear()
+        _move_extras(self)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # Pydantic wraps model_post_init once per class level to set up private
+        # attributes; an event class that adds none of its own and no post-init of its
+        # own gets one direct function instead (events are built on every step).
+        if tuple(cls.__private_attributes__) == ("_data",) and _only_ours(cls.__dict__.get("model_post_init")):
+            cls.model_post_init = _fast_post_init  # type: ignore[method-assign]
 
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup failed: private attributes and dynamic fields.
@@ -132,6 +127,44 @@ class DictLikeModel(BaseModel):
         if data:
             dumped["_data"] = to_jsonable_python(data) if info.mode == "json" else data
         return dumped
+
+
+def _move_extras(model: DictLikeModel) -> None:
+    """Move undeclared keywords from Pydantic's extras into ``_data``."""
+    extra = model.__pydantic_extra__
+    if not extra:
+        return
+    private = model.__pydantic_private__
+    assert private is not None  # Pydantic fills it before calling model_post_init
+    data = private["_data"]
+    private_names = type(model).__private_attributes__
+    for name, value in extra.items():
+        if name == "_data":
+            # A dump read back in (``model_validate``): merge, explicit keys win.
+            data.update({**value, **data})
+        elif name in private_names:
+            private[name] = value
+        else:
+            data[name] = value
+    extra.clear()
+
+
+def _fast_post_init(self: DictLikeModel, context: Any, /) -> None:
+    if getattr(self, "__pydantic_private__", None) is None:
+        object.__setattr__(self, "__pydantic_private__", {"_data": {}})
+    _move_extras(self)
+
+
+def _only_ours(function: Any) -> bool:
+    """Whether ``function`` is Pydantic's wrapping of our own post-init, and nothing else."""
+    while function is not None:
+        if function is _fast_post_init or function is _DICT_LIKE_POST_INIT:
+            return True
+        function = getattr(function, "__wrapped__", None)
+    return False
+
+
+_DICT_LIKE_POST_INIT = DictLikeModel.model_post_init.__wrapped__  # type: ignore[attr-defined]
 
 
 class Event(DictLikeModel):

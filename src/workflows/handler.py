@@ -80,8 +80,12 @@ class WorkflowHandler:
         entries = stream.entries
         while True:
             while self._stream_position < len(entries):
-                event, internal = stream.read(self._stream_position)
+                index = self._stream_position
                 self._stream_position += 1
+                entry = entries[index]
+                if type(entry) is tuple and not expose_internal:
+                    continue  # an internal entry nobody asked for stays unbuilt
+                event, internal = stream.read(index)
                 if internal and not expose_internal:
                     continue
                 yield event
