@@ -76,7 +76,7 @@ class Waiter(_Strict):
     remaining: Seconds | None
     lineage: dict[Name, Count] | None
     resolved: dict[Name, Text] | None
-    seq: Count | None
+    seq: Count  # the run derives default waiter ids from it: never missing
 
 
 class Buffer(_Strict):
@@ -150,6 +150,7 @@ class LegacyPayload(_Lenient):
 
 
 _STATE: TypeAdapter[StatePayload] = TypeAdapter(StatePayload)
+_UNION_TAGS = frozenset({"DictStateData", "str"})
 
 
 class Parsed(_Strict):
@@ -169,6 +170,9 @@ def parse(data: Any) -> Parsed:
     """Check ``data`` against its version's schema and upgrade it; ``ValidationError`` if it does not fit."""
     if not isinstance(data, dict):
         raise _error((), "dict_type", "a saved context must be a dict (the output of ctx.to_dict())")
+    if "version" not in data and "resume_count" in data:
+        # Only format 3 has resume_count: this is a damaged current payload, not a format 0 one.
+        raise _error(("version",), "missing", "Field required")
     version = data.get("version", 0)
     if isinstance(version, bool) or not isinstance(version, int):
         raise _error(("version",), "int_type", "the format version must be an integer")
@@ -218,7 +222,8 @@ def _state(state: dict[str, Any]) -> StatePayload | None:
             [
                 InitErrorDetails(
                     type=PydanticCustomError("state_error", "{msg}", {"msg": e["msg"]}),
-                    loc=("state", *e["loc"]),
+                    # Union member tags ("DictStateData", "str") are not payload keys.
+                    loc=("state", *(k for k in e["loc"] if k not in _UNION_TAGS)),
                     input=None,
                 )
                 for e in exc.errors(include_input=False)
