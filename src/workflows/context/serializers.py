@@ -192,7 +192,7 @@ class JsonSerializer(BaseSerializer):
             active.add(marker)
             try:
                 if isinstance(value, dict):
-                    out: dict[str, Any] = {}
+                    out: dict[Any, Any] = {}
                     for key, item in value.items():
                         if not (key is None or isinstance(key, (str, int, float, bool))):
                             raise _SerializeError(_child_path(path, "<key>"), type(key).__name__, "is not a valid JSON object key")
@@ -313,10 +313,11 @@ class JsonSerializer(BaseSerializer):
     def _rebuild_component(self, data: dict[str, Any], path: str, depth: int) -> Any:
         name = data["qualified_name"]
         cls = self.resolve(name)
-        if not (isinstance(cls, type) and hasattr(cls, "class_name") and callable(getattr(cls, "from_dict", None))):
+        from_dict = getattr(cls, "from_dict", None)
+        if not (isinstance(cls, type) and hasattr(cls, "class_name") and callable(from_dict)):
             raise ContextSerdeError(f"{_short(str(name))!r} is not a component class (class_name and from_dict)")
         try:
-            return cls.from_dict(_floats_in(data.get("value"), path, depth + 1))
+            return from_dict(_floats_in(data.get("value"), path, depth + 1))
         except ContextSerdeError:
             raise
         except Exception as exc:

@@ -132,7 +132,7 @@ def workflow_types(workflow: Workflow) -> list[type]:
 
 def _subclasses(cls: type) -> list[type]:
     out: list[type] = []
-    pending = list(cls.__subclasses__())
+    pending: list[type] = list(cls.__subclasses__())
     while pending:
         sub = pending.pop()
         if sub not in out:

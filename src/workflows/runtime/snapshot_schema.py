@@ -243,10 +243,8 @@ def _upgrade_worker(worker: LegacyWorker) -> Worker:
 def _upgrade_waiter(w: LegacyWaiter) -> Waiter:
     # Built without validation: a legacy waiter keeps plain-object requirements, which
     # the loader reads as well as format 3's serializer string.
-    return Waiter.model_construct(
-        event=w.event, waiter_id=w.waiter_id, event_type=w.event_type, requirements=w.requirements,
-        remaining=w.remaining, lineage=w.lineage, resolved=w.resolved, seq=w.seq,
-    )
+    fields: dict[str, Any] = dict(w)  # requirements may be a dict and seq None here
+    return Waiter.model_construct(**fields)
 
 
 def _error(loc: tuple[str, ...], kind: str, message: str) -> ValidationError:
