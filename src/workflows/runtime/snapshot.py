@@ -101,9 +101,10 @@ def workflow_types(workflow: Workflow) -> list[type]:
     Its steps' accepted and returned events (and, for steps that accept subclasses, the
     loaded subclasses of those), its start and stop events, its state type from
     ``Context[...]`` annotations with the state's model base classes, and the events
-    defined at the top level of the modules that define the workflow class (and its
-    bases) and its steps: a step may wait for an event (``ctx.wait_for_event(Answer)``)
-    that no signature names. Those modules are already loaded; nothing is imported.
+    defined or imported at the top level of the modules that define the workflow class
+    (and its bases) and its steps: a step may wait for an event
+    (``ctx.wait_for_event(Answer)``) that no signature names. Those modules are already
+    loaded; nothing is imported.
     """
     workflow._current()
     found: dict[type, None] = dict.fromkeys([workflow.start_event_class, workflow.stop_event_class, StartEvent, StopEvent])
@@ -112,7 +113,7 @@ def workflow_types(workflow: Workflow) -> list[type]:
     for module_name in sorted(m for m in modules if m and m not in ("builtins", "abc", "typing")):
         module = sys.modules.get(module_name)
         for value in list(vars(module).values()) if module is not None else ():
-            if isinstance(value, type) and issubclass(value, Event) and value.__module__ == module_name:
+            if isinstance(value, type) and issubclass(value, Event):
                 found[value] = None
     for spec in workflow._steps.values():
         for t in [*spec.config.accepted_events, *spec.config.return_types]:
