@@ -334,7 +334,7 @@ def _check(case: Case, mutation: Mutation) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_every_corrupted_field_is_refused_by_name_or_changes_nothing(case: Case, data: st.DataObject) -> None:
     mutation = data.draw(st.sampled_from(MUTATIONS[case.name]), label="mutation")
@@ -579,7 +579,6 @@ async def test_a_payload_saved_after_a_resume_carries_the_next_resume_count() ->
     assert ctx.resume_count == 0 and ctx.is_running
     handler = workflow.run(ctx=ctx)
     assert ctx.resume_id is None  # running now: nothing left to resume
-    await asyncio.sleep(0)
     second = handler.ctx.to_dict()
     assert second["resume_count"] == 1 and second["session_id"] == payload["session_id"]
     handler.ctx.send_event(Verdict(response="ok", kind="final"))
