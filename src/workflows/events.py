@@ -178,7 +178,6 @@ def _resolve_name(name: str) -> Any:
     return import_qualified_name(name) if resolver is None else resolver(name)
 
 
-
 def _serialize_event(ev: Event | None, info: SerializationInfo) -> Any:
     if ev is None:
         return None
