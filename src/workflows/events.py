@@ -13,11 +13,12 @@ Python cannot find normally, i.e. dynamic fields and private attributes.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 from pydantic import (
     BaseModel,
@@ -198,6 +199,17 @@ def import_qualified_name(name: str) -> Any:
 
 # --- Annotated aliases: fields holding events, event types and exceptions ---------------
 
+type_resolver: contextvars.ContextVar[Callable[[str], Any] | None] = contextvars.ContextVar(
+    "workflows_type_resolver", default=None
+)
+"""Set by ``JsonSerializer`` while it rebuilds a model: how the fields below turn a payload's
+type name into a class (raising ``ImportError`` if not allowed) instead of importing it."""
+
+
+def _resolve_name(name: str) -> Any:
+    resolver = type_resolver.get()
+    return import_qualified_name(name) if resolver is None else resolver(name)
+
 
 def _serialize_event(ev: Event | None, info: SerializationInfo) -> Any:
     if ev is None:
@@ -209,7 +221,10 @@ def _validate_event(value: Any) -> Event:
     if isinstance(value, Event):
         return value
     if isinstance(value, dict) and "qualified_name" in value:
-        cls = import_qualified_name(value["qualified_name"])
+        try:
+            cls = _resolve_name(value["qualified_name"])
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
         if isinstance(cls, type) and issubclass(cls, Event):
             return cls.model_validate(value.get("value", {}))
         raise ValueError(f"{value['qualified_name']} is not an Event class")
@@ -226,10 +241,13 @@ def _serialize_event_type(cls: type[Event]) -> str:
 
 def _validate_event_type(value: Any) -> type[Event]:
     if isinstance(value, str):
-        value = import_qualified_name(value)
+        try:
+            value = _resolve_name(value)
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
     if isinstance(value, type) and issubclass(value, Event):
         return value
-    raise ValueError(f"Expected an Event class or its qualified name, got {value!r}")
+    raise ValueError(f"Expected an Event class or its qualified name, got a {type(value).__name__}")
 
 
 class UnreconstructedException(Exception):
@@ -252,7 +270,7 @@ def _serialize_exception(exc: BaseException | None) -> dict[str, str] | None:
 
 def _rebuild_exception(type_name: str, message: str) -> BaseException:
     try:
-        cls = import_qualified_name(type_name)
+        cls = _resolve_name(type_name)
         if isinstance(cls, type) and issubclass(cls, Exception):
             return cls(message)
     except Exception:  # noqa: BLE001 - any failure to rebuild means "keep the message only"
