@@ -26,7 +26,8 @@ from workflows.resource import (
 from workflows.runtime.config import RunConfig
 from workflows.runtime.run import WorkflowRun
 from workflows import validation
-from workflows.runtime.steps import RouteTable, StepSpec
+from workflows.runtime.routing import RouteTable
+from workflows.runtime.steps import StepSpec
 
 logger = logging.getLogger("workflows")
 
