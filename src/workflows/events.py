@@ -34,6 +34,8 @@ from pydantic import (
 )
 from pydantic_core import to_jsonable_python
 
+from workflows._text import safe_text
+
 
 class DictLikeModel(BaseModel):
     """A Pydantic model that also stores undeclared keywords, readable as attributes or items.
@@ -265,7 +267,7 @@ def _serialize_exception(exc: BaseException | None) -> dict[str, str] | None:
     if exc is None:
         return None
     cls = type(exc)
-    return {"exception_type": qualified_name(cls), "exception_message": str(exc)}
+    return {"exception_type": qualified_name(cls), "exception_message": safe_text(exc)}
 
 
 def _rebuild_exception(type_name: str, message: str) -> BaseException:

@@ -14,6 +14,7 @@ import dataclasses
 import traceback
 from typing import Any, Callable, Iterable
 
+from workflows._text import safe_text
 from workflows.context.serializers import BaseSerializer, JsonSerializer, known_types
 from workflows.errors import ContextSerdeError
 from workflows.events import UnreconstructedException, qualified_name
@@ -51,20 +52,13 @@ _LEFT_OUT = frozenset({"run", "workflow"})
 _MISSING_TAG = {"__missing__": True}
 
 
-def _text(value: object) -> str:
-    try:
-        return str(value)
-    except Exception as exc:
-        return f"<{type(value).__name__}: str() raised {type(exc).__name__}>"
-
-
 def encode_exception(exc: BaseException) -> dict[str, str]:
     """``{"type", "message", "traceback"}`` of ``exc`` (safe when its ``__str__`` raises)."""
     try:
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     except Exception:
         trace = ""
-    return {"type": qualified_name(type(exc)), "message": _text(exc), "traceback": trace}
+    return {"type": qualified_name(type(exc)), "message": safe_text(exc), "traceback": trace}
 
 
 def decode_exception(data: dict[str, str], resolve: Callable[[str], type]) -> BaseException:
@@ -86,7 +80,7 @@ def _encode_value(serializer: BaseSerializer, value: Any) -> Any:
         return {"serialized": serializer.serialize(value)}
     except Exception:
         # A step's result need not be serializable; its text still tells a reader what it was.
-        return {"repr": _text(value)[:2000]}
+        return {"repr": safe_text(value)[:2000]}
 
 
 def _decode_value(serializer: BaseSerializer, data: Any) -> Any:
@@ -162,7 +156,7 @@ def decode_record(
     except ContextSerdeError:
         raise
     except Exception as exc:
-        raise ContextSerdeError(f"journal record {kind} could not be read: {type(exc).__name__}: {_text(exc)[:200]}") from exc
+        raise ContextSerdeError(f"journal record {kind} could not be read: {type(exc).__name__}: {safe_text(exc)[:200]}") from exc
 
 
 def decode_records(

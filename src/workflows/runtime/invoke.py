@@ -66,14 +66,6 @@ def _cancel_requested() -> bool:
     return cancelling is None or cancelling() > 0
 
 
-def safe_text(value: object) -> str:
-    """``str(value)``, or a placeholder when its ``__str__`` raises (exceptions can do that)."""
-    try:
-        return str(value)
-    except Exception as exc:
-        return f"<{type(value).__name__}: str() raised {type(exc).__name__}>"
-
-
 def _retry_delay(spec: StepSpec, first_started: float, attempt: int, exc: Exception) -> float | Exception | None:
     policy = spec.config.retry_policy
     if policy is None:
