@@ -557,10 +557,14 @@ class WorkflowRun:
     def write_to_stream(self, event: Event, step: str | None = None, invocation_id: int | None = None) -> None:
         if self.done:
             return
-        self.journal.add(
+        journal = self.journal
+        if not journal.full:
+            self.stream.add_event(event)  # the stream is the only reader: it needs the event, not a record
+            return
+        journal.add(
             EventEmitted(
-                run=self.info, event=event, event_id=self._new_event_id() if self.journal.full else "",
-                source="stream", step=step, invocation_id=invocation_id,
+                run=self.info, event=event, event_id=self._new_event_id(), source="stream", step=step,
+                invocation_id=invocation_id,
             ),
             streamed=True,
         )

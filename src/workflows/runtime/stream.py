@@ -35,7 +35,8 @@ def _type_str(t: type) -> str:
 
 _NONE_STR = str(type(None))
 _IDLE = ("idle",)
-_INTERNAL = (StepStateChanged, UnhandledEvent, WorkflowIdleEvent)
+INTERNAL_EVENTS = (StepStateChanged, UnhandledEvent, WorkflowIdleEvent)
+"""The events of internal entries, hidden from readers that do not ask for them."""
 
 
 def _entry(record: Any) -> Any:
@@ -97,12 +98,21 @@ class RunStream:
             for queue in self.queues:
                 queue.put_nowait(event)
 
+    def add_event(self, event: Event) -> None:
+        """Add an event a step wrote to the stream (what ``add`` keeps of its record)."""
+        self.entries.append(event)
+        if self._wakeup is not None:
+            self._wake()
+        if self.queues:
+            for queue in self.queues:
+                queue.put_nowait(event)
+
     def read(self, index: int) -> tuple[Event, bool]:
         """The event at ``index`` and whether it is internal (hidden unless asked for)."""
         entry = self.entries[index]
         if type(entry) is tuple:
             entry = self.entries[index] = _materialize(entry)
-        return entry, isinstance(entry, _INTERNAL)
+        return entry, isinstance(entry, INTERNAL_EVENTS)
 
     def close(self) -> None:
         self.closed = True
