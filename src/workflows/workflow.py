@@ -36,8 +36,8 @@ _live_run_ids: set[str] = set()
 class WorkflowMeta(type):
     """Gives every workflow class its own registry of free-function steps (not inherited)."""
 
-    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> None:
-        super().__init__(name, bases, namespace)
+    def __init__(cls, name: str, bases: tuple[type, ...], dct: dict[str, Any]) -> None:
+        super().__init__(name, bases, dct)
         cls._added_steps: dict[str, Callable[..., Any]] = {}
         cls._steps_version = 0
 
