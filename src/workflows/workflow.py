@@ -99,6 +99,13 @@ class Workflow(metaclass=WorkflowMeta):
         cls._added_steps[name] = func
         cls._steps_version += 1
 
+    @classmethod
+    def _get_steps_from_class(cls) -> dict[str, Callable[..., Any]]:
+        """The class's ``@step`` functions by name, added free functions included (drawing tools call this)."""
+        from workflows.utils import get_steps_from_class
+
+        return get_steps_from_class(cls)
+
     def _collect_steps(self) -> dict[str, StepSpec]:
         steps: dict[str, StepSpec] = {}
         for klass in reversed(type(self).__mro__):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, AsyncGenerator, Generic
 from pydantic import BaseModel
 from typing_extensions import TypeVar
 
+from workflows.context.external_context import ExternalContext
 from workflows.context.serializers import BaseSerializer, JsonSerializer
 from workflows.context.state_store import DictState, InMemoryStateStore
 from workflows.errors import ContextSerdeError, ContextStateError, WorkflowRuntimeError
@@ -282,7 +283,8 @@ class Context(Generic[MODEL_T]):
             raise ContextStateError(
                 "Cannot start a new run while context is already running. Wait for completion or use a new Context."
             )
-        self._face = _EXTERNAL
+        # The outside face also carries the run (for ExternalContext._tick_log); it equals "external".
+        self._face = ExternalContext(run)
         self._run = run
         self._snapshot = None
 
