@@ -59,5 +59,5 @@ __all__ = [
     "StepWorkerFailed",
     "StepWorkerResult",
     "StepWorkerWaiter",
-    "WaitingForEvent",
+    "WaitingForEvent",  # noqa: F822 -- provided by __getattr__
 ]
