@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from workflows.decorators import StepFunction, _event_types, _is_context_annotation, _resolve_hints, _union_members
 from workflows.errors import WorkflowValidationError
@@ -99,7 +99,9 @@ def _is_step(obj: Any) -> bool:
 def get_steps_from_class(_class: object) -> dict[str, StepFunction]:
     """The ``@step`` functions of a workflow class, by name (methods, then free functions added to it)."""
     steps: dict[str, StepFunction] = {
-        name: method for name, method in inspect.getmembers(_class, predicate=inspect.isfunction) if _is_step(method)
+        name: cast(StepFunction, method)
+        for name, method in inspect.getmembers(_class, predicate=inspect.isfunction)
+        if _is_step(method)
     }
     cls = _class if isinstance(_class, type) else type(_class)
     steps.update(getattr(cls, "_added_steps", {}))
@@ -109,7 +111,9 @@ def get_steps_from_class(_class: object) -> dict[str, StepFunction]:
 def get_steps_from_instance(workflow: object) -> dict[str, StepFunction]:
     """The ``@step`` methods of a workflow instance, bound to it, by name."""
     return {
-        name: method for name, method in inspect.getmembers(workflow, predicate=inspect.ismethod) if _is_step(method)
+        name: cast(StepFunction, method)
+        for name, method in inspect.getmembers(workflow, predicate=inspect.ismethod)
+        if _is_step(method)
     }
 
 
