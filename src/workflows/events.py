@@ -117,8 +117,8 @@ class DictLikeModel(BaseModel):
     def items(self) -> ItemsView[str, Any]:
         return self._data.items()
 
-    def to_dict(self) -> dict[str, Any]:
-        """The dynamic-field dict itself (not a copy)."""
+    def to_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The dynamic-field dict itself (not a copy); arguments are accepted and ignored, as upstream."""
         return self._data
 
     @model_serializer(mode="wrap")

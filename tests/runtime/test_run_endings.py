@@ -106,22 +106,3 @@ async def test_a_sync_step_thread_left_running_by_a_timeout_is_counted_and_logge
     assert ended[-1].detached_threads == 1
     assert "1 sync step thread(s) still ran" in caplog.text
 
-
-async def test_a_finished_run_leaves_nothing_that_keeps_its_workflow_alive() -> None:
-    import gc
-    import weakref
-
-    class Quick(Workflow):
-        @step
-        async def s(self, ctx: Context, ev: StartEvent) -> StopEvent:
-            await ctx.store.set("seen", True)
-            return StopEvent(result=1)
-
-    refs = []
-    for _ in range(5):
-        workflow = Quick(timeout=10)  # a timeout arms a timer handle on the loop
-        assert await workflow.run() == 1
-        refs.append(weakref.ref(workflow))
-        del workflow
-    gc.collect()
-    assert [r for r in refs if r() is not None] == []

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, AsyncGenerator, Generic, Iterable
 from pydantic import BaseModel
 from typing_extensions import TypeVar
 
+from workflows.context.external_context import ExternalContext
 from workflows.context.serializers import BaseSerializer, JsonSerializer
 from workflows.context.state_store import DictState, InMemoryStateStore
 from workflows.errors import ContextResumedTwiceWarning, ContextSerdeError, ContextStateError, WorkflowRuntimeError
@@ -340,7 +341,8 @@ class Context(Generic[MODEL_T]):
                 "Cannot start a new run while context is already running. Wait for completion or use a new Context."
             )
         resume_id = self.resume_id
-        self._face = _EXTERNAL
+        # The outside face also carries the run (for ExternalContext._tick_log); it equals "external".
+        self._face = ExternalContext(run)
         self._run = run
         self._snapshot = None
         if resume_id is not None:
