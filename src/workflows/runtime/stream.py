@@ -74,6 +74,14 @@ def _materialize(record: Any) -> tuple[Event, bool]:
     raise TypeError(f"{kind.__name__} records are not streamed")
 
 
+def stream_event(record: Any) -> tuple[Event, bool]:
+    """The event a stream reader sees for a streamed ``record``, and whether it is internal.
+
+    For durable runtimes that keep a run's stream beside its journal.
+    """
+    return _materialize(record)
+
+
 class RunStream:
     """The ordered entries of one run's stream, and the readers waiting for more."""
 
