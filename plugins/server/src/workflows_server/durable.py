@@ -135,6 +135,8 @@ class Rebuilt:
     ctx: Context[Any] | None = None
     final: StopEvent | None = None
     records: int = 0
+    payload: dict[str, Any] | None = None
+    """The base snapshot the run was rebuilt from."""
 
 
 @dataclass(kw_only=True)
@@ -156,6 +158,7 @@ class StoreJournal:
         self.serializer: BaseSerializer = JsonSerializer()
         self.concluded = False
         self.carrier_taken = False
+        self.detached = False
         self.begun: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def _register(self, record: RunStarted) -> None:
@@ -173,6 +176,8 @@ class StoreJournal:
         self.registered = True
 
     def write(self, record: JournalRecord) -> None:
+        if self.detached:
+            return
         store = self.runtime.store
         update: HandlerUpdate | None = None
         if isinstance(record, RunStarted):
@@ -261,8 +266,8 @@ class DurableRuntime(Runtime):
         return self.store.list_handlers(status=["running"], workflow_name=[workflow_name] if workflow_name else None)
 
     def rebuild(self, workflow: Workflow, row: HandlerRow) -> Rebuilt:
-        """The run as the store holds it: its Context rebuilt from the latest snapshot and journal,
-        its final event if the journal already decided it, or neither for a run that never began."""
+        """The run as the store holds it: its Context rebuilt from the latest snapshot and journal
+        (``ctx``; ``None`` for a run that never began), and its final event if the journal decided it."""
         snapshot = self.store.latest_snapshot(row.handler_id)
         if snapshot is None:
             raise StoreError(f"run {row.handler_id!r} has no snapshot in {self.store.url}")
@@ -276,11 +281,12 @@ class DurableRuntime(Runtime):
         entries = self.store.journal(row.handler_id, epoch=snapshot.epoch)
         records = [decode_record(e.record, serializer, info) for e in entries]
         final = outcome(records)
-        if final is not None:
-            return Rebuilt(final=final if isinstance(final, StopEvent) else StopEvent(result=final), records=len(records))
         if not records and not payload.get("is_running"):
-            return Rebuilt(records=0)
-        return Rebuilt(ctx=Context.from_journal(workflow, payload, records), records=len(records))
+            return Rebuilt(payload=payload)
+        ctx = Context.from_journal(workflow, payload, records)
+        if final is not None:
+            final = final if isinstance(final, StopEvent) else StopEvent(result=final)
+        return Rebuilt(ctx=ctx, final=final, records=len(records), payload=payload)
 
     def start_event_of(self, workflow: Workflow, row: HandlerRow) -> Event:
         if row.start_event is None:
@@ -357,9 +363,20 @@ class DurableRuntime(Runtime):
             raise KeyError(f"run {handler_id!r} is not waiting in {self.store.url}")
         journal = self._journals.get(handler.run_id)
         if journal is not None:
+            # Sent once the run has begun, so the event is journaled before this returns.
             await journal.begun
         handler.ctx.send_event(event, step)
         return handler
+
+    def detach(self) -> None:
+        """Stop writing for every live run of this process, as if it had died here.
+
+        For a graceful shutdown: the runs' tasks can then be cancelled without the
+        store recording them as cancelled, and the next process continues them.
+        """
+        for journal in list(self._journals.values()):
+            journal.detached = True
+        self._journals.clear()
 
 
 __all__ = ["DurableRuntime", "Rebuilt", "RecordListener", "StoreJournal", "conclusion", "only_waits", "status_of", "streamed_entry"]
