@@ -89,6 +89,13 @@ class JsonSerializer(BaseSerializer):
     def deserialize(self, value: str) -> Any:
         return self.deserialize_value(json.loads(value))
 
+    def resolve_class(self, name: str) -> Any:
+        """The class a dotted name names, if ``allowed_types`` allows it (``ValueError`` otherwise).
+
+        llama-agents-client resolves event envelopes' ``qualified_name`` with it.
+        """
+        return self._resolve(name)
+
     def _resolve(self, name: str) -> Any:
         allowed = self._allowed
         if allowed is not None:

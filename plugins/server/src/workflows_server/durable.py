@@ -143,6 +143,7 @@ class Rebuilt:
 class _Expected:
     handler_id: str
     epoch: int
+    begun: asyncio.Future[None]
 
 
 class StoreJournal:
@@ -159,7 +160,9 @@ class StoreJournal:
         self.concluded = False
         self.carrier_taken = False
         self.detached = False
-        self.begun: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.begun: asyncio.Future[None] = (
+            expected.begun if expected is not None else asyncio.get_running_loop().create_future()
+        )
 
     def _register(self, record: RunStarted) -> None:
         # A run started by a script: its row and base snapshot are made as it starts.
@@ -248,9 +251,23 @@ class DurableRuntime(Runtime):
         self._journals[run.run_id] = journal
         return journal
 
-    def expect(self, run_id: str, handler_id: str, epoch: int) -> None:
-        """Say that the next run with ``run_id`` writes to handler ``handler_id``'s ``epoch``."""
-        self._expected[run_id] = _Expected(handler_id=handler_id, epoch=epoch)
+    def expect(self, run_id: str, handler_id: str, epoch: int) -> asyncio.Future[None]:
+        """Say that the next run with ``run_id`` writes to handler ``handler_id``'s ``epoch``.
+
+        Returns a future set once that run has begun (its first record is written and
+        its saved waits are armed again), or has ended without beginning.
+        """
+        begun: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._expected[run_id] = _Expected(handler_id=handler_id, epoch=epoch, begun=begun)
+        return begun
+
+    def begun(self, run_id: str) -> asyncio.Future[None] | None:
+        """The future of ``expect`` for a run that has not begun yet, else of its live journal."""
+        expected = self._expected.get(run_id)
+        if expected is not None:
+            return expected.begun
+        journal = self._journals.get(run_id)
+        return journal.begun if journal is not None else None
 
     def journal_of(self, run_id: str) -> StoreJournal | None:
         """The writer of the live run ``run_id`` (the latest one opened)."""
@@ -361,10 +378,10 @@ class DurableRuntime(Runtime):
         handler = self.continue_run(workflow, handler_id, start_waiting=True)
         if handler is None:
             raise KeyError(f"run {handler_id!r} is not waiting in {self.store.url}")
-        journal = self._journals.get(handler.run_id)
-        if journal is not None:
+        begun = self.begun(handler.run_id)
+        if begun is not None:
             # Sent once the run has begun, so the event is journaled before this returns.
-            await journal.begun
+            await asyncio.wait([begun, handler._run.driver], return_when=asyncio.FIRST_COMPLETED)
         handler.ctx.send_event(event, step)
         return handler
 

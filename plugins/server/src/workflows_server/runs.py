@@ -278,9 +278,11 @@ class RunManager:
                     self.waiting -= 1
                 self.counts["continued"] += 1
                 self._track(handler_id, handler)
-                journal = self.runtime.journal_of(handler.run_id)
-                if journal is not None:
-                    await journal.begun
+                begun = self.runtime.begun(handler.run_id)
+                if begun is not None:
+                    # Sent once the run has begun (its waits armed again), so the
+                    # event is journaled before the request is answered.
+                    await asyncio.wait([begun, handler._run.driver], return_when=asyncio.FIRST_COMPLETED)
                 handler.ctx.send_event(event, step)
         finally:
             if not lock.locked() and self.locks.get(handler_id) is lock:
