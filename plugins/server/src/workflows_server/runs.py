@@ -287,6 +287,8 @@ class RunManager:
         finally:
             if not lock.locked() and self.locks.get(handler_id) is lock:
                 del self.locks[handler_id]
+            # A run continued for an event it then refused is let go of again.
+            asyncio.get_running_loop().call_soon(self._maybe_release, handler_id)
 
     async def cancel(self, handler_id: str, *, purge: bool = False) -> str:
         """Cancel the run (if it has not ended) and, with ``purge``, delete it; returns the API status."""
