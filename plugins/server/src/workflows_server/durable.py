@@ -33,7 +33,9 @@ from workflows.events import (
 from workflows.handler import WorkflowHandler
 from workflows.instrumentation.dispatcher import get_dispatcher
 from workflows.plugins import Runtime
-from workflows.runtime.codec import decode_record, encode_record
+from workflows.context.serializers import known_types
+from workflows.runtime.codec import decode_records, encode_record
+from workflows.runtime.snapshot import workflow_types
 from workflows.runtime.journal import (
     EventEmitted,
     JournalRecord,
@@ -239,6 +241,8 @@ class DurableRuntime(Runtime):
         self.store: RunStore = store if isinstance(store, RunStore) else open_store(store)
         self.listeners: list[RecordListener] = []
         self.names: dict[int, str] = {}
+        # Event classes a workflow takes beyond its own (the server's additional_events), by id(workflow).
+        self.extra_types: dict[int, list[type]] = {}
         self._expected: dict[str, _Expected] = {}
         self._journals: dict[str, StoreJournal] = {}
 
@@ -296,11 +300,13 @@ class DurableRuntime(Runtime):
             workflow_name=row.workflow_name, run_id=row.run_id, session_id=str(payload.get("session_id") or ""),
         )
         entries = self.store.journal(row.handler_id, epoch=snapshot.epoch)
-        records = [decode_record(e.record, serializer, info) for e in entries]
+        with known_types(self.extra_types.get(id(workflow), ())):
+            records = decode_records([e.record for e in entries], serializer, info, workflow)
         final = outcome(records)
         if not records and not payload.get("is_running"):
             return Rebuilt(payload=payload)
-        ctx = Context.from_journal(workflow, payload, records)
+        with known_types(self.extra_types.get(id(workflow), ())):
+            ctx = Context.from_journal(workflow, payload, records)
         if final is not None:
             final = final if isinstance(final, StopEvent) else StopEvent(result=final)
         return Rebuilt(ctx=ctx, final=final, records=len(records), payload=payload)
@@ -308,7 +314,8 @@ class DurableRuntime(Runtime):
     def start_event_of(self, workflow: Workflow, row: HandlerRow) -> Event:
         if row.start_event is None:
             raise StoreError(f"run {row.handler_id!r} never started and its start event was not kept")
-        return (workflow.serializer or JsonSerializer()).deserialize(row.start_event)
+        with known_types([*workflow_types(workflow), *self.extra_types.get(id(workflow), ())]):
+            return (workflow.serializer or JsonSerializer()).deserialize(row.start_event)
 
     def finish(self, row: HandlerRow, final: StopEvent) -> None:
         """Record the outcome a journal already decided, and end the run's stream with it."""
