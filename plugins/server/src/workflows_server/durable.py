@@ -48,7 +48,6 @@ from workflows.runtime.journal import (
     StepStarted,
 )
 from workflows.runtime.replay import outcome
-from workflows.runtime.snapshot import RunSnapshot, dump_snapshot
 from workflows.runtime.stream import stream_event
 from workflows_server.envelopes import envelope, is_internal
 from workflows_server.store import (
@@ -120,6 +119,11 @@ def conclusion(final: Event | None, error: BaseException | None = None) -> Handl
     )
 
 
+def idle_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A ``Context.to_dict()`` payload with its state and session but no run in it (a run starts from it)."""
+    return {**payload, "is_running": False, "elapsed_alive": 0.0, "trace_context": {}, "workers": {}, "next_seq": 0}
+
+
 def only_waits(payload: dict[str, Any]) -> bool:
     """Whether a ``Context.to_dict()`` payload is a run with no work but parked waits."""
     if not payload.get("is_running"):
@@ -170,7 +174,7 @@ class StoreJournal:
         # A run started by a script: its row and base snapshot are made as it starts.
         payload = self.ctx.to_dict()
         if not record.resumed:
-            payload.update(dump_snapshot(RunSnapshot(is_running=False), self.serializer))
+            payload = idle_payload(payload)
         workflow = record.workflow
         name = self.run.workflow_name
         if isinstance(workflow, Workflow):
@@ -403,4 +407,4 @@ class DurableRuntime(Runtime):
         self._journals.clear()
 
 
-__all__ = ["DurableRuntime", "Rebuilt", "RecordListener", "StoreJournal", "conclusion", "only_waits", "status_of", "streamed_entry"]
+__all__ = ["DurableRuntime", "Rebuilt", "idle_payload", "RecordListener", "StoreJournal", "conclusion", "only_waits", "status_of", "streamed_entry"]

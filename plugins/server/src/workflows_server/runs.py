@@ -21,8 +21,7 @@ from workflows.errors import WorkflowRuntimeError
 from workflows.events import Event, StartEvent
 from workflows.handler import WorkflowHandler
 from workflows.runtime.journal import JournalRecord, RunConcluded, RunIdle
-from workflows.runtime.snapshot import RunSnapshot, dump_snapshot
-from workflows_server.durable import DurableRuntime, only_waits
+from workflows_server.durable import DurableRuntime, idle_payload, only_waits
 from workflows_server.store import TERMINAL, HandlerExists, HandlerRow, HandlerUpdate, NewStreamEvent, now_iso
 
 logger = logging.getLogger("workflows_server")
@@ -235,8 +234,7 @@ class RunManager:
         # A new run under a finished handler keeps its state and session.
         rebuilt = self.runtime.rebuild(workflow, row)
         payload = rebuilt.ctx.to_dict() if rebuilt.ctx is not None else dict(rebuilt.payload or {})
-        payload.update(dump_snapshot(RunSnapshot(is_running=False), workflow.serializer or JsonSerializer()))
-        return Context.from_dict(workflow, payload)
+        return Context.from_dict(workflow, idle_payload(payload))
 
     async def wait_finished(self, handler_id: str) -> HandlerRow:
         """Wait until the run has ended (it may wait for a human meanwhile) and return its row."""
