@@ -20,6 +20,10 @@ if [[ "${1:-}" == "--test" ]]; then
     [[ -f "$dir/pyproject.toml" ]] && extras+=("-e" "${dir%/}[test]")
   done
   $py -m pip install -q --disable-pip-version-check -e ".[test,examples]" "${extras[@]}"
+  # The server's tests drive it with the reference client, unchanged, on this project's
+  # engine: --no-deps keeps pip from installing llama-index-workflows over `workflows`.
+  # The exact version is the compatibility target the server is tested against.
+  $py -m pip install -q --disable-pip-version-check --no-deps "llama-agents-client==0.4.1"
   missing=()
   command -v prometheus >/dev/null || missing+=(prometheus)
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)

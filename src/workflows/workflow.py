@@ -178,6 +178,11 @@ class Workflow(metaclass=WorkflowMeta):
 
         return self._runtime or get_current_runtime()
 
+    @runtime.setter
+    def runtime(self, runtime: Any) -> None:
+        """Set the runtime later runs use (a server gives the workflows it serves its durable runtime)."""
+        self._runtime = runtime
+
     @property
     def serializer(self) -> BaseSerializer | None:
         return self._serializer

@@ -345,6 +345,13 @@ class JsonSerializer(BaseSerializer):
             f"{_short(name)!r} (see docs/security.md)"
         )
 
+    def resolve_class(self, name: str) -> type:
+        """``resolve`` with a refused name raised as ``ValueError`` (what llama-agents-client's envelopes expect)."""
+        try:
+            return self.resolve(name)
+        except ContextSerdeError as exc:
+            raise ValueError(str(exc)) from None
+
     def _import_allowed(self, name: str) -> type:
         try:
             found = import_qualified_name(name)

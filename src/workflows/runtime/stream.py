@@ -76,6 +76,16 @@ def _materialize(entry: tuple[Any, ...]) -> Event:
     return WorkflowIdleEvent()
 
 
+def stream_event(record: Any) -> tuple[Event, bool]:
+    """The event a stream reader sees for a streamed ``record``, and whether it is internal.
+
+    For durable runtimes that keep a run's stream beside its journal.
+    """
+    entry = _entry(record)
+    event = _materialize(entry) if type(entry) is tuple else entry
+    return event, isinstance(event, INTERNAL_EVENTS)
+
+
 class RunStream:
     """The ordered entries of one run's stream, and the readers waiting for more."""
 

@@ -1,0 +1,88 @@
+"""``workflows-server APP.py``: load a file, find its ``WorkflowServer``, serve it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Sequence
+
+from workflows_server.server import WorkflowServer
+from workflows_server.settings import SETTINGS, ServerSettings
+
+_FLAGS = ("host", "port", "store", "token")
+
+
+def load_app(spec: str) -> WorkflowServer:
+    """The ``WorkflowServer`` of ``path/to/app.py`` (or ``path/to/app.py:name`` to pick one of several).
+
+    The file is imported as a module named after it (its folder first on ``sys.path``),
+    so the event classes it defines have stable import paths: runs kept in the store
+    name them, and a restarted server must find them again.
+    """
+    path_text, _, attribute = spec.partition(":") if not Path(spec).exists() else (spec, "", "")
+    path = Path(path_text)
+    if not path.is_file():
+        raise SystemExit(f"workflows-server: {path_text!r} is not a file (expected APP.py defining a WorkflowServer)")
+    folder = str(path.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = path.stem
+    module: ModuleType
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path.resolve()):
+        module = sys.modules[name]
+    else:
+        loader_spec = importlib.util.spec_from_file_location(name, path.resolve())
+        assert loader_spec is not None and loader_spec.loader is not None
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module
+        loader_spec.loader.exec_module(module)
+    if attribute:
+        found = getattr(module, attribute, None)
+        if not isinstance(found, WorkflowServer):
+            raise SystemExit(f"workflows-server: {path_text} has no WorkflowServer named {attribute!r}")
+        return found
+    servers = {key: value for key, value in vars(module).items() if isinstance(value, WorkflowServer)}
+    if len(servers) != 1:
+        what = "no WorkflowServer instance" if not servers else f"several WorkflowServer instances ({', '.join(servers)})"
+        raise SystemExit(f"workflows-server: {path_text} defines {what}; write APP.py:name to pick one")
+    return next(iter(servers.values()))
+
+
+def parser() -> argparse.ArgumentParser:
+    helps = {s.field: s for s in SETTINGS}
+    cli = argparse.ArgumentParser(
+        prog="workflows-server",
+        description="Serve the WorkflowServer defined in APP.py over HTTP; every run is kept in the store and "
+        "continues after a crash or a restart.",
+        epilog="Every setting can also be given by environment variable: "
+        + "; ".join(f"{s.env}: {s.help}" for s in SETTINGS),
+    )
+    cli.add_argument("app", metavar="APP.py", help="the Python file that creates a WorkflowServer (APP.py:name to pick one)")
+    for field in _FLAGS:
+        setting = helps[field]
+        cli.add_argument(
+            f"--{field}", type=setting.parse, default=None, help=f"{setting.help} [env {setting.env}]"
+        )
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        settings = ServerSettings.from_env(**{field: getattr(args, field) for field in _FLAGS})
+    except ValueError as exc:
+        raise SystemExit(f"workflows-server: {exc}") from None
+    server = load_app(args.app)
+    # Flags and variables win over what the file configured.
+    server.configure(settings=settings, store=args.store)
+    print(f"workflows-server: serving {', '.join(sorted(server.workflows)) or 'no workflows'} on "
+          f"http://{settings.host}:{settings.port} (store {server.store_url})", file=sys.stderr, flush=True)
+    asyncio.run(server.serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Every setting of the server, named once: its field, its ``WORKFLOWS_SERVER_*`` variable, its default.
+
+``ServerSettings.from_env()`` reads the environment; the CLI (``workflows-server``)
+builds its options from ``SETTINGS`` too, so a flag and its variable cannot drift
+apart. Explicit values (flags, constructor arguments) win over the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+ENV_PREFIX = "WORKFLOWS_SERVER_"
+DEFAULT_STORE = "sqlite:///.workflows/runs.db"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Setting:
+    """One setting: the ``ServerSettings`` field, how to parse its variable, and what it does."""
+
+    field: str
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.field.upper()
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(field="host", parse=str, help="interface to listen on (default 127.0.0.1)"),
+    Setting(field="port", parse=int, help="TCP port to listen on (default 8080)"),
+    Setting(
+        field="store",
+        parse=str,
+        help=f"where runs are kept: sqlite:///path/to/runs.db (default {DEFAULT_STORE}, relative to the working directory)",
+    ),
+    Setting(
+        field="token",
+        parse=str,
+        help="when set, every request but /health needs the header 'Authorization: Bearer <token>'",
+    ),
+    Setting(
+        field="cors_origins",
+        parse=_origins,
+        help="comma-separated origins allowed to call the API from a browser (CORS is off when empty); '*' allows any",
+    ),
+    Setting(
+        field="max_body_bytes",
+        parse=_positive_int,
+        help="largest request body accepted, in bytes (default 1048576); larger bodies get 413",
+    ),
+    Setting(
+        field="idle_release_seconds",
+        parse=_positive_float,
+        help="how long a run that only waits for an outside event stays in memory before it is kept in the store "
+        "alone (default 0: at once)",
+    ),
+    Setting(
+        field="sse_heartbeat_seconds",
+        parse=_positive_float,
+        help="interval of the comment lines that keep an idle SSE stream open through proxies (default 15; 0: none)",
+    ),
+    Setting(field="log_level", parse=str, help="uvicorn's log level (default info)"),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSettings:
+    """The server's settings; see ``SETTINGS`` for what each does and its variable."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    store: str = DEFAULT_STORE
+    token: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1024 * 1024
+    idle_release_seconds: float = 0.0
+    sse_heartbeat_seconds: float = 15.0
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
+        """Settings from ``WORKFLOWS_SERVER_*`` variables; ``overrides`` that are not ``None`` win.
+
+        A variable that does not parse raises ``ValueError`` naming it and what it expects.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = environ.get(setting.env)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[setting.field] = setting.parse(raw)
+            except ValueError as exc:
+                raise ValueError(f"{setting.env}={raw!r} is not valid ({exc}): {setting.help}") from None
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown server setting(s): {', '.join(sorted(unknown))}")
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+
+__all__ = ["DEFAULT_STORE", "ENV_PREFIX", "SETTINGS", "ServerSettings", "Setting"]

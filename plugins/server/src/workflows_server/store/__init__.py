@@ -1,0 +1,71 @@
+"""Run stores: the ``RunStore`` interface, its records, and ``open_store(url)``.
+
+A store is chosen by URL scheme; ``STORE_FACTORIES`` maps each scheme to the callable
+that opens it, so another engine's store is one module and one entry beside SQLite's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from workflows_server.settings import DEFAULT_STORE
+from workflows_server.store.base import (
+    STATUSES,
+    TERMINAL,
+    HandlerExists,
+    HandlerRow,
+    HandlerUpdate,
+    JournalEntry,
+    NewStreamEvent,
+    RunStore,
+    Snapshot,
+    Status,
+    StoreError,
+    StreamEvent,
+    now_iso,
+)
+from workflows_server.store.sqlite import SqliteStore
+
+STORE_FACTORIES: dict[str, Callable[[str], RunStore]] = {
+    "sqlite": SqliteStore,
+}
+"""URL scheme -> the callable that opens a store from the whole URL."""
+
+
+def open_store(url: str | Path | None = None) -> RunStore:
+    """The store a URL names: ``sqlite:///path/runs.db`` (or a bare file path); ``None``: the default file.
+
+    An unknown scheme raises ``StoreError`` listing the schemes this installation knows.
+    """
+    text = DEFAULT_STORE if url is None else str(url)
+    scheme, sep, _ = text.partition("://")
+    if not sep:
+        return SqliteStore(text)
+    factory = STORE_FACTORIES.get(scheme.split("+", 1)[0])
+    if factory is None:
+        raise StoreError(
+            f"no store for {scheme}:// URLs ({text!r}); this installation knows: "
+            f"{', '.join(s + '://' for s in sorted(STORE_FACTORIES))}"
+        )
+    return factory(text)
+
+
+__all__ = [
+    "HandlerExists",
+    "HandlerRow",
+    "HandlerUpdate",
+    "JournalEntry",
+    "NewStreamEvent",
+    "RunStore",
+    "STATUSES",
+    "STORE_FACTORIES",
+    "Snapshot",
+    "SqliteStore",
+    "Status",
+    "StoreError",
+    "StreamEvent",
+    "TERMINAL",
+    "now_iso",
+    "open_store",
+]

@@ -1,0 +1,224 @@
+"""What a run store keeps, as typed records, and the interface every store implements.
+
+A run (a *handler*, in the HTTP API's words) is kept as:
+
+- its row (``HandlerRow``): workflow, status, result, timestamps, trace carrier;
+- its base snapshots (``Snapshot``): a ``Context.to_dict()`` payload per *epoch*; a run
+  starts in epoch 0 and begins a new epoch each time it is continued from a fresh
+  snapshot (after waiting outside memory, or after a restart);
+- its journal (``JournalEntry``): every record the run wrote (``workflows.runtime.codec``
+  form), tagged with its epoch and the time it was written; the run's live form is the
+  latest snapshot plus the records of its epoch;
+- its stream (``StreamEvent``): what ``GET /events/{id}`` serves, numbered from 0.
+
+The interface is synchronous on purpose: the core calls a journal writer synchronously,
+on the run's event loop, *before* the run acts on the record, so the write must be
+done when the call returns. Stores use plain types at the boundary (dicts, strings,
+ISO-8601 timestamps), so the SQL of one engine never leaks into the rest.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal, Sequence
+
+Status = Literal["running", "completed", "failed", "cancelled"]
+STATUSES: tuple[Status, ...] = ("running", "completed", "failed", "cancelled")
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 (what every timestamp of a store is)."""
+    return datetime.now(timezone.utc).isoformat()
+
+
+class StoreError(Exception):
+    """A store could not be opened or used (the message says which file or URL, and why)."""
+
+
+class HandlerExists(StoreError):
+    """``create_handler`` was given an id that is already taken."""
+
+
+@dataclass(kw_only=True)
+class HandlerRow:
+    """One run as the HTTP API reports it, plus what continuing it needs."""
+
+    handler_id: str
+    workflow_name: str
+    run_id: str
+    status: Status = "running"
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    """The final event's envelope (``{"value", "type", "types", "qualified_name"}``) once completed."""
+    started_at: str = field(default_factory=now_iso)
+    updated_at: str | None = None
+    completed_at: str | None = None
+    start_event: str | None = None
+    """The start event, serialized by the workflow's serializer, until the run's journal holds it."""
+    carrier: dict[str, str] = field(default_factory=dict)
+    """The W3C trace context of the run's span, so a continued run stays in its trace."""
+    epoch: int = 0
+    waiting_since: str | None = None
+    """Set while the run waits for an outside event with nothing of it in memory."""
+    continued: int = 0
+    """How many times the run was continued from the store (after a wait or a restart)."""
+
+
+@dataclass(kw_only=True)
+class HandlerUpdate:
+    """Fields of a ``HandlerRow`` to change; ``None`` leaves a field as it is."""
+
+    status: Status | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    completed_at: str | None = None
+    carrier: dict[str, str] | None = None
+    clear_start_event: bool = False
+
+
+@dataclass(kw_only=True)
+class NewStreamEvent:
+    """An event to append to a run's stream (it gets the next sequence number)."""
+
+    envelope: dict[str, Any]
+    internal: bool = False
+    terminal: bool = False
+
+
+@dataclass(kw_only=True)
+class StreamEvent:
+    """One event of a run's stream, with its sequence number."""
+
+    sequence: int
+    envelope: dict[str, Any]
+    internal: bool
+    terminal: bool
+    at: str
+
+
+@dataclass(kw_only=True)
+class JournalEntry:
+    """One stored journal record (``record`` is ``workflows.runtime.codec.encode_record`` output)."""
+
+    position: int
+    epoch: int
+    at: str
+    record: dict[str, Any]
+
+
+@dataclass(kw_only=True)
+class Snapshot:
+    """A base snapshot: the ``Context.to_dict()`` payload an epoch starts from."""
+
+    epoch: int
+    at: str
+    payload: dict[str, Any]
+
+
+class RunStore(ABC):
+    """Where runs, their journals, snapshots and streams are kept; see the module docstring.
+
+    Implementations must make each method one atomic write (a crash leaves it done or
+    not done) and must be usable from one thread (the server's event loop thread).
+    """
+
+    url: str = ""
+
+    # ---- handlers
+    @abstractmethod
+    def create_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
+        """Insert a run and its epoch-0 snapshot; ``HandlerExists`` if the id is taken."""
+
+    @abstractmethod
+    def restart_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
+        """Start a finished handler again as a new run (``row.run_id``) from ``base``, in a new epoch."""
+
+    @abstractmethod
+    def get_handler(self, handler_id: str) -> HandlerRow | None: ...
+
+    @abstractmethod
+    def list_handlers(
+        self, *, status: Sequence[str] | None = None, workflow_name: Sequence[str] | None = None
+    ) -> list[HandlerRow]:
+        """Runs matching every given filter (each a list of accepted values), oldest first."""
+
+    @abstractmethod
+    def update_handler(self, handler_id: str, update: HandlerUpdate) -> None: ...
+
+    @abstractmethod
+    def delete_handler(self, handler_id: str) -> bool:
+        """Remove a run and everything kept of it; False if there was none."""
+
+    # ---- journal and snapshots
+    @abstractmethod
+    def append(
+        self,
+        handler_id: str,
+        epoch: int,
+        record: dict[str, Any],
+        *,
+        event: NewStreamEvent | None = None,
+        update: HandlerUpdate | None = None,
+    ) -> int | None:
+        """Write one journal record, with the stream event and row change it implies, atomically.
+
+        Returns the stream event's sequence number (``None`` without an event).
+        """
+
+    @abstractmethod
+    def begin_epoch(self, handler_id: str, payload: dict[str, Any], *, waiting: bool, continued: bool = False) -> int:
+        """Store ``payload`` as the run's new base snapshot and return the new epoch.
+
+        ``waiting`` marks the run as held by the store alone until an event arrives;
+        ``continued`` counts one more continuation of the run.
+        """
+
+    @abstractmethod
+    def set_waiting(self, handler_id: str, waiting: bool) -> None: ...
+
+    @abstractmethod
+    def latest_snapshot(self, handler_id: str) -> Snapshot | None: ...
+
+    @abstractmethod
+    def snapshots(self, handler_id: str) -> list[Snapshot]: ...
+
+    @abstractmethod
+    def journal(self, handler_id: str, *, epoch: int | None = None) -> list[JournalEntry]:
+        """The run's records in order (only those of ``epoch`` when given)."""
+
+    # ---- stream
+    @abstractmethod
+    def add_stream_event(self, handler_id: str, event: NewStreamEvent, update: HandlerUpdate | None = None) -> int:
+        """Append an event to the stream without a journal record (a run ended by the server itself)."""
+
+    @abstractmethod
+    def stream(self, handler_id: str, *, after: int = -1, limit: int = 1000) -> list[StreamEvent]:
+        """Stream events with a sequence number above ``after``, in order, at most ``limit``."""
+
+    @abstractmethod
+    def last_sequence(self, handler_id: str) -> int:
+        """The highest sequence number of the run's stream (-1 when it is empty)."""
+
+    # ---- lifetime
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+__all__ = [
+    "HandlerExists",
+    "HandlerRow",
+    "HandlerUpdate",
+    "JournalEntry",
+    "NewStreamEvent",
+    "RunStore",
+    "STATUSES",
+    "Snapshot",
+    "Status",
+    "StoreError",
+    "StreamEvent",
+    "TERMINAL",
+    "now_iso",
+]

@@ -1,0 +1,382 @@
+"""The SQLite run store: one file, WAL mode, schema migrations that upgrade an older file in place.
+
+Durability: every write is its own transaction, committed before the call returns.
+In WAL mode with ``synchronous=NORMAL`` a commit is in the operating system's hands
+once it returns, so it survives the process being killed (``kill -9``) at any moment;
+``durable_fsync=True`` (``synchronous=FULL``) also survives a power cut, at the
+price of an fsync per record.
+
+The file's schema version is SQLite's ``user_version``; ``MIGRATIONS`` lists the
+statements that take a file from each version to the next, and opening a file runs
+the missing ones in one transaction. A file written by a newer version is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from workflows_server.store.base import (
+    HandlerExists,
+    HandlerRow,
+    HandlerUpdate,
+    JournalEntry,
+    NewStreamEvent,
+    RunStore,
+    Snapshot,
+    StoreError,
+    StreamEvent,
+    now_iso,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # version 1: runs, their snapshots, journal and stream
+    (
+        """CREATE TABLE handlers (
+            handler_id TEXT PRIMARY KEY,
+            workflow_name TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            result TEXT,
+            started_at TEXT NOT NULL,
+            updated_at TEXT,
+            completed_at TEXT,
+            start_event TEXT,
+            carrier TEXT NOT NULL DEFAULT '{}',
+            epoch INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE snapshots (
+            handler_id TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            PRIMARY KEY (handler_id, epoch)
+        )""",
+        """CREATE TABLE journal (
+            position INTEGER PRIMARY KEY AUTOINCREMENT,
+            handler_id TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            record TEXT NOT NULL
+        )""",
+        "CREATE INDEX journal_by_handler ON journal (handler_id, epoch, position)",
+        """CREATE TABLE stream (
+            handler_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            envelope TEXT NOT NULL,
+            internal INTEGER NOT NULL DEFAULT 0,
+            terminal INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (handler_id, sequence)
+        )""",
+    ),
+    # version 2: runs that wait outside memory, continuation counts, listing by status
+    (
+        "ALTER TABLE handlers ADD COLUMN waiting_since TEXT",
+        "ALTER TABLE handlers ADD COLUMN continued INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX handlers_by_status ON handlers (status, workflow_name)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_COLUMNS = (
+    "handler_id, workflow_name, run_id, status, error, result, started_at, updated_at, completed_at, "
+    "start_event, carrier, epoch, waiting_since, continued"
+)
+
+
+def path_from_url(url: str) -> str:
+    """The file of a ``sqlite:///relative/path`` or ``sqlite:////absolute/path`` URL (``sqlite://``: in memory)."""
+    if not url.startswith("sqlite://"):
+        raise StoreError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/runs.db)")
+    rest = url[len("sqlite://"):]
+    if rest in ("", "/", "/:memory:"):
+        return ":memory:"
+    if not rest.startswith("/"):
+        raise StoreError(f"SQLite URL {url!r} has no path: write sqlite:///relative/runs.db or sqlite:////abs/runs.db")
+    return rest[1:]
+
+
+def migrate(connection: sqlite3.Connection, path: str) -> int:
+    """Bring the file's schema to ``SCHEMA_VERSION`` in one transaction; return the version it had."""
+    found = connection.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {found}, newer than this server's {SCHEMA_VERSION}: "
+            "upgrade otel-workflows-server to open it"
+        )
+    if found == SCHEMA_VERSION:
+        return found
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for statements in MIGRATIONS[found:]:
+            for statement in statements:
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return found
+
+
+class SqliteStore(RunStore):
+    """A ``RunStore`` in one SQLite file (created, with its folder, if missing).
+
+    ``path`` is a file path or a ``sqlite:///`` URL. The store is meant for one server
+    process; a second process opening the same file waits on SQLite's lock rather
+    than corrupting it, but runs are not shared between processes.
+    """
+
+    def __init__(self, path: str | Path, *, durable_fsync: bool = False) -> None:
+        text = str(path)
+        file = path_from_url(text) if text.startswith("sqlite:") else text
+        self.path = file
+        self.url = text if text.startswith("sqlite:") else f"sqlite:///{file}"
+        if file != ":memory:":
+            Path(file).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # check_same_thread=False: the metrics exporter's thread never touches it,
+            # but tests open a store in one thread and hand it to a server in another.
+            self._db = sqlite3.connect(file, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable_fsync else 'NORMAL'}")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self.migrated_from = migrate(self._db, file)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the SQLite store {file}: {exc}") from exc
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ handlers
+    @staticmethod
+    def _row(values: Sequence[Any]) -> HandlerRow:
+        (handler_id, workflow_name, run_id, status, error, result, started_at, updated_at, completed_at,
+         start_event, carrier, epoch, waiting_since, continued) = values
+        return HandlerRow(
+            handler_id=handler_id, workflow_name=workflow_name, run_id=run_id, status=status, error=error,
+            result=json.loads(result) if result else None, started_at=started_at, updated_at=updated_at,
+            completed_at=completed_at, start_event=start_event, carrier=json.loads(carrier or "{}"), epoch=epoch,
+            waiting_since=waiting_since, continued=continued,
+        )
+
+    def create_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
+        try:
+            with self._tx() as db:
+                db.execute(
+                    f"INSERT INTO handlers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row.handler_id, row.workflow_name, row.run_id, row.status, row.error,
+                        json.dumps(row.result) if row.result is not None else None, row.started_at,
+                        row.updated_at or row.started_at, row.completed_at, row.start_event, json.dumps(row.carrier),
+                        0, row.waiting_since, row.continued,
+                    ),
+                )
+                db.execute(
+                    "INSERT INTO snapshots (handler_id, epoch, at, payload) VALUES (?, 0, ?, ?)",
+                    (row.handler_id, now_iso(), json.dumps(base)),
+                )
+        except sqlite3.IntegrityError:
+            raise HandlerExists(f"a handler with id {row.handler_id!r} already exists") from None
+
+    def restart_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
+        with self._tx() as db:
+            (epoch,) = db.execute("SELECT epoch FROM handlers WHERE handler_id = ?", (row.handler_id,)).fetchone()
+            epoch += 1
+            now = now_iso()
+            db.execute(
+                "UPDATE handlers SET run_id = ?, status = 'running', error = NULL, result = NULL, started_at = ?, "
+                "updated_at = ?, completed_at = NULL, start_event = ?, carrier = '{}', epoch = ?, waiting_since = NULL "
+                "WHERE handler_id = ?",
+                (row.run_id, now, now, row.start_event, epoch, row.handler_id),
+            )
+            db.execute(
+                "INSERT INTO snapshots (handler_id, epoch, at, payload) VALUES (?, ?, ?, ?)",
+                (row.handler_id, epoch, now, json.dumps(base)),
+            )
+
+    def get_handler(self, handler_id: str) -> HandlerRow | None:
+        with self._lock:
+            found = self._db.execute(f"SELECT {_COLUMNS} FROM handlers WHERE handler_id = ?", (handler_id,)).fetchone()
+        return None if found is None else self._row(found)
+
+    def list_handlers(
+        self, *, status: Sequence[str] | None = None, workflow_name: Sequence[str] | None = None
+    ) -> list[HandlerRow]:
+        where, params = [], []
+        for column, values in (("status", status), ("workflow_name", workflow_name)):
+            if values:
+                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
+        sql = f"SELECT {_COLUMNS} FROM handlers"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY started_at, handler_id", params).fetchall()
+        return [self._row(r) for r in rows]
+
+    @staticmethod
+    def _apply(db: sqlite3.Connection, handler_id: str, update: HandlerUpdate) -> None:
+        sets, params = ["updated_at = ?"], [now_iso()]
+        if update.status is not None:
+            sets.append("status = ?")
+            params.append(update.status)
+            if update.status != "running":
+                sets.append("waiting_since = NULL")
+        for column in ("error", "completed_at"):
+            value = getattr(update, column)
+            if value is not None:
+                sets.append(f"{column} = ?")
+                params.append(value)
+        if update.result is not None:
+            sets.append("result = ?")
+            params.append(json.dumps(update.result))
+        if update.carrier is not None:
+            sets.append("carrier = ?")
+            params.append(json.dumps(update.carrier))
+        if update.clear_start_event:
+            sets.append("start_event = NULL")
+        params.append(handler_id)
+        db.execute(f"UPDATE handlers SET {', '.join(sets)} WHERE handler_id = ?", params)
+
+    def update_handler(self, handler_id: str, update: HandlerUpdate) -> None:
+        with self._tx() as db:
+            self._apply(db, handler_id, update)
+
+    def delete_handler(self, handler_id: str) -> bool:
+        with self._tx() as db:
+            gone = db.execute("DELETE FROM handlers WHERE handler_id = ?", (handler_id,)).rowcount
+            for table in ("snapshots", "journal", "stream"):
+                db.execute(f"DELETE FROM {table} WHERE handler_id = ?", (handler_id,))
+        return bool(gone)
+
+    # ------------------------------------------------------------------ journal and snapshots
+    @staticmethod
+    def _insert_event(db: sqlite3.Connection, handler_id: str, event: NewStreamEvent, at: str) -> int:
+        (sequence,) = db.execute(
+            "INSERT INTO stream (handler_id, sequence, at, envelope, internal, terminal) "
+            "SELECT ?, COALESCE(MAX(sequence), -1) + 1, ?, ?, ?, ? FROM stream WHERE handler_id = ? RETURNING sequence",
+            (handler_id, at, json.dumps(event.envelope), int(event.internal), int(event.terminal), handler_id),
+        ).fetchone()
+        return int(sequence)
+
+    def append(
+        self,
+        handler_id: str,
+        epoch: int,
+        record: dict[str, Any],
+        *,
+        event: NewStreamEvent | None = None,
+        update: HandlerUpdate | None = None,
+    ) -> int | None:
+        at = now_iso()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO journal (handler_id, epoch, at, record) VALUES (?, ?, ?, ?)",
+                (handler_id, epoch, at, json.dumps(record)),
+            )
+            sequence = None if event is None else self._insert_event(db, handler_id, event, at)
+            if update is not None:
+                self._apply(db, handler_id, update)
+        return sequence
+
+    def begin_epoch(self, handler_id: str, payload: dict[str, Any], *, waiting: bool, continued: bool = False) -> int:
+        now = now_iso()
+        with self._tx() as db:
+            (epoch,) = db.execute("SELECT epoch FROM handlers WHERE handler_id = ?", (handler_id,)).fetchone()
+            epoch += 1
+            db.execute(
+                "INSERT INTO snapshots (handler_id, epoch, at, payload) VALUES (?, ?, ?, ?)",
+                (handler_id, epoch, now, json.dumps(payload)),
+            )
+            db.execute(
+                "UPDATE handlers SET epoch = ?, waiting_since = ?, updated_at = ?, continued = continued + ?, "
+                "start_event = NULL WHERE handler_id = ?",
+                (epoch, now if waiting else None, now, int(continued), handler_id),
+            )
+        return int(epoch)
+
+    def set_waiting(self, handler_id: str, waiting: bool) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE handlers SET waiting_since = ?, continued = continued + ? WHERE handler_id = ?",
+                (now_iso() if waiting else None, 0 if waiting else 1, handler_id),
+            )
+
+    def latest_snapshot(self, handler_id: str) -> Snapshot | None:
+        with self._lock:
+            found = self._db.execute(
+                "SELECT epoch, at, payload FROM snapshots WHERE handler_id = ? ORDER BY epoch DESC LIMIT 1",
+                (handler_id,),
+            ).fetchone()
+        return None if found is None else Snapshot(epoch=found[0], at=found[1], payload=json.loads(found[2]))
+
+    def snapshots(self, handler_id: str) -> list[Snapshot]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT epoch, at, payload FROM snapshots WHERE handler_id = ? ORDER BY epoch", (handler_id,)
+            ).fetchall()
+        return [Snapshot(epoch=e, at=at, payload=json.loads(p)) for e, at, p in rows]
+
+    def journal(self, handler_id: str, *, epoch: int | None = None) -> list[JournalEntry]:
+        sql = "SELECT position, epoch, at, record FROM journal WHERE handler_id = ?"
+        params: list[Any] = [handler_id]
+        if epoch is not None:
+            sql += " AND epoch = ?"
+            params.append(epoch)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY position", params).fetchall()
+        return [JournalEntry(position=p, epoch=e, at=at, record=json.loads(r)) for p, e, at, r in rows]
+
+    # ------------------------------------------------------------------ stream
+    def add_stream_event(self, handler_id: str, event: NewStreamEvent, update: HandlerUpdate | None = None) -> int:
+        with self._tx() as db:
+            sequence = self._insert_event(db, handler_id, event, now_iso())
+            if update is not None:
+                self._apply(db, handler_id, update)
+        return sequence
+
+    def stream(self, handler_id: str, *, after: int = -1, limit: int = 1000) -> list[StreamEvent]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT sequence, at, envelope, internal, terminal FROM stream "
+                "WHERE handler_id = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+                (handler_id, after, limit),
+            ).fetchall()
+        return [
+            StreamEvent(sequence=s, at=at, envelope=json.loads(env), internal=bool(i), terminal=bool(t))
+            for s, at, env, i, t in rows
+        ]
+
+    def last_sequence(self, handler_id: str) -> int:
+        with self._lock:
+            (found,) = self._db.execute(
+                "SELECT COALESCE(MAX(sequence), -1) FROM stream WHERE handler_id = ?", (handler_id,)
+            ).fetchone()
+        return int(found)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r})"
+
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore", "migrate", "path_from_url"]

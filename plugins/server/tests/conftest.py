@@ -1,0 +1,35 @@
+"""Fixtures of the server tests: a side-effect log and real server processes (see server_helpers)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from server_helpers import APPS, ServerProcess  # noqa: E402
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Path:
+    path = tmp_path / "side-effects.log"
+    path.touch()
+    return path
+
+
+@pytest.fixture
+def make_server(tmp_path: Path, log_file: Path) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def make(app: str = "durable_app.py", store: str | None = None) -> ServerProcess:
+        server = ServerProcess(app=APPS / app, store=store or f"sqlite:///{tmp_path / 'runs.db'}", log=log_file)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
