@@ -13,7 +13,11 @@ from workflows_server.settings import DEFAULT_STORE
 from workflows_server.store.base import (
     STATUSES,
     TERMINAL,
+    Claim,
+    FencedOut,
     HandlerExists,
+    InboxItem,
+    SharedStore,
     HandlerRow,
     HandlerUpdate,
     JournalEntry,
@@ -27,14 +31,25 @@ from workflows_server.store.base import (
 )
 from workflows_server.store.sqlite import SqliteStore
 
+
+def _postgres(url: str) -> RunStore:
+    # Imported on use: psycopg is an optional dependency (the "postgres" extra).
+    from workflows_server.store.postgres import PostgresStore
+
+    return PostgresStore(url)
+
+
 STORE_FACTORIES: dict[str, Callable[[str], RunStore]] = {
     "sqlite": SqliteStore,
+    "postgresql": _postgres,
+    "postgres": _postgres,
 }
 """URL scheme -> the callable that opens a store from the whole URL."""
 
 
 def open_store(url: str | Path | None = None) -> RunStore:
-    """The store a URL names: ``sqlite:///path/runs.db`` (or a bare file path); ``None``: the default file.
+    """The store a URL names: ``sqlite:///path/runs.db`` (or a bare file path), ``postgresql://user@host/db``
+    (shared by replicas; needs the ``postgres`` extra); ``None``: the default file.
 
     An unknown scheme raises ``StoreError`` listing the schemes this installation knows.
     """
@@ -52,7 +67,11 @@ def open_store(url: str | Path | None = None) -> RunStore:
 
 
 __all__ = [
+    "Claim",
+    "FencedOut",
     "HandlerExists",
+    "InboxItem",
+    "SharedStore",
     "HandlerRow",
     "HandlerUpdate",
     "JournalEntry",

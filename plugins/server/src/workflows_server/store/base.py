@@ -22,7 +22,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 Status = Literal["running", "completed", "failed", "cancelled"]
 STATUSES: tuple[Status, ...] = ("running", "completed", "failed", "cancelled")
@@ -40,6 +40,19 @@ class StoreError(Exception):
 
 class HandlerExists(StoreError):
     """``create_handler`` was given an id that is already taken."""
+
+
+class FencedOut(StoreError):
+    """A write for a run this process no longer holds (another replica claimed it): refused, nothing written.
+
+    Raised by shared stores (``SharedStore``) only: the replica's lease on the run
+    lapsed and another replica claimed it (its fencing number moved on), or this
+    replica never held the run.
+    """
+
+    def __init__(self, handler_id: str, reason: str) -> None:
+        super().__init__(f"write for run {handler_id!r} refused: {reason}")
+        self.handler_id = handler_id
 
 
 @dataclass(kw_only=True)
@@ -65,6 +78,10 @@ class HandlerRow:
     """Set while the run waits for an outside event with nothing of it in memory."""
     continued: int = 0
     """How many times the run was continued from the store (after a wait or a restart)."""
+    owner: str | None = None
+    """The replica holding the run (shared stores; ``None``: free, finished, or a single-process store)."""
+    fence: int = 0
+    """The fencing number of the run's latest claim (shared stores; 0 elsewhere)."""
 
 
 @dataclass(kw_only=True)
@@ -107,6 +124,8 @@ class JournalEntry:
     epoch: int
     at: str
     record: dict[str, Any]
+    fence: int | None = None
+    """The fencing number of the claim it was written under (shared stores; ``None`` elsewhere)."""
 
 
 @dataclass(kw_only=True)
@@ -126,6 +145,8 @@ class RunStore(ABC):
     """
 
     url: str = ""
+    shared: bool = False
+    """True for a store several server processes share (it is then a ``SharedStore``)."""
 
     # ---- handlers
     @abstractmethod
@@ -202,13 +223,128 @@ class RunStore(ABC):
     def last_sequence(self, handler_id: str) -> int:
         """The highest sequence number of the run's stream (-1 when it is empty)."""
 
+    # ---- retention
+    @abstractmethod
+    def purge_finished(self, before: str, *, limit: int = 500) -> int:
+        """Delete up to ``limit`` finished runs (and all kept of them) completed before ``before`` (ISO 8601).
+
+        Returns how many were deleted; running and waiting runs are never touched.
+        """
+
     # ---- lifetime
     @abstractmethod
     def close(self) -> None: ...
 
 
+@dataclass(kw_only=True)
+class Claim:
+    """A run a replica now holds: it alone may write for the run while its lease lasts."""
+
+    handler_id: str
+    workflow_name: str
+    fence: int
+    """The fencing number of this claim: one more than the run's previous claim."""
+    previous_owner: str | None = None
+    """The replica whose lapsed lease was taken over (``None``: the run was free)."""
+    waiting: bool = False
+    """The run waited in the store (it was claimed because an inbox item arrived for it)."""
+
+
+@dataclass(kw_only=True)
+class InboxItem:
+    """Something sent to a run through any replica, for whichever replica holds (or claims) the run."""
+
+    id: int
+    handler_id: str
+    kind: Literal["event", "cancel"]
+    event: str | None = None
+    """The event, serialized by the run's workflow serializer (``kind == "event"``)."""
+    step: str | None = None
+    at: str = field(default_factory=now_iso)
+
+
+class SharedStore(RunStore):
+    """A store several server processes (replicas) share: runs are claimed with leases and fenced.
+
+    Each running run is held by at most one replica (its *owner*) whose lease is renewed
+    by ``renew``; a claim increments the run's fencing number, and every write for a run
+    (``append``, ``begin_epoch``, ``set_waiting``, ``update_handler``,
+    ``add_stream_event``) checks that this process's claim is still the run's latest:
+    otherwise it raises ``FencedOut`` and writes nothing. Writes for a run this process
+    does not hold are refused the same way, so a replica writes only what it owns.
+    New and released runs are free (no owner); free runs that can run, and runs whose
+    owner's lease lapsed, are what ``claim`` hands out. ``create_handler`` makes a free
+    run; ``claim_one`` takes a given run.
+    """
+
+    shared = True
+    owner: str = ""
+    """This process's replica id (the owner its claims are recorded under)."""
+
+    @abstractmethod
+    def claim(self, *, workflows: Sequence[str], limit: int, lease_seconds: float) -> list[Claim]:
+        """Claim up to ``limit`` runs of ``workflows``: free runs that can run (new, or waiting with
+        an inbox item), and runs whose owner's lease has lapsed (takeovers), oldest first, skipping
+        rows another replica is claiming at the same moment."""
+
+    @abstractmethod
+    def claim_one(self, handler_id: str, *, lease_seconds: float) -> Claim | None:
+        """Claim this run if it is running and free or its lease lapsed (``None`` otherwise)."""
+
+    @abstractmethod
+    def renew(self, *, lease_seconds: float) -> list[str]:
+        """Extend the lease of every run this process holds; return the ids of those it lost."""
+
+    @abstractmethod
+    def unclaim(self, handler_id: str) -> None:
+        """Let go of the run (it becomes free, if this process still held it)."""
+
+    @abstractmethod
+    def held(self) -> dict[str, int]:
+        """The runs this process holds, with the fencing number of each claim."""
+
+    @abstractmethod
+    def post(self, handler_id: str, *, kind: Literal["event", "cancel"], event: str | None = None,
+             step: str | None = None) -> int:
+        """Put an item in the run's inbox (and tell every replica); returns its id."""
+
+    @abstractmethod
+    def inbox(self, handler_id: str) -> list[InboxItem]:
+        """The run's undelivered inbox items, oldest first."""
+
+    @abstractmethod
+    def ack_with_next_append(self, handler_id: str, item_ids: Sequence[int]) -> None:
+        """Delete these inbox items in the same transaction as the run's next ``append`` (so an
+        event is either in the journal and gone from the inbox, or still in the inbox)."""
+
+    @abstractmethod
+    def ack(self, item_ids: Sequence[int]) -> None:
+        """Delete inbox items now (ones that cannot be delivered, or a cancel carried out)."""
+
+    @abstractmethod
+    def pending(self, item_id: int) -> bool:
+        """Whether an inbox item is still undelivered."""
+
+    @abstractmethod
+    def queue_depth(self) -> int:
+        """How many runs are free and can run (new runs not yet claimed, waiting runs with an inbox item)."""
+
+    @abstractmethod
+    def owners(self) -> dict[str, int]:
+        """Runs held, by owner (every replica), counting only unlapsed leases."""
+
+    @abstractmethod
+    def listen(self, callback: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``callback(channel, handler_id)`` from a background thread for every change any replica
+        makes (channels: ``"stream"``, ``"status"``, ``"inbox"``, ``"queue"``); returns a function that stops."""
+
+
 __all__ = [
+    "Claim",
+    "FencedOut",
     "HandlerExists",
+    "InboxItem",
+    "SharedStore",
     "HandlerRow",
     "HandlerUpdate",
     "JournalEntry",

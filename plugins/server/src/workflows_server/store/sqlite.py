@@ -266,6 +266,19 @@ class SqliteStore(RunStore):
                 db.execute(f"DELETE FROM {table} WHERE handler_id = ?", (handler_id,))
         return bool(gone)
 
+    def purge_finished(self, before: str, *, limit: int = 500) -> int:
+        with self._tx() as db:
+            ids = [
+                r[0] for r in db.execute(
+                    "SELECT handler_id FROM handlers WHERE status IN ('completed', 'failed', 'cancelled') "
+                    "AND completed_at IS NOT NULL AND completed_at < ? ORDER BY completed_at LIMIT ?",
+                    (before, limit),
+                ).fetchall()
+            ]
+            for table in ("handlers", "snapshots", "journal", "stream"):
+                db.executemany(f"DELETE FROM {table} WHERE handler_id = ?", [(i,) for i in ids])
+        return len(ids)
+
     # ------------------------------------------------------------------ journal and snapshots
     @staticmethod
     def _insert_event(db: sqlite3.Connection, handler_id: str, event: NewStreamEvent, at: str) -> int:

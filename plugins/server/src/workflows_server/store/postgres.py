@@ -1,0 +1,678 @@
+"""The PostgreSQL run store: one database shared by every replica of the server (psycopg 3, sync API).
+
+Same tables as SQLite (``handlers``, ``snapshots``, ``journal``, ``stream``) plus what
+replicas need: each ``handlers`` row has an ``owner`` (the replica holding it), a
+``fence`` (incremented on every claim) and a ``lease_until`` (set from the database's
+clock, so replicas' clocks never matter), and an ``inbox`` holds what clients sent to a
+run through any replica until its owner delivers it. Claims use ``FOR UPDATE SKIP
+LOCKED``; changes are announced with ``NOTIFY`` on one channel; see ``SharedStore``.
+
+Fencing: every write for a run locks the run's row (``SELECT ... FOR UPDATE``) and
+compares its fence with this process's claim in the same transaction, so a replica
+whose lease lapsed and was taken over cannot write anything for the run, even if it was
+paused mid-write: the new claim waits for (or skips) the row lock, and the old owner's
+next write sees the new fence and is refused (``FencedOut``).
+
+Schema versions live in ``workflows_schema``; ``MIGRATIONS`` take a database from each
+version to the next in one transaction, under an advisory lock so replicas starting
+together migrate once. A database written by a newer version is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Literal, Sequence
+
+from workflows_server.store.base import (
+    Claim,
+    FencedOut,
+    HandlerExists,
+    HandlerRow,
+    HandlerUpdate,
+    InboxItem,
+    JournalEntry,
+    NewStreamEvent,
+    SharedStore,
+    Snapshot,
+    StoreError,
+    StreamEvent,
+    now_iso,
+)
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+except ImportError as exc:  # pragma: no cover - exercised only without the extra installed
+    raise StoreError(
+        "the PostgreSQL store needs psycopg 3: pip install 'otel-workflows-server[postgres]'"
+    ) from exc
+
+logger = logging.getLogger("workflows_server.store")
+
+CHANNEL = "workflows_server"
+"""The ``NOTIFY`` channel; payloads are ``kind:handler_id`` (kinds: stream, status, inbox, queue)."""
+_MIGRATION_LOCK = 0x776F726B666C6F77  # "workflow": one advisory lock id for schema changes
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # version 1: runs, their snapshots, journal and stream (SQLite's versions 1 and 2)
+    (
+        """CREATE TABLE handlers (
+            handler_id TEXT PRIMARY KEY,
+            workflow_name TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            result TEXT,
+            started_at TEXT NOT NULL,
+            updated_at TEXT,
+            completed_at TEXT,
+            start_event TEXT,
+            carrier TEXT NOT NULL DEFAULT '{}',
+            epoch INTEGER NOT NULL DEFAULT 0,
+            waiting_since TEXT,
+            continued INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX handlers_by_status ON handlers (status, workflow_name)",
+        """CREATE TABLE snapshots (
+            handler_id TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            PRIMARY KEY (handler_id, epoch)
+        )""",
+        """CREATE TABLE journal (
+            position BIGSERIAL PRIMARY KEY,
+            handler_id TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            record TEXT NOT NULL
+        )""",
+        "CREATE INDEX journal_by_handler ON journal (handler_id, epoch, position)",
+        """CREATE TABLE stream (
+            handler_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            envelope TEXT NOT NULL,
+            internal BOOLEAN NOT NULL DEFAULT FALSE,
+            terminal BOOLEAN NOT NULL DEFAULT FALSE,
+            PRIMARY KEY (handler_id, sequence)
+        )""",
+    ),
+    # version 2: replicas: claims with leases and fencing numbers, the inbox, retention
+    (
+        "ALTER TABLE handlers ADD COLUMN owner TEXT",
+        "ALTER TABLE handlers ADD COLUMN fence BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE handlers ADD COLUMN lease_until TIMESTAMPTZ",
+        "CREATE INDEX handlers_claimable ON handlers (started_at) WHERE status = 'running'",
+        "CREATE INDEX handlers_finished ON handlers (completed_at) WHERE status <> 'running'",
+        "ALTER TABLE journal ADD COLUMN fence BIGINT",
+        """CREATE TABLE inbox (
+            id BIGSERIAL PRIMARY KEY,
+            handler_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            event TEXT,
+            step TEXT,
+            at TEXT NOT NULL
+        )""",
+        "CREATE INDEX inbox_by_handler ON inbox (handler_id, id)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_COLUMNS = (
+    "handler_id, workflow_name, run_id, status, error, result, started_at, updated_at, completed_at, "
+    "start_event, carrier, epoch, waiting_since, continued, owner, fence"
+)
+_TABLES = ("handlers", "snapshots", "journal", "stream", "inbox")
+
+
+def migrate(connection: psycopg.Connection[Any], url: str) -> int:
+    """Bring the database's schema to ``SCHEMA_VERSION`` in one transaction; return the version it had."""
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        connection.execute("CREATE TABLE IF NOT EXISTS workflows_schema (version INTEGER NOT NULL)")
+        found_row = connection.execute("SELECT version FROM workflows_schema").fetchone()
+        found = int(found_row[0]) if found_row else 0
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"{url} has schema version {found}, newer than this server's {SCHEMA_VERSION}: "
+                "upgrade otel-workflows-server to open it"
+            )
+        for statements in MIGRATIONS[found:]:
+            for statement in statements:
+                connection.execute(statement)  # type: ignore[arg-type]
+        if found_row is None:
+            connection.execute("INSERT INTO workflows_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+        elif found != SCHEMA_VERSION:
+            connection.execute("UPDATE workflows_schema SET version = %s", (SCHEMA_VERSION,))
+    return found
+
+
+def default_owner() -> str:
+    """A replica id unique to this process: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}@{host}"
+
+
+class PostgresStore(SharedStore):
+    """A ``SharedStore`` in a PostgreSQL database (``postgresql://user:password@host:port/db``).
+
+    ``owner`` names this replica in its claims (default: host-pid-random). Opening the
+    store creates or upgrades its tables. One connection serves the run writes (guarded by
+    a lock, as the store is used from the server's event loop thread and, in tests, from
+    others); ``listen`` opens its own.
+    """
+
+    def __init__(self, url: str, *, owner: str | None = None, connect_timeout: float = 10.0) -> None:
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://"):]
+        if url.startswith("postgresql+"):
+            url = "postgresql://" + url.split("://", 1)[1]
+        self.url = _redact(url)
+        self._dsn = url
+        self.owner = owner or default_owner()
+        self._connect_timeout = connect_timeout
+        self._lock = threading.RLock()
+        self._fences: dict[str, int] = {}
+        self._staged_acks: dict[str, list[int]] = {}
+        self.rejections = 0
+        """Writes refused because another replica had claimed the run (fencing)."""
+        self._db = self._connect()
+        try:
+            self.migrated_from = migrate(self._db, self.url)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot prepare the PostgreSQL store {self.url}: {exc}") from exc
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            db = psycopg.connect(
+                self._dsn, autocommit=True, connect_timeout=max(1, int(self._connect_timeout)),
+                application_name=f"workflows-server {self.owner}"[:63],
+            )
+            # A paused replica must not keep a row locked mid-transaction forever: the
+            # server ends such a session, and the lock with it.
+            db.execute("SET idle_in_transaction_session_timeout = '10s'")
+            db.execute("SET lock_timeout = '10s'")
+            return db
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to the PostgreSQL store {self.url}: {exc}") from exc
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._lock:
+            if self._db.closed or self._db.broken:
+                self._db = self._connect()
+            try:
+                with self._db.transaction():
+                    yield self._db
+            except (pg_errors.OperationalError, psycopg.InterfaceError) as exc:
+                raise StoreError(f"the PostgreSQL store {self.url} failed: {exc}") from exc
+
+    def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        # One statement in autocommit mode: no transaction around it.
+        with self._lock:
+            if self._db.closed or self._db.broken:
+                self._db = self._connect()
+            try:
+                return self._db.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            except (pg_errors.OperationalError, psycopg.InterfaceError) as exc:
+                raise StoreError(f"the PostgreSQL store {self.url} failed: {exc}") from exc
+
+    # ------------------------------------------------------------------ fencing
+    def _guard(self, db: psycopg.Connection[Any], handler_id: str) -> None:
+        held = self._fences.get(handler_id)
+        if held is None:
+            self.rejections += 1
+            raise FencedOut(handler_id, f"replica {self.owner} holds no claim on it")
+        found = db.execute("SELECT fence FROM handlers WHERE handler_id = %s FOR UPDATE", (handler_id,)).fetchone()
+        if found is None or int(found[0]) != held:
+            self._fences.pop(handler_id, None)
+            self._staged_acks.pop(handler_id, None)
+            self.rejections += 1
+            now = "it no longer exists" if found is None else f"another replica claimed it (claim {found[0]})"
+            raise FencedOut(handler_id, f"replica {self.owner}'s claim {held} is over: {now}")
+
+    @staticmethod
+    def _notify(db: psycopg.Connection[Any], kind: str, handler_id: str) -> None:
+        db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{kind}:{handler_id}"))
+
+    # ------------------------------------------------------------------ handlers
+    @staticmethod
+    def _row(values: Sequence[Any]) -> HandlerRow:
+        (handler_id, workflow_name, run_id, status, error, result, started_at, updated_at, completed_at,
+         start_event, carrier, epoch, waiting_since, continued, owner, fence) = values
+        return HandlerRow(
+            handler_id=handler_id, workflow_name=workflow_name, run_id=run_id, status=status, error=error,
+            result=json.loads(result) if result else None, started_at=started_at, updated_at=updated_at,
+            completed_at=completed_at, start_event=start_event, carrier=json.loads(carrier or "{}"), epoch=epoch,
+            waiting_since=waiting_since, continued=continued, owner=owner, fence=int(fence),
+        )
+
+    def create_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO handlers (handler_id, workflow_name, run_id, status, error, result, started_at, "
+                    "updated_at, completed_at, start_event, carrier, epoch, waiting_since, continued) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s)",
+                    (
+                        row.handler_id, row.workflow_name, row.run_id, row.status, row.error,
+                        json.dumps(row.result) if row.result is not None else None, row.started_at,
+                        row.updated_at or row.started_at, row.completed_at, row.start_event, json.dumps(row.carrier),
+                        row.waiting_since, row.continued,
+                    ),
+                )
+                db.execute(
+                    "INSERT INTO snapshots (handler_id, epoch, at, payload) VALUES (%s, 0, %s, %s)",
+                    (row.handler_id, now_iso(), json.dumps(base)),
+                )
+        except pg_errors.UniqueViolation:
+            raise HandlerExists(f"a handler with id {row.handler_id!r} already exists") from None
+
+    def restart_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
+        with self._tx() as db:
+            found = db.execute(
+                "SELECT epoch, status FROM handlers WHERE handler_id = %s FOR UPDATE", (row.handler_id,)
+            ).fetchone()
+            if found is None or found[1] == "running":
+                raise HandlerExists(f"handler {row.handler_id!r} is running: it cannot start again")
+            epoch = int(found[0]) + 1
+            now = now_iso()
+            db.execute(
+                "UPDATE handlers SET run_id = %s, status = 'running', error = NULL, result = NULL, started_at = %s, "
+                "updated_at = %s, completed_at = NULL, start_event = %s, carrier = '{}', epoch = %s, "
+                "waiting_since = NULL, owner = NULL, lease_until = NULL WHERE handler_id = %s",
+                (row.run_id, now, now, row.start_event, epoch, row.handler_id),
+            )
+            db.execute(
+                "INSERT INTO snapshots (handler_id, epoch, at, payload) VALUES (%s, %s, %s, %s)",
+                (row.handler_id, epoch, now, json.dumps(base)),
+            )
+
+    def get_handler(self, handler_id: str) -> HandlerRow | None:
+        rows = self._read(f"SELECT {_COLUMNS} FROM handlers WHERE handler_id = %s", (handler_id,))
+        return self._row(rows[0]) if rows else None
+
+    def list_handlers(
+        self, *, status: Sequence[str] | None = None, workflow_name: Sequence[str] | None = None
+    ) -> list[HandlerRow]:
+        where, params = [], []
+        for column, values in (("status", status), ("workflow_name", workflow_name)):
+            if values:
+                where.append(f"{column} = ANY(%s)")
+                params.append(list(values))
+        sql = f"SELECT {_COLUMNS} FROM handlers"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [self._row(r) for r in self._read(sql + " ORDER BY started_at, handler_id", params)]
+
+    def _apply(self, db: psycopg.Connection[Any], handler_id: str, update: HandlerUpdate) -> None:
+        sets, params = ["updated_at = %s"], [now_iso()]
+        if update.status is not None:
+            sets.append("status = %s")
+            params.append(update.status)
+            if update.status != "running":
+                # A finished run is held by no one: its claim ends with it.
+                sets.extend(["waiting_since = NULL", "owner = NULL", "lease_until = NULL"])
+        for column in ("error", "completed_at"):
+            value = getattr(update, column)
+            if value is not None:
+                sets.append(f"{column} = %s")
+                params.append(value)
+        if update.result is not None:
+            sets.append("result = %s")
+            params.append(json.dumps(update.result))
+        if update.carrier is not None:
+            sets.append("carrier = %s")
+            params.append(json.dumps(update.carrier))
+        if update.clear_start_event:
+            sets.append("start_event = NULL")
+        params.append(handler_id)
+        db.execute(f"UPDATE handlers SET {', '.join(sets)} WHERE handler_id = %s", params)  # type: ignore[arg-type]
+        if update.status is not None:
+            self._notify(db, "status", handler_id)
+
+    def update_handler(self, handler_id: str, update: HandlerUpdate) -> None:
+        with self._tx() as db:
+            self._guard(db, handler_id)
+            self._apply(db, handler_id, update)
+
+    def delete_handler(self, handler_id: str) -> bool:
+        with self._tx() as db:
+            gone = db.execute("DELETE FROM handlers WHERE handler_id = %s", (handler_id,)).rowcount
+            for table in _TABLES[1:]:
+                db.execute(f"DELETE FROM {table} WHERE handler_id = %s", (handler_id,))  # type: ignore[arg-type]
+            self._notify(db, "status", handler_id)
+        self._fences.pop(handler_id, None)
+        return bool(gone)
+
+    def purge_finished(self, before: str, *, limit: int = 500) -> int:
+        with self._tx() as db:
+            ids = [
+                r[0] for r in db.execute(
+                    "DELETE FROM handlers WHERE handler_id IN (SELECT handler_id FROM handlers "
+                    "WHERE status <> 'running' AND completed_at IS NOT NULL AND completed_at < %s "
+                    "ORDER BY completed_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING handler_id",
+                    (before, limit),
+                ).fetchall()
+            ]
+            if ids:
+                for table in _TABLES[1:]:
+                    db.execute(f"DELETE FROM {table} WHERE handler_id = ANY(%s)", (ids,))  # type: ignore[arg-type]
+        return len(ids)
+
+    # ------------------------------------------------------------------ journal and snapshots
+    @staticmethod
+    def _insert_event(db: psycopg.Connection[Any], handler_id: str, event: NewStreamEvent, at: str) -> int:
+        found = db.execute(
+            "INSERT INTO stream (handler_id, sequence, at, envelope, internal, terminal) "
+            "SELECT %s, COALESCE(MAX(sequence), -1) + 1, %s, %s, %s, %s FROM stream WHERE handler_id = %s "
+            "RETURNING sequence",
+            (handler_id, at, json.dumps(event.envelope), event.internal, event.terminal, handler_id),
+        ).fetchone()
+        assert found is not None
+        return int(found[0])
+
+    def append(
+        self,
+        handler_id: str,
+        epoch: int,
+        record: dict[str, Any],
+        *,
+        event: NewStreamEvent | None = None,
+        update: HandlerUpdate | None = None,
+    ) -> int | None:
+        at = now_iso()
+        with self._tx() as db:
+            self._guard(db, handler_id)
+            db.execute(
+                "INSERT INTO journal (handler_id, epoch, at, record, fence) VALUES (%s, %s, %s, %s, %s)",
+                (handler_id, epoch, at, json.dumps(record), self._fences[handler_id]),
+            )
+            sequence = None
+            if event is not None:
+                sequence = self._insert_event(db, handler_id, event, at)
+                self._notify(db, "stream", handler_id)
+            if update is not None:
+                self._apply(db, handler_id, update)
+            acks = self._staged_acks.pop(handler_id, None)
+            if acks:
+                db.execute("DELETE FROM inbox WHERE id = ANY(%s)", (acks,))
+                self._notify(db, "inbox", handler_id)
+        return sequence
+
+    def begin_epoch(self, handler_id: str, payload: dict[str, Any], *, waiting: bool, continued: bool = False) -> int:
+        now = now_iso()
+        with self._tx() as db:
+            self._guard(db, handler_id)
+            found = db.execute(
+                "UPDATE handlers SET epoch = epoch + 1, waiting_since = %s, updated_at = %s, "
+                "continued = continued + %s, start_event = NULL WHERE handler_id = %s RETURNING epoch",
+                (now if waiting else None, now, int(continued), handler_id),
+            ).fetchone()
+            assert found is not None
+            epoch = int(found[0])
+            db.execute(
+                "INSERT INTO snapshots (handler_id, epoch, at, payload) VALUES (%s, %s, %s, %s)",
+                (handler_id, epoch, now, json.dumps(payload)),
+            )
+        return epoch
+
+    def set_waiting(self, handler_id: str, waiting: bool) -> None:
+        with self._tx() as db:
+            self._guard(db, handler_id)
+            db.execute(
+                "UPDATE handlers SET waiting_since = %s, continued = continued + %s WHERE handler_id = %s",
+                (now_iso() if waiting else None, 0 if waiting else 1, handler_id),
+            )
+
+    def latest_snapshot(self, handler_id: str) -> Snapshot | None:
+        rows = self._read(
+            "SELECT epoch, at, payload FROM snapshots WHERE handler_id = %s ORDER BY epoch DESC LIMIT 1",
+            (handler_id,),
+        )
+        return Snapshot(epoch=rows[0][0], at=rows[0][1], payload=json.loads(rows[0][2])) if rows else None
+
+    def snapshots(self, handler_id: str) -> list[Snapshot]:
+        rows = self._read(
+            "SELECT epoch, at, payload FROM snapshots WHERE handler_id = %s ORDER BY epoch", (handler_id,)
+        )
+        return [Snapshot(epoch=e, at=at, payload=json.loads(p)) for e, at, p in rows]
+
+    def journal(self, handler_id: str, *, epoch: int | None = None) -> list[JournalEntry]:
+        sql = "SELECT position, epoch, at, record, fence FROM journal WHERE handler_id = %s"
+        params: list[Any] = [handler_id]
+        if epoch is not None:
+            sql += " AND epoch = %s"
+            params.append(epoch)
+        rows = self._read(sql + " ORDER BY position", params)
+        return [
+            JournalEntry(position=p, epoch=e, at=at, record=json.loads(r), fence=f) for p, e, at, r, f in rows
+        ]
+
+    # ------------------------------------------------------------------ stream
+    def add_stream_event(self, handler_id: str, event: NewStreamEvent, update: HandlerUpdate | None = None) -> int:
+        with self._tx() as db:
+            self._guard(db, handler_id)
+            sequence = self._insert_event(db, handler_id, event, now_iso())
+            self._notify(db, "stream", handler_id)
+            if update is not None:
+                self._apply(db, handler_id, update)
+        return sequence
+
+    def stream(self, handler_id: str, *, after: int = -1, limit: int = 1000) -> list[StreamEvent]:
+        rows = self._read(
+            "SELECT sequence, at, envelope, internal, terminal FROM stream "
+            "WHERE handler_id = %s AND sequence > %s ORDER BY sequence LIMIT %s",
+            (handler_id, after, limit),
+        )
+        return [
+            StreamEvent(sequence=s, at=at, envelope=json.loads(env), internal=bool(i), terminal=bool(t))
+            for s, at, env, i, t in rows
+        ]
+
+    def last_sequence(self, handler_id: str) -> int:
+        rows = self._read("SELECT COALESCE(MAX(sequence), -1) FROM stream WHERE handler_id = %s", (handler_id,))
+        return int(rows[0][0])
+
+    # ------------------------------------------------------------------ claims
+    def _took(self, rows: list[tuple[Any, ...]]) -> list[Claim]:
+        claims = []
+        for handler_id, workflow_name, fence, previous, waiting in rows:
+            self._fences[handler_id] = int(fence)
+            claims.append(Claim(
+                handler_id=handler_id, workflow_name=workflow_name, fence=int(fence), previous_owner=previous,
+                waiting=bool(waiting),
+            ))
+        return claims
+
+    def claim(self, *, workflows: Sequence[str], limit: int, lease_seconds: float) -> list[Claim]:
+        if limit <= 0 or not workflows:
+            return []
+        with self._tx() as db:
+            rows = db.execute(
+                """WITH candidates AS (
+                    SELECT h.handler_id, h.owner AS previous, h.waiting_since IS NOT NULL AS waiting
+                    FROM handlers h
+                    WHERE h.status = 'running' AND h.workflow_name = ANY(%(workflows)s)
+                      AND (
+                        (h.owner IS NULL AND (h.waiting_since IS NULL
+                                              OR EXISTS (SELECT 1 FROM inbox i WHERE i.handler_id = h.handler_id)))
+                        OR (h.owner IS NOT NULL AND h.owner <> %(owner)s AND h.lease_until < now())
+                      )
+                    ORDER BY h.started_at
+                    LIMIT %(limit)s
+                    FOR UPDATE OF h SKIP LOCKED
+                )
+                UPDATE handlers h SET owner = %(owner)s, fence = h.fence + 1,
+                    lease_until = now() + make_interval(secs => %(lease)s)
+                FROM candidates c WHERE h.handler_id = c.handler_id
+                RETURNING h.handler_id, h.workflow_name, h.fence, c.previous, c.waiting""",
+                {"workflows": list(workflows), "owner": self.owner, "limit": limit, "lease": lease_seconds},
+            ).fetchall()
+            return self._took(rows)
+
+    def claim_one(self, handler_id: str, *, lease_seconds: float) -> Claim | None:
+        with self._tx() as db:
+            rows = db.execute(
+                """WITH candidates AS (
+                    SELECT h.handler_id, h.owner AS previous, h.waiting_since IS NOT NULL AS waiting
+                    FROM handlers h
+                    WHERE h.handler_id = %(id)s AND h.status = 'running'
+                      AND (h.owner IS NULL OR (h.owner <> %(owner)s AND h.lease_until < now()))
+                    FOR UPDATE OF h SKIP LOCKED
+                )
+                UPDATE handlers h SET owner = %(owner)s, fence = h.fence + 1,
+                    lease_until = now() + make_interval(secs => %(lease)s)
+                FROM candidates c WHERE h.handler_id = c.handler_id
+                RETURNING h.handler_id, h.workflow_name, h.fence, c.previous, c.waiting""",
+                {"id": handler_id, "owner": self.owner, "lease": lease_seconds},
+            ).fetchall()
+            found = self._took(rows)
+        return found[0] if found else None
+
+    def renew(self, *, lease_seconds: float) -> list[str]:
+        with self._lock:
+            held = dict(self._fences)
+            if not held:
+                return []
+            with self._tx() as db:
+                kept = {
+                    r[0] for r in db.execute(
+                        "UPDATE handlers h SET lease_until = CASE WHEN h.status = 'running' "
+                        "THEN now() + make_interval(secs => %s) END "
+                        "FROM unnest(%s::text[], %s::bigint[]) AS f(id, fence) "
+                        "WHERE h.handler_id = f.id AND h.fence = f.fence RETURNING h.handler_id",
+                        (lease_seconds, list(held), list(held.values())),
+                    ).fetchall()
+                }
+            lost = [handler_id for handler_id in held if handler_id not in kept]
+            for handler_id in lost:
+                if self._fences.get(handler_id) == held[handler_id]:
+                    del self._fences[handler_id]
+            return lost
+
+    def unclaim(self, handler_id: str) -> None:
+        with self._lock:
+            fence = self._fences.pop(handler_id, None)
+            self._staged_acks.pop(handler_id, None)
+            if fence is None:
+                return
+            with self._tx() as db:
+                found = db.execute(
+                    "UPDATE handlers h SET owner = NULL, lease_until = NULL WHERE handler_id = %s AND fence = %s "
+                    "RETURNING status = 'running' AND EXISTS (SELECT 1 FROM inbox i WHERE i.handler_id = h.handler_id)",
+                    (handler_id, fence),
+                ).fetchone()
+                if found is not None and found[0]:
+                    # Something arrived for it meanwhile: another replica may take it now.
+                    self._notify(db, "queue", handler_id)
+
+    def held(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._fences)
+
+    # ------------------------------------------------------------------ inbox
+    def post(self, handler_id: str, *, kind: Literal["event", "cancel"], event: str | None = None,
+             step: str | None = None) -> int:
+        with self._tx() as db:
+            found = db.execute(
+                "INSERT INTO inbox (handler_id, kind, event, step, at) VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                (handler_id, kind, event, step, now_iso()),
+            ).fetchone()
+            assert found is not None
+            self._notify(db, "inbox", handler_id)
+        return int(found[0])
+
+    def inbox(self, handler_id: str) -> list[InboxItem]:
+        rows = self._read(
+            "SELECT id, handler_id, kind, event, step, at FROM inbox WHERE handler_id = %s ORDER BY id", (handler_id,)
+        )
+        return [InboxItem(id=i, handler_id=h, kind=k, event=e, step=s, at=at) for i, h, k, e, s, at in rows]
+
+    def ack_with_next_append(self, handler_id: str, item_ids: Sequence[int]) -> None:
+        with self._lock:
+            self._staged_acks.setdefault(handler_id, []).extend(item_ids)
+
+    def ack(self, item_ids: Sequence[int]) -> None:
+        if not item_ids:
+            return
+        with self._tx() as db:
+            handlers = db.execute(
+                "DELETE FROM inbox WHERE id = ANY(%s) RETURNING handler_id", (list(item_ids),)
+            ).fetchall()
+            for (handler_id,) in set(handlers):
+                self._notify(db, "inbox", handler_id)
+
+    def pending(self, item_id: int) -> bool:
+        return bool(self._read("SELECT 1 FROM inbox WHERE id = %s", (item_id,)))
+
+    # ------------------------------------------------------------------ the replicas' view
+    def queue_depth(self) -> int:
+        rows = self._read(
+            "SELECT count(*) FROM handlers h WHERE h.status = 'running' AND h.owner IS NULL AND "
+            "(h.waiting_since IS NULL OR EXISTS (SELECT 1 FROM inbox i WHERE i.handler_id = h.handler_id))"
+        )
+        return int(rows[0][0])
+
+    def owners(self) -> dict[str, int]:
+        rows = self._read(
+            "SELECT owner, count(*) FROM handlers WHERE owner IS NOT NULL AND lease_until > now() GROUP BY owner"
+        )
+        return {owner: int(count) for owner, count in rows}
+
+    def listen(self, callback: Callable[[str, str], None]) -> Callable[[], None]:
+        stop = threading.Event()
+        ready = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                try:
+                    with psycopg.connect(self._dsn, autocommit=True, connect_timeout=5) as db:
+                        db.execute(f"LISTEN {CHANNEL}")
+                        ready.set()
+                        # After a reconnect, whatever was announced meanwhile is re-read by the listener.
+                        callback("reconnect", "")
+                        while not stop.is_set():
+                            for note in db.notifies(timeout=0.5):
+                                kind, _, handler_id = note.payload.partition(":")
+                                callback(kind, handler_id)
+                except Exception as exc:  # the database went away: try again shortly
+                    if not stop.is_set():
+                        logger.warning("LISTEN connection to %s failed (%s); reconnecting", self.url, exc)
+                        stop.wait(0.5)
+
+        thread = threading.Thread(target=loop, name="workflows-server-listen", daemon=True)
+        thread.start()
+        ready.wait(10)
+
+        def close() -> None:
+            stop.set()
+            thread.join(5)
+
+        return close
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.url!r}, owner={self.owner!r})"
+
+
+__all__ = ["CHANNEL", "MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "default_owner", "migrate"]

@@ -1,0 +1,164 @@
+"""The PostgreSQL store on a real throwaway cluster: schema upgrades, claims, fencing, the inbox, retention."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from server_helpers import wait_for
+
+from workflows_server.store import FencedOut, HandlerRow, HandlerUpdate, NewStreamEvent, StoreError, open_store
+from workflows_server.store.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore
+
+
+def _run(store: PostgresStore, handler_id: str = "h", workflow: str = "w") -> None:
+    store.create_handler(HandlerRow(handler_id=handler_id, workflow_name=workflow, run_id="r"), {"state": {}})
+
+
+def test_the_url_opens_a_shared_store_at_the_current_schema(fresh_postgres_db: str) -> None:
+    store = open_store(fresh_postgres_db)
+    assert isinstance(store, PostgresStore) and store.shared and store.migrated_from == 0
+    again = PostgresStore(fresh_postgres_db)
+    assert again.migrated_from == SCHEMA_VERSION
+    with psycopg.connect(fresh_postgres_db) as db:
+        assert db.execute("SELECT version FROM workflows_schema").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_runs(fresh_postgres_db: str) -> None:
+    with psycopg.connect(fresh_postgres_db, autocommit=True) as db:
+        db.execute("CREATE TABLE workflows_schema (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO workflows_schema VALUES (1)")
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)  # type: ignore[arg-type]
+        db.execute(
+            "INSERT INTO handlers (handler_id, workflow_name, run_id, status, started_at) "
+            "VALUES ('old', 'w', 'r1', 'running', '2025-01-01T00:00:00+00:00')"
+        )
+    store = PostgresStore(fresh_postgres_db)
+    assert store.migrated_from == 1
+    row = store.get_handler("old")
+    assert row is not None and row.owner is None and row.fence == 0
+    assert [c.handler_id for c in store.claim(workflows=["w"], limit=5, lease_seconds=30)] == ["old"]
+
+
+def test_a_newer_database_is_refused_naming_the_fix(fresh_postgres_db: str) -> None:
+    PostgresStore(fresh_postgres_db)
+    with psycopg.connect(fresh_postgres_db, autocommit=True) as db:
+        db.execute("UPDATE workflows_schema SET version = 99")
+    with pytest.raises(StoreError, match="newer than this server's .* upgrade otel-workflows-server"):
+        PostgresStore(fresh_postgres_db)
+
+
+def test_an_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="cannot connect to the PostgreSQL store postgresql://nobody@127.0.0.1:1/x"):
+        PostgresStore("postgresql://nobody:secret@127.0.0.1:1/x", connect_timeout=2)
+
+
+def test_writes_need_a_claim_and_a_takeover_fences_the_old_owner_out(fresh_postgres_db: str) -> None:
+    a, b = PostgresStore(fresh_postgres_db, owner="a"), PostgresStore(fresh_postgres_db, owner="b")
+    _run(a)
+    with pytest.raises(FencedOut, match="holds no claim"):
+        a.append("h", 0, {"kind": "RunStarted"})
+    claim = a.claim(workflows=["w"], limit=10, lease_seconds=0.2)
+    assert [(c.handler_id, c.fence, c.previous_owner) for c in claim] == [("h", 1, None)]
+    assert a.append("h", 0, {"kind": "RunStarted"}, event=NewStreamEvent(envelope={"type": "E"})) == 0
+    assert b.claim(workflows=["w"], limit=10, lease_seconds=30) == [], "a live lease is not taken"
+    # a's lease lapses (no heartbeat): b takes the run over with the next fencing number.
+    taken = wait_for(lambda: b.claim(workflows=["w"], limit=10, lease_seconds=30), "the lease to lapse", timeout=10)
+    assert [(c.fence, c.previous_owner) for c in taken] == [(2, "a")]  # type: ignore[union-attr]
+    with pytest.raises(FencedOut, match="another replica claimed it"):
+        a.append("h", 0, {"kind": "StepStarted"}, event=NewStreamEvent(envelope={"type": "Late"}))
+    assert a.rejections == 2 and a.held() == {}
+    assert a.renew(lease_seconds=30) == []
+    b.append("h", 0, {"kind": "StepStarted"}, event=NewStreamEvent(envelope={"type": "E2"}))
+    assert [(e.record["kind"], e.fence) for e in b.journal("h")] == [("RunStarted", 1), ("StepStarted", 2)]
+    assert [e.envelope["type"] for e in b.stream("h")] == ["E", "E2"], "the refused write left nothing"
+    row = b.get_handler("h")
+    assert row is not None and row.owner == "b" and row.fence == 2
+
+
+def test_renew_keeps_a_lease_and_reports_the_lost_ones(fresh_postgres_db: str) -> None:
+    a, b = PostgresStore(fresh_postgres_db, owner="a"), PostgresStore(fresh_postgres_db, owner="b")
+    _run(a, "kept")
+    _run(a, "lost")
+    a.claim(workflows=["w"], limit=10, lease_seconds=30)
+    with psycopg.connect(fresh_postgres_db, autocommit=True) as db:
+        db.execute("UPDATE handlers SET lease_until = now() - interval '1 second' WHERE handler_id = 'lost'")
+    assert [c.handler_id for c in b.claim(workflows=["w"], limit=10, lease_seconds=30)] == ["lost"]
+    assert a.renew(lease_seconds=30) == ["lost"]
+    assert a.held() == {"kept": 1}
+    assert a.owners() == {"a": 1, "b": 1}
+
+
+def test_claims_hand_each_run_to_one_replica_at_a_time(fresh_postgres_db: str) -> None:
+    stores = [PostgresStore(fresh_postgres_db, owner=f"r{i}") for i in range(4)]
+    for i in range(40):
+        _run(stores[0], f"h{i:02}")
+    taken: list[list[str]] = [[] for _ in stores]
+
+    def take(index: int) -> None:
+        while claims := stores[index].claim(workflows=["w"], limit=3, lease_seconds=30):
+            taken[index].extend(c.handler_id for c in claims)
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    everything = [h for part in taken for h in part]
+    assert sorted(everything) == [f"h{i:02}" for i in range(40)], "every run claimed exactly once"
+    assert stores[0].queue_depth() == 0
+
+
+def test_a_finished_run_holds_no_claim_and_its_inbox_is_acknowledged_with_the_journal(fresh_postgres_db: str) -> None:
+    a, b = PostgresStore(fresh_postgres_db, owner="a"), PostgresStore(fresh_postgres_db, owner="b")
+    _run(a)
+    a.claim_one("h", lease_seconds=30)
+    a.begin_epoch("h", {"state": {}}, waiting=True)
+    a.unclaim("h")
+    assert a.queue_depth() == 0, "a run waiting with an empty inbox is not work"
+    item = b.post("h", kind="event", event='{"x": 1}', step=None)
+    assert a.queue_depth() == 1 and b.pending(item)
+    claims = a.claim(workflows=["w"], limit=5, lease_seconds=30)
+    assert [(c.handler_id, c.waiting) for c in claims] == [("h", True)]
+    assert [i.event for i in a.inbox("h")] == ['{"x": 1}']
+    a.ack_with_next_append("h", [item])
+    a.append("h", 1, {"kind": "EventEmitted"})
+    assert not b.pending(item)
+    a.append("h", 1, {"kind": "RunConcluded"}, update=HandlerUpdate(status="completed", completed_at="2025-01-01"))
+    row = b.get_handler("h")
+    assert row is not None and row.status == "completed" and row.owner is None
+    a.append("h", 1, {"kind": "RunFinished"})  # the run's last record, under the same claim
+    a.unclaim("h")
+    assert a.held() == {} and a.owners() == {}
+
+
+def test_notifications_reach_another_replica(fresh_postgres_db: str) -> None:
+    a, b = PostgresStore(fresh_postgres_db, owner="a"), PostgresStore(fresh_postgres_db, owner="b")
+    seen: list[tuple[str, str]] = []
+    stop = b.listen(lambda kind, handler_id: seen.append((kind, handler_id)))
+    try:
+        _run(a)
+        a.claim_one("h", lease_seconds=30)
+        a.append("h", 0, {"kind": "X"}, event=NewStreamEvent(envelope={"type": "E"}))
+        b.post("h", kind="cancel")
+        wait_for(lambda: ("stream", "h") in seen and ("inbox", "h") in seen, "the notifications", timeout=10)
+    finally:
+        stop()
+
+
+def test_finished_runs_are_purged_after_the_retention_period(fresh_postgres_db: str) -> None:
+    a = PostgresStore(fresh_postgres_db, owner="a")
+    old = (datetime.now(timezone.utc) - timedelta(days=40)).isoformat()
+    for handler_id, completed in (("old", old), ("new", None)):
+        _run(a, handler_id)
+        a.claim_one(handler_id, lease_seconds=30)
+        a.append(handler_id, 0, {"kind": "RunConcluded"}, event=NewStreamEvent(envelope={"type": "StopEvent"}),
+                 update=HandlerUpdate(status="completed", completed_at=completed or datetime.now(timezone.utc).isoformat()))
+    _run(a, "running")
+    cutoff = (datetime.now(timezone.utc) - timedelta(days=30)).isoformat()
+    assert a.purge_finished(cutoff) == 1
+    assert a.get_handler("old") is None and a.journal("old") == [] and a.stream("old") == []
+    assert a.get_handler("new") is not None and a.get_handler("running") is not None
