@@ -104,6 +104,7 @@ class Api:
             Route("/handlers/{handler_id}/cancel", self.cancel, methods=["POST"]),
             Route("/api/handlers/{handler_id}/journal", self.journal, methods=["GET"]),
             Route("/api/handlers/{handler_id}/snapshots", self.snapshots, methods=["GET"]),
+            Route("/api/replica", self.replica, methods=["GET"]),
         ]
 
     # ------------------------------------------------------------------ helpers
@@ -313,13 +314,19 @@ class Api:
             row = runs.store.get_handler(handler_id)
             if row is None or row.status in TERMINAL:
                 return
-            try:
-                if heartbeat:
-                    await asyncio.wait_for(asyncio.shield(changed), timeout=heartbeat)
-                else:
-                    await changed
-            except asyncio.TimeoutError:
-                yield ": heartbeat\n\n"
+            if heartbeat:
+                deadline = asyncio.get_running_loop().time() + heartbeat
+                while not changed.done():
+                    left = deadline - asyncio.get_running_loop().time()
+                    if left <= 0:
+                        yield ": heartbeat\n\n"
+                        break
+                    if not await runs.changed(changed, timeout=left):
+                        # On replicas: a poll. Read the store again if anything was written.
+                        if runs.store.last_sequence(handler_id) > after:
+                            break
+            else:
+                await runs.changed(changed)
 
     # ------------------------------------------------------------------ /api additions
     async def journal(self, request: Request) -> JSONResponse:
@@ -330,6 +337,26 @@ class Api:
             "handler": handler_data(row),
             "entries": [{"position": e.position, "epoch": e.epoch, "at": e.at, "record": e.record} for e in entries],
         })
+
+    async def replica(self, request: Request) -> JSONResponse:
+        """This process's share of the work: its runs, and on a shared store its claims and counters."""
+        runs = self.server.runs
+        data: dict[str, Any] = {
+            "store": runs.store.url, "shared": runs.store.shared, "live": sorted(runs.live),
+            "counts": dict(runs.counts),
+        }
+        replica = runs.replica
+        if replica is not None:
+            data.update({
+                "replica_id": replica.owner,
+                "held": replica.store.held(),
+                "max_runs": replica.max_runs,
+                "lease_seconds": replica.lease_seconds,
+                "queue_depth": replica.store.queue_depth(),
+                "fencing_rejections": replica.fencing_rejections,
+                "replica_counts": dict(replica.counts),
+            })
+        return JSONResponse(data)
 
     async def snapshots(self, request: Request) -> JSONResponse:
         handler_id = request.path_params["handler_id"]

@@ -318,8 +318,12 @@ class DurableRuntime(Runtime):
     def start_event_of(self, workflow: Workflow, row: HandlerRow) -> Event:
         if row.start_event is None:
             raise StoreError(f"run {row.handler_id!r} never started and its start event was not kept")
+        return self.event_of(workflow, row.start_event)
+
+    def event_of(self, workflow: Workflow, text: str) -> Event:
+        """An event serialized by ``workflow``'s serializer, read back with the classes ``workflow`` knows."""
         with known_types([*workflow_types(workflow), *self.extra_types.get(id(workflow), ())]):
-            return (workflow.serializer or JsonSerializer()).deserialize(row.start_event)
+            return (workflow.serializer or JsonSerializer()).deserialize(text)
 
     def finish(self, row: HandlerRow, final: StopEvent) -> None:
         """Record the outcome a journal already decided, and end the run's stream with it."""
@@ -349,8 +353,16 @@ class DurableRuntime(Runtime):
             return None
         if rebuilt.ctx is None:
             # The process died before the run's first record: start it again.
+            # (or a queued run, on a replica, never began): start it, from its base snapshot's
+            # state and session (what the request's context gave it).
             self.expect(row.run_id, row.handler_id, row.epoch)
-            return workflow.run(start_event=self.start_event_of(workflow, row), run_id=row.run_id)
+            start_event = self.start_event_of(workflow, row)
+            base = rebuilt.payload
+            if base and (base.get("state") or base.get("session_id")):
+                with known_types(self.extra_types.get(id(workflow), ())):
+                    fresh: Context[Any] = Context.from_dict(workflow, idle_payload(base))
+                return workflow.run(ctx=fresh, start_event=start_event, run_id=row.run_id)
+            return workflow.run(start_event=start_event, run_id=row.run_id)
         ctx = rebuilt.ctx
         payload = ctx.to_dict()
         waiting = only_waits(payload)

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import uuid
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from workflows import Context, Workflow
@@ -22,7 +23,17 @@ from workflows.events import Event, StartEvent
 from workflows.handler import WorkflowHandler
 from workflows.runtime.journal import JournalRecord, RunConcluded, RunIdle
 from workflows_server.durable import DurableRuntime, idle_payload, only_waits
-from workflows_server.store import TERMINAL, HandlerExists, HandlerRow, HandlerUpdate, NewStreamEvent, now_iso
+from workflows_server.replicas import Replica
+from workflows_server.store import (
+    TERMINAL,
+    HandlerExists,
+    HandlerRow,
+    HandlerUpdate,
+    NewStreamEvent,
+    SharedStore,
+    StoreError,
+    now_iso,
+)
 
 logger = logging.getLogger("workflows_server")
 
@@ -71,11 +82,30 @@ def _failed_envelope(error: str) -> dict[str, Any]:
 class RunManager:
     """Runs of the workflows a server serves, kept in ``runtime.store``."""
 
-    def __init__(self, runtime: DurableRuntime, workflows: dict[str, Workflow], *, idle_release_seconds: float = 0.0):
+    def __init__(
+        self,
+        runtime: DurableRuntime,
+        workflows: dict[str, Workflow],
+        *,
+        idle_release_seconds: float = 0.0,
+        lease_seconds: float = 30.0,
+        max_runs: int = 100,
+        poll_seconds: float = 1.0,
+        retention_seconds: float = 0.0,
+    ):
         self.runtime = runtime
         self.store = runtime.store
         self.workflows = workflows
         self.idle_release_seconds = idle_release_seconds
+        self.retention_seconds = retention_seconds
+        self.poll_seconds = poll_seconds
+        self.replica: Replica | None = None
+        """Set on a shared store (PostgreSQL): this process's part among the replicas."""
+        if isinstance(self.store, SharedStore):
+            self.replica = Replica(
+                self, self.store, lease_seconds=lease_seconds, max_runs=max_runs, poll_seconds=poll_seconds
+            )
+        self._retention: asyncio.Task[None] | None = None
         self.hub = Hub()
         self.live: dict[str, WorkflowHandler] = {}
         # Runs let go of whose task is still ending (their run id is free once it has).
@@ -88,7 +118,17 @@ class RunManager:
 
     # ------------------------------------------------------------------ lifetime
     async def start(self) -> None:
-        """Continue every run the store holds as running (after a crash or a restart)."""
+        """Continue every run the store holds as running (after a crash or a restart).
+
+        On a shared store, runs are not all taken at once: the replica claims what it has
+        room for (free runs, and runs whose owner's lease lapsed), as every replica does.
+        """
+        if self.retention_seconds > 0:
+            self._retention = asyncio.get_running_loop().create_task(self._purge_loop())
+        if self.replica is not None:
+            await self.replica.start()
+            self.replica.kick()
+            return
         for row in self.store.list_handlers(status=["running"]):
             workflow = self.workflows.get(row.workflow_name)
             if workflow is None:
@@ -114,6 +154,10 @@ class RunManager:
     async def stop(self) -> None:
         """Let go of live runs without recording an end: the next server continues them."""
         self.stopping = True
+        if self._retention is not None:
+            self._retention.cancel()
+        if self.replica is not None:
+            await self.replica.stop()
         self.runtime.detach()
         handlers = [*self.live.values(), *self.releasing.values()]
         for handler in handlers:
@@ -122,6 +166,20 @@ class RunManager:
             await asyncio.gather(*(h._run.driver for h in handlers), return_exceptions=True)
         self.live.clear()
         self.releasing.clear()
+        if self.replica is not None:
+            self.replica.let_go()
+
+    async def _purge_loop(self) -> None:
+        # Every replica purges; a run is deleted once (rows being purged elsewhere are skipped).
+        interval = min(3600.0, max(1.0, self.retention_seconds / 10))
+        while True:
+            before = (datetime.now(timezone.utc) - timedelta(seconds=self.retention_seconds)).isoformat()
+            try:
+                while self.store.purge_finished(before) > 0:
+                    await asyncio.sleep(0)
+            except StoreError as exc:
+                logger.warning("purging finished runs failed: %s", exc)
+            await asyncio.sleep(interval)
 
     # ------------------------------------------------------------------ notifications
     def _on_record(self, handler_id: str, record: JournalRecord, sequence: int | None) -> None:
@@ -139,7 +197,12 @@ class RunManager:
         lock = self.locks.get(handler_id)
         if handler is None or self.stopping or (lock is not None and lock.locked()):
             return
-        if self.runtime.release(handler):
+        try:
+            released = self.runtime.release(handler)
+        except StoreError as exc:  # fenced out (another replica holds it) or the store failed
+            logger.warning("run %s could not be let go of: %s", handler_id, exc)
+            released = True
+        if released:
             del self.live[handler_id]
             self.releasing[handler_id] = handler
             self.waiting += 1
@@ -151,11 +214,16 @@ class RunManager:
         def ended(_: Any) -> None:
             if self.releasing.get(handler_id) is handler:
                 del self.releasing[handler_id]
+                if self.replica is not None and not self.stopping:
+                    self.replica.ended(handler_id, handler)
                 return
             if self.live.get(handler_id) is not handler:
                 return
             del self.live[handler_id]
             if self.stopping:
+                return
+            if self.replica is not None:
+                self.replica.ended(handler_id, handler)
                 return
             row = self.store.get_handler(handler_id)
             if row is not None and row.status == "running" and row.run_id == handler.run_id:
@@ -209,6 +277,8 @@ class RunManager:
         row = HandlerRow(
             handler_id=handler_id, workflow_name=name, run_id=run_id, start_event=serializer.serialize(start_event)
         )
+        if self.replica is not None:
+            return self._start_shared(row, ctx, start_event, base, existing)
         # Nothing awaits between starting the run and recording it: the run's first
         # record is written by its task, which begins after the row exists.
         handler = workflow.run(ctx=ctx, start_event=start_event, run_id=run_id)
@@ -230,6 +300,34 @@ class RunManager:
         self.counts["started"] += 1
         return self.get(handler_id)
 
+    def _start_shared(
+        self, row: HandlerRow, ctx: Context[Any], start_event: StartEvent, base: dict[str, Any],
+        existing: HandlerRow | None,
+    ) -> HandlerRow:
+        # The run is queued in the store; this replica runs it at once if it has room and
+        # wins the claim, else whichever replica has room claims it.
+        assert self.replica is not None
+        handler_id = row.handler_id
+        try:
+            if existing is None:
+                self.store.create_handler(row, base)
+                epoch = 0
+            else:
+                self.store.restart_handler(row, base)
+                epoch = existing.epoch + 1
+        except HandlerExists:
+            raise RunConflict(f"handler {handler_id!r} already exists") from None
+        claim = None
+        if self.replica.room() > 0:
+            claim = self.store.claim_one(handler_id, lease_seconds=self.replica.lease_seconds)  # type: ignore[attr-defined]
+        if claim is not None:
+            self.replica.counts["claimed"] += 1
+            handler = self.workflows[row.workflow_name].run(ctx=ctx, start_event=start_event, run_id=row.run_id)
+            self.runtime.expect(row.run_id, handler_id, epoch)
+            self._track(handler_id, handler)
+        self.counts["started"] += 1
+        return self.get(handler_id)
+
     def _next_run_context(self, workflow: Workflow, row: HandlerRow) -> Context[Any]:
         # A new run under a finished handler keeps its state and session.
         rebuilt = self.runtime.rebuild(workflow, row)
@@ -243,7 +341,21 @@ class RunManager:
             row = self.get(handler_id)
             if row.status in TERMINAL:
                 return row
-            await changed
+            await self.changed(changed)
+
+    async def changed(self, future: asyncio.Future[None], timeout: float | None = None) -> bool:
+        """Wait for a hub future; on a shared store at most ``poll_seconds`` (a notification can be
+        missed while the LISTEN connection reconnects). Returns whether the future was set."""
+        if self.replica is not None:
+            timeout = self.poll_seconds if timeout is None else min(timeout, self.poll_seconds)
+        if timeout is None:
+            await future
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout=timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
 
     async def send(self, handler_id: str, event: Event, step: str | None = None) -> None:
         """Deliver ``event`` to a running or waiting run; returns once the event is journaled."""
@@ -251,6 +363,11 @@ class RunManager:
         if row.status in TERMINAL:
             raise RunConflict(f"handler {handler_id!r} has already {row.status}: it takes no more events")
         workflow = self.workflow_of(row)
+        if self.replica is not None:
+            handler = self.live.get(handler_id)
+            if handler is None or handler.is_done() or handler_id not in self.replica.store.held():
+                await self._send_shared(workflow, handler_id, event, step)
+                return
         lock = self.locks.setdefault(handler_id, asyncio.Lock())
         try:
             async with lock:
@@ -288,6 +405,23 @@ class RunManager:
             # A run continued for an event it then refused is let go of again.
             asyncio.get_running_loop().call_soon(self._maybe_release, handler_id)
 
+    async def _send_shared(self, workflow: Workflow, handler_id: str, event: Event, step: str | None) -> None:
+        # Wherever the run is (on another replica, or waiting in the store), the event goes to
+        # its inbox: the owner delivers it, or whichever replica claims the waiting run.
+        assert self.replica is not None
+        if step is not None and step not in type(workflow)._get_steps_from_class():
+            raise WorkflowRuntimeError(f"Step {step} does not exist")
+        serialized = (workflow.serializer or JsonSerializer()).serialize(event)
+        item = self.replica.store.post(handler_id, kind="event", event=serialized, step=step)
+        self.replica.kick()
+        delivered = await self.replica.wait_delivered(handler_id, item, timeout=2 * self.replica.lease_seconds + 5)
+        if not delivered:
+            row = self.get(handler_id)
+            if row.status in TERMINAL and self.replica.store.pending(item):
+                self.replica.store.ack([item])
+                raise RunConflict(f"handler {handler_id!r} has already {row.status}: it takes no more events")
+            # Still in the inbox: it is delivered when a replica takes the run.
+
     async def cancel(self, handler_id: str, *, purge: bool = False) -> str:
         """Cancel the run (if it has not ended) and, with ``purge``, delete it; returns the API status."""
         row = self.get(handler_id)
@@ -298,7 +432,10 @@ class RunManager:
                 if handler is not None:
                     await handler.cancel_run()
                 row = self.get(handler_id)
-                if row.status == "running":
+                if row.status == "running" and self.replica is not None:
+                    await self._cancel_shared(handler_id)
+                    row = self.get(handler_id)
+                if row.status == "running" and self.replica is None:
                     # A run held by the store alone (or cancelled before its first record).
                     if row.waiting_since is not None:
                         self.waiting -= 1
@@ -316,6 +453,29 @@ class RunManager:
         finally:
             if not lock.locked() and self.locks.get(handler_id) is lock:
                 del self.locks[handler_id]
+
+    async def _cancel_shared(self, handler_id: str) -> None:
+        assert self.replica is not None
+        store = self.replica.store
+        claim = store.claim_one(handler_id, lease_seconds=self.replica.lease_seconds)
+        if claim is not None:
+            # Free (queued or waiting) or its owner is gone: this replica records the end.
+            try:
+                store.add_stream_event(
+                    handler_id,
+                    NewStreamEvent(envelope=_cancelled_envelope(), terminal=True),
+                    HandlerUpdate(status="cancelled", completed_at=now_iso()),
+                )
+            finally:
+                store.unclaim(handler_id)
+            self.hub.notify(handler_id)
+            return
+        # Held by a live replica: it cancels the run when it reads its inbox.
+        item = store.post(handler_id, kind="cancel")
+        await self.replica.wait_delivered(handler_id, item, timeout=2 * self.replica.lease_seconds + 5)
+        deadline = asyncio.get_running_loop().time() + self.replica.lease_seconds + 5
+        while self.get(handler_id).status == "running" and asyncio.get_running_loop().time() < deadline:
+            await self.changed(self.hub.future(handler_id), timeout=self.poll_seconds)
 
     def is_waiting(self, row: HandlerRow) -> bool:
         return row.status == "running" and row.waiting_since is not None and row.handler_id not in self.live

@@ -18,14 +18,15 @@ from workflows_server.durable import DurableRuntime
 from workflows_server.http import RequestSpans, TokenAuth, http_error, internal_error, route_namer
 from workflows_server.runs import RunManager
 from workflows_server.settings import ServerSettings
-from workflows_server.store import RunStore
+from workflows_server.store import RunStore, SharedStore, open_store
 from workflows_server.telemetry import register_run_metrics
 
 
 class WorkflowServer:
     """Serves workflows over the HTTP API of llama-agents-client, keeping every run in ``store``.
 
-    ``store`` is a ``RunStore``, a store URL (``sqlite:///path/runs.db``) or ``None`` for
+    ``store`` is a ``RunStore``, a store URL (``sqlite:///path/runs.db``; ``postgresql://...`` to share
+    the runs with every replica of the server on that database) or ``None`` for
     ``WORKFLOWS_SERVER_STORE`` or else the default file ``./.workflows/runs.db``.
     ``settings`` defaults to ``ServerSettings.from_env()``. The store is opened when the
     app starts (``serve()``, or the ASGI lifespan of ``app`` when mounted), and runs
@@ -87,7 +88,10 @@ class WorkflowServer:
     def runtime(self) -> DurableRuntime:
         """The durable runtime of the served workflows (its store is opened on first use)."""
         if self._runtime is None:
-            self._runtime = DurableRuntime(self._store_spec)
+            store = self._store_spec if isinstance(self._store_spec, RunStore) else open_store(self._store_spec)
+            if isinstance(store, SharedStore) and self.settings.replica_id:
+                store.owner = self.settings.replica_id
+            self._runtime = DurableRuntime(store)
             for name, workflow in self.workflows.items():
                 self._attach(name, workflow, self._runtime)
         return self._runtime
@@ -100,8 +104,11 @@ class WorkflowServer:
     @property
     def runs(self) -> RunManager:
         if self._runs is None:
+            settings = self.settings
             self._runs = RunManager(
-                self.runtime, self.workflows, idle_release_seconds=self.settings.idle_release_seconds
+                self.runtime, self.workflows, idle_release_seconds=settings.idle_release_seconds,
+                lease_seconds=settings.lease_seconds, max_runs=settings.max_runs, poll_seconds=settings.poll_seconds,
+                retention_seconds=settings.retention_seconds,
             )
             register_run_metrics(self._runs)
         return self._runs

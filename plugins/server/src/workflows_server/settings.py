@@ -53,7 +53,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         field="store",
         parse=str,
-        help=f"where runs are kept: sqlite:///path/to/runs.db (default {DEFAULT_STORE}, relative to the working directory)",
+        help=f"where runs are kept: sqlite:///path/to/runs.db (default {DEFAULT_STORE}, relative to the working "
+        "directory), or postgresql://user:password@host:5432/db to share runs with every replica on that database",
     ),
     Setting(
         field="token",
@@ -82,6 +83,35 @@ SETTINGS: tuple[Setting, ...] = (
         help="interval of the comment lines that keep an idle SSE stream open through proxies (default 15; 0: none)",
     ),
     Setting(field="log_level", parse=str, help="uvicorn's log level (default info)"),
+    Setting(
+        field="lease_seconds",
+        parse=_positive_float,
+        help="replicas on PostgreSQL: how long a replica's claim on a run lasts without a heartbeat; a dead "
+        "replica's runs are taken over after it (default 30)",
+    ),
+    Setting(
+        field="max_runs",
+        parse=_positive_int,
+        help="replicas on PostgreSQL: how many runs this replica holds in memory at once; more runs wait in the "
+        "database's queue for a replica with room (default 100)",
+    ),
+    Setting(
+        field="poll_seconds",
+        parse=_positive_float,
+        help="replicas on PostgreSQL: how often a replica looks for queued runs and lapsed leases besides "
+        "LISTEN/NOTIFY wake-ups (default 1)",
+    ),
+    Setting(
+        field="replica_id",
+        parse=str,
+        help="replicas on PostgreSQL: this replica's name in its claims (default host-pid-random)",
+    ),
+    Setting(
+        field="retention_seconds",
+        parse=_positive_float,
+        help="finished runs are purged from the store this long after they ended (default 2592000: 30 days; "
+        "0: kept forever)",
+    ),
 )
 
 
@@ -98,6 +128,11 @@ class ServerSettings:
     idle_release_seconds: float = 0.0
     sse_heartbeat_seconds: float = 15.0
     log_level: str = "info"
+    lease_seconds: float = 30.0
+    max_runs: int = 100
+    poll_seconds: float = 1.0
+    replica_id: str | None = None
+    retention_seconds: float = 30 * 24 * 3600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:

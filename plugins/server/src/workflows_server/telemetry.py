@@ -9,12 +9,13 @@ after a restart or when their event arrived). The engine's own metrics
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from workflows_server.http import METER_NAME
+from workflows_server.store import StoreError
 
 if TYPE_CHECKING:
     from workflows_server.runs import RunManager
@@ -44,6 +45,56 @@ def register_run_metrics(runs: RunManager) -> None:
         "workflows_server.runs.continued", [continued], unit="{run}",
         description="Runs continued from the store (after a restart, or when their awaited event arrived)",
     )
+    if runs.replica is not None:
+        register_replica_metrics(runs)
 
 
-__all__ = ["register_run_metrics"]
+def register_replica_metrics(runs: RunManager) -> None:
+    """The replica gauges and counters (a shared store only); read when metrics are collected."""
+    replica = runs.replica
+    assert replica is not None
+    meter = metrics.get_meter(METER_NAME)
+
+    def attributes() -> dict[str, str]:
+        return {"workflows_server.replica": replica.owner}
+
+    def held(options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(len(replica.store.held()), attributes())
+
+    def depth(options: CallbackOptions) -> Iterable[Observation]:
+        try:
+            yield Observation(replica.store.queue_depth(), attributes())
+        except StoreError:
+            return  # the database is away: no reading this time
+
+    def counter(key: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            yield Observation(replica.counts[key], attributes())
+
+        return observe
+
+    def rejections(options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(replica.fencing_rejections, attributes())
+
+    meter.create_observable_gauge(
+        "workflows_server.replica.runs", [held], unit="{run}", description="Runs this replica holds (claimed, leased)"
+    )
+    meter.create_observable_gauge(
+        "workflows_server.queue.depth", [depth], unit="{run}",
+        description="Runs queued in the shared store, free for any replica with room",
+    )
+    meter.create_observable_counter(
+        "workflows_server.replica.takeovers", [counter("takeovers")], unit="{run}",
+        description="Runs this replica took over from a replica whose lease lapsed",
+    )
+    meter.create_observable_counter(
+        "workflows_server.replica.fencing_rejections", [rejections], unit="{write}",
+        description="Writes of this replica refused because another replica had claimed the run",
+    )
+    meter.create_observable_counter(
+        "workflows_server.replica.leases_lost", [counter("leases_lost")], unit="{run}",
+        description="Runs this replica dropped because another replica had claimed them",
+    )
+
+
+__all__ = ["register_replica_metrics", "register_run_metrics"]

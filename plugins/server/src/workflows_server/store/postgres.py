@@ -280,6 +280,7 @@ class PostgresStore(SharedStore):
                     "INSERT INTO snapshots (handler_id, epoch, at, payload) VALUES (%s, 0, %s, %s)",
                     (row.handler_id, now_iso(), json.dumps(base)),
                 )
+                self._notify(db, "queue", row.handler_id)
         except pg_errors.UniqueViolation:
             raise HandlerExists(f"a handler with id {row.handler_id!r} already exists") from None
 
@@ -302,6 +303,7 @@ class PostgresStore(SharedStore):
                 "INSERT INTO snapshots (handler_id, epoch, at, payload) VALUES (%s, %s, %s, %s)",
                 (row.handler_id, epoch, now, json.dumps(base)),
             )
+            self._notify(db, "queue", row.handler_id)
 
     def get_handler(self, handler_id: str) -> HandlerRow | None:
         rows = self._read(f"SELECT {_COLUMNS} FROM handlers WHERE handler_id = %s", (handler_id,))

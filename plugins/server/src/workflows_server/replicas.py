@@ -1,0 +1,316 @@
+"""Replicas on one shared store: claiming runs, keeping their leases, delivering what other replicas received.
+
+One ``Replica`` per server process on a ``SharedStore`` (PostgreSQL). It runs on the
+server's event loop:
+
+- the *claim loop* takes runs while this replica has room (``max_runs`` runs in
+  memory): new runs queued by any replica, waiting runs whose answer arrived, and runs
+  whose owner's lease lapsed (a dead or paused replica: a *takeover*); it wakes on the
+  store's notifications and otherwise every ``poll_seconds``;
+- the *heartbeat* renews the leases of the runs this replica holds every third of
+  ``lease_seconds``; a run whose lease was lost (another replica took it over while this
+  one was paused) is dropped here without writing anything;
+- the *inbox*: an event or a cancel sent to a run through another replica is put in the
+  run's inbox; the run's owner delivers it (the event's journal record and the inbox
+  item's removal are one transaction), or, for a run waiting in the store, whichever
+  replica claims the run first continues it and delivers it;
+- notifications from other replicas (a run's stream grew, its status changed) wake the
+  requests of this replica that wait on that run (streams, ``POST /run``).
+
+Writes for a run are fenced by the store: a replica that lost its claim cannot write
+(``FencedOut``), so a paused replica that comes back cannot write over the new owner's work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from workflows.errors import WorkflowRuntimeError
+from workflows.handler import WorkflowHandler
+from workflows_server.store import Claim, FencedOut, SharedStore, StoreError
+
+if TYPE_CHECKING:
+    from workflows_server.runs import RunManager
+
+logger = logging.getLogger("workflows_server.replicas")
+
+
+def store_error_of(error: BaseException | None) -> StoreError | None:
+    """The store error that ended a run (its own exception, or what caused it), if any."""
+    seen = 0
+    while error is not None and seen < 5:
+        if isinstance(error, StoreError):
+            return error
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return None
+
+
+class Replica:
+    """This process's part in sharing ``runs.store`` with the other replicas; see the module docstring."""
+
+    def __init__(
+        self, runs: RunManager, store: SharedStore, *, lease_seconds: float, max_runs: int, poll_seconds: float
+    ) -> None:
+        self.runs = runs
+        self.store = store
+        self.lease_seconds = lease_seconds
+        self.max_runs = max_runs
+        self.poll_seconds = poll_seconds
+        self.counts: Counter[str] = Counter()
+        """claimed, takeovers, leases_lost, dropped, delivered."""
+        self._wake: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop_listening: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._delivering: set[str] = set()
+        self.dropped: set[str] = set()
+
+    @property
+    def owner(self) -> str:
+        return self.store.owner
+
+    @property
+    def fencing_rejections(self) -> int:
+        return int(getattr(self.store, "rejections", 0))
+
+    # ------------------------------------------------------------------ lifetime
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._stop_listening = self.store.listen(self._from_listener)
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="workflows-server-claims"),
+            asyncio.create_task(self._heartbeat_loop(), name="workflows-server-heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._stop_listening is not None:
+            await asyncio.to_thread(self._stop_listening)
+
+    def let_go(self) -> None:
+        """Free every run this replica holds (a graceful stop): the others take them at once."""
+        for handler_id in self.store.held():
+            try:
+                self.store.unclaim(handler_id)
+            except StoreError:
+                logger.warning("could not let go of run %s; it is taken over when its lease lapses", handler_id)
+
+    def kick(self) -> None:
+        """Look for work now rather than at the next poll."""
+        if self._wake is not None:
+            self._wake.set()
+
+    # ------------------------------------------------------------------ notifications
+    def _from_listener(self, kind: str, handler_id: str) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._on_note, kind, handler_id)
+
+    def _on_note(self, kind: str, handler_id: str) -> None:
+        hub = self.runs.hub
+        if kind in ("stream", "status"):
+            hub.notify(handler_id)
+        elif kind == "inbox":
+            hub.notify(f"inbox:{handler_id}")
+            if handler_id in self.runs.live:
+                self.deliver_soon(handler_id)
+            else:
+                self.kick()
+        elif kind == "queue":
+            self.kick()
+        elif kind == "reconnect":
+            # Notifications may have been missed: wake every waiter to read the store again.
+            for key in list(hub._futures):
+                hub.notify(key)
+            self.kick()
+
+    # ------------------------------------------------------------------ claims
+    def room(self) -> int:
+        return self.max_runs - len(self.runs.live) - len(self.runs.releasing)
+
+    async def _claim_loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            if self.runs.stopping:
+                return
+            try:
+                while (room := self.room()) > 0:
+                    claims = self.store.claim(workflows=list(self.runs.workflows), limit=room, lease_seconds=self.lease_seconds)
+                    for claim in claims:
+                        self.adopt(claim)
+                    if len(claims) < room:
+                        break
+            except StoreError as exc:
+                logger.warning("claiming runs failed (%s); trying again in %ss", exc, self.poll_seconds)
+
+    def adopt(self, claim: Claim) -> WorkflowHandler | None:
+        """Run a run this replica just claimed (continued from the store); ``None`` if there is nothing to run."""
+        handler_id = claim.handler_id
+        self.counts["claimed"] += 1
+        if claim.previous_owner is not None:
+            self.counts["takeovers"] += 1
+            logger.info("took over run %s from replica %s (claim %s)", handler_id, claim.previous_owner, claim.fence)
+        workflow = self.runs.workflows.get(claim.workflow_name)
+        if workflow is None:
+            self.store.unclaim(handler_id)
+            return None
+        try:
+            has_mail = bool(self.store.inbox(handler_id))
+            handler = self.runs.runtime.continue_run(workflow, handler_id, start_waiting=has_mail)
+        except FencedOut:
+            return None
+        except Exception as exc:
+            logger.exception("run %s could not be continued; it is marked failed", handler_id)
+            try:
+                self.runs._fail(handler_id, f"could not be continued from the store: {type(exc).__name__}: {exc}")
+            finally:
+                self.store.unclaim(handler_id)
+            return None
+        if handler is None:
+            # Finished (from its journal), or waiting with nothing to deliver: the store keeps it.
+            self.store.unclaim(handler_id)
+            self.runs.hub.notify(handler_id)
+            return None
+        self.runs._track(handler_id, handler)
+        if has_mail:
+            self.deliver_soon(handler_id)
+        return handler
+
+    # ------------------------------------------------------------------ heartbeat
+    async def _heartbeat_loop(self) -> None:
+        interval = max(self.lease_seconds / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            started = time.monotonic()
+            try:
+                lost = self.store.renew(lease_seconds=self.lease_seconds)
+            except StoreError as exc:
+                logger.warning("renewing leases failed (%s); the runs are fenced if another replica takes them", exc)
+                continue
+            for handler_id in lost:
+                self.counts["leases_lost"] += 1
+                logger.warning("lost the lease on run %s to another replica; dropping it here", handler_id)
+                self.drop(handler_id)
+            if time.monotonic() - started > interval:
+                logger.warning("renewing leases took %.1fs, longer than the heartbeat interval", time.monotonic() - started)
+
+    def drop(self, handler_id: str) -> None:
+        """Stop running a run another replica now holds, writing nothing more for it."""
+        runs = self.runs
+        handler = runs.live.pop(handler_id, None) or runs.releasing.pop(handler_id, None)
+        if handler is None:
+            return
+        self.dropped.add(handler_id)
+        self.counts["dropped"] += 1
+        journal = runs.runtime.journal_of(handler.run_id)
+        if journal is not None:
+            journal.detached = True
+        handler._run.driver.cancel()
+
+    def ended(self, handler_id: str, handler: WorkflowHandler) -> None:
+        """A run's task ended on this replica: record a failure it left unrecorded, and let go of it."""
+        if handler_id in self.dropped:
+            self.dropped.discard(handler_id)
+            return
+        if handler_id not in self.store.held():
+            return  # fenced out: another replica holds it, nothing to write
+        if handler_id in self.runs.live:
+            return  # continued again meanwhile: that incarnation holds the claim
+        try:
+            row = self.store.get_handler(handler_id)
+            if row is not None and row.status == "running" and row.run_id == handler.run_id and not row.waiting_since:
+                driver = handler._run.driver
+                error = None if driver.cancelled() else driver.exception()
+                if store_error_of(error) is None:
+                    self.runs._fail(
+                        handler_id, f"{type(error).__name__}: {error}" if error else "the run ended unrecorded"
+                    )
+            # else it finished, or waits in the store; a store failure leaves it for any replica to continue
+            self.store.unclaim(handler_id)
+        except StoreError as exc:
+            logger.warning("could not let go of run %s (%s); its lease lapses", handler_id, exc)
+        self.kick()
+
+    # ------------------------------------------------------------------ inbox
+    def deliver_soon(self, handler_id: str) -> None:
+        if handler_id not in self._delivering:
+            self._delivering.add(handler_id)
+            asyncio.get_running_loop().create_task(self._deliver(handler_id))
+
+    async def _deliver(self, handler_id: str) -> None:
+        try:
+            handler = self.runs.live.get(handler_id)
+            if handler is None:
+                return
+            begun = self.runs.runtime.begun(handler.run_id)
+            if begun is not None:
+                await asyncio.wait([begun, handler._run.driver], return_when=asyncio.FIRST_COMPLETED)
+            self._delivering.discard(handler_id)
+            await self.deliver(handler_id, handler)
+        except StoreError as exc:
+            logger.warning("delivering the inbox of run %s failed: %s", handler_id, exc)
+        finally:
+            self._delivering.discard(handler_id)
+
+    async def deliver(self, handler_id: str, handler: WorkflowHandler) -> None:
+        """Hand the run's inbox items to its live handler, in order."""
+        row = self.store.get_handler(handler_id)
+        if row is None:
+            return
+        workflow = self.runs.workflows.get(row.workflow_name)
+        for item in self.store.inbox(handler_id):
+            if self.runs.live.get(handler_id) is not handler or handler.is_done():
+                return
+            if item.kind == "cancel":
+                self.store.ack([item.id])
+                await handler.cancel_run()
+                return
+            try:
+                assert workflow is not None and item.event is not None
+                event = self.runs.runtime.event_of(workflow, item.event)
+            except Exception as exc:
+                logger.warning("inbox item %s of run %s cannot be read (%s); dropped", item.id, handler_id, exc)
+                self.store.ack([item.id])
+                continue
+            self.store.ack_with_next_append(handler_id, [item.id])
+            try:
+                # The event's journal record is written now, with the item's removal.
+                handler.ctx.send_event(event, item.step)
+                self.counts["delivered"] += 1
+            except WorkflowRuntimeError as exc:
+                logger.warning("inbox item %s of run %s refused by the run (%s); dropped", item.id, handler_id, exc)
+                self.store.ack([item.id])
+
+    async def wait_delivered(self, handler_id: str, item_id: int, timeout: float) -> bool:
+        """Wait until another replica's owner took the inbox item (True), or the run ended or ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        key = f"inbox:{handler_id}"
+        while True:
+            changed = self.runs.hub.future(key)
+            ended = self.runs.hub.future(handler_id)
+            if not self.store.pending(item_id):
+                return True
+            row = self.store.get_handler(handler_id)
+            if row is None or row.status != "running":
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.wait([changed, ended], timeout=min(left, self.poll_seconds),
+                               return_when=asyncio.FIRST_COMPLETED)
+
+
+__all__ = ["Replica", "store_error_of"]
