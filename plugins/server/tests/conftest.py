@@ -33,3 +33,36 @@ def make_server(tmp_path: Path, log_file: Path) -> Iterator[Callable[..., Server
     for server in started:
         server.stop()
 
+
+
+@pytest.fixture
+def gates(tmp_path: Path) -> Path:
+    """The folder whose files open the gated steps of apps/replica_app.py (``<tag>`` or ``all``)."""
+    folder = tmp_path / "gates"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def make_replica(
+    fresh_postgres_db: str, log_file: Path, gates: Path
+) -> Iterator[Callable[..., ServerProcess]]:
+    """Start replicas of apps/replica_app.py on one fresh PostgreSQL database (short leases for the tests)."""
+    started: list[ServerProcess] = []
+
+    def make(**env: str) -> ServerProcess:
+        settings = {
+            "WORKFLOWS_TEST_GATES": str(gates),
+            "WORKFLOWS_SERVER_LEASE_SECONDS": "2",
+            "WORKFLOWS_SERVER_POLL_SECONDS": "0.2",
+            "WORKFLOWS_SERVER_LOG_LEVEL": "warning",
+            **env,
+        }
+        server = ServerProcess(app=APPS / "replica_app.py", store=fresh_postgres_db, log=log_file, env=settings)
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.resume()
+        server.stop()

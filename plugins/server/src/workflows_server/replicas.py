@@ -68,6 +68,8 @@ class Replica:
         self._stop_listening: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._delivering: set[str] = set()
+        self.mail: set[str] = set()
+        """Runs continued for their inbox: not let go of before it is delivered."""
         self.dropped: set[str] = set()
 
     @property
@@ -186,6 +188,7 @@ class Replica:
             return None
         self.runs._track(handler_id, handler)
         if has_mail:
+            self.mail.add(handler_id)
             self.deliver_soon(handler_id)
         return handler
 
@@ -264,6 +267,10 @@ class Replica:
             logger.warning("delivering the inbox of run %s failed: %s", handler_id, exc)
         finally:
             self._delivering.discard(handler_id)
+            if handler_id in self.mail:
+                self.mail.discard(handler_id)
+                # Continued for an event it then refused (or a cancel): let go of it again if idle.
+                asyncio.get_running_loop().call_soon(self.runs._maybe_release, handler_id)
 
     async def deliver(self, handler_id: str, handler: WorkflowHandler) -> None:
         """Hand the run's inbox items to its live handler, in order."""

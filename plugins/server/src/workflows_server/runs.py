@@ -197,6 +197,8 @@ class RunManager:
         lock = self.locks.get(handler_id)
         if handler is None or self.stopping or (lock is not None and lock.locked()):
             return
+        if self.replica is not None and handler_id in self.replica.mail:
+            return
         try:
             released = self.runtime.release(handler)
         except StoreError as exc:  # fenced out (another replica holds it) or the store failed
