@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import psycopg
 from llama_agents.client import WorkflowClient
 from server_helpers import ServerProcess, lines, wait_for
 
@@ -30,10 +31,10 @@ def handler(server: ServerProcess, handler_id: str) -> dict:
 
 
 def stream(server: ServerProcess, handler_id: str, after: int = -1) -> list[tuple[int, dict]]:
-    """The run's whole stream as SSE (sequence, envelope) pairs, read until it ends."""
+    """The run's whole stream, internal events included, as SSE (sequence, envelope) pairs, read until it ends."""
     out = []
-    with httpx.stream("GET", f"{server.url}/events/{handler_id}",
-                      params={"sse": "true", "after_sequence": after}, timeout=30) as response:
+    params = {"sse": "true", "after_sequence": after, "include_internal": "true"}
+    with httpx.stream("GET", f"{server.url}/events/{handler_id}", params=params, timeout=30) as response:
         sequence = None
         for line in response.iter_lines():
             if line.startswith("id: "):
@@ -128,3 +129,94 @@ def test_new_runs_wait_in_the_database_for_a_replica_with_room(make_replica, gat
     assert all(counts[f"work-done:d{i}"] == 1 for i in range(7))
     assert set(pids_of(log_file, "work-done:")) == {a.pid, b.pid}, "both replicas took work"
     assert a.replica()["queue_depth"] == 0
+
+
+def test_a_killed_replicas_runs_finish_on_the_others_without_rerunning_finished_steps(
+    make_replica, gates: Path, log_file: Path, fresh_postgres_db: str
+) -> None:
+    # A holds 20 runs: 10 inside a step, 10 waiting for a human (kept in its memory).
+    a = make_replica(WORKFLOWS_SERVER_IDLE_RELEASE_SECONDS="600")
+    gated = {f"m{i}": start(a, "gated", f"m{i}") for i in range(10)}
+    asked = {f"h{i}": start(a, "ask", f"h{i}") for i in range(10)}
+    wait_for(lambda: sum(k.startswith("work-begin:") for k in log_of(log_file)) == 10, "every gated run mid-step")
+    wait_for(lambda: sum(k.startswith("prepare:") for k in log_of(log_file)) == 10, "every question asked")
+    wait_for(lambda: len(a.replica()["held"]) == 20, "A to hold all 20 runs")
+    everything = {**gated, **asked}
+    # Every event streamed before the crash, with its sequence number, as the database holds it.
+    with psycopg.connect(fresh_postgres_db) as db:
+        seen_before = {
+            tag: db.execute(
+                "SELECT sequence, envelope FROM stream WHERE handler_id = %s ORDER BY sequence", (handler_id,)
+            ).fetchall()
+            for tag, handler_id in everything.items()
+        }
+    assert all(len(rows) >= 1 for rows in seen_before.values())
+    b = make_replica()
+    c = make_replica()
+    a.kill()
+    # B and C take every run over once A's leases lapse; the interrupted steps run again.
+    wait_for(lambda: sum(k.startswith("work-begin:") and k.endswith(":1") for k in log_of(log_file)) == 10,
+             "every interrupted step to run again on B or C", timeout=30)
+    wait_for(lambda: b.replica()["replica_counts"].get("takeovers", 0)
+             + c.replica()["replica_counts"].get("takeovers", 0) == 20, "20 takeovers", timeout=30)
+    (gates / "all").touch()
+    for tag, handler_id in asked.items():
+        replica = b if int(tag[1:]) % 2 else c
+        response = httpx.post(f"{replica.url}/events/{handler_id}", timeout=30, json={
+            "event": {"type": "HumanResponseEvent", "value": {"response": f"yes-{tag}"}}})
+        assert response.status_code == 200, response.text
+    for tag, handler_id in everything.items():
+        wait_for(lambda h=handler_id: handler(b, h)["status"] == "completed", f"run {tag} to complete", timeout=30)
+    counts = log_of(log_file)
+    for tag, handler_id in everything.items():
+        events = stream(c, handler_id)
+        sequences = [s for s, _ in events]
+        assert sequences == list(range(len(events))), f"{tag}: gaps or repeats in {sequences}"
+        assert [(s, e) for s, e in events][: len(seen_before[tag])] == [
+            (s, json.loads(e)) for s, e in seen_before[tag]
+        ], f"{tag}: events streamed before the crash changed"
+        result = handler(c, handler_id)["result"]["value"]["result"]
+        if tag.startswith("m"):
+            assert result == f"{tag}:done"
+            assert counts[f"first:{tag}"] == 1, "a finished step ran again"
+            assert counts[f"work-begin:{tag}:0"] == 1 and counts[f"work-begin:{tag}:1"] == 1
+            assert counts[f"work-done:{tag}"] == 1
+        else:
+            assert result == f"{tag}:yes-{tag}"
+            assert counts[f"prepare:{tag}"] == 1, "a finished step ran again"
+            assert counts[f"answered:{tag}:yes-{tag}"] == 1
+    assert a.pid not in pids_of(log_file, "work-done:") + pids_of(log_file, "answered:")
+    assert not b.replica()["held"] and not c.replica()["held"]
+
+
+
+def test_a_paused_replica_that_comes_back_cannot_write_over_the_new_owners_work(
+    make_replica, gates: Path, log_file: Path
+) -> None:
+    a = make_replica()
+    run = start(a, "gated", "s")
+    wait_for(lambda: pids_of(log_file, "work-begin:s:0") == [a.pid], "the step to begin on A")
+    b = make_replica()
+    a.pause()  # SIGSTOP: A keeps its connections, stops renewing its lease
+    try:
+        wait_for(lambda: pids_of(log_file, "work-begin:s:1") == [b.pid], "B to take the run over", timeout=30)
+        (gates / "s").touch()
+        wait_for(lambda: handler(b, run)["status"] == "completed", "B to finish the run")
+    finally:
+        a.resume()
+    # A wakes up inside its step, with the gate open: whatever it tries to write is refused.
+    wait_for(lambda: not (v := a.replica())["live"] and not v["held"]
+             and v["fencing_rejections"] + v["replica_counts"].get("leases_lost", 0) >= 1, "A to drop the run")
+    data = handler(a, run)
+    assert data["status"] == "completed" and data["result"]["value"]["result"] == "s:done"
+    entries = httpx.get(f"{a.url}/api/handlers/{run}/journal", timeout=10).json()["entries"]
+    kinds = [e["record"]["kind"] for e in entries]
+    assert kinds.count("RunConcluded") == 1 and kinds.count("RunFinished") == 1
+    finished = [e for e in entries if e["record"]["kind"] == "StepFinished" and e["record"]["step"] == "work"]
+    assert len(finished) == 1, "one end of the step was written: the new owner's"
+    # Each entry names the claim it was written under: A's (1) stop where B's (2) begin.
+    fences = [e["fence"] for e in entries]
+    assert fences == sorted(fences) and set(fences) == {1, 2}
+    events = stream(b, run)
+    assert [s for s, _ in events] == list(range(len(events)))
+    assert [e["type"] for _, e in events].count("StopEvent") == 1

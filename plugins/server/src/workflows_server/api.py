@@ -335,7 +335,10 @@ class Api:
         entries = self.server.runs.store.journal(handler_id)
         return JSONResponse({
             "handler": handler_data(row),
-            "entries": [{"position": e.position, "epoch": e.epoch, "at": e.at, "record": e.record} for e in entries],
+            "entries": [
+                {"position": e.position, "epoch": e.epoch, "at": e.at, "record": e.record, "fence": e.fence}
+                for e in entries
+            ],
         })
 
     async def replica(self, request: Request) -> JSONResponse:
