@@ -9,6 +9,7 @@ needs an empty database asks for ``fresh_postgres_db`` instead.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -47,12 +48,13 @@ def _run(command: list[str], what: str) -> None:
         raise RuntimeError(f"{what} failed ({result.returncode}): {result.stdout}\n{result.stderr}")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A running PostgreSQL cluster (trust auth, loopback only) and its ``workflows`` database."""
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    """Start a PostgreSQL cluster in a temporary folder on a free loopback port; yield the URL of its
+    ``workflows`` database; stop it and remove the folder at the end. ``RuntimeError`` if it is not installed."""
     bindir = _bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL is not installed (scripts/setup.sh --test installs Debian's postgresql)")
+        raise RuntimeError("PostgreSQL is not installed (scripts/setup.sh --test installs Debian's postgresql)")
     root = Path(tempfile.mkdtemp(prefix="workflows-pg-"))
     data, sockets = root / "data", root / "sockets"
     sockets.mkdir()
@@ -60,9 +62,10 @@ def postgres_url() -> Iterator[str]:
         shutil.chown(root, "postgres")
         shutil.chown(sockets, "postgres")
     port = _free_port()
-    _run(_as_owner([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]), "initdb")
-    options = f"-p {port} -h 127.0.0.1 -k {sockets} -c fsync=off -c max_connections=200"
     try:
+        _run(_as_owner([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
+             "initdb")
+        options = f"-p {port} -h 127.0.0.1 -k {sockets} -c fsync=off -c max_connections=200"
         _run(
             _as_owner([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-o", options, "-w", "start"]),
             "pg_ctl start",
@@ -77,13 +80,27 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
-def fresh_postgres_db(postgres_url: str) -> str:
-    """The URL of a new, empty database on the session's cluster."""
+def create_database(url: str, name: str | None = None) -> str:
+    """Create a new, empty database on the cluster of ``url``; return its URL."""
     bindir = _bindir()
     assert bindir is not None
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    host_port = postgres_url.split("@", 1)[1].split("/", 1)[0]
+    name = name or f"t_{uuid.uuid4().hex[:12]}"
+    host_port = url.split("@", 1)[1].split("/", 1)[0]
     host, port = host_port.split(":")
     _run([str(bindir / "createdb"), "-h", host, "-p", port, "-U", "postgres", name], "createdb")
     return f"postgresql://postgres@{host}:{port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A running PostgreSQL cluster (trust auth, loopback only) and its ``workflows`` database."""
+    if _bindir() is None:
+        pytest.skip("PostgreSQL is not installed (scripts/setup.sh --test installs Debian's postgresql)")
+    with throwaway_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_postgres_db(postgres_url: str) -> str:
+    """The URL of a new, empty database on the session's cluster."""
+    return create_database(postgres_url)
