@@ -37,6 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.postgres import create_database, throwaway_cluster  # noqa: E402
 
 
+_LOG = open(os.environ.get("WORKFLOWS_BENCH_LOG", os.devnull), "ab")  # the replicas' output (for a failing run)
+
+
 def _replica(store: str, env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
     port = _port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("WORKFLOWS_", "OTEL_"))}
@@ -44,7 +47,7 @@ def _replica(store: str, env: dict[str, str]) -> tuple[str, subprocess.Popen[byt
     process = subprocess.Popen(
         [sys.executable, "-m", "workflows_server.cli", str(APPS / "replica_app.py"), "--port", str(port),
          "--store", store],
-        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=environment, stdout=subprocess.DEVNULL, stderr=_LOG,
     )
     url = f"http://127.0.0.1:{port}"
     _wait_healthy(url, process)
@@ -130,8 +133,8 @@ def takeover(cluster: str, held: int, lease: float, folder: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.server_replicas", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=600)
-    parser.add_argument("--concurrency", type=int, default=150)
-    parser.add_argument("--max-runs", type=int, default=50, help="WORKFLOWS_SERVER_MAX_RUNS of each replica")
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--max-runs", type=int, default=30, help="WORKFLOWS_SERVER_MAX_RUNS of each replica")
     parser.add_argument("--replicas", default="1,2,3")
     parser.add_argument("--held", type=int, default=20, help="runs on the replica killed in the takeover measurement")
     parser.add_argument("--lease", type=float, default=5.0, help="WORKFLOWS_SERVER_LEASE_SECONDS for the takeover")
