@@ -81,3 +81,19 @@ def test_a_file_from_a_newer_version_and_unknown_urls_are_refused_with_a_reason(
         open_store("mongodb://localhost/runs")
     with pytest.raises(StoreError, match="no path"):
         open_store("sqlite://runs.db")
+
+
+def test_finished_runs_are_purged_after_the_retention_period(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    store = SqliteStore(tmp_path / "runs.db")
+    now = datetime.now(timezone.utc)
+    for handler_id, ended in (("old", now - timedelta(days=40)), ("new", now)):
+        store.create_handler(HandlerRow(handler_id=handler_id, workflow_name="w", run_id="r"), {"state": {}})
+        store.append(handler_id, 0, {"kind": "RunConcluded"}, event=NewStreamEvent(envelope={"type": "StopEvent"}),
+                     update=HandlerUpdate(status="completed", completed_at=ended.isoformat()))
+    store.create_handler(HandlerRow(handler_id="running", workflow_name="w", run_id="r"), {"state": {}})
+    assert store.purge_finished((now - timedelta(days=30)).isoformat()) == 1
+    assert store.get_handler("old") is None and store.journal("old") == [] and store.stream("old") == []
+    assert store.snapshots("old") == []
+    assert store.get_handler("new") is not None and store.get_handler("running") is not None

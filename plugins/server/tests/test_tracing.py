@@ -31,3 +31,25 @@ def test_a_request_parents_its_run_and_a_continued_run_stays_in_its_trace(tmp_pa
     assert out["waiting"]["workflows_server.runs.waiting"] == 1
     assert out["after"]["workflows_server.runs.waiting"] == 0
     assert out["after"]["workflows_server.runs.continued"] == 1
+
+
+def test_replica_metrics_count_runs_takeovers_and_lost_leases(fresh_postgres_db: str, tmp_path: Path) -> None:
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    log = tmp_path / "log"
+    log.touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKFLOWS_", "OTEL_"))}
+    env["OTEL_METRIC_EXPORT_INTERVAL"] = "60000"
+    done = subprocess.run(
+        [sys.executable, str(APPS / "replica_metrics_check.py"), fresh_postgres_db, str(log), str(gates)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    taken, lost = out["taken"], out["lost"]
+    assert taken["workflows_server.replica.runs"] == 1
+    assert taken["workflows_server.replica.takeovers"] == 1
+    assert taken["workflows_server.queue.depth"] == 0
+    assert taken["workflows_server.replica.fencing_rejections"] == 0
+    assert lost["workflows_server.replica.leases_lost"] == 1
+    assert lost["workflows_server.replica.runs"] == 0
