@@ -199,6 +199,15 @@ class RunManager:
             raise RunConflict(f"handler {handler_id!r} is already running")
         if context:
             ctx: Context[Any] = Context.from_dict(workflow, context)
+            resume_id = ctx.resume_id
+            if resume_id is not None:
+                earlier = self.store.claim_resume(resume_id, handler_id)
+                if earlier is not None:
+                    raise RunConflict(
+                        f"this saved context (resume id {resume_id!r}) was already resumed by handler {earlier!r}: "
+                        "resuming it again would run the work after its snapshot twice; resume each to_dict() "
+                        "payload once, or send a context saved after that run"
+                    )
         elif existing is not None:
             ctx = self._next_run_context(workflow, existing)
         else:

@@ -137,6 +137,15 @@ class RunStore(ABC):
         """Start a finished handler again as a new run (``row.run_id``) from ``base``, in a new epoch."""
 
     @abstractmethod
+    def claim_resume(self, resume_id: str, handler_id: str) -> str | None:
+        """Record that a saved context (``Context.resume_id``) is resumed by ``handler_id``, once.
+
+        Returns ``None`` when it was not resumed before, else the handler that resumed it
+        (nothing is recorded then): a saved context resumed twice would run the work after
+        its snapshot twice (docs/security.md).
+        """
+
+    @abstractmethod
     def get_handler(self, handler_id: str) -> HandlerRow | None: ...
 
     @abstractmethod

@@ -81,6 +81,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE handlers ADD COLUMN continued INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX handlers_by_status ON handlers (status, workflow_name)",
     ),
+    # version 3: saved contexts already resumed (a second resume is refused)
+    (
+        """CREATE TABLE resumed_contexts (
+            resume_id TEXT PRIMARY KEY,
+            handler_id TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -265,6 +273,16 @@ class SqliteStore(RunStore):
             for table in ("snapshots", "journal", "stream"):
                 db.execute(f"DELETE FROM {table} WHERE handler_id = ?", (handler_id,))
         return bool(gone)
+
+    def claim_resume(self, resume_id: str, handler_id: str) -> str | None:
+        with self._tx() as db:
+            found = db.execute("SELECT handler_id FROM resumed_contexts WHERE resume_id = ?", (resume_id,)).fetchone()
+            if found is not None:
+                return str(found[0])
+            db.execute(
+                "INSERT INTO resumed_contexts (resume_id, handler_id, at) VALUES (?, ?, ?)", (resume_id, handler_id, now_iso())
+            )
+        return None
 
     # ------------------------------------------------------------------ journal and snapshots
     @staticmethod
