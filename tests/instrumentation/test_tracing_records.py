@@ -295,7 +295,7 @@ def test_each_retry_attempt_is_its_own_step_span(detached_tracing: Tracing) -> N
     assert attempts[0].attributes["workflow.step.outcome"] == "retrying"  # type: ignore[index]
     # each back-off is a span of its own, from the failed attempt to the next one
     backoffs = sorted(t.named("backoff ask"), key=lambda s: cast(int, s.start_time))
-    assert [(s.attributes or {})["workflow.step.attempt"] for s in backoffs] == [2, 3]
+    assert [(s.attributes or {})["workflow.backoff.attempt"] for s in backoffs] == [2, 3]
     for backoff, failed, following in zip(backoffs, attempts, attempts[1:]):
         assert cast(int, failed.end_time) <= cast(int, backoff.start_time)
         assert cast(int, backoff.end_time) <= cast(int, following.start_time)

@@ -385,7 +385,7 @@ class OpenTelemetryHandler:
             **traced.common,
             KIND: "CHAIN",
             "workflow.step.name": event.step,
-            "workflow.step.attempt": event.attempt + 1,
+            "workflow.backoff.attempt": event.attempt + 1,  # the attempt it waits to start
         }
         if event.retry_delay is not None:
             attributes["workflow.step.retry_delay"] = event.retry_delay
