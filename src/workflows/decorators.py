@@ -297,7 +297,7 @@ def _span_kind(kind: Any) -> SpanKind | None:
             f"@step(kind={kind!r}) is not an OpenInference span kind: use one of {', '.join(SPAN_KINDS)} "
             "(for example kind='TOOL' for a tool call, kind='RETRIEVER' for a search), or leave it out for CHAIN"
         )
-    return normalized  # type: ignore[no-any-return]
+    return typing.cast(SpanKind, normalized)
 
 
 def catch_error(

@@ -28,7 +28,7 @@ EXPORT_GRACE_VAR = "WORKFLOWS_EXPORT_GRACE_SECONDS"
 TraceDetail = Literal["full", "steps"]
 TRACE_DETAILS: tuple[TraceDetail, ...] = ("full", "steps")
 DEFAULT_TRACE_DETAIL: TraceDetail = "full"
-DEFAULT_EXPORT_GRACE_SECONDS = 3.0
+DEFAULT_EXPORT_GRACE_SECONDS = 2.0
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -73,12 +73,12 @@ def trace_detail(given: str | None = None) -> TraceDetail:
                 f"detail={given!r} is not a trace detail: use 'full' (every span) or 'steps' "
                 "(run, step and wait spans, with events and state changes as span events)"
             )
-        return given  # type: ignore[return-value]
+        return given
     raw = os.environ.get(TRACE_DETAIL_VAR, "").strip().lower()
     if not raw:
         return DEFAULT_TRACE_DETAIL
     if raw in TRACE_DETAILS:
-        return raw  # type: ignore[return-value]
+        return raw
     logger.warning(
         "%s=%r is not a trace detail (use full or steps); using %s", TRACE_DETAIL_VAR, raw, DEFAULT_TRACE_DETAIL
     )
@@ -88,7 +88,7 @@ def trace_detail(given: str | None = None) -> TraceDetail:
 def export_grace_seconds(given: float | None = None) -> float:
     """The exit grace of the exporter plugins: ``given`` when not ``None`` (raises
     ``ValueError`` unless it is a number of seconds >= 0), else
-    ``WORKFLOWS_EXPORT_GRACE_SECONDS`` (default 3)."""
+    ``WORKFLOWS_EXPORT_GRACE_SECONDS`` (default 2)."""
     if given is not None:
         if isinstance(given, bool) or not isinstance(given, (int, float)) or not given >= 0:
             raise ValueError(
