@@ -401,24 +401,24 @@ class OpenTelemetryHandler:
         if traced is None:
             return
         type_name = type(event.event).__name__ if event.event is not None else "Event"
-        attributes = {
-            **traced.common,
+        compact = self._compact
+        # A span event leaves out the run's identity: the span that carries it has it.
+        attributes: dict[str, Any] = {} if compact else dict(traced.common)
+        attributes.update({
             KIND: "CHAIN",
             "workflow.event.type": type_name,
             "workflow.event.id": event.event_id,
             "workflow.event.source": event.source,
             "workflow.event.targets": list(event.targets),
-        }
+        })  # fmt: skip
         if event.step is not None:
             attributes["workflow.step.name"] = event.step
         if event.event is not None:
             attributes.update(_io("input", traced.render_event(self.payloads, event.event)))
         if traced.input_waits and event.source == "external":
             self._end_input_wait(traced, event)
-        if self._compact:
+        if compact:
             parent = traced.parent_span_of(event.step, event.invocation_id)
-            for common in traced.common:
-                del attributes[common]  # the parent span carries them
             parent.add_event(f"emit {type_name}", attributes)
             emitted = parent.get_span_context()
         else:
@@ -473,20 +473,18 @@ class OpenTelemetryHandler:
         if traced is None:
             return
         diff = self.payloads.render_state_change(event.path, event.before, event.after)
-        attributes = {
-            **traced.common,
+        attributes: dict[str, Any] = {} if self._compact else dict(traced.common)
+        attributes.update({
             KIND: "CHAIN",
             "workflow.state.keys": list(event.keys),
             "workflow.state.diff": diff.text,
             **_io("output", diff),
-        }
+        })  # fmt: skip
         if diff.truncated:
             attributes["workflow.state.diff.truncated"] = True
         if event.step is not None:
             attributes["workflow.step.name"] = event.step
-        if self._compact:
-            for common in traced.common:
-                del attributes[common]  # the parent span carries them
+        if self._compact:  # a span event on the span it would have been a child of
             traced.parent_span_of(event.step, event.invocation_id).add_event(f"state.{event.op}", attributes)
             return
         span = traced.tracer.start_span(
