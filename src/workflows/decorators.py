@@ -26,6 +26,14 @@ if TYPE_CHECKING:
 GraphCheck = Literal["reachability", "dead_end"]
 _GRAPH_CHECKS = ("reachability", "dead_end")
 
+SpanKind = Literal[
+    "CHAIN", "TOOL", "RETRIEVER", "LLM", "EMBEDDING", "AGENT", "RERANKER",
+    "GUARDRAIL", "EVALUATOR", "PROMPT", "DECISION", "UNKNOWN",
+]  # fmt: skip
+"""What kind of work a step is, for OpenInference (``openinference.span.kind``): Phoenix
+picks the span's icon and filters by it, Langfuse its observation type."""
+SPAN_KINDS: tuple[str, ...] = typing.get_args(SpanKind)
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -52,6 +60,7 @@ class StepConfig:
     catch_error_for_steps: list[str] | None = None
     max_recoveries: int = 1
     is_async: bool = True
+    kind: SpanKind | None = None
 
 
 class StepFunction(Protocol):
@@ -235,6 +244,7 @@ def step(
     retry_policy: RetryPolicy | LegacyRetryPolicy | None = None,
     skip_graph_checks: list[GraphCheck] | None = None,
     accept_event_subclasses: bool = False,
+    kind: SpanKind | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -246,6 +256,7 @@ def step(
     retry_policy: RetryPolicy | LegacyRetryPolicy | None = None,
     skip_graph_checks: list[GraphCheck] | None = None,
     accept_event_subclasses: bool = False,
+    kind: SpanKind | None = None,
 ) -> Any:
     """Mark a method (or, with ``workflow=``, a free function) as a workflow step.
 
@@ -255,9 +266,13 @@ def step(
     ``ctx: Context`` parameter (any name) receives the run's context, and
     ``Annotated[T, Resource(...)]`` parameters receive resources. Up to ``num_workers``
     invocations run at once; ``retry_policy`` decides whether a failure is retried.
-    Signature problems raise ``WorkflowValidationError`` here, at decoration time.
+    ``kind`` says what kind of work the step is for OpenInference (``"TOOL"``,
+    ``"RETRIEVER"``, ``"LLM"``, ... see ``SpanKind``; default ``CHAIN``): traces show the
+    step's span with that kind. Signature problems raise ``WorkflowValidationError``
+    here, at decoration time.
     """
     localns = caller_namespace(1)
+    checked_kind = _span_kind(kind)
 
     def decorate(f: Callable[..., Any]) -> Any:
         config = _build_config(
@@ -268,6 +283,7 @@ def step(
             skip_graph_checks=list(skip_graph_checks) if skip_graph_checks else None,
             accept_event_subclasses=accept_event_subclasses,
         )
+        config.kind = checked_kind
         f._step_config = config  # type: ignore[attr-defined]
         if _is_free_function(f):
             if workflow is None:
@@ -280,6 +296,18 @@ def step(
     if func is not None:
         return decorate(func)
     return decorate
+
+
+def _span_kind(kind: Any) -> SpanKind | None:
+    if kind is None:
+        return None
+    normalized = kind.upper() if isinstance(kind, str) else kind
+    if normalized not in SPAN_KINDS:
+        raise WorkflowValidationError(
+            f"@step(kind={kind!r}) is not an OpenInference span kind: use one of {', '.join(SPAN_KINDS)} "
+            "(for example kind='TOOL' for a tool call, kind='RETRIEVER' for a search), or leave it out for CHAIN"
+        )
+    return typing.cast(SpanKind, normalized)
 
 
 def catch_error(

@@ -267,8 +267,11 @@ async def test_retries_are_separate_step_spans(tracing: Tracing) -> None:
     assert await Flaky().run() == "ok"
     attempts = sorted(tracing.named("Flaky.shaky"), key=lambda s: attrs(s)["workflow.step.attempt"])
     assert [attrs(s)["workflow.step.attempt"] for s in attempts] == [1, 2, 3]
-    assert [s.status.status_code for s in attempts] == [StatusCode.ERROR, StatusCode.ERROR, StatusCode.OK]
+    assert [s.status.status_code for s in attempts] == [StatusCode.UNSET, StatusCode.UNSET, StatusCode.OK]
     assert [attrs(s)["workflow.step.outcome"] for s in attempts] == ["retrying", "retrying", "completed"]
+    assert not [s.name for s in tracing.spans() if s.status.status_code == StatusCode.ERROR]  # the run recovered
+    assert tracing.one("Flaky.run").status.status_code == StatusCode.OK
+    assert len(tracing.named("backoff shaky")) == 2
     assert attempts[0].events[0].attributes["exception.message"] == "try 1"  # type: ignore[index]
     (retries,) = tracing.metric_points("workflow.step.retries")
     assert retries.value == 2

@@ -16,8 +16,13 @@ _SERIALIZER_HOOK = (
     "without a public hook method."
 )
 _RUNTIME_PLUMBING = (
-    "The reference's runtime-plugin plumbing (durable runtimes, journals, adapters); this engine "
-    "has one in-process runtime and no plugin API (see 'Not supported')."
+    "The reference's runtime-plugin plumbing (its adapters and serialized ticks); this engine's plugin "
+    "point is Runtime.open_journal, which receives typed journal records (docs/runtime.md)."
+)
+
+_STEP_KIND = (
+    "An added keyword, kind= (default None: CHAIN), says what kind of work a step is for OpenInference "
+    "(TOOL, RETRIEVER, ...); code written for the reference calls it unchanged."
 )
 
 SIGNATURE_ALLOWLIST: dict[str, str] = {
@@ -71,6 +76,8 @@ SIGNATURE_ALLOWLIST: dict[str, str] = {
     "workflows.context.state_store.InMemoryStateStore.run_id": _RUNTIME_PLUMBING,
     "workflows.context.state_store.InMemoryStateStore.serialize_for_handoff": _RUNTIME_PLUMBING,
     "workflows.context.state_store.InMemoryStateStore.snapshot": _RUNTIME_PLUMBING,
+    "workflows.decorators.step": _STEP_KIND,
+    "workflows.step": _STEP_KIND,
     "workflows.decorators.StepConfig": (
         "Step metadata built by @step, not by users: fields are this engine's (keyword-built, with defaults); "
         "the 2.26 collect/fan-out fields come with the list-based routing."
