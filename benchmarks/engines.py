@@ -73,3 +73,20 @@ def ensure_reference(venv: Path = REFERENCE_VENV, *, upgrade: bool = False, log=
 def _base_python() -> str:
     """The interpreter our venv was made from, so that both engines run on the same Python."""
     return getattr(sys, "_base_executable", None) or sys.executable
+
+
+# The HTTP server comparison (benchmarks/server.py): the reference server on the
+# reference engine of the issue, in a venv of its own.
+REFERENCE_SERVER_VENV = BENCHMARKS_DIR / ".venv-llama-server"
+REFERENCE_SERVER_PACKAGES = ("llama-agents-server==0.8.0", "llama-index-workflows==2.26.1")
+
+
+def ensure_reference_server(venv: Path = REFERENCE_SERVER_VENV, *, log=print) -> Path:
+    """The interpreter of a venv with llama-agents-server 0.8.0 on llama-index-workflows 2.26.1 (made if missing)."""
+    python = venv / "bin" / "python"
+    if not python.exists():
+        log(f"creating the reference server venv in {venv} ...")
+        subprocess.run([_base_python(), "-m", "venv", str(venv)], check=True)
+        log(f"installing {', '.join(REFERENCE_SERVER_PACKAGES)} into {venv} with pip ...")
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *REFERENCE_SERVER_PACKAGES], check=True)
+    return python

@@ -96,8 +96,8 @@ def test_find_resource_definitions_picks_annotated_descriptors_in_order() -> Non
     hints = typing.get_type_hints(step, localns={"cfg": cfg, "db": db}, include_extras=True)
     found = find_resource_definitions(hints)
     assert found == [
-        ResourceDefinition("cfg_param", cfg, LLMConfig),
-        ResourceDefinition("db_param", db, dict[str, int]),
+        ResourceDefinition(name="cfg_param", resource=cfg, type_annotation=LLMConfig),
+        ResourceDefinition(name="db_param", resource=db, type_annotation=dict[str, int]),
     ]
 
 
@@ -121,7 +121,7 @@ async def test_cached_resource_is_built_once_per_manager() -> None:
     manager = ResourceManager()
     first = await manager.get(resource)
     assert await manager.get(resource) is first
-    assert await resolve_resources(manager, [ResourceDefinition("x", resource)]) == {"x": first}
+    assert await resolve_resources(manager, [ResourceDefinition(name="x", resource=resource)]) == {"x": first}
     assert factory.calls == 1
     assert await ResourceManager().get(resource) is not first
 
@@ -137,7 +137,7 @@ async def test_cache_key_is_the_factory_qualname() -> None:
 async def test_uncached_resource_is_new_per_invocation_but_shared_within_one() -> None:
     factory = Counter()
     resource = Resource(factory, cache=False)
-    definitions = [ResourceDefinition("a", resource), ResourceDefinition("b", Resource(factory, cache=False))]
+    definitions = [ResourceDefinition(name="a", resource=resource), ResourceDefinition(name="b", resource=Resource(factory, cache=False))]
     manager = ResourceManager()
     first = await resolve_resources(manager, definitions)
     second = await resolve_resources(manager, definitions)
@@ -147,14 +147,16 @@ async def test_uncached_resource_is_new_per_invocation_but_shared_within_one() -
     assert manager.resources == {}
 
 
-async def test_preseeded_value_wins_over_the_factory() -> None:
+async def test_preseeded_value_wins_over_the_factory_of_a_cached_resource() -> None:
     factory = Counter()
     manager = ResourceManager()
     fake = object()
     await manager.set(Resource(factory).name, fake)
     assert await manager.get(Resource(factory)) is fake
-    assert await manager.get(Resource(factory, cache=False)) is fake
     assert factory.calls == 0
+    # As in the reference, cache=False never reads the workflow's cache: it always builds.
+    fresh = await manager.get(Resource(factory, cache=False))
+    assert fresh is not fake and factory.calls == 1
 
 
 async def test_concurrent_requests_share_one_build_of_a_cached_resource() -> None:
@@ -321,7 +323,7 @@ async def test_config_is_cached_by_file_and_selector(tmp_path: Path) -> None:
     write_json(tmp_path / "c.json", {"a": {"model": "changed"}, "b": {"model": "other"}})
     assert await manager.get(ResourceConfig(path, path_selector="a"), LLMConfig) is first
     assert (await manager.get(ResourceConfig(path, path_selector="b"), LLMConfig)).model == "other"
-    assert set(manager.resources) == {f"{path}:a", f"{path}:b"}
+    assert set(manager.resources) == {f"{path}.a", f"{path}.b"}  # the reference's key: file.json.selector
 
 
 def test_config_file_must_be_json() -> None:
@@ -364,8 +366,8 @@ def test_validate_resource_configs_reports_each_problem(tmp_path: Path, monkeypa
         return config.model
 
     steps = {
-        "s": [ResourceDefinition("cfg", ResourceConfig("missing.json"), LLMConfig)],
-        "t": [ResourceDefinition("llm", Resource(make_llm))],
+        "s": [ResourceDefinition(name="cfg", resource=ResourceConfig("missing.json"), type_annotation=LLMConfig)],
+        "t": [ResourceDefinition(name="llm", resource=Resource(make_llm))],
     }
     problems = validate_resource_configs(steps)
     assert problems[0] == "In step 's', parameter 'cfg': No such file: missing.json"
@@ -377,13 +379,13 @@ def test_validate_resource_configs_reports_each_problem(tmp_path: Path, monkeypa
 def test_validate_resource_configs_accepts_valid_configs_and_survives_cycles(tmp_path: Path) -> None:
     path = write_json(tmp_path / "c.json", {"model": "m"})
     steps = {
-        "s": [ResourceDefinition("cfg", ResourceConfig(path), LLMConfig), ResourceDefinition("x", Resource(cycle_a))]
+        "s": [ResourceDefinition(name="cfg", resource=ResourceConfig(path), type_annotation=LLMConfig), ResourceDefinition(name="x", resource=Resource(cycle_a))]
     }
     assert validate_resource_configs(steps) == []
 
 
 def test_validate_resource_configs_reports_unresolvable_factory_annotations() -> None:
-    problems = validate_resource_configs({"s": [ResourceDefinition("x", Resource(needs_missing_name))]})
+    problems = validate_resource_configs({"s": [ResourceDefinition(name="x", resource=Resource(needs_missing_name))]})
     assert len(problems) == 1 and problems[0].startswith("In step 's', parameter 'x': Failed to resolve")
 
 
@@ -397,8 +399,8 @@ async def test_validate_resources_builds_everything_in_a_scratch_cache() -> None
     manager = ResourceManager()
     await manager.set("get_db", {"rows": 99})
     steps = {
-        "ok": [ResourceDefinition("db", Resource(record_db)), ResourceDefinition("c", Resource(factory))],
-        "bad": [ResourceDefinition("x", Resource(cycle_a))],
+        "ok": [ResourceDefinition(name="db", resource=Resource(record_db)), ResourceDefinition(name="c", resource=Resource(factory))],
+        "bad": [ResourceDefinition(name="x", resource=Resource(cycle_a))],
     }
     problems = await validate_resources(manager, steps)
     assert problems == ["In step 'bad', parameter 'x': ValueError: Circular resource dependency detected: cycle_a -> cycle_b -> cycle_a"]
@@ -411,5 +413,5 @@ async def test_validate_resources_reports_factory_errors() -> None:
     def broken() -> None:
         raise RuntimeError("cannot connect")
 
-    problems = await validate_resources(ResourceManager(), {"s": [ResourceDefinition("conn", Resource(broken))]})
+    problems = await validate_resources(ResourceManager(), {"s": [ResourceDefinition(name="conn", resource=Resource(broken))]})
     assert problems == ["In step 's', parameter 'conn': RuntimeError: cannot connect"]

@@ -125,3 +125,37 @@ def test_missing_config_file_fails_validation(tmp_path: Path, monkeypatch: pytes
 def test_non_json_config_file_is_rejected_at_construction() -> None:
     with pytest.raises(ValueError, match="Only JSON files can be used to load Pydantic-based resources."):
         ResourceConfig(config_file="settings.yaml")
+
+
+async def test_a_factory_cached_by_one_step_is_built_fresh_for_a_step_that_does_not_cache_it():
+    from workflows.events import Event
+
+    built: list[object] = []
+
+    def make() -> object:
+        built.append(object())
+        return built[-1]
+
+    class Middle(Event):
+        pass
+
+    class W(Workflow):
+        @step
+        async def first(self, ev: StartEvent, shared: Annotated[object, Resource(make)]) -> Middle:
+            return Middle(shared=shared)
+
+        @step
+        async def second(
+            self,
+            ev: Middle,
+            a: Annotated[object, Resource(make, cache=False)],
+            b: Annotated[object, Resource(make, cache=False)],
+        ) -> StopEvent:
+            return StopEvent(result=(ev.shared, a, b))
+
+    wf = W()
+    shared, a, b = await wf.run()
+    assert a is b and a is not shared  # one fresh value for the invocation, not the cached one
+    shared2, a2, _ = await wf.run()
+    assert shared2 is shared and a2 is not a
+    assert len(built) == 3

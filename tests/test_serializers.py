@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 from pydantic import BaseModel
 
 from workflows.context import BaseSerializer, JsonSerializer, PickleSerializer
-from workflows.context.serializers import JsonPickleSerializer
+from workflows.context.serializers import JsonPickleSerializer, known_types
+from workflows.errors import ContextSerdeError
 from workflows.events import Event, StartEvent, StopEvent
 
 
@@ -47,6 +49,11 @@ class Unjsonable:
         self.n = n
 
 
+def trusting() -> JsonSerializer:
+    """A serializer that may rebuild this module's test classes."""
+    return JsonSerializer(allowed_types=[A, Point, Component])
+
+
 def test_base_serializer_is_abstract_and_validation_context_is_a_no_op() -> None:
     with pytest.raises(TypeError):
         BaseSerializer()  # type: ignore[abstract]
@@ -64,7 +71,7 @@ def test_event_serializes_with_pydantic_tag_and_data() -> None:
 
 
 def test_event_round_trips_to_same_class_with_fields_and_data() -> None:
-    serializer = JsonSerializer()
+    serializer = trusting()
     ev = A(x=1, k=2)
     restored = serializer.deserialize(serializer.serialize(ev))
     assert type(restored) is A
@@ -81,13 +88,13 @@ def test_framework_events_round_trip() -> None:
 
 
 def test_nested_dicts_and_lists_of_models_round_trip() -> None:
-    serializer = JsonSerializer()
+    serializer = trusting()
     value = {"points": [Point(x=1, y=2), {"inner": Point(x=3, y=4)}], "n": 1, "s": "t", "none": None}
     assert serializer.deserialize(serializer.serialize(value)) == value
 
 
 def test_component_serializes_through_to_dict_and_from_dict() -> None:
-    serializer = JsonSerializer()
+    serializer = trusting()
     text = serializer.serialize(Component("c1"))
     assert json.loads(text) == {
         "__is_component": True,
@@ -120,7 +127,7 @@ def test_allowed_types_accepts_listed_classes_and_names() -> None:
 
 def test_allowed_types_rejects_unlisted_classes_but_framework_events_resolve() -> None:
     serializer = JsonSerializer(allowed_types=[Point])
-    with pytest.raises(ValueError, match="not allowed"):
+    with pytest.raises(ContextSerdeError, match=f"Type '{__name__}.A' is not allowed.*allowed_types"):
         serializer.deserialize(serializer.serialize(A(x=1)))
     restored = serializer.deserialize(serializer.serialize(StartEvent(q=1)))
     assert type(restored) is StartEvent
@@ -132,8 +139,13 @@ def test_allowed_types_rebuilds_classes_that_cannot_be_imported() -> None:
 
     serializer = JsonSerializer(allowed_types=[Local])
     assert serializer.deserialize(serializer.serialize(Local(v=3))) == Local(v=3)
-    with pytest.raises(ValueError, match="cannot be imported"):
-        JsonSerializer().deserialize(serializer.serialize(Local(v=3)))
+    by_name = JsonSerializer(allowed_types=[qualified(Local)])
+    with pytest.raises(ContextSerdeError, match="cannot be imported"):
+        by_name.deserialize(serializer.serialize(Local(v=3)))
+
+
+def qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def test_pickle_serializer_uses_json_when_possible() -> None:
@@ -161,3 +173,220 @@ def test_pickle_serializer_rejects_garbage_with_value_error() -> None:
 def test_json_pickle_serializer_is_an_alias() -> None:
     assert JsonPickleSerializer is PickleSerializer
     assert issubclass(PickleSerializer, JsonSerializer)
+
+
+# --- issue 16: hostile payloads, error messages, floats, depth -------------------------------
+
+SECRET = "sk-live-0123456789abcdef"
+
+
+class Secretive:
+    """Not JSON-serializable; its repr would leak a secret if an error message embedded it."""
+
+    def __repr__(self) -> str:
+        return f"Secretive({SECRET})"
+
+
+def _tagged(name: str, tag: str = "__is_pydantic") -> str:
+    return json.dumps({tag: True, "value": {}, "qualified_name": name})
+
+
+@pytest.mark.parametrize("tag", ["__is_pydantic", "__is_component"])
+def test_a_payload_naming_a_module_does_not_import_it(tag: str, tmp_path: Any, monkeypatch: Any) -> None:
+    # A module whose import has a visible effect: it writes a file.
+    marker = tmp_path / "imported"
+    (tmp_path / "hostile_payload_module.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\nclass Evil:\n    pass\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ContextSerdeError, match="'hostile_payload_module.Evil' is not allowed"):
+        JsonSerializer().deserialize(_tagged("hostile_payload_module.Evil", tag))
+    assert not marker.exists()
+    import sys
+
+    assert "hostile_payload_module" not in sys.modules
+
+
+def test_this_module_is_not_imported_by_a_payload(capsys: Any) -> None:
+    import sys
+
+    had_this = "this" in sys.modules
+    with pytest.raises(ContextSerdeError, match="not allowed"):
+        JsonSerializer().deserialize(_tagged("this.Nope"))
+    assert ("this" in sys.modules) == had_this
+    assert "Zen of Python" not in capsys.readouterr().out
+
+
+def test_nested_event_and_exception_names_in_a_framework_event_are_not_imported(tmp_path: Any, monkeypatch: Any) -> None:
+    marker = tmp_path / "imported"
+    (tmp_path / "hostile_nested_module.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\nclass Boom(Exception):\n    pass\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    failed = {
+        "__is_pydantic": True,
+        "qualified_name": "workflows.events.StepFailedEvent",
+        "value": {
+            "step_name": "s",
+            "input_event": {"qualified_name": "workflows.events.StartEvent", "value": {}},
+            "exception": {"exception_type": "hostile_nested_module.Boom", "exception_message": "m"},
+            "attempts": 1,
+            "elapsed_seconds": 0.0,
+            "failed_at": "2024-01-01T00:00:00Z",
+        },
+    }
+    restored = JsonSerializer().deserialize(json.dumps(failed))
+    # The exception is kept as its message and type name, never imported.
+    assert type(restored.exception).__name__ == "UnreconstructedException"
+    assert restored.exception.original_type == "hostile_nested_module.Boom"
+    failed["value"]["input_event"] = {"qualified_name": "hostile_nested_module.Boom", "value": {}}
+    with pytest.raises(ContextSerdeError, match="input_event.*not allowed"):
+        JsonSerializer().deserialize(json.dumps(failed))
+    assert not marker.exists()
+
+
+def test_allow_extends_the_allow_list_by_class_name_and_module_pattern() -> None:
+    serializer = JsonSerializer()
+    assert serializer.allowed_types == ()
+    assert serializer.allow(Point) is serializer
+    serializer.allow(f"{__name__}.*")
+    assert serializer.allowed_types == (f"{__name__}.*", f"{__name__}.Point")
+    assert serializer.deserialize(serializer.serialize(A(x=2))) == A(x=2)  # through the module pattern
+    with pytest.raises(TypeError, match="allowed_types entries"):
+        serializer.allow(3)  # type: ignore[arg-type]
+
+
+def test_known_types_scope_resolves_without_an_allow_list() -> None:
+    serializer = JsonSerializer()
+    text = serializer.serialize(A(x=1))
+    with known_types([A]):
+        assert serializer.deserialize(text) == A(x=1)
+    with pytest.raises(ContextSerdeError):
+        serializer.deserialize(text)
+
+
+def test_a_name_of_a_non_model_class_is_refused() -> None:
+    serializer = JsonSerializer(allowed_types=[Unjsonable])
+    with pytest.raises(ContextSerdeError, match="not a Pydantic model class"):
+        serializer.deserialize(_tagged(qualified(Unjsonable)))
+    with pytest.raises(ContextSerdeError, match="not a component class"):
+        serializer.deserialize(_tagged(qualified(Unjsonable), "__is_component"))
+    with pytest.raises(ContextSerdeError, match="non-empty string"):
+        serializer.deserialize(json.dumps({"__is_pydantic": True, "value": {}, "qualified_name": 7}))
+
+
+def test_serialization_errors_name_path_and_type_but_never_the_value() -> None:
+    big = "x" * 1_000_000
+    with pytest.raises(ValueError) as info:
+        JsonSerializer().serialize({"config": {"keys": [big, Secretive()]}})
+    message = str(info.value)
+    assert message == "Failed to serialize value: a Secretive at config.keys[1] is not JSON-serializable (use PickleSerializer for trusted data)"
+    assert SECRET not in message and len(message) < 300
+
+
+def test_model_errors_do_not_carry_the_value() -> None:
+    class Holder(BaseModel):
+        model_config = {"arbitrary_types_allowed": True}
+        thing: Any
+
+    with pytest.raises(ValueError) as info:
+        JsonSerializer().serialize({"h": Holder(thing=Secretive())})
+    assert "a Holder at h cannot be serialized (Unable to serialize unknown type" in str(info.value)
+    assert SECRET not in str(info.value)
+
+
+def test_deep_values_are_reported_as_deep_with_their_key() -> None:
+    deep: Any = 1
+    for _ in range(10_000):
+        deep = [deep]
+    with pytest.raises(ValueError, match=r"a list at k(\[0\])+ is nested deeper than 200 levels"):
+        JsonSerializer().serialize({"k": deep})
+    with pytest.raises(ContextSerdeError, match="nested deeper"):
+        JsonSerializer().deserialize("[" * 10_000 + "]" * 10_000)
+    with pytest.raises(ContextSerdeError, match="nested deeper than 200 levels"):
+        JsonSerializer().deserialize("[" * 300 + "]" * 300)
+
+
+def test_deep_values_inside_models_are_reported_as_deep() -> None:
+    deep: Any = 1
+    for _ in range(10_000):
+        deep = [deep]
+    with pytest.raises(ValueError, match="an? Event at ev .*(nested|deep)") as info:
+        JsonSerializer().serialize({"ev": Event(payload=deep)})
+    assert "recursion" not in str(info.value).lower() or "deep" in str(info.value)
+
+
+def test_cyclic_values_are_reported_as_cycles_with_their_key() -> None:
+    loop: list[Any] = [1]
+    loop.append(loop)
+    with pytest.raises(ValueError, match=r"a list at k\[1\] contains itself \(a reference cycle\)"):
+        JsonSerializer().serialize({"k": loop})
+    looped: dict[str, Any] = {}
+    looped["self"] = looped
+    with pytest.raises(ValueError, match="reference cycle"):
+        JsonSerializer().serialize(Event(d=looped))
+
+
+def test_shared_but_acyclic_values_serialize() -> None:
+    shared = [1, 2]
+    assert JsonSerializer().deserialize(JsonSerializer().serialize({"a": shared, "b": shared})) == {"a": shared, "b": shared}
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+def test_non_finite_floats_round_trip_as_strict_json(number: float) -> None:
+    serializer = JsonSerializer(allowed_types=[A, Point])
+
+    class F(Event):
+        f: float
+        nested: Point | None = None
+
+    serializer.allow(F)
+    values = [number, {"x": [number]}, F(f=number, extra=number), StopEvent(result={"r": number})]
+    for value in values:
+        text = serializer.serialize(value)
+        json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+        back = serializer.deserialize(text)
+        assert _same_floats(_plain(back), _plain(value)), (value, back)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, StopEvent):
+        return ("stop", _plain(value.result))
+    if isinstance(value, Event):
+        return (type(value).__name__, _plain(value.model_dump()), _plain(dict(value.items())))
+    return value
+
+
+def _same_floats(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or a == b
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_floats(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_floats(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def test_legacy_nan_constants_still_load() -> None:
+    assert math.isnan(JsonSerializer().deserialize("NaN"))
+
+
+def test_bad_json_is_a_context_serde_error_without_the_text() -> None:
+    with pytest.raises(ContextSerdeError, match=r"not valid JSON \(Expecting") as info:
+        JsonSerializer().deserialize("{" + SECRET)
+    assert SECRET not in str(info.value)
+    with pytest.raises(ContextSerdeError, match="expected a serialized string"):
+        JsonSerializer().deserialize(5)  # type: ignore[arg-type]
+
+
+def test_validation_errors_name_the_field_not_the_input() -> None:
+    text = json.dumps({"__is_pydantic": True, "value": {"x": SECRET}, "qualified_name": qualified(Point)})
+    with pytest.raises(ContextSerdeError, match="the saved Point does not validate: x: Input should be a valid integer") as info:
+        JsonSerializer(allowed_types=[Point]).deserialize(text)
+    assert SECRET not in str(info.value) and info.value.__cause__ is None
+
+
+def test_pickle_serializer_imports_what_its_trusted_payload_names() -> None:
+    # Documented: PickleSerializer trusts its input, so no allow-list is needed.
+    assert PickleSerializer().deserialize(JsonSerializer().serialize(Point(x=1, y=2))) == Point(x=1, y=2)
+    assert "trust" in (PickleSerializer.__doc__ or "")

@@ -447,7 +447,7 @@ async def test_typed_state_serializes_as_one_string_and_round_trips() -> None:
     assert payload["state_type"] == "Counter"
     assert payload["state_module"] == __name__
     assert json.loads(payload["state_data"])["__is_pydantic"] is True
-    restored = InMemoryStateStore.from_dict(json.loads(json.dumps(payload)), JsonSerializer())
+    restored = InMemoryStateStore.from_dict(json.loads(json.dumps(payload)), JsonSerializer(allowed_types=[Counter]))
     assert await restored.get_state() == Counter(count=2, tags=["a"])
     assert restored.state_type is Counter
 

@@ -63,7 +63,17 @@ class StepFunction(Protocol):
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
-CatchErrorHandler = StepFunction
+@dataclass
+class CatchErrorHandler:
+    """A ``@catch_error`` handler as the runtime sees it: its step name and what it covers.
+
+    ``for_steps`` is ``None`` for the wildcard handler. (Derived from the handler's
+    ``StepConfig``; kept for code written against LlamaIndex Workflows.)
+    """
+
+    step_name: str
+    for_steps: list[str] | None
+    max_recoveries: int
 
 
 def _is_event_type(tp: Any) -> bool:

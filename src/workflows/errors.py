@@ -36,7 +36,20 @@ class WorkflowStepDoesNotExistError(Exception):
 
 
 class ContextSerdeError(Exception):
-    """A serialized Context payload could not be read back."""
+    """A serialized Context payload could not be read back, or a value in it was refused.
+
+    The message names the path of the bad field (``workers.ask.queue[0].event``) and
+    what was expected, never the value itself.
+    """
+
+
+class ContextResumedTwiceWarning(UserWarning):
+    """The same saved context was resumed a second time in this process.
+
+    Work that ran after the snapshot was taken (the post-answer part of a human-in-the-loop
+    step, say) then runs twice. Resume each ``to_dict()`` payload once; see
+    ``Context.resume_id`` and docs/security.md.
+    """
 
 
 class ContextStateError(Exception):
@@ -52,5 +65,6 @@ __all__ = [
     "WorkflowDone",
     "WorkflowStepDoesNotExistError",
     "ContextSerdeError",
+    "ContextResumedTwiceWarning",
     "ContextStateError",
 ]

@@ -13,11 +13,12 @@ Python cannot find normally, i.e. dynamic fields and private attributes.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 from pydantic import (
     BaseModel,
@@ -33,6 +34,8 @@ from pydantic import (
 )
 from pydantic_core import to_jsonable_python
 
+from workflows._text import safe_text
+
 
 class DictLikeModel(BaseModel):
     """A Pydantic model that also stores undeclared keywords, readable as attributes or items.
@@ -43,25 +46,20 @@ class DictLikeModel(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="allow")
 
-    _data: dict[str, Any] = PrivateAttr(default_factory=dict)
+    # A plain default: Pydantic copies an empty dict per instance, faster than a factory call.
+    _data: dict[str, Any] = PrivateAttr(default={})
 
     def model_post_init(self, context: Any, /) -> None:
-        extra = self.__pydantic_extra__
-        if not extra:
-            return
-        private = self.__pydantic_private__
-        assert private is not None  # Pydantic fills it before calling model_post_init
-        data = private["_data"]
-        private_names = type(self).__private_attributes__
-        for name, value in extra.items():
-            if name == "_data":
-                # A dump read back in (``model_validate``): merge, explicit keys win.
-                data.update({**value, **data})
-            elif name in private_names:
-                private[name] = value
-            else:
-                data[name] = value
-        extra.clear()
+        _move_extras(self)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        # Pydantic wraps model_post_init once per class level to set up private
+        # attributes; an event class that adds none of its own and no post-init of its
+        # own gets one direct function instead (events are built on every step).
+        if tuple(cls.__private_attributes__) == ("_data",) and _only_ours(cls.__dict__.get("model_post_init")):
+            cls.model_post_init = _fast_post_init  # type: ignore[method-assign]
 
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup failed: private attributes and dynamic fields.
@@ -119,8 +117,8 @@ class DictLikeModel(BaseModel):
     def items(self) -> ItemsView[str, Any]:
         return self._data.items()
 
-    def to_dict(self) -> dict[str, Any]:
-        """The dynamic-field dict itself (not a copy)."""
+    def to_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The dynamic-field dict itself (not a copy); arguments are accepted and ignored, as upstream."""
         return self._data
 
     @model_serializer(mode="wrap")
@@ -132,6 +130,44 @@ class DictLikeModel(BaseModel):
         if data:
             dumped["_data"] = to_jsonable_python(data) if info.mode == "json" else data
         return dumped
+
+
+def _move_extras(model: DictLikeModel) -> None:
+    """Move undeclared keywords from Pydantic's extras into ``_data``."""
+    extra = model.__pydantic_extra__
+    if not extra:
+        return
+    private = model.__pydantic_private__
+    assert private is not None  # Pydantic fills it before calling model_post_init
+    data = private["_data"]
+    private_names = type(model).__private_attributes__
+    for name, value in extra.items():
+        if name == "_data":
+            # A dump read back in (``model_validate``): merge, explicit keys win.
+            data.update({**value, **data})
+        elif name in private_names:
+            private[name] = value
+        else:
+            data[name] = value
+    extra.clear()
+
+
+def _fast_post_init(self: DictLikeModel, context: Any, /) -> None:
+    if getattr(self, "__pydantic_private__", None) is None:
+        object.__setattr__(self, "__pydantic_private__", {"_data": {}})
+    _move_extras(self)
+
+
+def _only_ours(function: Any) -> bool:
+    """Whether ``function`` is Pydantic's wrapping of our own post-init, and nothing else."""
+    while function is not None:
+        if function is _fast_post_init or function is _DICT_LIKE_POST_INIT:
+            return True
+        function = getattr(function, "__wrapped__", None)
+    return False
+
+
+_DICT_LIKE_POST_INIT = DictLikeModel.model_post_init.__wrapped__  # type: ignore[attr-defined]
 
 
 class Event(DictLikeModel):
@@ -165,6 +201,17 @@ def import_qualified_name(name: str) -> Any:
 
 # --- Annotated aliases: fields holding events, event types and exceptions ---------------
 
+type_resolver: contextvars.ContextVar[Callable[[str], Any] | None] = contextvars.ContextVar(
+    "workflows_type_resolver", default=None
+)
+"""Set by ``JsonSerializer`` while it rebuilds a model: how the fields below turn a payload's
+type name into a class (raising ``ImportError`` if not allowed) instead of importing it."""
+
+
+def _resolve_name(name: str) -> Any:
+    resolver = type_resolver.get()
+    return import_qualified_name(name) if resolver is None else resolver(name)
+
 
 def _serialize_event(ev: Event | None, info: SerializationInfo) -> Any:
     if ev is None:
@@ -176,7 +223,10 @@ def _validate_event(value: Any) -> Event:
     if isinstance(value, Event):
         return value
     if isinstance(value, dict) and "qualified_name" in value:
-        cls = import_qualified_name(value["qualified_name"])
+        try:
+            cls = _resolve_name(value["qualified_name"])
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
         if isinstance(cls, type) and issubclass(cls, Event):
             return cls.model_validate(value.get("value", {}))
         raise ValueError(f"{value['qualified_name']} is not an Event class")
@@ -193,10 +243,13 @@ def _serialize_event_type(cls: type[Event]) -> str:
 
 def _validate_event_type(value: Any) -> type[Event]:
     if isinstance(value, str):
-        value = import_qualified_name(value)
+        try:
+            value = _resolve_name(value)
+        except ImportError as exc:
+            raise ValueError(str(exc)) from None
     if isinstance(value, type) and issubclass(value, Event):
         return value
-    raise ValueError(f"Expected an Event class or its qualified name, got {value!r}")
+    raise ValueError(f"Expected an Event class or its qualified name, got a {type(value).__name__}")
 
 
 class UnreconstructedException(Exception):
@@ -214,12 +267,12 @@ def _serialize_exception(exc: BaseException | None) -> dict[str, str] | None:
     if exc is None:
         return None
     cls = type(exc)
-    return {"exception_type": qualified_name(cls), "exception_message": str(exc)}
+    return {"exception_type": qualified_name(cls), "exception_message": safe_text(exc)}
 
 
 def _rebuild_exception(type_name: str, message: str) -> BaseException:
     try:
-        cls = import_qualified_name(type_name)
+        cls = _resolve_name(type_name)
         if isinstance(cls, type) and issubclass(cls, Exception):
             return cls(message)
     except Exception:  # noqa: BLE001 - any failure to rebuild means "keep the message only"

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, AsyncGenerator, Generator, cast
 from workflows.errors import WorkflowRuntimeError
 from workflows.events import Event, StopEvent
 
+from workflows.runtime.stream import INTERNAL_EVENTS
+
 if TYPE_CHECKING:
     from workflows.context.context import Context
     from workflows.runtime.run import WorkflowRun
@@ -80,10 +82,13 @@ class WorkflowHandler:
         entries = stream.entries
         while True:
             while self._stream_position < len(entries):
-                event, internal = stream.read(self._stream_position)
+                index = self._stream_position
                 self._stream_position += 1
-                if internal and not expose_internal:
-                    continue
+                event = entries[index]
+                if type(event) is tuple or isinstance(event, INTERNAL_EVENTS):
+                    if not expose_internal:
+                        continue  # an internal entry nobody asked for stays unbuilt
+                    event = stream.read(index)[0]
                 yield event
                 if isinstance(event, StopEvent):
                     self._stream_consumed = True

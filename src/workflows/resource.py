@@ -7,8 +7,9 @@ invocation the runtime resolves those parameters through the workflow instance's
 
 Factories may themselves declare resource parameters, which are resolved first (recursively).
 Cached resources (the default) are built once per workflow instance, keyed by the factory's
-``__qualname__`` (configs: by file and selector); ``cache=False`` ones are built again for every
-step invocation but shared by all parameters of that invocation.
+``__qualname__`` (configs: ``file.json`` or ``file.json.selector``); ``cache=False`` ones are
+built again for every step invocation (never taken from the workflow's cache, even when the
+same factory is cached elsewhere) but shared by all parameters of that invocation.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class ResourceDescriptor(Protocol):
     async def create(self, type_annotation: Any, dependencies: dict[str, Any]) -> Any: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ResourceDefinition:
     """One resource parameter: its name, its descriptor, and the ``T`` of ``Annotated[T, ...]``."""
 
@@ -67,7 +68,7 @@ def find_resource_definitions(type_hints: Mapping[str, Any]) -> list[ResourceDef
             continue
         descriptor = next((m for m in hint.__metadata__ if isinstance(m, ResourceDescriptor)), None)
         if descriptor is not None:
-            definitions.append(ResourceDefinition(name, descriptor, typing.get_args(hint)[0]))
+            definitions.append(ResourceDefinition(name=name, resource=descriptor, type_annotation=typing.get_args(hint)[0]))
     return definitions
 
 
@@ -160,7 +161,8 @@ class ResourceConfig:
         self.path_selector = path_selector
         self.label = label
         self.description = description
-        self.name: str = f"{self.config_file}:{path_selector}" if path_selector else self.config_file
+        # The reference's cache key: the file name, a dot, the selector (``config.json.llm``).
+        self.name: str = f"{self.config_file}.{path_selector}" if path_selector else self.config_file
 
     def dependencies(self) -> list[ResourceDefinition]:
         return []
@@ -240,9 +242,9 @@ class ResourceManager:
         self.resources: dict[str, Any] = {}
         self._being_built: dict[str, asyncio.Event] = {}
 
-    async def set(self, name: str, value: Any) -> None:
-        """Pre-seed a value under a cache key, e.g. a factory's ``__qualname__``, so it is never built."""
-        self.resources[name] = value
+    async def set(self, name: str, val: Any) -> None:
+        """Pre-seed a value under a cache key, e.g. a factory's ``__qualname__``, so cached resources never build it."""
+        self.resources[name] = val
 
     async def get(
         self,
@@ -266,9 +268,9 @@ class ResourceManager:
 
     async def _resolve(self, resource: ResourceDescriptor, type_annotation: Any, invocation_cache: dict[str, Any]) -> Any:
         key = resource.name
-        if key in self.resources:  # cached earlier, or pre-seeded with set() (which wins even for cache=False)
-            return self.resources[key]
         if resource.cache:
+            if key in self.resources:  # built earlier, or pre-seeded with set()
+                return self.resources[key]
             return await self._build_shared(key, lambda: self._build(resource, type_annotation, invocation_cache))
         if key not in invocation_cache:
             invocation_cache[key] = await self._build(resource, type_annotation, invocation_cache)

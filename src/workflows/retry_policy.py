@@ -82,9 +82,9 @@ class RetryCondition(Protocol):
 
 @runtime_checkable
 class WaitStrategy(Protocol):
-    """Gives the delay before retry number ``attempt`` (counted from 0)."""
+    """Gives the delay before retry number ``attempts`` (counted from 0: the policy passes failures - 1)."""
 
-    def __call__(self, attempt: int, *, seed: int | None = None) -> float: ...
+    def __call__(self, attempts: int, *, seed: int | None = None) -> float: ...
 
 
 @runtime_checkable
@@ -140,23 +140,23 @@ class retry_if_exception(_RetryConditionBase):
 
 
 class retry_if_exception_type(_RetryConditionBase):
-    """Retry when the error is an instance of ``types``."""
+    """Retry when the error is an instance of ``exception_types`` (a class or a tuple of classes)."""
 
-    def __init__(self, types: ExceptionTypes = Exception) -> None:
-        self.types = types
+    def __init__(self, exception_types: ExceptionTypes = Exception) -> None:
+        self.exception_types = exception_types
 
     def __call__(self, error: Exception) -> bool:
-        return isinstance(error, self.types)
+        return isinstance(error, self.exception_types)
 
 
 class retry_if_not_exception_type(_RetryConditionBase):
-    """Retry unless the error is an instance of ``types``."""
+    """Retry unless the error is an instance of ``exception_types``."""
 
-    def __init__(self, types: ExceptionTypes = Exception) -> None:
-        self.types = types
+    def __init__(self, exception_types: ExceptionTypes = Exception) -> None:
+        self.exception_types = exception_types
 
     def __call__(self, error: Exception) -> bool:
-        return not isinstance(error, self.types)
+        return not isinstance(error, self.exception_types)
 
 
 retry_unless_exception_type = retry_if_not_exception_type
@@ -190,15 +190,15 @@ class retry_if_not_exception_message(retry_if_exception_message):
 
 
 class retry_if_exception_cause_type(_RetryConditionBase):
-    """Retry when some exception in the error's ``__cause__`` chain (not the error itself) is one of ``types``."""
+    """Retry when some exception in the error's ``__cause__`` chain (not the error itself) is one of ``exception_types``."""
 
-    def __init__(self, types: ExceptionTypes = Exception) -> None:
-        self.types = types
+    def __init__(self, exception_types: ExceptionTypes = Exception) -> None:
+        self.exception_types = exception_types
 
     def __call__(self, error: Exception) -> bool:
         cause = error.__cause__
         while cause is not None:
-            if isinstance(cause, self.types):
+            if isinstance(cause, self.exception_types):
                 return True
             cause = cause.__cause__
         return False
@@ -207,21 +207,21 @@ class retry_if_exception_cause_type(_RetryConditionBase):
 class retry_any(_RetryConditionBase):
     """Retry when any of the conditions says so."""
 
-    def __init__(self, *conditions: RetryCondition) -> None:
-        self.conditions = conditions
+    def __init__(self, *retries: RetryCondition) -> None:
+        self.retries = retries
 
     def __call__(self, error: Exception) -> bool:
-        return any(condition(error) for condition in self.conditions)
+        return any(condition(error) for condition in self.retries)
 
 
 class retry_all(_RetryConditionBase):
     """Retry only when all of the conditions say so."""
 
-    def __init__(self, *conditions: RetryCondition) -> None:
-        self.conditions = conditions
+    def __init__(self, *retries: RetryCondition) -> None:
+        self.retries = retries
 
     def __call__(self, error: Exception) -> bool:
-        return all(condition(error) for condition in self.conditions)
+        return all(condition(error) for condition in self.retries)
 
 
 class retry_always(_RetryConditionBase):
@@ -244,7 +244,7 @@ class retry_never(_RetryConditionBase):
 class _WaitBase:
     """Gives wait strategies ``+`` (their delays add up); ``sum([...])`` works because ``0 + w`` is ``w``."""
 
-    def __call__(self, attempt: int, *, seed: int | None = None) -> float:
+    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
         raise NotImplementedError
 
     def __add__(self, other: WaitStrategy) -> wait_combine:
@@ -264,7 +264,7 @@ class wait_fixed(_WaitBase):
     def __init__(self, wait: TimeValue) -> None:
         self.wait = _seconds(wait)
 
-    def __call__(self, attempt: int, *, seed: int | None = None) -> float:
+    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
         return self.wait
 
 
@@ -276,18 +276,18 @@ class wait_none(wait_fixed):
 
 
 class wait_exponential(_WaitBase):
-    """Wait ``multiplier * exp_base ** attempt`` seconds, kept between ``min`` and ``max``."""
+    """Wait ``multiplier * exp_base ** attempts`` seconds, kept between ``min`` and ``max``."""
 
     def __init__(
-        self, multiplier: TimeValue = 1, exp_base: float = 2, max: TimeValue = 60, min: TimeValue = 0
+        self, multiplier: TimeValue = 1.0, exp_base: float = 2.0, max: TimeValue = 60.0, min: TimeValue = 0.0
     ) -> None:
         self.multiplier = _seconds(multiplier)
         self.exp_base = exp_base
         self.max = _seconds(max)
         self.min = _seconds(min)
 
-    def __call__(self, attempt: int, *, seed: int | None = None) -> float:
-        return _clamp(self.multiplier * _power(self.exp_base, attempt), self.min, self.max)
+    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
+        return _clamp(self.multiplier * _power(self.exp_base, attempts), self.min, self.max)
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -295,25 +295,25 @@ def _clamp(value: float, low: float, high: float) -> float:
 
 
 class wait_incrementing(_WaitBase):
-    """Wait ``start + increment * attempt`` seconds, at most ``max`` and never negative."""
+    """Wait ``start + increment * attempts`` seconds, at most ``max`` and never negative."""
 
-    def __init__(self, start: TimeValue = 0, increment: TimeValue = 100, max: TimeValue = math.inf) -> None:
+    def __init__(self, start: TimeValue = 0.0, increment: TimeValue = 100.0, max: TimeValue = math.inf) -> None:
         self.start = _seconds(start)
         self.increment = _seconds(increment)
         self.max = _seconds(max)
 
-    def __call__(self, attempt: int, *, seed: int | None = None) -> float:
-        return _clamp(self.start + self.increment * attempt, 0.0, self.max)
+    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
+        return _clamp(self.start + self.increment * attempts, 0.0, self.max)
 
 
 class wait_random(_WaitBase):
     """Wait a uniformly random time between ``min`` and ``max`` (reproducible when seeded)."""
 
-    def __init__(self, min: TimeValue = 0, max: TimeValue = 1) -> None:
+    def __init__(self, min: TimeValue = 0.0, max: TimeValue = 1.0) -> None:
         self.min = _seconds(min)
         self.max = _seconds(max)
 
-    def __call__(self, attempt: int, *, seed: int | None = None) -> float:
+    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
         return float(_rng(seed).uniform(self.min, self.max))
 
 
@@ -321,15 +321,15 @@ class wait_exponential_jitter(_WaitBase):
     """Exponential backoff from ``initial`` plus up to ``jitter`` random seconds, never above ``max``."""
 
     def __init__(
-        self, initial: TimeValue = 1, exp_base: float = 2, max: TimeValue = 60, jitter: TimeValue = 1
+        self, initial: TimeValue = 1.0, exp_base: float = 2.0, max: TimeValue = 60.0, jitter: TimeValue = 1.0
     ) -> None:
         self.initial = _seconds(initial)
         self.exp_base = exp_base
         self.max = _seconds(max)
         self.jitter = _seconds(jitter)
 
-    def __call__(self, attempt: int, *, seed: int | None = None) -> float:
-        backoff = min(self.initial * _power(self.exp_base, attempt), self.max)
+    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
+        backoff = min(self.initial * _power(self.exp_base, attempts), self.max)
         return min(backoff + float(_rng(seed).uniform(0, self.jitter)), self.max)
 
 
@@ -337,36 +337,36 @@ class wait_random_exponential(_WaitBase):
     """Wait a random time between ``min`` and the exponential backoff (the "full jitter" scheme)."""
 
     def __init__(
-        self, multiplier: TimeValue = 1, exp_base: float = 2, max: TimeValue = 60, min: TimeValue = 0
+        self, multiplier: TimeValue = 1.0, exp_base: float = 2.0, max: TimeValue = 60.0, min: TimeValue = 0.0
     ) -> None:
         self.multiplier = _seconds(multiplier)
         self.exp_base = exp_base
         self.max = _seconds(max)
         self.min = _seconds(min)
 
-    def __call__(self, attempt: int, *, seed: int | None = None) -> float:
-        high = _clamp(self.multiplier * _power(self.exp_base, attempt), self.min, self.max)
+    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
+        high = _clamp(self.multiplier * _power(self.exp_base, attempts), self.min, self.max)
         return float(_rng(seed).uniform(self.min, high))
 
 
 def wait_full_jitter(
-    multiplier: TimeValue = 1, exp_base: float = 2, max: TimeValue = 60, min: TimeValue = 0
+    multiplier: TimeValue = 1.0, exp_base: float = 2.0, max: TimeValue = 60.0, min: TimeValue = 0.0
 ) -> wait_random_exponential:
     """Another name for :class:`wait_random_exponential`."""
     return wait_random_exponential(multiplier=multiplier, exp_base=exp_base, max=max, min=min)
 
 
 class wait_chain(_WaitBase):
-    """Use strategy number ``attempt`` for that retry, and the last strategy once the list runs out."""
+    """Use strategy number ``attempts`` for that retry, and the last strategy once the list runs out."""
 
     def __init__(self, *strategies: WaitStrategy) -> None:
         if not strategies:
             raise ValueError("wait_chain requires at least one strategy")
         self.strategies = strategies
 
-    def __call__(self, attempt: int, *, seed: int | None = None) -> float:
-        strategy = self.strategies[min(max(attempt, 0), len(self.strategies) - 1)]
-        return strategy(attempt, seed=seed)
+    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
+        strategy = self.strategies[min(max(attempts, 0), len(self.strategies) - 1)]
+        return strategy(attempts, seed=seed)
 
 
 class wait_combine(_WaitBase):
@@ -375,8 +375,8 @@ class wait_combine(_WaitBase):
     def __init__(self, *strategies: WaitStrategy) -> None:
         self.strategies = strategies
 
-    def __call__(self, attempt: int, *, seed: int | None = None) -> float:
-        return float(sum(strategy(attempt, seed=seed) for strategy in self.strategies))
+    def __call__(self, attempts: int, *, seed: int | None = None) -> float:
+        return float(sum(strategy(attempts, seed=seed) for strategy in self.strategies))
 
 
 # --------------------------------------------------------------------------- stop conditions
@@ -402,13 +402,13 @@ class _StopBase:
 
 
 class stop_after_attempt(_StopBase):
-    """Stop once ``max_attempts`` attempts have failed (so the step runs at most that many times)."""
+    """Stop once ``max_attempt_number`` attempts have failed (so the step runs at most that many times)."""
 
-    def __init__(self, max_attempts: int) -> None:
-        self.max_attempts = max_attempts
+    def __init__(self, max_attempt_number: int) -> None:
+        self.max_attempt_number = max_attempt_number
 
     def __call__(self, attempts: int, elapsed_time: float, *, upcoming_sleep: float = 0.0) -> bool:
-        return attempts >= self.max_attempts
+        return attempts >= self.max_attempt_number
 
 
 class stop_after_delay(_StopBase):
@@ -434,21 +434,21 @@ class stop_before_delay(_StopBase):
 class stop_any(_StopBase):
     """Stop when any of the conditions says so."""
 
-    def __init__(self, *conditions: StopCondition) -> None:
-        self.conditions = conditions
+    def __init__(self, *stops: StopCondition) -> None:
+        self.stops = stops
 
     def __call__(self, attempts: int, elapsed_time: float, *, upcoming_sleep: float = 0.0) -> bool:
-        return any(c(attempts, elapsed_time, upcoming_sleep=upcoming_sleep) for c in self.conditions)
+        return any(c(attempts, elapsed_time, upcoming_sleep=upcoming_sleep) for c in self.stops)
 
 
 class stop_all(_StopBase):
     """Stop only when all of the conditions say so."""
 
-    def __init__(self, *conditions: StopCondition) -> None:
-        self.conditions = conditions
+    def __init__(self, *stops: StopCondition) -> None:
+        self.stops = stops
 
     def __call__(self, attempts: int, elapsed_time: float, *, upcoming_sleep: float = 0.0) -> bool:
-        return all(c(attempts, elapsed_time, upcoming_sleep=upcoming_sleep) for c in self.conditions)
+        return all(c(attempts, elapsed_time, upcoming_sleep=upcoming_sleep) for c in self.stops)
 
 
 class stop_never(_StopBase):

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import string
+import weakref
 from typing import Any, Callable, ClassVar
 
 from pydantic import BaseModel, ValidationError
@@ -26,19 +27,28 @@ from workflows.resource import (
 from workflows.runtime.config import RunConfig
 from workflows.runtime.run import WorkflowRun
 from workflows import validation
-from workflows.runtime.steps import RouteTable, StepSpec
+from workflows.runtime.routing import RouteTable
+from workflows.runtime.steps import StepSpec
 
 logger = logging.getLogger("workflows")
 
 _RUN_ID_ALPHABET = string.ascii_letters + string.digits
-_live_run_ids: set[str] = set()
+# Run id -> the driver task of the live run using it. Weak, so a run whose loop was closed
+# before it ended (an un-awaited cancel) does not keep its Workflow alive through this map.
+_live_runs: weakref.WeakValueDictionary[str, asyncio.Task[Any]] = weakref.WeakValueDictionary()
+
+
+def _run_id_in_use(run_id: str) -> bool:
+    driver = _live_runs.get(run_id)
+    # A run whose loop is closed can never go on: its id is free again, as in the reference.
+    return driver is not None and not driver.done() and not driver.get_loop().is_closed()
 
 
 class WorkflowMeta(type):
     """Gives every workflow class its own registry of free-function steps (not inherited)."""
 
-    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> None:
-        super().__init__(name, bases, namespace)
+    def __init__(cls, name: str, bases: tuple[type, ...], dct: dict[str, Any]) -> None:
+        super().__init__(name, bases, dct)
         cls._added_steps: dict[str, Callable[..., Any]] = {}
         cls._steps_version = 0
 
@@ -99,6 +109,13 @@ class Workflow(metaclass=WorkflowMeta):
             raise WorkflowValidationError(f"A step {name} is already part of this workflow, please choose another name.")
         cls._added_steps[name] = func
         cls._steps_version += 1
+
+    @classmethod
+    def _get_steps_from_class(cls) -> dict[str, Callable[..., Any]]:
+        """The class's ``@step`` functions by name, added free functions included (drawing tools call this)."""
+        from workflows.utils import get_steps_from_class
+
+        return dict(get_steps_from_class(cls))
 
     def _collect_steps(self) -> dict[str, StepSpec]:
         steps: dict[str, StepSpec] = {}
@@ -248,14 +265,18 @@ class Workflow(metaclass=WorkflowMeta):
         mid-run snapshot, the run resumes where it stopped (no start event is sent).
         Validation errors are raised here, synchronously.
         """
-        asyncio.get_running_loop()  # "no running event loop" before any side effect
+        # As in the reference: a bad workflow or start event is reported first, even with no
+        # event loop; then "no running event loop", before any side effect.
         self._current()
         if not self._disable_validation and self._validated_version != type(self)._steps_version:
             self.validate()
         if self._error_handler_problems:
             raise WorkflowValidationError("\n".join(self._error_handler_problems))
+        if start_event is not None and not isinstance(start_event, StartEvent):
+            raise ValueError("The 'start_event' argument must be an instance of 'StartEvent'.")
+        asyncio.get_running_loop()
         run_id = kwargs.pop("run_id", None) or "".join(random.choices(_RUN_ID_ALPHABET, k=10))
-        if run_id in _live_run_ids:
+        if _run_id_in_use(run_id):
             raise RuntimeError(f"Workflow run with run_id '{run_id}' already exists.")
         ctx = ctx if ctx is not None else Context(self)
         if ctx._face == "internal":
@@ -271,8 +292,7 @@ class Workflow(metaclass=WorkflowMeta):
             )
         run = WorkflowRun(self._run_config(), ctx, run_id, event, snapshot)
         ctx._attach(run)
-        _live_run_ids.add(run_id)
-        run.driver.add_done_callback(lambda _: _live_run_ids.discard(run_id))
+        _live_runs[run_id] = run.driver
         return WorkflowHandler(run)
 
     def _run_config(self) -> RunConfig:

@@ -20,7 +20,7 @@ from workflows.context.serializers import JsonSerializer
 from workflows.events import Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
 from workflows.plugins import Runtime
 from workflows.retry_policy import retry_policy, stop_after_attempt, wait_fixed
-from workflows.runtime.codec import decode_record, encode_record
+from workflows.runtime.codec import decode_records, encode_record
 from workflows.runtime.journal import JournalRecord, RunInfo, WaitStarted
 
 
@@ -132,4 +132,4 @@ class RecordingRuntime(Runtime):
     def decoded(self) -> list[JournalRecord]:
         """The kept records of the (one) run, decoded as a store would read them back."""
         journal = self.journals[-1]
-        return [decode_record(data, JsonSerializer(), journal.run) for data in journal.records]
+        return decode_records(journal.records, JsonSerializer(), journal.run, Journeyed())

@@ -14,22 +14,25 @@ a Context restored from its ``to_dict()``) belongs to one session in the traces.
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 import warnings
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, AsyncGenerator, Generic, Iterable
 
 from pydantic import BaseModel
 from typing_extensions import TypeVar
 
+from workflows.context.external_context import ExternalContext
 from workflows.context.serializers import BaseSerializer, JsonSerializer
 from workflows.context.state_store import DictState, InMemoryStateStore
-from workflows.errors import ContextSerdeError, ContextStateError, WorkflowRuntimeError
+from workflows.errors import ContextResumedTwiceWarning, ContextSerdeError, ContextStateError, WorkflowRuntimeError
 from workflows.events import Event, StopEvent
 from workflows.retry_policy import RetryInfo
 from workflows.runtime.journal import JournalRecord
 from workflows.runtime.replay import replay
 from workflows.runtime.scope import WaitSuspended, current_step_context
-from workflows.runtime.snapshot import PAYLOAD_VERSION, RunSnapshot, dump_snapshot, load_snapshot
+from workflows.runtime.snapshot import RunSnapshot, dump_context, load_context
 
 if TYPE_CHECKING:
     from workflows.runtime.routing import WorkItem
@@ -41,6 +44,31 @@ MODEL_T = TypeVar("MODEL_T", bound=BaseModel, default=DictState)
 EventT = TypeVar("EventT", bound=Event)
 
 _PRE_RUN, _EXTERNAL, _INTERNAL = "pre-run", "external", "internal"
+
+
+class _ResumeLedger:
+    """The run segments (``resume_id``) resumed in this process, to warn about a second resume.
+
+    Bounded, oldest forgotten first: it is a tripwire for mistakes, not a guarantee (that
+    needs a store shared by every process, which is what the server keeps).
+    """
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def record(self, resume_id: str) -> int:
+        """Count one more resume of ``resume_id``; returns how many there have been."""
+        with self._lock:
+            count = self._seen.pop(resume_id, 0) + 1
+            self._seen[resume_id] = count
+            while len(self._seen) > self._capacity:
+                self._seen.popitem(last=False)
+            return count
+
+
+_resumes = _ResumeLedger()
 
 
 class Context(Generic[MODEL_T]):
@@ -66,6 +94,7 @@ class Context(Generic[MODEL_T]):
         self._snapshot: RunSnapshot | None = None
         self._store_instance: InMemoryStateStore[Any] | None = None
         self._session_id = uuid.uuid4().hex
+        self._resume_count = 0
         # Internal-face fields (set by _for_step)
         self._parent: Context[Any] | None = None
         self._step_name: str | None = None
@@ -86,6 +115,7 @@ class Context(Generic[MODEL_T]):
         ctx._parent = parent
         ctx._store_instance = parent._store_instance
         ctx._session_id = parent._session_id
+        ctx._resume_count = parent._resume_count
         ctx._step_name = step
         ctx._item = item
         ctx._invocation_id = invocation_id
@@ -97,6 +127,29 @@ class Context(Generic[MODEL_T]):
     def session_id(self) -> str:
         """The id of this Context, shared by every run that uses it (the trace session)."""
         return self._session_id
+
+    @property
+    def resume_count(self) -> int:
+        """How many times this run was resumed from a saved context before (0 for a first run).
+
+        Written into ``to_dict()`` payloads: a payload saved after the first resume has 1.
+        """
+        return self._resume_count
+
+    @property
+    def resume_id(self) -> str | None:
+        """The id of the saved run this context would resume (``"<session_id>:<resume_count>"``).
+
+        ``None`` unless the context holds a mid-run snapshot (``is_running`` and not yet
+        resumed). Two contexts restored from the same payload, or from two payloads of
+        the same run segment, have the same ``resume_id``: resuming both runs the work
+        after the snapshot twice. Keep a record of the ids you resumed to refuse that
+        (the server does); in one process a second resume warns with
+        ``ContextResumedTwiceWarning``.
+        """
+        if self._run is None and self._pending_snapshot() is not None:
+            return f"{self._session_id}:{self._resume_count}"
+        return None
 
     @property
     def store(self) -> InMemoryStateStore[MODEL_T]:
@@ -287,9 +340,21 @@ class Context(Generic[MODEL_T]):
             raise ContextStateError(
                 "Cannot start a new run while context is already running. Wait for completion or use a new Context."
             )
-        self._face = _EXTERNAL
+        resume_id = self.resume_id
+        # The outside face also carries the run (for ExternalContext._tick_log); it equals "external".
+        self._face = ExternalContext(run)
         self._run = run
         self._snapshot = None
+        if resume_id is not None:
+            self._resume_count += 1
+            if _resumes.record(resume_id) == 2:
+                warnings.warn(
+                    f"The saved context {resume_id} is being resumed a second time in this process: the "
+                    "work after its snapshot runs again. Resume each to_dict() payload once "
+                    "(see Context.resume_id and docs/security.md).",
+                    ContextResumedTwiceWarning,
+                    stacklevel=3,
+                )
 
     def _run_ended(self, run: WorkflowRun) -> None:
         if self._run is run:
@@ -311,8 +376,11 @@ class Context(Generic[MODEL_T]):
         Allowed before a run (the initial snapshot) and from handler code during or after
         a run; a snapshot taken mid-run (``is_running`` true) resumes the run when given
         to ``Context.from_dict`` and ``workflow.run(ctx=...)``, possibly in another process.
-        With the default JSON serializer an unserializable state value raises
-        ``ValueError``; pass ``serializer=PickleSerializer()`` to carry such values.
+        The payload carries the context's ``session_id`` and ``resume_count`` (see
+        ``resume_id``) and is strict JSON (``json.dumps(..., allow_nan=False)`` works).
+        With the default JSON serializer an unserializable value raises ``ValueError``
+        naming its key and type (never the value); pass ``serializer=PickleSerializer()``
+        to carry such values, for trusted storage only.
         """
         if self._face == _INTERNAL:
             raise ContextStateError("to_dict is only available from handler code, not from within steps.")
@@ -323,19 +391,26 @@ class Context(Generic[MODEL_T]):
             snapshot = self._snapshot
         else:
             snapshot = RunSnapshot(is_running=False)
-        payload: dict[str, Any] = {
-            "version": PAYLOAD_VERSION,
-            "session_id": self._session_id,
-            "state": self.store.to_dict(serializer) if include_state else {},
-        }
-        payload.update(dump_snapshot(snapshot, serializer))
-        return payload
+        return dump_context(
+            session_id=self._session_id,
+            resume_count=self._resume_count,
+            state=self.store.to_dict(serializer) if include_state else {},
+            snapshot=snapshot,
+            serializer=serializer,
+        )
 
     @classmethod
     def from_dict(
         cls, workflow: Workflow, data: dict[str, Any], serializer: BaseSerializer | None = None
     ) -> Context[Any]:
-        """Rebuild a Context from ``to_dict()`` output (``ContextSerdeError`` if malformed)."""
+        """Rebuild a Context from ``to_dict()`` output.
+
+        Every field is checked before anything is restored: a payload that does not fit
+        (wrong types, missing or unknown keys, steps this workflow does not have, events
+        those steps do not accept, types that are neither the workflow's own nor on the
+        serializer's allow-list) raises ``ContextSerdeError`` naming the field. Classes
+        are never imported because the payload names them (see docs/security.md).
+        """
         return cls(workflow, previous_context=data, serializer=serializer)
 
     @classmethod
@@ -365,38 +440,19 @@ class Context(Generic[MODEL_T]):
         return ctx
 
     def _load(self, data: dict[str, Any], serializer: BaseSerializer) -> None:
-        if not isinstance(data, dict):
-            raise ContextSerdeError("Context dict specified in an invalid format: expected a dict")
-        version = data.get("version", 0)
-        if not isinstance(version, int) or version > PAYLOAD_VERSION:
-            raise ContextSerdeError(
-                f"Context dict specified in an invalid format: version {version!r} is not supported; "
-                f"this engine reads payloads up to version {PAYLOAD_VERSION}."
-            )
         try:
-            state = data["state"]
-            if state:
-                self._store_instance = InMemoryStateStore.from_dict(state, serializer)
-                expected = self._workflow._state_type()
-                if not issubclass(self._store_instance.state_type, expected) and not issubclass(
-                    expected, self._store_instance.state_type
-                ):
-                    raise ContextSerdeError(
-                        f"Context dict specified in an invalid format: its state is a "
-                        f"{self._store_instance.state_type.__name__}, but this workflow's steps use {expected.__name__}"
-                    )
-            self._session_id = str(data.get("session_id") or self._session_id)
-            self._snapshot = load_snapshot(data, serializer)
-        except ContextSerdeError as exc:
-            if str(exc).startswith(("Context dict specified in an invalid format", "Error creating a Context")):
-                raise
-            raise ContextSerdeError(f"Context dict specified in an invalid format: {exc}") from exc
-        except KeyError as exc:
+            loaded = load_context(data, self._workflow, serializer)
+        except ContextSerdeError:
+            raise
+        except RecursionError:
             raise ContextSerdeError(
-                "Error creating a Context instance: the provided payload has a wrong or old format."
-            ) from exc
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise ContextSerdeError(f"Context dict specified in an invalid format: {exc}") from exc
+                "Context dict specified in an invalid format: it is nested too deeply"
+            ) from None
+        if loaded.state is not None:
+            self._store_instance = InMemoryStateStore(loaded.state)
+        self._session_id = loaded.session_id or self._session_id
+        self._resume_count = loaded.resume_count
+        self._snapshot = loaded.snapshot
 
 
 __all__ = ["Context"]

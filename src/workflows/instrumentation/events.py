@@ -41,7 +41,7 @@ from workflows.runtime.journal import (
 )
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class SpanEntered(InstrumentationEvent):
     """A function decorated with ``@dispatcher.span`` was entered (in the calling task)."""
 
@@ -50,7 +50,7 @@ class SpanEntered(InstrumentationEvent):
     arguments: Mapping[str, Any] | None = None
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class SpanExited(InstrumentationEvent):
     """A ``@dispatcher.span`` function returned (``result``) or raised (``error``)."""
 
@@ -60,7 +60,7 @@ class SpanExited(InstrumentationEvent):
     error: BaseException | None = None
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class UserEvent(InstrumentationEvent):
     """A record the user published with ``dispatcher.event(name, **attributes)``."""
 

@@ -42,6 +42,7 @@ import uuid
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
+from workflows._text import safe_text
 from workflows.instrumentation.dispatcher import get_dispatcher, on_first_run
 from workflows.instrumentation.events import (
     InstrumentationEvent,
@@ -304,7 +305,7 @@ class LlamaIndexBridge:
 
 
 def _drop(llama: _Llama, dispatcher: LlamaDispatcher, span: _OpenSpan, error: BaseException | None) -> None:
-    dispatcher.event(llama.span_drop_event(span_id=span.span_id, err_str=str(error)))
+    dispatcher.event(llama.span_drop_event(span_id=span.span_id, err_str=safe_text(error)))
     dispatcher.span_drop(id_=span.span_id, bound_args=span.bound_args, err=error)
 
 

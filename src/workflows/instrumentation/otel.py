@@ -25,6 +25,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, Span, SpanContext, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from workflows._text import safe_text
 from workflows.instrumentation._scope import TRACER_NAME, version
 from workflows.instrumentation.events import (
     EventEmitted,
@@ -257,7 +258,7 @@ class OpenTelemetryHandler:
                 attributes.update(_io("output", self.payloads.render(event.result)))
             span.set_attributes(attributes)
             if event.error is not None and event.status in ("failed", "timed_out"):
-                span.record_exception(event.error)  # a cancel is not an error: no exception event
+                _record_exception(span, event.error)  # a cancel is not an error: no exception event
             if event.status == "completed":
                 span.set_status(_OK)
             elif event.status == "failed":
@@ -316,7 +317,7 @@ class OpenTelemetryHandler:
                 attributes["workflow.step.retry_delay"] = event.retry_delay
             span.set_attributes(attributes)
             if event.error is not None:
-                span.record_exception(event.error)
+                _record_exception(span, event.error)
                 span.set_status(Status(StatusCode.ERROR, _describe(event.error, "the step failed")))
             elif event.outcome == "completed":
                 span.set_status(_OK)
@@ -479,7 +480,7 @@ class OpenTelemetryHandler:
                     # Cut off by the end of its run (or a cancel): not a failure of its own.
                     span.set_attribute("workflow.step.outcome", "cancelled")
                 elif event.error is not None:
-                    span.record_exception(event.error)
+                    _record_exception(span, event.error)
                     span.set_status(Status(StatusCode.ERROR, _describe(event.error, "failed")))
                 else:
                     if event.result is not None:
@@ -544,8 +545,18 @@ def _io(direction: str, rendered: Rendered) -> dict[str, Any]:
 def _describe(error: BaseException | None, fallback: str) -> str:
     if error is None:
         return fallback
-    message = str(error)
+    message = safe_text(error)
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _record_exception(span: Span, error: BaseException) -> None:
+    """``span.record_exception``, also for an exception whose ``__str__`` raises."""
+    try:
+        span.record_exception(error)
+    except Exception:
+        span.add_event(
+            "exception", {"exception.type": type(error).__qualname__, "exception.message": safe_text(error)}
+        )
 
 
 def _detach(opened: _Open) -> None:

@@ -47,8 +47,9 @@ class WorkflowEventNode(WorkflowNodeBase):
     event_schema: dict[str, Any] | None = None
     produced_by: list[str] = Field(default_factory=list)
 
-    def is_subclass_of(self, *names: str) -> bool:
-        return any(name in self.event_types for name in names)
+    def is_subclass_of(self, *type_names: str) -> bool:
+        """Whether the event type is, or derives from, one of the classes named (by ``__name__``)."""
+        return any(name in self.event_types for name in type_names)
 
 
 class WorkflowExternalNode(WorkflowNodeBase):
@@ -81,6 +82,13 @@ class WorkflowGenericNode(WorkflowNodeBase):
 
     event_type: str | None = None
     event_types: list[str] | None = None
+
+    def is_subclass_of(self, *type_names: str) -> bool:
+        """Whether ``event_types`` (the node's class and its bases, when set) names one of ``type_names``.
+
+        Drawing code asks this of agent nodes (``node.is_subclass_of("ReActAgent")``).
+        """
+        return any(name in (self.event_types or ()) for name in type_names)
 
 
 WorkflowGraphNode = Union[

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
-from workflows.context.serializers import BaseSerializer
+from workflows._text import safe_text
+from workflows.context.serializers import BaseSerializer, JsonSerializer, known_types
 from workflows.errors import ContextSerdeError
-from workflows.events import UnreconstructedException, import_qualified_name, qualified_name
+from workflows.events import UnreconstructedException, qualified_name
 from workflows.runtime.journal import (
     MISSING,
     CollectBuffered,
@@ -34,6 +35,7 @@ from workflows.runtime.journal import (
     WaitEnded,
     WaitStarted,
 )
+from workflows.runtime.snapshot import workflow_types
 
 RECORD_TYPES: dict[str, type] = {
     cls.__name__: cls
@@ -50,27 +52,20 @@ _LEFT_OUT = frozenset({"run", "workflow"})
 _MISSING_TAG = {"__missing__": True}
 
 
-def _text(value: object) -> str:
-    try:
-        return str(value)
-    except Exception as exc:
-        return f"<{type(value).__name__}: str() raised {type(exc).__name__}>"
-
-
 def encode_exception(exc: BaseException) -> dict[str, str]:
     """``{"type", "message", "traceback"}`` of ``exc`` (safe when its ``__str__`` raises)."""
     try:
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     except Exception:
         trace = ""
-    return {"type": qualified_name(type(exc)), "message": _text(exc), "traceback": trace}
+    return {"type": qualified_name(type(exc)), "message": safe_text(exc), "traceback": trace}
 
 
-def decode_exception(data: dict[str, str]) -> BaseException:
-    """An exception rebuilt from ``encode_exception`` (its class if importable with a message, else a stand-in)."""
+def decode_exception(data: dict[str, str], resolve: Callable[[str], type]) -> BaseException:
+    """An exception rebuilt from ``encode_exception``: its class when allowed and buildable from a message, else a stand-in."""
     name, message = data.get("type", ""), data.get("message", "")
     try:
-        cls = import_qualified_name(name)
+        cls = resolve(name)
         if isinstance(cls, type) and issubclass(cls, Exception):
             return cls(message)
     except Exception:
@@ -85,7 +80,7 @@ def _encode_value(serializer: BaseSerializer, value: Any) -> Any:
         return {"serialized": serializer.serialize(value)}
     except Exception:
         # A step's result need not be serializable; its text still tells a reader what it was.
-        return {"repr": _text(value)[:2000]}
+        return {"repr": safe_text(value)[:2000]}
 
 
 def _decode_value(serializer: BaseSerializer, data: Any) -> Any:
@@ -128,10 +123,12 @@ def decode_record(
 ) -> JournalRecord:
     """The record ``encode_record`` wrote; ``resolve_type`` turns a dotted name into a class.
 
-    Without ``resolve_type`` only classes already imported somewhere are resolved by
-    importing their module. Malformed data raises ``ContextSerdeError`` naming the record.
+    Types resolve as in ``Context.from_dict``: never by importing what the data names,
+    only the framework's, those of a ``known_types`` scope and the serializer's
+    allow-list (``decode_records`` sets the scope to a workflow's own types). Malformed
+    data raises ``ContextSerdeError`` naming the record.
     """
-    resolve = resolve_type or import_qualified_name
+    resolve = resolve_type or getattr(serializer, "resolve", None) or JsonSerializer().resolve
     kind = data.get("kind") if isinstance(data, dict) else None
     cls = RECORD_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
@@ -146,7 +143,7 @@ def decode_record(
             if name in _SERIALIZED:
                 kwargs[name] = _decode_value(serializer, value)
             elif name == "error":
-                kwargs[name] = None if value is None else decode_exception(value)
+                kwargs[name] = None if value is None else decode_exception(value, resolve)
             elif name == "event_type":
                 kwargs[name] = None if value is None else resolve(value)
             elif name == "expected":
@@ -159,4 +156,12 @@ def decode_record(
     except ContextSerdeError:
         raise
     except Exception as exc:
-        raise ContextSerdeError(f"journal record {kind} could not be read: {type(exc).__name__}: {_text(exc)[:200]}") from exc
+        raise ContextSerdeError(f"journal record {kind} could not be read: {type(exc).__name__}: {safe_text(exc)[:200]}") from exc
+
+
+def decode_records(
+    data: Iterable[dict[str, Any]], serializer: BaseSerializer, run: RunInfo, workflow: Any
+) -> list[JournalRecord]:
+    """Decode a run's stored records, resolving the types of ``workflow`` (its events and state)."""
+    with known_types(workflow_types(workflow)), serializer.validation_context():
+        return [decode_record(item, serializer, run) for item in data]

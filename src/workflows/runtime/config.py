@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Protocol
 
-from workflows.runtime.steps import RouteTable
+from workflows.runtime.routing import RouteTable
 
 if TYPE_CHECKING:
     from workflows.context.state_store import InMemoryStateStore

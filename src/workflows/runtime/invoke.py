@@ -66,14 +66,6 @@ def _cancel_requested() -> bool:
     return cancelling is None or cancelling() > 0
 
 
-def safe_text(value: object) -> str:
-    """``str(value)``, or a placeholder when its ``__str__`` raises (exceptions can do that)."""
-    try:
-        return str(value)
-    except Exception as exc:
-        return f"<{type(value).__name__}: str() raised {type(exc).__name__}>"
-
-
 def _retry_delay(spec: StepSpec, first_started: float, attempt: int, exc: Exception) -> float | Exception | None:
     policy = spec.config.retry_policy
     if policy is None:
@@ -108,7 +100,9 @@ async def invoke(run: WorkflowRun, state: StepRuntime, item: WorkItem, slot: int
     invocation_id = next(run.invocations)
     state.in_progress[invocation_id] = item
     step_ctx = run.config.make_step_context(run.ctx, run, spec.name, item, invocation_id)
-    token = current_step_context.set(step_ctx)
+    # Set, never reset with a token: a worker owns its task's context, and a run dropped
+    # in a closed loop may be finalized outside that context.
+    current_step_context.set(step_ctx)
     first_started = time.monotonic()
     attempt = item.attempts
     if attempt:
@@ -187,14 +181,14 @@ async def invoke(run: WorkflowRun, state: StepRuntime, item: WorkItem, slot: int
             run.step_failed(spec, item, failure, attempt, time.monotonic() - first_started)
             return None
     finally:
-        current_step_context.reset(token)
+        current_step_context.set(None)
         del state.in_progress[invocation_id]
         run.work_done()
 
 
 async def work(run: WorkflowRun, state: StepRuntime, item: WorkItem, slot: int) -> None:
     """A worker task: runs ``item``, then whatever its step queued or its results hand it."""
-    token = current_run.set(run.info)
+    current_run.set(run.info)  # the task's own context: nothing to reset when it ends
     try:
         while True:
             handed = await invoke(run, state, item, slot)
@@ -217,4 +211,3 @@ async def work(run: WorkflowRun, state: StepRuntime, item: WorkItem, slot: int) 
             item = state.queue.popleft()
     finally:
         state.free_slots.append(slot)
-        current_run.reset(token)

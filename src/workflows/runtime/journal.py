@@ -56,7 +56,7 @@ class RunInfo:
     scratch: dict[Any, Any] = field(default_factory=dict)
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class InstrumentationEvent:
     """Base of every record; ``run`` is ``None`` only for user records outside a run."""
 
@@ -66,7 +66,7 @@ class InstrumentationEvent:
 # ---------------------------------------------------------------------------- run
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class RunStarted(InstrumentationEvent):
     """A run began. Published from the run's own task, so the caller's context is current.
 
@@ -82,7 +82,7 @@ class RunStarted(InstrumentationEvent):
     workflow: Any = None
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class RunConcluded(InstrumentationEvent):
     """The run's outcome was decided (a ``StopEvent``, a failure, the timeout, a cancel).
 
@@ -98,7 +98,7 @@ class RunConcluded(InstrumentationEvent):
     error: BaseException | None = None
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class RunFinished(InstrumentationEvent):
     """A run ended; ``result`` is what ``await handler`` returns when completed.
 
@@ -114,7 +114,7 @@ class RunFinished(InstrumentationEvent):
     detached_threads: int = 0
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class RunIdle(InstrumentationEvent):
     """The run is unfinished but has no work: it waits for an event from outside."""
 
@@ -122,7 +122,7 @@ class RunIdle(InstrumentationEvent):
 # ---------------------------------------------------------------------------- events
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class EventEmitted(InstrumentationEvent):
     """An event entered the run (returned by a step, sent, streamed, or the start event) and was routed.
 
@@ -155,7 +155,7 @@ class EventEmitted(InstrumentationEvent):
 # ---------------------------------------------------------------------------- steps
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class StepQueued(InstrumentationEvent):
     """A delivery waits for a free worker of its step (``num_workers`` are all busy)."""
 
@@ -164,7 +164,7 @@ class StepQueued(InstrumentationEvent):
     event: Event | None = None
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class StepStarted(InstrumentationEvent):
     """One attempt of one step invocation begins, in the task (or thread context) that runs it.
 
@@ -184,7 +184,7 @@ class StepStarted(InstrumentationEvent):
     seq: int = 0
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class StepFinished(InstrumentationEvent):
     """An attempt ended. Published in the same task as its ``StepStarted``.
 
@@ -210,7 +210,7 @@ class StepFinished(InstrumentationEvent):
 # ---------------------------------------------------------------------------- state
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class StateChanged(InstrumentationEvent):
     """The run's state store changed.
 
@@ -235,7 +235,7 @@ class StateChanged(InstrumentationEvent):
 # ---------------------------------------------------------------------------- waits and collect
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class WaitStarted(InstrumentationEvent):
     """A step parked in ``ctx.wait_for_event``: delivery ``seq`` waits for an outside event."""
 
@@ -248,7 +248,7 @@ class WaitStarted(InstrumentationEvent):
     seq: int = 0
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class WaitEnded(InstrumentationEvent):
     """A wait ended: the event arrived, the wait timed out, or the run ended first.
 
@@ -263,7 +263,7 @@ class WaitEnded(InstrumentationEvent):
     seq: int = 0
 
 
-@dataclass(eq=False, kw_only=True)
+@dataclass(eq=False, kw_only=True, slots=True)
 class CollectBuffered(InstrumentationEvent):
     """``ctx.collect_events`` kept ``event`` in a step's buffer; ``complete`` when the set was handed out."""
 

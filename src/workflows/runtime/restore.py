@@ -97,17 +97,17 @@ def restore(run: WorkflowRun, snapshot: RunSnapshot) -> None:
     def seq_of(saved: int | None) -> int:
         return next(run.seq) if saved is None else saved
 
-    deliveries = []
     for step_name, items in snapshot.queued.items():
         state = run.steps.get(step_name)
         if state is None:
             logger.warning("resumed run %s: dropping work for unknown step %r", run.run_id, step_name)
             continue
         for saved in items:
-            deliveries.append((state, WorkItem(
+            item = WorkItem(
                 saved.event, None, seq_of(saved.seq), saved.lineage, saved.resolved,
                 frozenset(saved.timed_out) if saved.timed_out else None, saved.attempts,
-            )))
+            )
+            run.place(state, item, None, 0, None)
     for saved_buffer in snapshot.collected:
         buffer = CollectBuffer(saved_buffer.expected)
         for ev in saved_buffer.events:
@@ -132,4 +132,3 @@ def restore(run: WorkflowRun, snapshot: RunSnapshot) -> None:
                 event_type=saved_waiter.event_type, requirements=saved_waiter.requirements,
                 timeout=saved_waiter.remaining, seq=item.seq,
             ))
-    run._place(deliveries, None)

@@ -1,16 +1,18 @@
 """Work items and routing: which steps (and which parked waits) an event goes to.
 
-``route`` is a pure decision: it returns the steps an event is for and the waiters
-it wakes, and the run applies it (journals it, queues the work, resumes the waiters).
+``RouteTable`` is built once per workflow instance (and again when a step is added to
+the class), so routing an event at run time is one dict look-up of its exact type.
+``route`` is a pure decision: it returns the steps an event is for and the waiters it
+wakes, and the run applies it (journals it, queues the work, resumes the waiters).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Sequence
 
 from workflows.events import Event
-from workflows.runtime.steps import RouteTable, StepSpec
+from workflows.runtime.steps import StepSpec
 
 if TYPE_CHECKING:
     from workflows.runtime.waits import Waiter
@@ -63,12 +65,42 @@ class Route:
 _NO_WAITERS: tuple[Waiter, ...] = ()
 
 
-def route(routes: RouteTable, waiters: Iterable[Waiter], event: Event, target: StepSpec | None) -> Route:
+class RouteTable:
+    """Event type -> the steps that accept it, memoised per concrete type.
+
+    Catch-error handlers are left out: they only receive the ``StepFailedEvent`` the
+    runtime sends them directly, never a broadcast one.
+    """
+
+    def __init__(self, steps: dict[str, StepSpec]) -> None:
+        self.steps = steps
+        self._routable = [s for s in steps.values() if s.config.role == "step"]
+        self._cache: dict[type, tuple[StepSpec, ...]] = {}
+        self._plain: dict[type, Route] = {}
+
+    def targets(self, event_type: type) -> tuple[StepSpec, ...]:
+        targets = self._cache.get(event_type)
+        if targets is None:
+            targets = self._cache[event_type] = tuple(s for s in self._routable if s.accepts(event_type))
+        return targets
+
+    def plain_route(self, event_type: type) -> Route:
+        """The route of an event type when no step waits for anything: one object per type."""
+        plain = self._plain.get(event_type)
+        if plain is None:
+            plain = self._plain[event_type] = Route(targets=self.targets(event_type), woken=())
+        return plain
+
+
+
+def route(routes: RouteTable, waiters: Sequence[Waiter], event: Event, target: StepSpec | None) -> Route:
     """Decide where ``event`` goes: every step accepting its type (or only ``target``).
 
     A parked waiter of a step that the event matches consumes it for that step: the
     step resumes its waiting delivery instead of getting a new one.
     """
+    if not waiters and target is None:
+        return routes.plain_route(type(event))
     targets = (target,) if target is not None else routes.targets(type(event))
     woken = _NO_WAITERS
     for waiter in waiters:

@@ -99,14 +99,6 @@ class Handoff:
 
 
 @dataclass(slots=True, kw_only=True)
-class Taker:
-    """The worker routing the result it just produced, which may take one delivery itself."""
-
-    state: StepRuntime
-    slot: int
-
-
-@dataclass(slots=True, kw_only=True)
 class EarlyEvent:
     """An event sent before the run's task began, delivered once the run has started."""
 
@@ -411,19 +403,23 @@ class WorkflowRun:
         lineage: dict[str, int] | None = None,
         target: StepSpec | None = None,
         completes: int | None = None,
-        taker: Taker | None = None,
+        taker: StepRuntime | None = None,
+        taker_slot: int = 0,
         sender: int | None = None,
     ) -> Handoff | None:
         """Route ``event`` (to the steps that accept it, or only to ``target``) and apply the decision.
 
-        Returns the delivery that ``taker``, the worker routing its own result, runs next.
+        ``taker`` (with the worker slot it holds) is the step whose worker is routing its
+        own result; the delivery it takes on itself is returned.
         """
         if self.done:
             return None
         decision = route(self.routes, self.waiters, event, target)
+        targets, woken = decision.targets, decision.woken
         journal = self.journal
-        seqs = tuple(next(self.seq) for _ in decision.targets)
-        unhandled = not decision.targets and not decision.woken and not isinstance(event, (InputRequiredEvent, StopEvent))
+        counter = self.seq
+        seqs = (next(counter),) if len(targets) == 1 else tuple([next(counter) for _ in targets])
+        unhandled = not targets and not woken and not isinstance(event, (InputRequiredEvent, StopEvent))
         streamed = unhandled or (source == "return" and isinstance(event, InputRequiredEvent))
         event_id = None
         if journal.full or streamed:
@@ -433,32 +429,32 @@ class WorkflowRun:
                 EventEmitted(
                     run=self.info, event=event, event_id=event_id or "", source=source, step=step,
                     invocation_id=invocation_id, targets=decision.step_names, seqs=seqs, lineage=lineage,
-                    completes=completes, sender=sender, woken=tuple(w.waiter_id for w in decision.woken),
-                    unhandled=unhandled,
-                    idle=unhandled and self.pending == 0,
+                    completes=completes, sender=sender, woken=tuple(w.waiter_id for w in woken),
+                    unhandled=unhandled, idle=unhandled and self.pending == 0,
                 ),
                 streamed=streamed,
             )
-        deliveries = [self._resume(waiter, event) for waiter in decision.woken]
-        for spec, seq in zip(decision.targets, seqs):
-            deliveries.append((self.steps[spec.name], WorkItem(event, event_id, seq, lineage)))
-        return self._place(deliveries, taker)
-
-    def _place(self, deliveries: list[tuple[StepRuntime, WorkItem]], taker: Taker | None) -> Handoff | None:
         handoff = None
-        for state, item in deliveries:
-            self.pending += 1
-            if taker is not None and handoff is None:
-                # A worker routing the result it just produced takes the first event that
-                # can run at once itself, instead of paying for a new task (a chain of
-                # steps, or an agent's loop, then runs in one task).
-                if state is taker.state and not state.queue:
-                    handoff = Handoff(state=state, item=item, slot=taker.slot)
-                    continue
-                if state is not taker.state and state.free_slots:
-                    handoff = Handoff(state=state, item=item, slot=state.free_slots.pop())
-                    continue
-            self.dispatch(state, item)
+        for waiter in woken:
+            handoff = self.place(self.steps[waiter.step], self._resume(waiter, event), taker, taker_slot, handoff)
+        for spec, seq in zip(targets, seqs):
+            handoff = self.place(self.steps[spec.name], WorkItem(event, event_id, seq, lineage), taker, taker_slot, handoff)
+        return handoff
+
+    def place(
+        self, state: StepRuntime, item: WorkItem, taker: StepRuntime | None, taker_slot: int, handoff: Handoff | None
+    ) -> Handoff | None:
+        """Count ``item`` as the run's work and start it: handed to ``taker`` (if it can run it now), or dispatched."""
+        self.pending += 1
+        if taker is not None and handoff is None:
+            # A worker routing the result it just produced takes the first event that
+            # can run at once itself, instead of paying for a new task (a chain of
+            # steps, or an agent's loop, then runs in one task).
+            if state is taker and not state.queue:
+                return Handoff(state=state, item=item, slot=taker_slot)
+            if state is not taker and state.free_slots:
+                return Handoff(state=state, item=item, slot=state.free_slots.pop())
+        self.dispatch(state, item)
         return handoff
 
     def dispatch(self, state: StepRuntime, item: WorkItem) -> None:
@@ -488,8 +484,7 @@ class WorkflowRun:
                 ))
             return None
         return self.emit(
-            result, "return", spec.name, invocation_id, item.lineage, completes=item.seq,
-            taker=Taker(state=state, slot=slot),
+            result, "return", spec.name, invocation_id, item.lineage, completes=item.seq, taker=state, taker_slot=slot
         )
 
     def step_failed(self, spec: StepSpec, item: WorkItem, exc: BaseException, attempts: int, elapsed: float) -> None:
@@ -562,10 +557,14 @@ class WorkflowRun:
     def write_to_stream(self, event: Event, step: str | None = None, invocation_id: int | None = None) -> None:
         if self.done:
             return
-        self.journal.add(
+        journal = self.journal
+        if not journal.full:
+            self.stream.add_event(event)  # the stream is the only reader: it needs the event, not a record
+            return
+        journal.add(
             EventEmitted(
-                run=self.info, event=event, event_id=self._new_event_id() if self.journal.full else "",
-                source="stream", step=step, invocation_id=invocation_id,
+                run=self.info, event=event, event_id=self._new_event_id(), source="stream", step=step,
+                invocation_id=invocation_id,
             ),
             streamed=True,
         )
@@ -626,7 +625,7 @@ class WorkflowRun:
         if waiter.deadline is not None:
             waiter.timer = self.loop.call_at(waiter.deadline, _wait_timed_out, weakref.ref(self), waiter)
 
-    def _resume(self, waiter: Waiter, event: Event) -> tuple[StepRuntime, WorkItem]:
+    def _resume(self, waiter: Waiter, event: Event) -> WorkItem:
         self.waiters.remove(waiter)
         if waiter.timer is not None:
             waiter.timer.cancel()
@@ -638,9 +637,7 @@ class WorkflowRun:
             ))
         resolved = dict(item.resolved or {})
         resolved[waiter.waiter_id] = event
-        return self.steps[waiter.step], WorkItem(
-            item.event, item.event_id, item.seq, item.lineage, resolved, item.timed_out, item.attempts
-        )
+        return WorkItem(item.event, item.event_id, item.seq, item.lineage, resolved, item.timed_out, item.attempts)
 
     def waiter_timed_out(self, waiter: Waiter) -> None:
         if self.done or waiter not in self.waiters:
@@ -652,12 +649,8 @@ class WorkflowRun:
                 run=self.info, step=waiter.step, waiter_id=waiter.waiter_id, outcome="timed_out", seq=item.seq,
             ))
         timed_out = frozenset(item.timed_out or ()) | {waiter.waiter_id}
-        self._place(
-            [(self.steps[waiter.step], WorkItem(
-                item.event, item.event_id, item.seq, item.lineage, item.resolved, timed_out, item.attempts
-            ))],
-            None,
-        )
+        resumed = WorkItem(item.event, item.event_id, item.seq, item.lineage, item.resolved, timed_out, item.attempts)
+        self.place(self.steps[waiter.step], resumed, None, 0, None)
 
     # ------------------------------------------------------------------ snapshot
     def take_snapshot(self) -> RunSnapshot:

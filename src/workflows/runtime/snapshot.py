@@ -1,20 +1,34 @@
-"""A run as plain data, and its (de)serialization for ``Context.to_dict()``/``from_dict()``.
+"""A run as plain data, and the saved-context format that carries it (``Context.to_dict``/``from_dict``).
 
-The payload is JSON-compatible with the default serializer: every event is one
-serializer string, so a ``PickleSerializer`` can carry what JSON cannot.
+The dataclasses (``RunSnapshot`` and its parts) are what the run loop saves and resumes
+from. ``dump_context`` writes them, with the state, as a JSON-compatible dict in the
+current format (``PAYLOAD_VERSION``); ``load_context`` reads such a dict back through a
+versioned schema (``workflows.runtime.snapshot_schema``): every field is checked, and
+anything that does not fit is refused with ``ContextSerdeError`` naming its path.
+Events are serializer strings, so a ``PickleSerializer`` can carry what JSON cannot;
+their classes are resolved from the workflow's own types (``workflow_types``) and the
+serializer's allow-list, never imported because the payload names them.
 """
 
 from __future__ import annotations
 
-import importlib
+import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workflows.context.serializers import BaseSerializer
+from pydantic import BaseModel, ValidationError
+
+from workflows.context.serializers import BaseSerializer, JsonSerializer, describe_validation_error, known_types
+from workflows.context.state_store import DictState
 from workflows.errors import ContextSerdeError
-from workflows.events import Event
+from workflows.events import Event, StartEvent, StopEvent, qualified_name
+from workflows.runtime import snapshot_schema as schema
 
-PAYLOAD_VERSION = 2
+if TYPE_CHECKING:
+    from workflows.workflow import Workflow
+
+PAYLOAD_VERSION = schema.CURRENT_VERSION
+INVALID = "Context dict specified in an invalid format"
 
 
 @dataclass
@@ -56,7 +70,11 @@ class SavedCollect:
 
 @dataclass
 class RunSnapshot:
-    """Everything needed to resume a run in another process."""
+    """Everything needed to resume a run in another process.
+
+    ``session_id`` and ``resume_count`` identify the run segment the snapshot was taken
+    in (set by the Context when it loads or writes a payload; the run loop leaves them).
+    """
 
     is_running: bool = False
     elapsed_alive: float = 0.0
@@ -65,66 +83,121 @@ class RunSnapshot:
     collected: list[SavedCollect] = field(default_factory=list)
     waiters: list[SavedWaiter] = field(default_factory=list)
     next_seq: int = 0
+    session_id: str | None = None
+    resume_count: int = 0
 
 
-def _type_name(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+@dataclass(kw_only=True)
+class LoadedContext:
+    """A saved context, parsed and checked: what ``Context.from_dict`` restores."""
+
+    session_id: str | None
+    resume_count: int
+    state: BaseModel | None
+    snapshot: RunSnapshot
 
 
-def _import_type(name: str) -> type[Event]:
-    module_name, _, attr = name.rpartition(".")
+# ---------------------------------------------------------------------- type resolution
+def workflow_types(workflow: Workflow) -> list[type]:
+    """The classes a saved context of ``workflow`` may name without an allow-list entry.
+
+    Its steps' accepted and returned events (and, for steps that accept subclasses, the
+    loaded subclasses of those), its start and stop events, its state type from
+    ``Context[...]`` annotations with the state's model base classes, and the events
+    defined or imported at the top level of the modules that define the workflow class
+    (and its bases) and its steps: a step may wait for an event
+    (``ctx.wait_for_event(Answer)``) that no signature names. Those modules are already
+    loaded; nothing is imported.
+    """
+    workflow._current()
+    found: dict[type, None] = dict.fromkeys([workflow.start_event_class, workflow.stop_event_class, StartEvent, StopEvent])
+    modules = {klass.__module__ for klass in type(workflow).__mro__ if klass.__module__ != "workflows.workflow"}
+    modules.update(getattr(spec.func, "__module__", None) or "" for spec in workflow._steps.values())
+    for module_name in sorted(m for m in modules if m and m not in ("builtins", "abc", "typing")):
+        module = sys.modules.get(module_name)
+        for value in list(vars(module).values()) if module is not None else ():
+            if isinstance(value, type) and issubclass(value, Event):
+                found[value] = None
+    for spec in workflow._steps.values():
+        for t in [*spec.config.accepted_events, *spec.config.return_types]:
+            if isinstance(t, type) and issubclass(t, Event):
+                found[t] = None
+                if spec.config.accept_event_subclasses and t in spec.config.accepted_events:
+                    found.update(dict.fromkeys(_subclasses(t)))
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise ContextSerdeError(
-            f"Context dict specified in an invalid format: cannot import event type {name!r} ({exc})"
-        ) from exc
-    if not (isinstance(obj, type) and issubclass(obj, Event)):
-        raise ContextSerdeError(f"Context dict specified in an invalid format: {name!r} is not an Event class")
-    return obj
+        state_type = workflow._state_type()
+    except ValueError:
+        state_type = DictState
+    for base in state_type.__mro__:
+        if isinstance(base, type) and issubclass(base, BaseModel) and base is not BaseModel:
+            found[base] = None
+    return list(found)
 
 
-def _events_out(serializer: BaseSerializer, resolved: dict[str, Event] | None) -> dict[str, str] | None:
-    return None if not resolved else {k: serializer.serialize(v) for k, v in resolved.items()}
+def _subclasses(cls: type) -> list[type]:
+    out: list[type] = []
+    pending: list[type] = list(cls.__subclasses__())
+    while pending:
+        sub = pending.pop()
+        if sub not in out:
+            out.append(sub)
+            pending.extend(sub.__subclasses__())
+    return out
 
 
-def _events_in(serializer: BaseSerializer, resolved: dict[str, str] | None) -> dict[str, Event] | None:
-    return None if not resolved else {k: serializer.deserialize(v) for k, v in resolved.items()}
+# ---------------------------------------------------------------------- writing
+def dump_context(
+    *,
+    session_id: str,
+    resume_count: int,
+    state: dict[str, Any],
+    snapshot: RunSnapshot,
+    serializer: BaseSerializer,
+) -> dict[str, Any]:
+    """The ``Context.to_dict()`` payload, in the current format."""
+    workers: dict[str, dict[str, Any]] = {}
 
+    def worker(step: str) -> dict[str, Any]:
+        return workers.setdefault(step, {"queue": [], "collected_events": {}, "collected_waiters": []})
 
-def dump_snapshot(snapshot: RunSnapshot, serializer: BaseSerializer) -> dict[str, Any]:
-    """The run part of a Context payload (merged into ``Context.to_dict()``)."""
-    ser = serializer.serialize
-    workers: dict[str, Any] = {}
     for step, items in snapshot.queued.items():
-        workers.setdefault(step, {})["queue"] = [
+        worker(step)["queue"] = [
             {
-                "event": ser(i.event), "lineage": i.lineage, "resolved": _events_out(serializer, i.resolved),
-                "seq": i.seq, "timed_out": i.timed_out, "attempts": i.attempts,
+                "event": _ser(serializer, i.event, f"workers.{step}.queue[{n}].event"),
+                "lineage": i.lineage,
+                "resolved": _events_out(serializer, i.resolved, f"workers.{step}.queue[{n}].resolved"),
+                "seq": i.seq,
+                "timed_out": i.timed_out,
+                "attempts": i.attempts,
             }
-            for i in items
+            for n, i in enumerate(items)
         ]
     for c in snapshot.collected:
-        workers.setdefault(c.step, {}).setdefault("collected_events", {})[c.buffer_id] = {
-            "expected": [_type_name(t) for t in c.expected],
-            "events": [ser(e) for e in c.events],
+        where = f"workers.{c.step}.collected_events.{c.buffer_id}"
+        worker(c.step)["collected_events"][c.buffer_id] = {
+            "expected": [qualified_name(t) for t in c.expected],
+            "events": [_ser(serializer, e, f"{where}.events[{n}]") for n, e in enumerate(c.events)],
         }
     for w in snapshot.waiters:
-        workers.setdefault(w.step, {}).setdefault("collected_waiters", []).append(
+        waiters = worker(w.step)["collected_waiters"]
+        where = f"workers.{w.step}.collected_waiters[{len(waiters)}]"
+        waiters.append(
             {
-                "event": ser(w.event),
+                "event": _ser(serializer, w.event, f"{where}.event"),
                 "waiter_id": w.waiter_id,
-                "event_type": _type_name(w.event_type),
-                "requirements": w.requirements,
+                "event_type": qualified_name(w.event_type),
+                "requirements": None if w.requirements is None else _ser(serializer, w.requirements, f"{where}.requirements"),
                 "remaining": w.remaining,
                 "lineage": w.lineage,
-                "resolved": _events_out(serializer, w.resolved),
+                "resolved": _events_out(serializer, w.resolved, f"{where}.resolved"),
                 "seq": w.seq,
             }
         )
     return {
+        "version": PAYLOAD_VERSION,
+        "session_id": session_id,
+        "resume_count": resume_count,
+        "state": state,
         "is_running": snapshot.is_running,
         "elapsed_alive": snapshot.elapsed_alive,
         "trace_context": dict(snapshot.carrier),
@@ -133,47 +206,182 @@ def dump_snapshot(snapshot: RunSnapshot, serializer: BaseSerializer) -> dict[str
     }
 
 
-def load_snapshot(data: dict[str, Any], serializer: BaseSerializer) -> RunSnapshot:
-    """Read back what ``dump_snapshot`` wrote; malformed input raises ``ContextSerdeError``."""
+def _ser(serializer: BaseSerializer, value: Any, where: str) -> str:
     try:
-        de = serializer.deserialize
+        return serializer.serialize(value)
+    except Exception as exc:
+        raise ValueError(f"Failed to serialize {where} ({type(value).__name__}): {exc}") from None
+
+
+def _events_out(serializer: BaseSerializer, resolved: dict[str, Event] | None, where: str) -> dict[str, str] | None:
+    return None if not resolved else {k: _ser(serializer, v, f"{where}.{k}") for k, v in resolved.items()}
+
+
+# ---------------------------------------------------------------------- reading
+def load_context(data: Any, workflow: Workflow, serializer: BaseSerializer) -> LoadedContext:
+    """Parse and check a ``to_dict()`` payload for ``workflow``; ``ContextSerdeError`` if it does not fit."""
+    try:
+        parsed = schema.parse(data)
+    except ValidationError as exc:
+        raise ContextSerdeError(f"{INVALID}: {describe_validation_error(exc)}") from None
+    reader = _Reader(workflow, serializer)
+    with known_types(workflow_types(workflow)), serializer.validation_context():
+        state = reader.state(parsed.state)
+        snapshot = reader.snapshot(parsed)
+    snapshot.session_id = parsed.session_id
+    snapshot.resume_count = parsed.resume_count
+    return LoadedContext(session_id=parsed.session_id, resume_count=parsed.resume_count, state=state, snapshot=snapshot)
+
+
+class _Reader:
+    """Turns the parsed schema into live objects, refusing what this workflow cannot run."""
+
+    def __init__(self, workflow: Workflow, serializer: BaseSerializer) -> None:
+        self.workflow = workflow
+        self.serializer = serializer
+        self.steps = workflow._steps
+
+    def fail(self, where: str, why: str) -> ContextSerdeError:
+        return ContextSerdeError(f"{INVALID}: {where}: {why}")
+
+    def value(self, text: str, where: str) -> Any:
+        try:
+            return self.serializer.deserialize(text)
+        except RecursionError:
+            raise self.fail(where, "the value is nested too deeply") from None
+        except Exception as exc:
+            message = str(exc)
+            message = message if len(message) <= 500 else message[:500] + "..."
+            raise self.fail(where, message or type(exc).__name__) from None
+
+    def event(self, text: str, where: str) -> Event:
+        ev = self.value(text, where)
+        if not isinstance(ev, Event):
+            raise self.fail(where, f"expected a serialized event, got a {type(ev).__name__}")
+        return ev
+
+    def events(self, texts: dict[str, str] | None, where: str) -> dict[str, Event] | None:
+        return None if not texts else {k: self.event(v, f"{where}.{k}") for k, v in texts.items()}
+
+    def event_type(self, name: str, where: str) -> type[Event]:
+        resolve = getattr(self.serializer, "resolve", None)
+        try:
+            cls = resolve(name) if resolve is not None else JsonSerializer().resolve(name)
+        except ContextSerdeError as exc:
+            raise self.fail(where, str(exc)) from None
+        if not (isinstance(cls, type) and issubclass(cls, Event)):
+            raise self.fail(where, "expected the name of an Event class")
+        return cls
+
+    def step(self, name: str, where: str) -> Any:
+        spec = self.steps.get(name)
+        if spec is None:
+            raise self.fail(
+                where,
+                f"{type(self.workflow).__name__} has no step named {name[:200]!r}; "
+                "the context was saved by a different workflow",
+            )
+        return spec
+
+    def accepted(self, spec: Any, ev: Event, where: str) -> Event:
+        if not spec.accepts(type(ev)):
+            raise self.fail(where, f"step {spec.name} does not accept a {type(ev).__name__}")
+        return ev
+
+    def state(self, state: schema.StatePayload | None) -> BaseModel | None:
+        if state is None:
+            return None
+        expected = self.workflow._state_type()
+        if isinstance(state.state_data, str):
+            restored = self.value(state.state_data, "state.state_data")
+            if not isinstance(restored, BaseModel):
+                raise self.fail("state.state_data", f"expected a serialized state model, got a {type(restored).__name__}")
+        else:
+            restored = DictState()
+            restored._data.update(
+                {key: self.value(text, f"state.state_data._data.{key[:200]}") for key, text in state.state_data.data.items()}
+            )
+        if not issubclass(type(restored), expected) and not issubclass(expected, type(restored)):
+            raise self.fail(
+                "state",
+                f"its state is a {type(restored).__name__}, but this workflow's steps use {expected.__name__}",
+            )
+        if (state.state_type, state.state_module) != (type(restored).__name__, type(restored).__module__):
+            raise self.fail("state.state_type", f"says {state.state_type[:200]!r}, but the state data is a {type(restored).__name__}")
+        return restored
+
+    def snapshot(self, parsed: schema.Parsed) -> RunSnapshot:
         snapshot = RunSnapshot(
-            is_running=bool(data.get("is_running", False)),
-            elapsed_alive=float(data.get("elapsed_alive") or 0.0),
-            carrier={str(k): str(v) for k, v in (data.get("trace_context") or {}).items()},
-            next_seq=int(data.get("next_seq") or 0),
+            is_running=parsed.is_running,
+            elapsed_alive=parsed.elapsed_alive,
+            carrier=dict(parsed.trace_context),
+            next_seq=parsed.next_seq,
         )
-        workers = data.get("workers") or {}
-        if not isinstance(workers, dict):
-            raise ContextSerdeError("Context dict specified in an invalid format: 'workers' must be an object")
-        for step, saved in workers.items():
-            for item in saved.get("queue") or []:
-                snapshot.queued.setdefault(step, []).append(
+        for step_name, worker in parsed.workers.items():
+            base = f"workers.{step_name[:200]}"
+            spec = self.step(step_name, base)
+            if worker.in_progress:
+                raise self.fail(
+                    f"{base}.in_progress",
+                    "in-progress work saved by another engine cannot be resumed here; finish the run where it started",
+                )
+            for n, item in enumerate(worker.queue):
+                where = f"{base}.queue[{n}]"
+                snapshot.queued.setdefault(step_name, []).append(
                     SavedItem(
-                        de(item["event"]), item.get("lineage"), _events_in(serializer, item.get("resolved")), item.get("seq"),
-                        item.get("timed_out"), int(item.get("attempts") or 0),
+                        event=self.accepted(spec, self.event(item.event, f"{where}.event"), f"{where}.event"),
+                        lineage=dict(item.lineage) if item.lineage is not None else None,
+                        resolved=self.events(item.resolved, f"{where}.resolved"),
+                        seq=item.seq,
+                        timed_out=list(item.timed_out) if item.timed_out else None,
+                        attempts=item.attempts,
                     )
                 )
-            for buffer_id, buf in (saved.get("collected_events") or {}).items():
+            for buffer_id, buf in worker.collected_events.items():
+                where = f"{base}.collected_events.{buffer_id[:200]}"
                 snapshot.collected.append(
-                    SavedCollect(step, buffer_id, [_import_type(n) for n in buf["expected"]], [de(e) for e in buf["events"]])
+                    SavedCollect(
+                        step=step_name,
+                        buffer_id=buffer_id,
+                        expected=[self.event_type(t, f"{where}.expected[{i}]") for i, t in enumerate(buf.expected)],
+                        events=[self.event(e, f"{where}.events[{i}]") for i, e in enumerate(buf.events)],
+                    )
                 )
-            for w in saved.get("collected_waiters") or []:
+            for n, w in enumerate(worker.collected_waiters):
+                where = f"{base}.collected_waiters[{n}]"
                 snapshot.waiters.append(
                     SavedWaiter(
-                        step=step,
-                        event=de(w["event"]),
-                        waiter_id=w["waiter_id"],
-                        event_type=_import_type(w["event_type"]),
-                        requirements=w.get("requirements"),
-                        remaining=w.get("remaining"),
-                        lineage=w.get("lineage"),
-                        resolved=_events_in(serializer, w.get("resolved")),
-                        seq=w.get("seq"),
+                        step=step_name,
+                        event=self.accepted(spec, self.event(w.event, f"{where}.event"), f"{where}.event"),
+                        waiter_id=w.waiter_id,
+                        event_type=self.event_type(w.event_type, f"{where}.event_type"),
+                        requirements=self.requirements(w.requirements, f"{where}.requirements"),
+                        remaining=w.remaining,
+                        lineage=dict(w.lineage) if w.lineage is not None else None,
+                        resolved=self.events(w.resolved, f"{where}.resolved"),
+                        seq=w.seq,
                     )
                 )
         return snapshot
-    except ContextSerdeError:
-        raise
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ContextSerdeError(f"Context dict specified in an invalid format: {exc}") from exc
+
+    def requirements(self, raw: str | dict[str, Any] | None, where: str) -> dict[str, Any] | None:
+        if raw is None:
+            return None
+        # Format 3 stores them as one serializer string; older formats as a plain object.
+        value = self.value(raw, where) if isinstance(raw, str) else raw
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise self.fail(where, f"expected an object with string keys, got a {type(value).__name__}")
+        return value
+
+
+__all__ = [
+    "PAYLOAD_VERSION",
+    "SavedItem",
+    "SavedWaiter",
+    "SavedCollect",
+    "RunSnapshot",
+    "LoadedContext",
+    "workflow_types",
+    "dump_context",
+    "load_context",
+]

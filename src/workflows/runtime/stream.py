@@ -1,10 +1,11 @@
 """A run's event stream: what ``handler.stream_events()`` and ``ctx.stream_events()`` read.
 
-The stream keeps the journal records it shows, in order, and turns each into the
-event a reader sees only when one asks (most runs' internal entries are never read):
-a step's start, end or queueing becomes a ``StepStateChanged``, an event nobody took an
-``UnhandledEvent``, an idle run a ``WorkflowIdleEvent``; a streamed event, a returned
-``InputRequiredEvent`` and the run's final event are themselves.
+The stream is fed the journal records it shows, in order. A streamed event, a returned
+``InputRequiredEvent`` and the run's final event are kept as themselves; the engine's
+internal entries (a step's start, end or queueing, an event nobody took, an idle run)
+are kept as small tuples of strings, which the garbage collector does not track and
+which hold no event alive, and become ``StepStateChanged``/``UnhandledEvent``/
+``WorkflowIdleEvent`` only when a reader asks for internal events.
 """
 
 from __future__ import annotations
@@ -33,45 +34,46 @@ def _type_str(t: type) -> str:
 
 
 _NONE_STR = str(type(None))
+_IDLE = ("idle",)
+INTERNAL_EVENTS = (StepStateChanged, UnhandledEvent, WorkflowIdleEvent)
+"""The events of internal entries, hidden from readers that do not ask for them."""
 
 
-def _materialize(record: Any) -> tuple[Event, bool]:
-    """The event a reader sees for ``record``, and whether it is an internal one."""
+def _entry(record: Any) -> Any:
+    """What the stream keeps of ``record``: an event, or a tuple standing for an internal one."""
     kind = type(record)
     if kind is EventEmitted:
         if record.unhandled:
             cls = type(record.event)
-            return UnhandledEvent(
-                event_type=cls.__name__, qualified_name=f"{cls.__module__}.{cls.__qualname__}",
-                step_name=record.step, idle=record.idle,
-            ), True
-        return record.event, False
+            return ("unhandled", cls.__name__, f"{cls.__module__}.{cls.__qualname__}", record.step, record.idle)
+        return record.event
     if kind is StepStarted:
-        return StepStateChanged(
-            name=record.step, step_state=StepState.RUNNING, worker_id=str(record.worker),
-            input_event_name=type(record.event).__name__, output_event_name=None,
-        ), True
+        return ("step", record.step, "running", str(record.worker), type(record.event).__name__, None)
     if kind is StepFinished:
-        if record.outcome == "failed":
-            output = None
-        elif record.outcome == "waiting":
-            output = _NONE_STR
-        else:
-            output = _type_str(type(record.output))
-        return StepStateChanged(
-            name=record.step, step_state=StepState.NOT_RUNNING, worker_id=str(record.worker),
-            input_event_name=_type_str(type(record.event)), output_event_name=output,
-        ), True
+        outcome = record.outcome
+        output = None if outcome == "failed" else _NONE_STR if outcome == "waiting" else _type_str(type(record.output))
+        return ("step", record.step, "not_running", str(record.worker), _type_str(type(record.event)), output)
     if kind is StepQueued:
-        return StepStateChanged(
-            name=record.step, step_state=StepState.PREPARING, worker_id="<enqueued>",
-            input_event_name=type(record.event).__name__, output_event_name=None,
-        ), True
+        return ("step", record.step, "preparing", "<enqueued>", type(record.event).__name__, None)
     if kind is RunIdle:
-        return WorkflowIdleEvent(), True
+        return _IDLE
     if kind is RunConcluded:
-        return record.final_event, False
+        return record.final_event
     raise TypeError(f"{kind.__name__} records are not streamed")
+
+
+def _materialize(entry: tuple[Any, ...]) -> Event:
+    kind = entry[0]
+    if kind == "step":
+        _, name, state, worker_id, input_name, output_name = entry
+        return StepStateChanged(
+            name=name, step_state=StepState(state), worker_id=worker_id, input_event_name=input_name,
+            output_event_name=output_name,
+        )
+    if kind == "unhandled":
+        _, event_type, qualified_name, step_name, idle = entry
+        return UnhandledEvent(event_type=event_type, qualified_name=qualified_name, step_name=step_name, idle=idle)
+    return WorkflowIdleEvent()
 
 
 def stream_event(record: Any) -> tuple[Event, bool]:
@@ -79,18 +81,19 @@ def stream_event(record: Any) -> tuple[Event, bool]:
 
     For durable runtimes that keep a run's stream beside its journal.
     """
-    return _materialize(record)
+    entry = _entry(record)
+    event = _materialize(entry) if type(entry) is tuple else entry
+    return event, isinstance(event, INTERNAL_EVENTS)
 
 
 class RunStream:
     """The ordered entries of one run's stream, and the readers waiting for more."""
 
-    __slots__ = ("entries", "events", "closed", "raw_taken", "queues", "_wakeup", "_loop")
+    __slots__ = ("entries", "closed", "raw_taken", "queues", "_wakeup", "_loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Events, and tuples for internal entries (replaced by their event once read).
         self.entries: list[Any] = []
-        # Materialized events by index, filled as readers get to them.
-        self.events: dict[int, tuple[Event, bool]] = {}
         self.closed = False
         self.raw_taken = False
         self.queues: list[asyncio.Queue[Event]] = []
@@ -98,19 +101,28 @@ class RunStream:
         self._loop = loop
 
     def add(self, record: Any) -> None:
-        self.entries.append(record)
+        self.entries.append(_entry(record))
         self._wake()
         if self.queues:
             event = self.read(len(self.entries) - 1)[0]
             for queue in self.queues:
                 queue.put_nowait(event)
 
+    def add_event(self, event: Event) -> None:
+        """Add an event a step wrote to the stream (what ``add`` keeps of its record)."""
+        self.entries.append(event)
+        if self._wakeup is not None:
+            self._wake()
+        if self.queues:
+            for queue in self.queues:
+                queue.put_nowait(event)
+
     def read(self, index: int) -> tuple[Event, bool]:
         """The event at ``index`` and whether it is internal (hidden unless asked for)."""
-        found = self.events.get(index)
-        if found is None:
-            found = self.events[index] = _materialize(self.entries[index])
-        return found
+        entry = self.entries[index]
+        if type(entry) is tuple:
+            entry = self.entries[index] = _materialize(entry)
+        return entry, isinstance(entry, INTERNAL_EVENTS)
 
     def close(self) -> None:
         self.closed = True

@@ -33,7 +33,9 @@ from workflows.events import (
 from workflows.handler import WorkflowHandler
 from workflows.instrumentation.dispatcher import get_dispatcher
 from workflows.plugins import Runtime
-from workflows.runtime.codec import decode_record, encode_record
+from workflows.context.serializers import known_types
+from workflows.runtime.codec import decode_records, encode_record
+from workflows.runtime.snapshot import workflow_types
 from workflows.runtime.journal import (
     EventEmitted,
     JournalRecord,
@@ -46,7 +48,6 @@ from workflows.runtime.journal import (
     StepStarted,
 )
 from workflows.runtime.replay import outcome
-from workflows.runtime.snapshot import RunSnapshot, dump_snapshot
 from workflows.runtime.stream import stream_event
 from workflows_server.envelopes import envelope, is_internal
 from workflows_server.store import (
@@ -118,6 +119,11 @@ def conclusion(final: Event | None, error: BaseException | None = None) -> Handl
     )
 
 
+def idle_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """A ``Context.to_dict()`` payload with its state and session but no run in it (a run starts from it)."""
+    return {**payload, "is_running": False, "elapsed_alive": 0.0, "trace_context": {}, "workers": {}, "next_seq": 0}
+
+
 def only_waits(payload: dict[str, Any]) -> bool:
     """Whether a ``Context.to_dict()`` payload is a run with no work but parked waits."""
     if not payload.get("is_running"):
@@ -143,6 +149,7 @@ class Rebuilt:
 class _Expected:
     handler_id: str
     epoch: int
+    begun: asyncio.Future[None]
 
 
 class StoreJournal:
@@ -159,13 +166,15 @@ class StoreJournal:
         self.concluded = False
         self.carrier_taken = False
         self.detached = False
-        self.begun: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.begun: asyncio.Future[None] = (
+            expected.begun if expected is not None else asyncio.get_running_loop().create_future()
+        )
 
     def _register(self, record: RunStarted) -> None:
         # A run started by a script: its row and base snapshot are made as it starts.
         payload = self.ctx.to_dict()
         if not record.resumed:
-            payload.update(dump_snapshot(RunSnapshot(is_running=False), self.serializer))
+            payload = idle_payload(payload)
         workflow = record.workflow
         name = self.run.workflow_name
         if isinstance(workflow, Workflow):
@@ -236,6 +245,8 @@ class DurableRuntime(Runtime):
         self.store: RunStore = store if isinstance(store, RunStore) else open_store(store)
         self.listeners: list[RecordListener] = []
         self.names: dict[int, str] = {}
+        # Event classes a workflow takes beyond its own (the server's additional_events), by id(workflow).
+        self.extra_types: dict[int, list[type]] = {}
         self._expected: dict[str, _Expected] = {}
         self._journals: dict[str, StoreJournal] = {}
 
@@ -248,9 +259,23 @@ class DurableRuntime(Runtime):
         self._journals[run.run_id] = journal
         return journal
 
-    def expect(self, run_id: str, handler_id: str, epoch: int) -> None:
-        """Say that the next run with ``run_id`` writes to handler ``handler_id``'s ``epoch``."""
-        self._expected[run_id] = _Expected(handler_id=handler_id, epoch=epoch)
+    def expect(self, run_id: str, handler_id: str, epoch: int) -> asyncio.Future[None]:
+        """Say that the next run with ``run_id`` writes to handler ``handler_id``'s ``epoch``.
+
+        Returns a future set once that run has begun (its first record is written and
+        its saved waits are armed again), or has ended without beginning.
+        """
+        begun: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._expected[run_id] = _Expected(handler_id=handler_id, epoch=epoch, begun=begun)
+        return begun
+
+    def begun(self, run_id: str) -> asyncio.Future[None] | None:
+        """The future of ``expect`` for a run that has not begun yet, else of its live journal."""
+        expected = self._expected.get(run_id)
+        if expected is not None:
+            return expected.begun
+        journal = self._journals.get(run_id)
+        return journal.begun if journal is not None else None
 
     def journal_of(self, run_id: str) -> StoreJournal | None:
         """The writer of the live run ``run_id`` (the latest one opened)."""
@@ -279,11 +304,13 @@ class DurableRuntime(Runtime):
             workflow_name=row.workflow_name, run_id=row.run_id, session_id=str(payload.get("session_id") or ""),
         )
         entries = self.store.journal(row.handler_id, epoch=snapshot.epoch)
-        records = [decode_record(e.record, serializer, info) for e in entries]
+        with known_types(self.extra_types.get(id(workflow), ())):
+            records = decode_records([e.record for e in entries], serializer, info, workflow)
         final = outcome(records)
         if not records and not payload.get("is_running"):
             return Rebuilt(payload=payload)
-        ctx = Context.from_journal(workflow, payload, records)
+        with known_types(self.extra_types.get(id(workflow), ())):
+            ctx = Context.from_journal(workflow, payload, records)
         if final is not None:
             final = final if isinstance(final, StopEvent) else StopEvent(result=final)
         return Rebuilt(ctx=ctx, final=final, records=len(records), payload=payload)
@@ -291,7 +318,8 @@ class DurableRuntime(Runtime):
     def start_event_of(self, workflow: Workflow, row: HandlerRow) -> Event:
         if row.start_event is None:
             raise StoreError(f"run {row.handler_id!r} never started and its start event was not kept")
-        return (workflow.serializer or JsonSerializer()).deserialize(row.start_event)
+        with known_types([*workflow_types(workflow), *self.extra_types.get(id(workflow), ())]):
+            return (workflow.serializer or JsonSerializer()).deserialize(row.start_event)
 
     def finish(self, row: HandlerRow, final: StopEvent) -> None:
         """Record the outcome a journal already decided, and end the run's stream with it."""
@@ -361,10 +389,10 @@ class DurableRuntime(Runtime):
         handler = self.continue_run(workflow, handler_id, start_waiting=True)
         if handler is None:
             raise KeyError(f"run {handler_id!r} is not waiting in {self.store.url}")
-        journal = self._journals.get(handler.run_id)
-        if journal is not None:
+        begun = self.begun(handler.run_id)
+        if begun is not None:
             # Sent once the run has begun, so the event is journaled before this returns.
-            await journal.begun
+            await asyncio.wait([begun, handler._run.driver], return_when=asyncio.FIRST_COMPLETED)
         handler.ctx.send_event(event, step)
         return handler
 
@@ -379,4 +407,4 @@ class DurableRuntime(Runtime):
         self._journals.clear()
 
 
-__all__ = ["DurableRuntime", "Rebuilt", "RecordListener", "StoreJournal", "conclusion", "only_waits", "status_of", "streamed_entry"]
+__all__ = ["DurableRuntime", "Rebuilt", "idle_payload", "RecordListener", "StoreJournal", "conclusion", "only_waits", "status_of", "streamed_entry"]

@@ -21,8 +21,7 @@ from workflows.errors import WorkflowRuntimeError
 from workflows.events import Event, StartEvent
 from workflows.handler import WorkflowHandler
 from workflows.runtime.journal import JournalRecord, RunConcluded, RunIdle
-from workflows.runtime.snapshot import RunSnapshot, dump_snapshot
-from workflows_server.durable import DurableRuntime, only_waits
+from workflows_server.durable import DurableRuntime, idle_payload, only_waits
 from workflows_server.store import TERMINAL, HandlerExists, HandlerRow, HandlerUpdate, NewStreamEvent, now_iso
 
 logger = logging.getLogger("workflows_server")
@@ -257,8 +256,7 @@ class RunManager:
         # A new run under a finished handler keeps its state and session.
         rebuilt = self.runtime.rebuild(workflow, row)
         payload = rebuilt.ctx.to_dict() if rebuilt.ctx is not None else dict(rebuilt.payload or {})
-        payload.update(dump_snapshot(RunSnapshot(is_running=False), workflow.serializer or JsonSerializer()))
-        return Context.from_dict(workflow, payload)
+        return Context.from_dict(workflow, idle_payload(payload))
 
     async def wait_finished(self, handler_id: str) -> HandlerRow:
         """Wait until the run has ended (it may wait for a human meanwhile) and return its row."""
@@ -300,13 +298,17 @@ class RunManager:
                     self.waiting -= 1
                 self.counts["continued"] += 1
                 self._track(handler_id, handler)
-                journal = self.runtime.journal_of(handler.run_id)
-                if journal is not None:
-                    await journal.begun
+                begun = self.runtime.begun(handler.run_id)
+                if begun is not None:
+                    # Sent once the run has begun (its waits armed again), so the
+                    # event is journaled before the request is answered.
+                    await asyncio.wait([begun, handler._run.driver], return_when=asyncio.FIRST_COMPLETED)
                 handler.ctx.send_event(event, step)
         finally:
             if not lock.locked() and self.locks.get(handler_id) is lock:
                 del self.locks[handler_id]
+            # A run continued for an event it then refused is let go of again.
+            asyncio.get_running_loop().call_soon(self._maybe_release, handler_id)
 
     async def cancel(self, handler_id: str, *, purge: bool = False) -> str:
         """Cancel the run (if it has not ended) and, with ``purge``, delete it; returns the API status."""

@@ -75,8 +75,7 @@ class WorkflowServer:
         self.workflows[name] = workflow
         self._additional[name] = list(additional_events)
         if self._runtime is not None:
-            workflow.runtime = self._runtime
-            self._runtime.names[id(workflow)] = name
+            self._attach(name, workflow, self._runtime)
 
     def event_classes(self, name: str) -> list[type[Event]]:
         """The event classes of workflow ``name`` that clients may send or see."""
@@ -90,9 +89,13 @@ class WorkflowServer:
         if self._runtime is None:
             self._runtime = DurableRuntime(self._store_spec)
             for name, workflow in self.workflows.items():
-                workflow.runtime = self._runtime
-                self._runtime.names[id(workflow)] = name
+                self._attach(name, workflow, self._runtime)
         return self._runtime
+
+    def _attach(self, name: str, workflow: Workflow, runtime: DurableRuntime) -> None:
+        workflow.runtime = runtime
+        runtime.names[id(workflow)] = name
+        runtime.extra_types[id(workflow)] = list(self._additional.get(name, ()))
 
     @property
     def runs(self) -> RunManager:

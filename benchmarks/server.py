@@ -1,0 +1,149 @@
+"""``python -m benchmarks.server``: the workflow server against llama-agents-server, and the durable cost per step.
+
+1. HTTP: 400 runs of a two-step workflow (``POST /workflows/two/run``, which waits for
+   the result), 20 at a time, against this project's server (SQLite store) and against
+   llama-agents-server 0.8.0 on llama-index-workflows 2.26.1 with its SQLite store
+   (installed in ``benchmarks/.venv-llama-server`` on first use). Each server is its
+   own process on loopback; the clients share one httpx client. Reported: seconds per
+   engine and the ratio ours/reference (target 0.25 or less).
+2. Durable cost per step: a 10-step chain run in-process on the default runtime and on
+   ``DurableRuntime`` with a SQLite file; reported: microseconds per step each, and the
+   difference (what durability costs per step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from benchmarks.engines import ensure_reference_server
+
+APPS = Path(__file__).parent / "server_apps"
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} never answered /health")
+        time.sleep(0.05)
+
+
+async def _drive(url: str, runs: int, concurrency: int) -> float:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(index: int) -> None:
+            async with gate:
+                response = await client.post("/workflows/two/run", json={"start_event": {"n": index}})
+                response.raise_for_status()
+                result = response.json()["result"]["value"]["result"]
+                if result != index * 2:
+                    raise RuntimeError(f"run {index} answered {result!r}")
+
+        await one(-1)  # warm up (imports, first connection)
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(runs)))
+        return time.perf_counter() - started
+
+
+def http_benchmark(engine: str, runs: int, concurrency: int, folder: Path) -> float:
+    port = _port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKFLOWS_", "OTEL_"))}
+    if engine == "ours":
+        command = [sys.executable, "-m", "workflows_server.cli", str(APPS / "ours_app.py"), "--port", str(port),
+                   "--store", f"sqlite:///{folder / 'ours.db'}"]
+        env["WORKFLOWS_SERVER_LOG_LEVEL"] = "warning"
+    else:
+        python = ensure_reference_server(log=lambda m: print(m, file=sys.stderr))
+        command = [str(python), str(APPS / "reference_app.py"), str(port), str(folder / "reference.db")]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_healthy(url, process)
+        return asyncio.run(_drive(url, runs, concurrency))
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def durable_step_cost(runs: int, folder: Path) -> dict[str, float]:
+    """Microseconds per step of a 10-step chain, in memory and on a SQLite DurableRuntime."""
+    code = f"""
+import asyncio, json, sys, time
+sys.path.insert(0, {str(APPS)!r})
+from chain import Chain
+from workflows_server import DurableRuntime
+
+async def measure(workflow, n):
+    await workflow.run()
+    started = time.perf_counter()
+    for _ in range(n):
+        await workflow.run()
+    return (time.perf_counter() - started) / (n * 10) * 1e6
+
+async def main():
+    memory = await measure(Chain(timeout=None), {runs})
+    durable = await measure(Chain(timeout=None, runtime=DurableRuntime({f"sqlite:///{folder / 'steps.db'}"!r})), {runs})
+    print(json.dumps({{"memory_us_per_step": memory, "sqlite_us_per_step": durable}}))
+
+asyncio.run(main())
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKFLOWS_", "OTEL_"))}
+    env["OTEL_SDK_DISABLED"] = "true"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.server", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--step-runs", type=int, default=300, help="runs of the 10-step chain per runtime")
+    parser.add_argument("--engines", default="ours,reference")
+    args = parser.parse_args(argv)
+    results: dict[str, object] = {"runs": args.runs, "concurrency": args.concurrency}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for engine in args.engines.split(","):
+            seconds = http_benchmark(engine, args.runs, args.concurrency, folder)
+            results[f"{engine}_seconds"] = round(seconds, 3)
+            print(f"{engine}: {args.runs} runs, {args.concurrency} at a time: {seconds:.2f} s", flush=True)
+        if "ours_seconds" in results and "reference_seconds" in results:
+            ratio = float(results["ours_seconds"]) / float(results["reference_seconds"])  # type: ignore[arg-type]
+            results["ratio"] = round(ratio, 3)
+            print(f"ratio ours/reference: {ratio:.3f} (target 0.25 or less)")
+        cost = durable_step_cost(args.step_runs, folder)
+        results.update({k: round(v, 1) for k, v in cost.items()})
+        print(f"per step: in memory {cost['memory_us_per_step']:.1f} us, durable on SQLite "
+              f"{cost['sqlite_us_per_step']:.1f} us (+{cost['sqlite_us_per_step'] - cost['memory_us_per_step']:.1f} us)")
+    (Path(__file__).parent / "server_results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
