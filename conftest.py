@@ -14,4 +14,5 @@ pytest_plugins = [
     "support.phoenix",
     "support.otlp_receiver",
     "support.openai_server",
+    "support.postgres",
 ]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv (if missing) and installs the engine, its plugins and, with --test, what the
-# test suite needs: Python packages from PyPI, and Debian's prometheus and chromium (the
-# tests start a real Prometheus and drive a real headless browser).
+# test suite needs: Python packages from PyPI, and Debian's prometheus, chromium and
+# postgresql (the tests start a real Prometheus and PostgreSQL and drive a real headless browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,7 @@ if [[ "${1:-}" == "--test" ]]; then
   missing=()
   command -v prometheus >/dev/null || missing+=(prometheus)
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
   if ((${#missing[@]})); then
     if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
       apt-get update -qq >/dev/null

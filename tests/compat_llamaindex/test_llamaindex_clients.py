@@ -42,7 +42,8 @@ def scenario_outcomes(compat_venv_python: Path, tmp_path_factory: pytest.TempPat
             "-c", str(SCENARIOS / "pytest.ini"), "--rootdir", str(SCENARIOS), "--confcutdir", str(SCENARIOS),
             f"--junitxml={report}", "-o", "junit_family=xunit1",
         ],
-        capture_output=True, text=True, timeout=INNER_TIMEOUT, cwd=SCENARIOS, env=env, check=False,
+        # In a scratch folder: the drawing functions (pyvis) write their assets into the working directory.
+        capture_output=True, text=True, timeout=INNER_TIMEOUT, cwd=report.parent, env=env, check=False,
     )
     if not report.exists():
         pytest.fail(f"the scenarios did not run (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

@@ -207,11 +207,16 @@ class Context(Generic[MODEL_T]):
 
     def write_event_to_stream(self, ev: Event | None) -> None:
         """Publish ``ev`` to the run's event stream (``handler.stream_events()``); None does nothing."""
-        self._require("write_event_to_stream", _INTERNAL)
+        if self._face != _INTERNAL:
+            self._require("write_event_to_stream", _INTERNAL)
         if ev is None:
             return
-        assert self._run is not None
-        self._run.call_in_loop(self._run.write_to_stream, ev, self._step_name, self._invocation_id)
+        run = self._run
+        assert run is not None
+        if threading.get_ident() == run.loop_thread:  # an async step: no hand-off to the loop needed
+            run.write_to_stream(ev, self._step_name, self._invocation_id)
+        else:
+            run.call_in_loop(run.write_to_stream, ev, self._step_name, self._invocation_id)
 
     async def stream_events(self) -> AsyncGenerator[Event, None]:
         """The run's raw event stream, internal events included; can be consumed once per run."""
