@@ -64,7 +64,7 @@ def make_runs(url: str) -> str:
                timeout=10).raise_for_status()
     for question in ("What's the weather like in Paris and in Tokyo right now?", "Is it raining in Oslo?"):
         agent = start(url, "weather_agent", question)
-        wait_for(lambda: status(url, agent) == "completed", "the weather agent's run")
+        wait_for(lambda agent=agent: status(url, agent) == "completed", "the weather agent's run")
     cancelled = start(url, "travel_assistant", "Should I pack a coat for Oslo?")
     wait_for(lambda: status(url, cancelled) == "waiting", "the run to cancel to wait")
     httpx.post(f"{url}/handlers/{cancelled}/cancel", timeout=10).raise_for_status()

@@ -223,9 +223,10 @@ def run_view(
             open_attempts[seq] = attempt
         elif kind == "StepFinished":
             seq = int(record.get("seq", 0))
-            attempt = open_attempts.pop(seq, None)
-            if attempt is None:
+            closing = open_attempts.pop(seq) if seq in open_attempts else None
+            if closing is None:
                 continue
+            attempt = closing
             attempt.ended_at = at
             attempt.outcome = str(record.get("outcome"))
             attempt.output_type = _type_name(record.get("output"))
@@ -252,7 +253,7 @@ def run_view(
             else:
                 outside.append({"at": at, "keys": keys, "changes": jsonable(ops)})
         elif kind == "WaitStarted":
-            wait = {
+            wait: dict[str, Any] = {
                 "step": record.get("step"), "seq": record.get("seq"), "waiter_id": record.get("waiter_id"),
                 "event_type": str(record.get("event_type") or "").rsplit(".", 1)[-1] or None,
                 "event_qualified_name": record.get("event_type"), "timeout": record.get("timeout"),
@@ -261,9 +262,9 @@ def run_view(
             waits.append(wait)
             open_waits[str(record.get("waiter_id"))] = wait
         elif kind == "WaitEnded":
-            wait = open_waits.pop(str(record.get("waiter_id")), None)
-            if wait is not None:
-                wait.update(ended_at=at, outcome=record.get("outcome"), duration_ms=millis(wait["started_at"], at),
+            ended = open_waits.pop(str(record.get("waiter_id")), {})
+            if ended:
+                ended.update(ended_at=at, outcome=record.get("outcome"), duration_ms=millis(str(ended["started_at"]), at),
                             answer=jsonable(readable(record.get("event"))))
         elif kind == "RunConcluded":
             conclusion = str(record.get("status"))
