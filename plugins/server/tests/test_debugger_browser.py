@@ -202,6 +202,7 @@ def test_actions_answer_cancel_rerun_and_fork_with_an_edited_state(make_server, 
     assert question.is_hidden()
 
     # Re-run with the same input: a new run, linked to the old one.
+    page.locator("#live", has_text="finished").wait_for()  # the page has drawn the run's end
     page.click("#rerun")
     page.wait_for_url(re.compile(r".*/runs/(?!" + first + ")[0-9a-f]+$"))
     again = page.url.rsplit("/", 1)[1]

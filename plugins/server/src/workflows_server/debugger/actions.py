@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from workflows import Context, Workflow
-from workflows.context.serializers import JsonSerializer
+from workflows.context.serializers import JsonSerializer, known_types
 from workflows.context.state_store import DictState
 from workflows.events import StartEvent
-from workflows.runtime.codec import decode_record
+from workflows.runtime.codec import decode_records
 from workflows.runtime.journal import RunInfo, RunStarted
 from workflows.runtime.replay import outcome
+from workflows.runtime.snapshot import workflow_types
 from workflows_server.debugger.view import base_snapshot, current_run
 from workflows_server.store import HandlerRow
 from workflows_server.store.queries import RunIndexUpdate, RunQuery, RunSummary
@@ -55,8 +56,14 @@ def _records(server: WorkflowServer, workflow: Workflow, row: HandlerRow) -> tup
         raise ActionError(f"run {row.handler_id!r} has no snapshot in the store", 500)
     serializer = workflow.serializer or JsonSerializer()
     info = RunInfo(workflow_name=row.workflow_name, run_id=row.run_id, session_id=str(base.payload.get("session_id") or ""))
-    records = [decode_record(e.record, serializer, info) for e in entries]
+    with _types(server, workflow):
+        records = decode_records([e.record for e in entries], serializer, info, workflow)
     return entries, records, dict(base.payload)
+
+
+def _types(server: WorkflowServer, workflow: Workflow) -> Any:
+    """The serializer's allow-list scope of ``workflow``: its own types and those the server was given."""
+    return known_types([*workflow_types(workflow), *server.runtime.extra_types.get(id(workflow), ())])
 
 
 def start_event_of(server: WorkflowServer, row: HandlerRow) -> StartEvent:
@@ -71,7 +78,8 @@ def start_event_of(server: WorkflowServer, row: HandlerRow) -> StartEvent:
             if isinstance(record, RunStarted) and isinstance(record.start_event, StartEvent):
                 return record.start_event
         if current.start_event is not None:
-            event = (workflow.serializer or JsonSerializer()).deserialize(current.start_event)
+            with _types(server, workflow):
+                event = (workflow.serializer or JsonSerializer()).deserialize(current.start_event)
             if isinstance(event, StartEvent):
                 return event
         parent = summary_of(server, current.handler_id)
@@ -135,10 +143,11 @@ def fork(server: WorkflowServer, row: HandlerRow, seq: int, state: Any = None) -
     prefix = records[: cut + 1]
     if outcome(prefix) is not None:
         raise ActionError(f"step {step!r} (seq {seq}) ended the run: there is nothing after it to fork")
-    ctx = Context.from_journal(workflow, base, prefix)
-    payload = ctx.to_dict(workflow.serializer or JsonSerializer()) if state is None else _edited_state(workflow, ctx, state)
-    payload["session_id"] = uuid.uuid4().hex
-    forked: Context[Any] = Context.from_dict(workflow, payload, serializer=workflow.serializer or JsonSerializer())
+    with _types(server, workflow):
+        ctx = Context.from_journal(workflow, base, prefix)
+        payload = ctx.to_dict(workflow.serializer or JsonSerializer()) if state is None else _edited_state(workflow, ctx, state)
+        payload["session_id"] = uuid.uuid4().hex
+        forked: Context[Any] = Context.from_dict(workflow, payload, serializer=workflow.serializer or JsonSerializer())
     new = server.runs.start_from_context(row.workflow_name, forked)
     server.runs.store.index_run(new.handler_id, RunIndexUpdate(parent_id=row.handler_id, relation="fork", fork_seq=seq))
     return new
