@@ -33,3 +33,19 @@ def make_server(tmp_path: Path, log_file: Path) -> Iterator[Callable[..., Server
     for server in started:
         server.stop()
 
+
+
+@pytest.fixture
+def chromium() -> Iterator[object]:
+    """Headless Debian chromium, driven by Playwright (skips when either is missing)."""
+    from debugger_helpers import BROWSER_ARGS, CHROMIUM
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (scripts/setup.sh --test)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -239,6 +239,28 @@ class RunManager:
         self.counts["started"] += 1
         return self.get(handler_id)
 
+    def start_from_context(self, name: str, ctx: Context[Any], *, handler_id: str | None = None) -> HandlerRow:
+        """Start a new handler that continues ``ctx`` (a running context, e.g. a fork of another run).
+
+        The run goes on from the work ``ctx`` holds, without a start event.
+        """
+        workflow = self.workflows[name]
+        handler_id = handler_id or uuid.uuid4().hex
+        if self.store.get_handler(handler_id) is not None:
+            raise RunConflict(f"handler {handler_id!r} already exists")
+        base = ctx.to_dict()
+        run_id = uuid.uuid4().hex[:16]
+        handler = workflow.run(ctx=ctx, run_id=run_id)
+        try:
+            self.store.create_handler(HandlerRow(handler_id=handler_id, workflow_name=name, run_id=run_id), base)
+        except BaseException:
+            handler._run.driver.cancel()
+            raise
+        self.runtime.expect(run_id, handler_id, 0)
+        self._track(handler_id, handler)
+        self.counts["started"] += 1
+        return self.get(handler_id)
+
     def _next_run_context(self, workflow: Workflow, row: HandlerRow) -> Context[Any]:
         # A new run under a finished handler keeps its state and session.
         rebuilt = self.runtime.rebuild(workflow, row)

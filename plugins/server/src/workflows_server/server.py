@@ -122,6 +122,10 @@ class WorkflowServer:
         if self._app is None:
             api = Api(self)
             routes = api.routes()
+            if self.settings.debugger:
+                from workflows_server.debugger import debugger_routes
+
+                routes += debugger_routes(self)
             middleware = [Middleware(RequestSpans, route_of=route_namer(routes))]  # type: ignore[arg-type]
             if self.settings.cors_origins:
                 origins = list(self.settings.cors_origins)

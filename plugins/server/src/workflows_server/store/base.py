@@ -22,7 +22,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
+
+if TYPE_CHECKING:
+    from workflows_server.store.queries import LlmCall, RunIndexUpdate, RunPage, RunQuery
 
 Status = Literal["running", "completed", "failed", "cancelled"]
 STATUSES: tuple[Status, ...] = ("running", "completed", "failed", "cancelled")
@@ -210,6 +213,30 @@ class RunStore(ABC):
     @abstractmethod
     def last_sequence(self, handler_id: str) -> int:
         """The highest sequence number of the run's stream (-1 when it is empty)."""
+
+    # ---- debugger queries (records in ``store.queries``)
+    @abstractmethod
+    def index_run(self, handler_id: str, update: RunIndexUpdate) -> None:
+        """Create or change the run's index entry (upsert: the entry may not exist yet)."""
+
+    @abstractmethod
+    def search_runs(self, query: RunQuery) -> RunPage:
+        """Runs matching ``query``, newest first (or oldest first), one page, with totals per run.
+
+        Raises ``ValueError`` for a malformed cursor.
+        """
+
+    @abstractmethod
+    def workflow_names(self) -> list[str]:
+        """Names of the workflows that have runs in the store, sorted."""
+
+    @abstractmethod
+    def add_llm_call(self, call: LlmCall) -> None:
+        """Keep one LLM call of a run."""
+
+    @abstractmethod
+    def llm_calls(self, handler_id: str) -> list[LlmCall]:
+        """The run's LLM calls, in the order they started."""
 
     # ---- lifetime
     @abstractmethod
