@@ -25,6 +25,7 @@ from workflows.context.serializers import BaseSerializer, JsonSerializer
 from workflows.events import (
     Event,
     InputRequiredEvent,
+    StartEvent,
     StopEvent,
     WorkflowCancelledEvent,
     WorkflowFailedEvent,
@@ -315,11 +316,14 @@ class DurableRuntime(Runtime):
             final = final if isinstance(final, StopEvent) else StopEvent(result=final)
         return Rebuilt(ctx=ctx, final=final, records=len(records), payload=payload)
 
-    def start_event_of(self, workflow: Workflow, row: HandlerRow) -> Event:
+    def start_event_of(self, workflow: Workflow, row: HandlerRow) -> StartEvent:
         if row.start_event is None:
             raise StoreError(f"run {row.handler_id!r} never started and its start event was not kept")
         with known_types([*workflow_types(workflow), *self.extra_types.get(id(workflow), ())]):
-            return (workflow.serializer or JsonSerializer()).deserialize(row.start_event)
+            event = (workflow.serializer or JsonSerializer()).deserialize(row.start_event)
+        if not isinstance(event, StartEvent):
+            raise StoreError(f"run {row.handler_id!r} kept a {type(event).__name__} as its start event")
+        return event
 
     def finish(self, row: HandlerRow, final: StopEvent) -> None:
         """Record the outcome a journal already decided, and end the run's stream with it."""

@@ -271,7 +271,8 @@ class SqliteStore(RunStore):
     def list_handlers(
         self, *, status: Sequence[str] | None = None, workflow_name: Sequence[str] | None = None
     ) -> list[HandlerRow]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         for column, values in (("status", status), ("workflow_name", workflow_name)):
             if values:
                 where.append(f"{column} IN ({', '.join('?' for _ in values)})")
