@@ -711,7 +711,7 @@ class WorkflowRun:
     ) -> list[Event] | None:
         key = (step, buffer_id)
         buffer = self.collect_buffers.get(key)
-        if buffer is None:
+        if not isinstance(buffer, CollectBuffer):
             buffer = self.collect_buffers[key] = CollectBuffer(expected)
         elif buffer.expected is not expected and buffer.expected != expected:
             # The step changed its mind about what it waits for: keep what still fits.
