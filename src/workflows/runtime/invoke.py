@@ -150,7 +150,7 @@ async def _call(
     else:
         call = functools.partial(contextvars.copy_context().run, functools.partial(spec.func, **kwargs))
         result = await run.loop.run_in_executor(None, run.threads.call, call)
-    if result is not None and (type(result) is list or config.fan_out_only or not isinstance(result, Event)):
+    if result is not None and (config.fan_out_only or not isinstance(result, Event)):
         _check_result(spec, result)
     return result
 

@@ -455,7 +455,8 @@ class WorkflowRun:
             self.streams[stream].pending += len(targets)
         for spec, seq in zip(targets, seqs):
             handoff = self.place(
-                self.steps[spec.name], WorkItem(event, event_id, seq, lineage, stream=stream), taker, taker_slot, handoff
+                self.steps[spec.name], WorkItem(event, event_id, seq, lineage, None, None, 0, stream), taker, taker_slot,
+                handoff,
             )
         if gathered:
             for name, batch_stream in gathered.items():
