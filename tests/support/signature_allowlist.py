@@ -44,7 +44,8 @@ SIGNATURE_ALLOWLIST: dict[str, str] = {
         "active_steps defaults to [] here (required upstream). Also shows **kwargs."
     ),
     "workflows.events.CollectionReleaseEvent": (
-        "An event of the list-collect routing of 2.2x, which this engine does not run yet (see 'Not supported')."
+        "The trigger of a list[E] collect step: its fields are stream_id, step_name and events (the reference "
+        "names the binding, binding_id, instead of the step)."
     ),
     "workflows.plugins.BasicRuntime.*": _RUNTIME_PLUMBING,
     "workflows.handler.WorkflowHandler": (
@@ -79,8 +80,9 @@ SIGNATURE_ALLOWLIST: dict[str, str] = {
     "workflows.decorators.step": _STEP_KIND,
     "workflows.step": _STEP_KIND,
     "workflows.decorators.StepConfig": (
-        "Step metadata built by @step, not by users: fields are this engine's (keyword-built, with defaults); "
-        "the 2.26 collect/fan-out fields come with the list-based routing."
+        "Step metadata built by @step, not by users: fields are this engine's (keyword-built, with defaults), "
+        "including those of joins, fan-out and collect steps (inputs, event_parameters, collect_parameter, "
+        "collect_take, fan_out_types, fan_out_only)."
     ),
     "workflows.representation.WorkflowNodeBase": (
         "node_type is declared on the base here (every subclass fixes it); the reference declares it per subclass."
