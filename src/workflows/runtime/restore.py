@@ -16,7 +16,7 @@ from workflows.instrumentation.dispatcher import get_dispatcher
 from workflows.runtime.journal import WaitStarted
 from workflows.runtime.routing import WorkItem
 from workflows.runtime.snapshot import RunSnapshot, SavedCollect, SavedItem, SavedStream, SavedWaiter
-from workflows.runtime.streams import Stream
+from workflows.runtime.fanout import Stream
 from workflows.runtime.waits import JOIN_BUFFER, CollectBuffer, JoinBuffer, Waiter
 
 if TYPE_CHECKING:

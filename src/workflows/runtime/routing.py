@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from workflows.events import Event
 from workflows.runtime.steps import StepSpec
-from workflows.runtime.streams import collect_bindings
+from workflows.runtime.fanout import collect_bindings
 
 if TYPE_CHECKING:
     from workflows.runtime.waits import Waiter

@@ -66,7 +66,7 @@ from workflows.runtime.scope import current_step_context
 from workflows.runtime.steps import StepSpec
 from workflows.runtime.stream import RunStream
 from workflows.runtime.verbose import say_record
-from workflows.runtime.streams import Stream, nearest
+from workflows.runtime.fanout import Stream, nearest
 from workflows.runtime.waits import JOIN_BUFFER, CollectBuffer, JoinBuffer, Waiter
 
 if TYPE_CHECKING:
