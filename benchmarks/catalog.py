@@ -38,6 +38,9 @@ class Variant:
     reference_skipped: dict[str, str] = field(default_factory=dict)
     # For a traced variant, the same scenario untraced (its chart shows the reference's bar too).
     untraced: str | None = None
+    # For a traced variant, our handler's trace detail (WORKFLOWS_TRACE_DETAIL); the reference
+    # is traced the same way whatever it is.
+    trace_detail: str = "full"
 
     @property
     def primary(self) -> Metric:
@@ -124,6 +127,17 @@ VARIANTS: tuple[Variant, ...] = (
         metrics=(US_PER_STEP, CPU_US_PER_STEP, Metric("spans_per_step", "spans per step", informative=True)),
         traced=True,
         untraced="loop",
+    ),
+    Variant(
+        key="traced-loop-steps",
+        scenario="traced",
+        title="traced loop, detail=steps",
+        script="loop.py",
+        args={"tiny": {"n": 200}, "full": {"n": 5000}},
+        metrics=(US_PER_STEP, CPU_US_PER_STEP, Metric("spans_per_step", "spans per step", informative=True)),
+        traced=True,
+        untraced="loop",
+        trace_detail="steps",
     ),
     Variant(
         key="traced-many-runs",

@@ -37,6 +37,8 @@ def command(engine: Engine, variant: Variant, size: str) -> list[str]:
         args += [f"--{name}", f"{value:g}"]
     if variant.traced:
         args.append("--traced")
+        if variant.trace_detail != "full":
+            args += ["--detail", variant.trace_detail]
     return args
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from workflows import Context, Workflow, step
 from workflows.context.context import Context as ContextClass
-from workflows.errors import ContextSerdeError, ContextStateError, WorkflowValidationError
+from workflows.errors import ContextSerdeError, ContextStateError
 from workflows.events import Event, StartEvent, StopEvent
 
 
@@ -66,15 +66,6 @@ def test_optional_return_is_recorded_without_none():
             return StopEvent()
 
     assert W.s._step_config.return_types == [Note]  # type: ignore[attr-defined]
-
-
-def test_returning_a_list_of_events_is_rejected_with_the_way_out():
-    with pytest.raises(WorkflowValidationError, match="ctx.send_event"):
-
-        class W(Workflow):
-            @step
-            async def s(self, ev: StartEvent) -> list[Note]:
-                return []
 
 
 def test_malformed_state_payload_names_the_invalid_format():

@@ -209,7 +209,7 @@ def test_intact_saved_contexts_resume_with_nan_and_inf_intact() -> None:
 
 def test_saved_context_has_version_id_and_resume_count() -> None:
     payload, _ = _saved(CASES[0])
-    assert payload["version"] == 3 and payload["resume_count"] == 0 and payload["session_id"]
+    assert payload["version"] == 4 and payload["resume_count"] == 0 and payload["session_id"]
     waiter = payload["workers"]["judge"]["collected_waiters"][0]
     assert json.loads(waiter["requirements"]) == {"kind": "final"}
 
@@ -301,7 +301,7 @@ def _mutations(payload: dict[str, Any]) -> list[Mutation]:
                 # A huge remaining time is valid; a huge elapsed time times the run out.
                 seconds = path[-1] in ("remaining", "elapsed_alive") and huge > 0
                 found.append(Mutation(kind="huge", path=path, apply=setter(huge), may_load=seconds))
-    for version in (-1, 4, 99, "3", 3.5, True, None, 0, 1, 2):
+    for version in (-1, 5, 99, "4", 4.5, True, None, 0, 1, 2, 3):
         found.append(Mutation(kind="version", path=("version",), apply=lambda p, v=version: p.__setitem__("version", v), may_load=version in (0, 1, 2)))
     return found
 
@@ -473,11 +473,11 @@ def test_a_saved_context_naming_a_module_with_import_time_effects_does_not_impor
     assert not marker.exists() and "side_effect_module" not in sys.modules
 
 
-@pytest.mark.parametrize("version", [4, 99])
+@pytest.mark.parametrize("version", [5, 99])
 def test_a_newer_version_is_refused_with_the_supported_one(version: int) -> None:
     payload = _waiter_payload()
     payload["version"] = version
-    with pytest.raises(ContextSerdeError, match=f"version: version {version} is newer than this engine reads \\(up to 3\\)"):
+    with pytest.raises(ContextSerdeError, match=f"version: version {version} is newer than this engine reads \\(up to 4\\)"):
         Context.from_dict(Measuring(), payload)
 
 

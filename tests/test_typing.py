@@ -65,6 +65,13 @@ def test_the_package_type_checks_cleanly():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_plugins_type_check_cleanly():
+    packages = sorted(str(p) for p in (ROOT / "plugins").glob("*/src/*") if (p / "py.typed").exists())
+    assert len(packages) >= 4
+    result = run_mypy(*packages)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_code_written_against_the_public_api_type_checks(tmp_path: Path):
     sample = tmp_path / "user_code.py"
     sample.write_text(USER_CODE)

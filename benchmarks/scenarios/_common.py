@@ -37,6 +37,9 @@ def parse_args(description: str, **sizes: int) -> argparse.Namespace:
     parser.add_argument("--engine", choices=sorted(ENGINE_DISTRIBUTIONS), required=True)
     parser.add_argument("--traced", action="store_true", help="trace the run through the OpenTelemetry SDK")
     parser.add_argument("--idle", type=float, default=1.5, help="seconds of the idle window (waiting scenario)")
+    parser.add_argument(
+        "--detail", choices=("full", "steps"), default="full", help="our trace detail (the reference ignores it)"
+    )
     for name, default in sizes.items():
         parser.add_argument(f"--{name}", type=int, default=default)
     return parser.parse_args()
@@ -104,12 +107,13 @@ class Tracing:
         return len(self.exporter.get_finished_spans())
 
 
-def start_tracing(engine: str) -> Tracing:
+def start_tracing(engine: str, detail: str = "full") -> Tracing:
     """Configure the SDK and hook the engine's own tracing integration into it.
 
     Ours: the project's OpenTelemetry handler on the root dispatcher, with every span of
-    the trace contract. The reference: OpenInference's LlamaIndex instrumentor, the usual
-    way to trace `llama-index-workflows` into OpenTelemetry.
+    the trace contract (``detail="steps"``: run and step spans, the rest as span events).
+    The reference: OpenInference's LlamaIndex instrumentor, the usual way to trace
+    `llama-index-workflows` into OpenTelemetry.
     """
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -126,7 +130,7 @@ def start_tracing(engine: str) -> Tracing:
         from workflows.instrumentation import get_dispatcher
         from workflows.instrumentation.otel import OpenTelemetryHandler
 
-        get_dispatcher().add_handler(OpenTelemetryHandler(tracer_provider=provider))
+        get_dispatcher().add_handler(OpenTelemetryHandler(tracer_provider=provider, detail=detail))  # type: ignore[arg-type]
     else:
         from openinference.instrumentation.llama_index import LlamaIndexInstrumentor
 

@@ -23,7 +23,7 @@ class Loop(Workflow):
 
 async def main() -> None:
     args = parse_args(__doc__, n=5000)
-    tracing = start_tracing(args.engine) if args.traced else None
+    tracing = start_tracing(args.engine, args.detail) if args.traced else None
     workflow = Loop(timeout=None)
     await workflow.run(n=50)  # warm-up: validation, first-use caches
     if tracing:

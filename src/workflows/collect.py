@@ -1,8 +1,10 @@
 """Markers of list-collect steps (``Annotated[list[E], Collect(Take(n))]``).
 
-They exist so that code written for LlamaIndex Workflows imports; this engine gathers
-events with ``ctx.collect_events`` and rejects list-collect step signatures at
-decoration time with an error that says so.
+A step parameter annotated ``list[E]`` receives, in one call, the ``E`` events of one
+fan-out stream (a step returning ``list[...]``, followed through the 1:1 steps
+downstream of it). ``Collect(All())``, the default, waits until the stream has no work
+left; ``Collect(Take(n))`` fires with the first ``n`` arrivals (or with fewer, if the
+stream ends first).
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ class All(Cardinality):
 
 @dataclass(frozen=True)
 class Take(Cardinality):
-    """The first ``n`` events (``n`` a whole number >= 1)."""
+    """The first ``n`` events (``n`` an integer >= 1)."""
 
     n: int
 
     def __post_init__(self) -> None:
         if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
-            raise ValueError(f"Take(n) needs a whole number n >= 1, got {self.n!r}")
+            raise ValueError(f"Take(n) requires an integer n >= 1, got {self.n!r}")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, TypeVar, Union, overload
 
 from workflows._namespace import caller_namespace
+from workflows.collect import Collect, Take
 from workflows.errors import WorkflowValidationError
 from workflows.events import Event, StepFailedEvent
 
@@ -26,7 +27,18 @@ if TYPE_CHECKING:
 GraphCheck = Literal["reachability", "dead_end"]
 _GRAPH_CHECKS = ("reachability", "dead_end")
 
+SpanKind = Literal[
+    "CHAIN", "TOOL", "RETRIEVER", "LLM", "EMBEDDING", "AGENT", "RERANKER",
+    "GUARDRAIL", "EVALUATOR", "PROMPT", "DECISION", "UNKNOWN",
+]  # fmt: skip
+"""What kind of work a step is, for OpenInference (``openinference.span.kind``): Phoenix
+picks the span's icon and filters by it, Langfuse its observation type."""
+SPAN_KINDS: tuple[str, ...] = typing.get_args(SpanKind)
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+StepInputs = Literal["event", "join", "collect"]
+"""How a step receives its events: one event, a join of several, or a fan-out's batch."""
 
 
 @dataclass
@@ -36,6 +48,14 @@ class StepConfig:
     ``accepted_events`` and ``return_types`` are the flattened event types of the event
     parameter and of the return annotation (``NoneType`` stands for "may emit nothing").
     ``context_state_type`` is ``S`` for a ``ctx: Context[S]`` parameter.
+
+    The advanced routing of 2.26 (``inputs``): a **join** (``"join"``) has several
+    event parameters, ``event_parameters`` maps each to its one type, and the step runs
+    once one event of each has arrived. A **collect** step (``"collect"``) has one
+    ``list[E]`` parameter, ``collect_parameter``, and receives the batch of ``E`` of one
+    fan-out stream (all of it, or the first ``collect_take``). A **fan-out** step
+    returns ``list[...]``: ``fan_out_types`` are the types inside the list (also in
+    ``return_types``), and ``fan_out_only`` those it may not return bare.
     """
 
     accepted_events: list[type]
@@ -52,6 +72,13 @@ class StepConfig:
     catch_error_for_steps: list[str] | None = None
     max_recoveries: int = 1
     is_async: bool = True
+    kind: SpanKind | None = None
+    inputs: StepInputs = "event"
+    event_parameters: dict[str, type] = field(default_factory=dict)
+    collect_parameter: str | None = None
+    collect_take: int | None = None
+    fan_out_types: list[type] = field(default_factory=list)
+    fan_out_only: frozenset[type] = frozenset()
 
 
 class StepFunction(Protocol):
@@ -98,6 +125,14 @@ def _event_types(annotation: Any) -> list[type] | None:
     return None
 
 
+def _list_event_types(annotation: Any) -> list[type] | None:
+    """The event types of a ``list[E]`` or ``list[A | B]`` annotation, else None."""
+    if typing.get_origin(annotation) is not list:
+        return None
+    args = typing.get_args(annotation)
+    return _event_types(args[0]) if len(args) == 1 else None
+
+
 def _is_context_annotation(annotation: Any) -> tuple[bool, type | None]:
     origin = typing.get_origin(annotation) or annotation
     if isinstance(origin, type) and origin.__name__ == "Context":
@@ -134,7 +169,7 @@ def _build_config(
     if inspect.isasyncgenfunction(func):
         raise WorkflowValidationError(
             f"Async-iterator fan-out in step {func.__name__} is not supported. "
-            "Return one event, or send several with ctx.send_event()."
+            "Return one event, a list[E] of events (a fan-out), or send several with ctx.send_event()."
         )
     for check in skip_graph_checks or []:
         if check not in _GRAPH_CHECKS:
@@ -149,8 +184,8 @@ def _build_config(
     resources = find_resource_definitions(hints)
     resource_names = {r.name for r in resources}
 
-    event_name: str | None = None
-    accepted: list[type] = []
+    event_params: list[tuple[str, list[type]]] = []
+    collect: tuple[str, list[type], int | None] | None = None
     context_parameter: str | None = None
     state_type: type | None = None
     for name in inspect.signature(func).parameters:
@@ -161,23 +196,60 @@ def _build_config(
         if is_context:
             context_parameter, state_type = name, state
             continue
+        take: int | None = None
         if typing.get_origin(annotation) is typing.Annotated:
-            continue  # other Annotated metadata: not ours to inject
-        if typing.get_origin(annotation) is list:
-            raise WorkflowValidationError(
-                f"Step {func.__name__}: parameter {name!r} is annotated as a list of events; "
-                "list-collect steps are not supported by this engine. Accept one event type and "
-                "gather them with ctx.collect_events(ev, [...])."
-            )
-        event_types = _event_types(annotation)
-        if event_types is None:
+            markers = [m for m in annotation.__metadata__ if isinstance(m, Collect)]
+            if not markers:
+                continue  # other Annotated metadata: not ours to inject
+            annotation = typing.get_args(annotation)[0]
+            if _list_event_types(annotation) is None:
+                raise WorkflowValidationError(
+                    f"Step {func.__name__}: parameter {name!r} carries a Collect marker but is not annotated "
+                    "list[E] of Event subclasses. Collect(...) only applies to a fan-in parameter such as "
+                    "Annotated[list[MyEvent], Collect(Take(3))]."
+                )
+            cardinality = markers[-1].cardinality
+            take = cardinality.n if isinstance(cardinality, Take) else None
+        listed = _list_event_types(annotation)
+        if listed is not None:
+            if collect is not None:
+                raise WorkflowValidationError(
+                    f"Step {func.__name__} has two list[E] collect parameters ({collect[0]!r} and {name!r}); "
+                    "a step collects the batch of one fan-out stream. Collect into one list[A | B], or use two steps."
+                )
+            collect = (name, listed, take)
             continue
-        if event_name is not None:
-            raise WorkflowValidationError(
-                f"Step {func.__name__} has two event parameters ({event_name!r} and {name!r}). "
-                "Accept a union (ev: A | B) and use ctx.collect_events() to wait for several events."
-            )
-        event_name, accepted = name, event_types
+        event_types = _event_types(annotation)
+        if event_types is not None:
+            event_params.append((name, event_types))
+
+    if collect is not None and event_params:
+        raise WorkflowValidationError(
+            f"Step {func.__name__}: its list[E] collect parameter {collect[0]!r} cannot be combined with the event "
+            f"parameter {event_params[0][0]!r}. Use one list[E] parameter (a fan-in), or several single-event "
+            "parameters (a multi-slot join)."
+        )
+    if len(event_params) > 1:
+        for name, types_ in event_params:
+            if len(types_) != 1:
+                raise WorkflowValidationError(
+                    "Collect-mode steps (more than one event parameter) require each event parameter to declare "
+                    f"a single event type, but parameter {name!r} of step {func.__name__} declares {len(types_)} "
+                    f"({', '.join(t.__name__ for t in types_)}). Give each parameter one event type, or accept the "
+                    "union in a step of its own."
+                )
+    inputs: StepInputs = "event"
+    event_parameters: dict[str, type] = {}
+    event_name: str | None = None
+    accepted: list[type] = []
+    if collect is not None:
+        inputs, event_name, accepted = "collect", collect[0], collect[1]
+    elif len(event_params) > 1:
+        inputs, event_name = "join", event_params[0][0]
+        event_parameters = {name: types_[0] for name, types_ in event_params}
+        accepted = list(dict.fromkeys(event_parameters.values()))
+    elif event_params:
+        event_name, accepted = event_params[0]
 
     if event_name is None:
         raise WorkflowValidationError("Step signature must have at least one parameter annotated as type Event")
@@ -188,18 +260,22 @@ def _build_config(
     if origin is not None and getattr(origin, "__name__", "") in ("AsyncIterator", "AsyncIterable", "AsyncGenerator"):
         raise WorkflowValidationError(
             f"Async-iterator fan-out in step {func.__name__} is not supported. "
-            "Return one event, or send several with ctx.send_event()."
+            "Return one event, a list[E] of events (a fan-out), or send several with ctx.send_event()."
         )
+    fan_out_types: list[type] = []
+    bare_types: list[Any] = []
     if returns is None or returns is type(None):
-        return_types: list[Any] = [type(None)]
+        bare_types = [type(None)]
     else:
-        return_types = [m for m in _union_members(returns) if m is not None and m is not type(None)]
-    if any(typing.get_origin(m) is list for m in return_types):
-        raise WorkflowValidationError(
-            f"Step {func.__name__} is annotated to return a list of events; fan-out by returning a "
-            "list is not supported by this engine. Send each event with ctx.send_event(...) and "
-            "return None (annotate the step '-> EventType | None')."
-        )
+        for member in _union_members(returns):
+            if member is None or member is type(None):
+                continue
+            listed = _list_event_types(member)
+            if listed is not None:
+                fan_out_types.extend(t for t in listed if t not in fan_out_types)
+            else:
+                bare_types.append(member)
+    return_types = bare_types + [t for t in fan_out_types if t not in bare_types]
 
     return StepConfig(
         accepted_events=accepted,
@@ -214,6 +290,12 @@ def _build_config(
         accept_event_subclasses=accept_event_subclasses,
         role=role,
         is_async=inspect.iscoroutinefunction(func),
+        inputs=inputs,
+        event_parameters=event_parameters,
+        collect_parameter=collect[0] if collect is not None else None,
+        collect_take=collect[2] if collect is not None else None,
+        fan_out_types=fan_out_types,
+        fan_out_only=frozenset(t for t in fan_out_types if t not in bare_types),
     )
 
 
@@ -235,6 +317,7 @@ def step(
     retry_policy: RetryPolicy | LegacyRetryPolicy | None = None,
     skip_graph_checks: list[GraphCheck] | None = None,
     accept_event_subclasses: bool = False,
+    kind: SpanKind | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -246,6 +329,7 @@ def step(
     retry_policy: RetryPolicy | LegacyRetryPolicy | None = None,
     skip_graph_checks: list[GraphCheck] | None = None,
     accept_event_subclasses: bool = False,
+    kind: SpanKind | None = None,
 ) -> Any:
     """Mark a method (or, with ``workflow=``, a free function) as a workflow step.
 
@@ -255,9 +339,13 @@ def step(
     ``ctx: Context`` parameter (any name) receives the run's context, and
     ``Annotated[T, Resource(...)]`` parameters receive resources. Up to ``num_workers``
     invocations run at once; ``retry_policy`` decides whether a failure is retried.
-    Signature problems raise ``WorkflowValidationError`` here, at decoration time.
+    ``kind`` says what kind of work the step is for OpenInference (``"TOOL"``,
+    ``"RETRIEVER"``, ``"LLM"``, ... see ``SpanKind``; default ``CHAIN``): traces show the
+    step's span with that kind. Signature problems raise ``WorkflowValidationError``
+    here, at decoration time.
     """
     localns = caller_namespace(1)
+    checked_kind = _span_kind(kind)
 
     def decorate(f: Callable[..., Any]) -> Any:
         config = _build_config(
@@ -268,6 +356,7 @@ def step(
             skip_graph_checks=list(skip_graph_checks) if skip_graph_checks else None,
             accept_event_subclasses=accept_event_subclasses,
         )
+        config.kind = checked_kind
         f._step_config = config  # type: ignore[attr-defined]
         if _is_free_function(f):
             if workflow is None:
@@ -280,6 +369,18 @@ def step(
     if func is not None:
         return decorate(func)
     return decorate
+
+
+def _span_kind(kind: Any) -> SpanKind | None:
+    if kind is None:
+        return None
+    normalized = kind.upper() if isinstance(kind, str) else kind
+    if normalized not in SPAN_KINDS:
+        raise WorkflowValidationError(
+            f"@step(kind={kind!r}) is not an OpenInference span kind: use one of {', '.join(SPAN_KINDS)} "
+            "(for example kind='TOOL' for a tool call, kind='RETRIEVER' for a search), or leave it out for CHAIN"
+        )
+    return typing.cast(SpanKind, normalized)
 
 
 def catch_error(

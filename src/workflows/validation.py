@@ -6,7 +6,7 @@ are checked in a fixed order and the first failing group raises.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from workflows.errors import WorkflowConfigurationError, WorkflowValidationError
 from workflows.events import (
@@ -92,6 +92,21 @@ def error_handler_owners(steps: dict[str, StepSpec]) -> tuple[dict[str, str], li
         for name in plain:
             owners.setdefault(name, wildcards[0])
     return owners, problems
+
+
+def check_collect_bindings(steps: dict[str, StepSpec], bindings: Mapping[str, tuple[str, ...]]) -> None:
+    """Every ``list[E]`` collect step must be fed by a fan-out (a step returning ``list[...]``)."""
+    fed = {name for collects in bindings.values() for name in collects}
+    for name, spec in sorted(steps.items()):
+        if spec.config.inputs != "collect" or name in fed:
+            continue
+        types = " | ".join(t.__name__ for t in spec.config.accepted_events)
+        raise WorkflowValidationError(
+            f"Step '{name}' parameter '{spec.config.collect_parameter}' collects list[{types}], but no step returning "
+            "a list (a fan-out) starts a stream that carries those event types. A list[E] parameter only gathers the "
+            "events of a stream a step annotated '-> list[...]' opened (and the 1:1 steps after it); for events sent "
+            "with ctx.send_event, accept one event and gather them with ctx.collect_events(ev, [...])."
+        )
 
 
 def _consumes(spec: StepSpec, event_type: type) -> bool:

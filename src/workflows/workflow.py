@@ -215,6 +215,7 @@ class Workflow(metaclass=WorkflowMeta):
             raise WorkflowConfigurationError(
                 f"Workflow '{type(self).__name__}' has no configured steps. Did you forget to decorate methods with @step?"
             )
+        validation.check_collect_bindings(self._steps, self._routes.bindings)
         validation.check_connectivity(self, self._steps)
         if self._error_handler_problems:
             raise WorkflowValidationError("\n".join(self._error_handler_problems))

@@ -288,9 +288,19 @@ def test_each_retry_attempt_is_its_own_step_span(detached_tracing: Tracing) -> N
     t.handler.handle(RunFinished(run=run, status="completed"))
     attempts = sorted(t.named("Flow.ask"), key=lambda s: cast(int, (s.attributes or {})["workflow.step.attempt"]))
     assert [s.attributes["workflow.step.attempt"] for s in attempts] == [1, 2, 3]  # type: ignore[index]
-    assert [s.status.status_code for s in attempts] == [StatusCode.ERROR, StatusCode.ERROR, StatusCode.OK]
+    # a retried attempt is not an error (the run recovers), but keeps its exception event
+    assert [s.status.status_code for s in attempts] == [StatusCode.UNSET, StatusCode.UNSET, StatusCode.OK]
+    assert [e.name for e in attempts[0].events] == ["exception"]
     assert attempts[0].attributes["workflow.step.retry_delay"] == 0.5  # type: ignore[index]
     assert attempts[0].attributes["workflow.step.outcome"] == "retrying"  # type: ignore[index]
+    # each back-off is a span of its own, from the failed attempt to the next one
+    backoffs = sorted(t.named("backoff ask"), key=lambda s: cast(int, s.start_time))
+    assert [(s.attributes or {})["workflow.backoff.attempt"] for s in backoffs] == [2, 3]
+    for backoff, failed, following in zip(backoffs, attempts, attempts[1:]):
+        assert cast(int, failed.end_time) <= cast(int, backoff.start_time)
+        assert cast(int, backoff.end_time) <= cast(int, following.start_time)
+        assert backoff.parent is not None and backoff.parent.span_id == t.one("Flow.run").context.span_id
+    assert t.leaked() == []
 
 
 @pytest.mark.parametrize(

@@ -267,8 +267,11 @@ async def test_retries_are_separate_step_spans(tracing: Tracing) -> None:
     assert await Flaky().run() == "ok"
     attempts = sorted(tracing.named("Flaky.shaky"), key=lambda s: attrs(s)["workflow.step.attempt"])
     assert [attrs(s)["workflow.step.attempt"] for s in attempts] == [1, 2, 3]
-    assert [s.status.status_code for s in attempts] == [StatusCode.ERROR, StatusCode.ERROR, StatusCode.OK]
+    assert [s.status.status_code for s in attempts] == [StatusCode.UNSET, StatusCode.UNSET, StatusCode.OK]
     assert [attrs(s)["workflow.step.outcome"] for s in attempts] == ["retrying", "retrying", "completed"]
+    assert not [s.name for s in tracing.spans() if s.status.status_code == StatusCode.ERROR]  # the run recovered
+    assert tracing.one("Flaky.run").status.status_code == StatusCode.OK
+    assert len(tracing.named("backoff shaky")) == 2
     assert attempts[0].events[0].attributes["exception.message"] == "try 1"  # type: ignore[index]
     (retries,) = tracing.metric_points("workflow.step.retries")
     assert retries.value == 2
@@ -469,3 +472,29 @@ async def test_user_span_cut_off_by_a_cancel_records_no_exception(tracing: Traci
     assert helper_span.events == ()
     assert helper_span.status.status_code != StatusCode.ERROR
     assert attrs(helper_span)["workflow.step.outcome"] == "cancelled"
+
+
+class ListFanOut(Workflow):
+    @step
+    async def split(self, ev: StartEvent) -> list[Item]:
+        return [Item(i=i) for i in range(4)]
+
+    @step
+    async def work(self, ev: Item) -> Done:
+        return Done(i=ev.i)
+
+    @step
+    async def gather(self, evs: list[Done]) -> StopEvent:
+        return StopEvent(result=sorted(e.i for e in evs))
+
+
+async def test_a_list_fan_out_and_its_collect_step_are_traced(tracing: Tracing) -> None:
+    assert await ListFanOut().run() == [0, 1, 2, 3]
+    run_span = tracing.one("ListFanOut.run")
+    assert len(tracing.named("ListFanOut.work")) == 4
+    assert len(tracing.named("emit Item")) == 4
+    gather = tracing.one("ListFanOut.gather")
+    release = tracing.one("emit CollectionReleaseEvent")
+    assert attrs(release)["workflow.event.source"] == "release" and parent_id(release) == run_span.context.span_id
+    assert {link.context.span_id for link in gather.links} == {release.context.span_id}
+    assert not tracing.leaked()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from support.journaled_workflows import Journeyed, RecordingRuntime
+from support.journaled_workflows import Journeyed, RecordingRuntime, Routed
 
 from workflows import Context
 from workflows.events import HumanResponseEvent, IdleReleasedEvent, InputRequiredEvent, StopEvent
@@ -129,3 +129,60 @@ async def test_a_released_waiting_run_holds_no_task_and_continues_from_its_journ
     ctx.send_event(HumanResponseEvent(response="yes"))
     assert await resumed == EXPECTED
     assert again.executions["square"] == 0 and again.executions["ask"] == 1
+
+
+ROUTED = "t:14:2:0"  # topic, 0 + 1 + 4 + 9, Take(2) got two, the empty stream's collect got none
+ONCE = ("begin", "tagger", "total", "first_two", "extras", "count_extras")
+
+
+async def _routed_crash_after(limit: int | None) -> tuple[dict[str, Any], RecordingRuntime, Any]:
+    runtime = RecordingRuntime(crash_after=limit)
+    workflow = Routed(runtime=runtime)
+    ctx = Context(workflow)
+    base = ctx.to_dict()
+    try:
+        result: Any = await workflow.run(ctx=ctx, topic="t")
+    except ConnectionError as exc:
+        result = exc
+    return base, runtime, result
+
+
+def _done(records: list[JournalRecord]) -> set[tuple[str, int]]:
+    """Deliveries the records show done: their step finished, or the event it returned was routed."""
+    done = _completed(records)
+    done |= {(r.step, r.completes) for r in records if isinstance(r, EventEmitted) and r.step and r.completes is not None}
+    return done
+
+
+async def test_a_routed_run_journals_its_streams() -> None:
+    _, runtime, result = await _routed_crash_after(None)
+    assert result == ROUTED
+    records = runtime.decoded(Routed())
+    opened = [r for r in records if type(r).__name__ == "StreamOpened"]
+    assert sorted((r.step, r.size) for r in opened) == [("begin", 4), ("extras", 0)]  # type: ignore[attr-defined]
+    releases = [r for r in records if isinstance(r, EventEmitted) and r.releases is not None]
+    assert sorted(r.targets[0] for r in releases) == ["count_extras", "first_two", "total"]
+    assert sum(1 for r in records if isinstance(r, EventEmitted) and r.collected) == 4  # each PartDone, once
+
+
+async def test_a_routed_run_killed_after_any_record_continues_without_releasing_twice() -> None:
+    _, full, _ = await _routed_crash_after(None)
+    total = len(full.journals[0].records)
+    assert total > 40
+    for limit in range(1, total):
+        base, crashed, _ = await _routed_crash_after(limit)
+        written = crashed.decoded(Routed())
+        final = outcome(written)
+        if final is not None:
+            assert isinstance(final, StopEvent) and final.result == ROUTED, limit
+            continue
+        workflow = Routed(runtime=(resumed := RecordingRuntime()))
+        result = await workflow.run(ctx=Context.from_journal(workflow, base, written))
+        assert result == ROUTED, f"after {limit} records: {result!r}"
+        again = {(r.step, r.seq) for r in resumed.decoded(Routed()) if isinstance(r, StepStarted)}
+        assert not (_completed(written) & again), f"after {limit} records, finished steps ran again: {again}"
+        # Each fan-out and collect step got one delivery done over both processes: no
+        # batch was released twice, no stream was lost.
+        done = _done(written) | _done(resumed.decoded(Routed()))
+        for name in ONCE:
+            assert sum(1 for step, _ in done if step == name) == 1, (limit, name, sorted(done))

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from workflows import Context, Workflow, step
+from workflows.collect import Collect, Take
 from workflows.context.serializers import JsonSerializer
 from workflows.events import Event, HumanResponseEvent, InputRequiredEvent, StartEvent, StopEvent
 from workflows.plugins import Runtime
@@ -129,7 +130,79 @@ class RecordingRuntime(Runtime):
         self.journals.append(journal)
         return journal
 
-    def decoded(self) -> list[JournalRecord]:
+    def decoded(self, workflow: Workflow | None = None) -> list[JournalRecord]:
         """The kept records of the (one) run, decoded as a store would read them back."""
         journal = self.journals[-1]
-        return decode_records(journal.records, JsonSerializer(), journal.run, Journeyed())
+        return decode_records(journal.records, JsonSerializer(), journal.run, workflow or Journeyed())
+
+
+class Tag(Event):
+    label: str
+
+
+class Total(Event):
+    total: int
+
+
+class Pair(Event):
+    n: int
+
+
+class Extra(Event):
+    index: int
+
+
+class ExtraCount(Event):
+    n: int
+
+
+class Routed(Workflow):
+    """The 2.26 routing: a fan-out (one part flaky), a full and a Take(2) collect, an empty stream, a 3-slot join."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(timeout=3, **kwargs)
+        self.executions: Counter[str] = Counter()
+
+    @step
+    async def begin(self, ctx: Context, ev: StartEvent) -> list[Part]:
+        self.executions["begin"] += 1
+        await ctx.store.set("topic", ev.topic)
+        return [Part(index=index) for index in range(4)]
+
+    @step
+    async def tagger(self, ev: StartEvent) -> Tag:
+        self.executions["tagger"] += 1
+        return Tag(label=ev.topic)
+
+    @step(num_workers=2, retry_policy=retry_policy(wait=wait_fixed(0), stop=stop_after_attempt(3)))
+    async def square(self, ctx: Context, ev: Part) -> PartDone:
+        self.executions["square"] += 1
+        if ev.index == 1 and ctx.retry_info().retry_number == 0:
+            raise ValueError("a flaky part: its first attempt fails")
+        return PartDone(index=ev.index, square=ev.index * ev.index)
+
+    @step
+    async def total(self, parts: list[PartDone]) -> Total:
+        self.executions["total"] += 1
+        return Total(total=sum(p.square for p in parts))
+
+    @step
+    async def first_two(self, parts: Annotated[list[PartDone], Collect(Take(2))]) -> Pair:
+        self.executions["first_two"] += 1
+        return Pair(n=len(parts))
+
+    @step
+    async def extras(self, ev: Tag) -> list[Extra]:
+        self.executions["extras"] += 1
+        return []
+
+    @step
+    async def count_extras(self, extras: list[Extra]) -> ExtraCount:
+        self.executions["count_extras"] += 1
+        return ExtraCount(n=len(extras))
+
+    @step
+    async def finish(self, ctx: Context, t: Total, p: Pair, x: ExtraCount) -> StopEvent:
+        self.executions["finish"] += 1
+        topic = await ctx.store.get("topic")
+        return StopEvent(result=f"{topic}:{t.total}:{p.n}:{x.n}")

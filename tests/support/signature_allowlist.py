@@ -16,8 +16,13 @@ _SERIALIZER_HOOK = (
     "without a public hook method."
 )
 _RUNTIME_PLUMBING = (
-    "The reference's runtime-plugin plumbing (durable runtimes, journals, adapters); this engine "
-    "has one in-process runtime and no plugin API (see 'Not supported')."
+    "The reference's runtime-plugin plumbing (its adapters and serialized ticks); this engine's plugin "
+    "point is Runtime.open_journal, which receives typed journal records (docs/runtime.md)."
+)
+
+_STEP_KIND = (
+    "An added keyword, kind= (default None: CHAIN), says what kind of work a step is for OpenInference "
+    "(TOOL, RETRIEVER, ...); code written for the reference calls it unchanged."
 )
 
 SIGNATURE_ALLOWLIST: dict[str, str] = {
@@ -39,7 +44,8 @@ SIGNATURE_ALLOWLIST: dict[str, str] = {
         "active_steps defaults to [] here (required upstream). Also shows **kwargs."
     ),
     "workflows.events.CollectionReleaseEvent": (
-        "An event of the list-collect routing of 2.2x, which this engine does not run yet (see 'Not supported')."
+        "The trigger of a list[E] collect step: its fields are stream_id, step_name and events (the reference "
+        "names the binding, binding_id, instead of the step)."
     ),
     "workflows.plugins.BasicRuntime.*": _RUNTIME_PLUMBING,
     "workflows.handler.WorkflowHandler": (
@@ -71,9 +77,12 @@ SIGNATURE_ALLOWLIST: dict[str, str] = {
     "workflows.context.state_store.InMemoryStateStore.run_id": _RUNTIME_PLUMBING,
     "workflows.context.state_store.InMemoryStateStore.serialize_for_handoff": _RUNTIME_PLUMBING,
     "workflows.context.state_store.InMemoryStateStore.snapshot": _RUNTIME_PLUMBING,
+    "workflows.decorators.step": _STEP_KIND,
+    "workflows.step": _STEP_KIND,
     "workflows.decorators.StepConfig": (
-        "Step metadata built by @step, not by users: fields are this engine's (keyword-built, with defaults); "
-        "the 2.26 collect/fan-out fields come with the list-based routing."
+        "Step metadata built by @step, not by users: fields are this engine's (keyword-built, with defaults), "
+        "including those of joins, fan-out and collect steps (inputs, event_parameters, collect_parameter, "
+        "collect_take, fan_out_types, fan_out_only)."
     ),
     "workflows.representation.WorkflowNodeBase": (
         "node_type is declared on the base here (every subclass fixes it); the reference declares it per subclass."

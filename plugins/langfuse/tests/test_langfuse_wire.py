@@ -200,7 +200,7 @@ async def test_retried_attempt_is_a_warning_and_the_successful_attempt_is_not(
 ) -> None:
     FlakyWorkflow.attempts = 0
     result = await FlakyWorkflow().run()
-    spans = _flushed_spans(langfuse, otlp_receiver, 5)
+    spans = _flushed_spans(langfuse, otlp_receiver, 6)
 
     attempts = sorted(_named(spans, "FlakyWorkflow.fetch"), key=lambda s: s["attributes"]["workflow.step.attempt"])
     assert [a["attributes"]["workflow.step.attempt"] for a in attempts] == [1, 2]
@@ -211,6 +211,9 @@ async def test_retried_attempt_is_a_warning_and_the_successful_attempt_is_not(
     assert "upstream reset the connection" in first["langfuse.observation.status_message"]
     assert "langfuse.observation.level" not in second
     assert "langfuse.observation.level" not in _one(spans, "FlakyWorkflow.run")["attributes"]
+    # no observation is an error: the run recovered; the back-off is a span of its own
+    assert [s["name"] for s in spans if s["attributes"].get("langfuse.observation.level") == "ERROR"] == []
+    assert _one(spans, "backoff fetch")["attributes"]["langfuse.observation.type"] == "span"
 
 
 # -- a child workflow ------------------------------------------------------------------

@@ -6,11 +6,16 @@ example agent (``examples/agent.py``, offline, against its scripted model) with
 Chromium (Debian's ``/usr/bin/chromium``, driven by Playwright) and saves a PNG.
 
     .venv/bin/python plugins/phoenix/scripts/screenshot.py [--out docs/images/phoenix-trace.png]
+    .venv/bin/python plugins/phoenix/scripts/screenshot.py --detail steps --out docs/images/phoenix-trace-compact.png
+
+``--detail steps`` records the trace with ``WORKFLOWS_TRACE_DETAIL=steps`` (the compact
+tree: run, step and wait spans, events and state changes as span events).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -32,14 +37,25 @@ CHROMIUM_FLAGS = [
 DEFAULT_OUT = REPO / "docs" / "images" / "phoenix-trace.png"
 
 
-def record_agent_trace(phoenix_url: str, project: str) -> str:
-    """Run the example agent once, traced to ``project``; return the trace id once
-    Phoenix holds the whole tree."""
+def record_agent_trace(phoenix_url: str, project: str, detail: str | None = None) -> str:
+    """Run the example agent once, traced to ``project`` (with ``detail``, the trace
+    detail, when given); return the trace id once Phoenix holds the whole tree."""
     import workflows_phoenix
     from agent import DEFAULT_QUESTION, ask_offline
     from openinference.instrumentation.openai import OpenAIInstrumentor
 
-    provider = workflows_phoenix.register(project, endpoint=phoenix_url, set_global=False, auto_instrument=True)
+    from workflows.instrumentation.settings import TRACE_DETAIL_VAR
+
+    saved = os.environ.get(TRACE_DETAIL_VAR)
+    if detail is not None:
+        os.environ[TRACE_DETAIL_VAR] = detail  # read by the handler register() adds
+    try:
+        provider = workflows_phoenix.register(project, endpoint=phoenix_url, set_global=False, auto_instrument=True)
+    finally:
+        if saved is None:
+            os.environ.pop(TRACE_DETAIL_VAR, None)
+        else:
+            os.environ[TRACE_DETAIL_VAR] = saved
     try:
         ask_offline(DEFAULT_QUESTION)
         provider.force_flush()
@@ -79,9 +95,10 @@ def capture(phoenix_url: str, trace_id: str, out: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--detail", choices=("full", "steps"), default=None, help="the trace detail (default: full)")
     args = parser.parse_args()
     with PhoenixServer() as server:
-        trace_id = record_agent_trace(server.base_url, "weather-agent")
+        trace_id = record_agent_trace(server.base_url, "weather-agent", args.detail)
         capture(server.base_url, trace_id, args.out)
     print(f"saved {args.out}")
 

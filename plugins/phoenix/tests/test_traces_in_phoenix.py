@@ -200,12 +200,14 @@ async def test_failed_step_shows_its_exception_and_fails_the_run(phoenix_project
 async def test_retried_step_shows_one_span_per_attempt(phoenix_project: PhoenixProject) -> None:
     assert await Flaky(failures=2).run() == "fetched"
 
-    spans = phoenix_project.spans(6)  # run, emit StartEvent, 3 attempts, emit StopEvent
+    spans = phoenix_project.spans(8)  # run, emit StartEvent, 3 attempts, 2 back-offs, emit StopEvent
 
     run = one(spans, "Flaky.run")
     attempts = named(spans, "Flaky.fetch")
     assert [a["attributes"]["workflow.step.attempt"] for a in attempts] == [1, 2, 3]
-    assert [a["status_code"] for a in attempts] == ["ERROR", "ERROR", "OK"]
+    # retried attempts are not errors (the run recovered) but keep their exception
+    assert [a["status_code"] for a in attempts] == ["UNSET", "UNSET", "OK"]
+    assert [b["attributes"]["workflow.backoff.attempt"] for b in named(spans, "backoff fetch")] == [2, 3]
     assert all(a["parent_id"] == span_id(run) for a in attempts)
     for failed in attempts[:2]:
         [exception] = [e for e in failed["events"] if e["name"] == "exception"]

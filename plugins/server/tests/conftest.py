@@ -36,6 +36,22 @@ def make_server(tmp_path: Path, log_file: Path) -> Iterator[Callable[..., Server
 
 
 @pytest.fixture
+def chromium() -> Iterator[object]:
+    """Headless Debian chromium, driven by Playwright (skips when either is missing)."""
+    from debugger_helpers import BROWSER_ARGS, CHROMIUM
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (scripts/setup.sh --test)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
 def gates(tmp_path: Path) -> Path:
     """The folder whose files open the gated steps of apps/replica_app.py (``<tag>`` or ``all``)."""
     folder = tmp_path / "gates"

@@ -72,3 +72,25 @@ def test_a_token_guards_every_route_but_health_and_cors_is_off_unless_configured
     assert "access-control-allow-origin" not in httpx.get(
         f"{open_server.url}/workflows", headers={"Origin": "http://evil.test"}
     ).headers
+
+
+def test_a_saved_context_is_resumed_once_and_a_second_resume_is_refused(make_server: Any) -> None:
+    from server_helpers import wait_for
+
+    server = make_server().start()
+    url = server.url
+    asking = httpx.post(f"{url}/workflows/ask/run-nowait", json={"start_event": {"tag": "q"}}).json()["handler_id"]
+
+    def waiting_snapshot() -> dict[str, Any] | None:
+        snapshots = httpx.get(f"{url}/api/handlers/{asking}/snapshots").json()["snapshots"]
+        payload = snapshots[-1]["payload"]
+        return payload if payload.get("is_running") and any(
+            w["collected_waiters"] for w in payload["workers"].values()
+        ) else None
+
+    saved = wait_for(waiting_snapshot, "the asking run to be saved while it waits")
+    first = httpx.post(f"{url}/workflows/ask/run-nowait", json={"context": saved})
+    assert first.status_code == 200, first.text
+    again = httpx.post(f"{url}/workflows/ask/run-nowait", json={"context": saved})
+    assert again.status_code == 409, again.text
+    assert "already resumed" in again.json()["detail"] and first.json()["handler_id"] in again.json()["detail"]

@@ -162,3 +162,19 @@ def test_finished_runs_are_purged_after_the_retention_period(fresh_postgres_db: 
     assert a.purge_finished(cutoff) == 1
     assert a.get_handler("old") is None and a.journal("old") == [] and a.stream("old") == []
     assert a.get_handler("new") is not None and a.get_handler("running") is not None
+
+
+@pytest.mark.parametrize("check", [
+    "test_run_view_folds_attempts_retries_state_changes_and_result",
+    "test_store_searches_filters_and_pages_runs_with_their_totals",
+    "test_llm_spans_under_a_step_span_become_the_runs_llm_calls",
+])
+def test_the_debuggers_queries_answer_the_same_on_postgres(
+    check: str, fresh_postgres_db: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # The debugger's store checks (written for SQLite), run as they are on a PostgresStore;
+    # the first one also runs a workflow from a script on DurableRuntime (its runs are claimed).
+    import test_debugger_store
+
+    monkeypatch.setattr(test_debugger_store, "SqliteStore", lambda path: PostgresStore(fresh_postgres_db))
+    getattr(test_debugger_store, check)(tmp_path)

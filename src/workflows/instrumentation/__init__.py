@@ -39,13 +39,14 @@ from workflows.instrumentation.events import (
 from workflows.instrumentation.logs import install_log_correlation
 from workflows.instrumentation.metrics import OpenTelemetryMetricsHandler
 from workflows.instrumentation.otel import OpenTelemetryHandler
-from workflows.instrumentation.payloads import PayloadPolicy, env_flag, json_patch, to_jsonable
+from workflows.instrumentation.payloads import PayloadPolicy, json_patch, to_jsonable
+from workflows.instrumentation.settings import TRACING_VAR, env_flag
 
 
 
 def _install_default_handlers() -> None:
     """Add the default OpenTelemetry handler unless the user configured their own."""
-    if not env_flag("WORKFLOWS_TRACING", True):
+    if not env_flag(TRACING_VAR, True):
         return
     root = get_dispatcher()
     # A handler given its own provider (a plugin with set_global=False) does not cover

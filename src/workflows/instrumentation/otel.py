@@ -7,6 +7,15 @@ span for ``@dispatcher.span`` functions and user events. While a step's own code
 its step span is attached as the current span, so spans the user or an instrumented
 library opens inside the step nest under it.
 
+With ``detail="steps"`` (or ``WORKFLOWS_TRACE_DETAIL=steps``) only run, step and wait
+spans are spans: an emitted event or a state change becomes a span event of the same
+name and attributes on the span that would have been its parent.
+
+Two waits are derived from records that are not waits themselves: a step that returned
+an ``InputRequiredEvent`` opens a ``wait`` span under the run span, closed by the next
+event sent from outside the run (the answer) or by the end of the run; a failed attempt
+that will be retried opens a ``backoff`` span, closed when the next attempt starts.
+
 Only ``opentelemetry-api`` is used: with no SDK configured every span is non-recording,
 ``handle(RunStarted)`` answers ``False`` and the run publishes nothing more.
 """
@@ -15,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from contextvars import Token
 from typing import Any, Callable, Mapping
 
@@ -25,7 +34,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, Span, SpanContext, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from workflows._text import safe_text
+from workflows.events import InputRequiredEvent
 from workflows.instrumentation._scope import TRACER_NAME, version
 from workflows.instrumentation.events import (
     EventEmitted,
@@ -45,6 +54,7 @@ from workflows.instrumentation.events import (
 from workflows.instrumentation.logs import install_log_correlation
 from workflows.instrumentation.metrics import OpenTelemetryMetricsHandler
 from workflows.instrumentation.payloads import JSON, PayloadPolicy, Redactor, Rendered, dumps
+from workflows.instrumentation.settings import TraceDetail, trace_detail
 
 KIND = "openinference.span.kind"
 _EMITTED_MEMORY = 4096  # emit span contexts kept per run, for step -> cause links
@@ -55,6 +65,10 @@ _SESSION_KEY = "session.id"  # the context key OpenInference's using_session() s
 # One context key per handler, holding the handler's innermost attached span: with
 # several handlers, it tells "another handler's span is current" from "a user span is".
 _SPAN_KEYS: set[str] = set()
+# What the answer to an InputRequiredEvent usually is; the wait span is renamed after the
+# answer's actual type when it arrives.
+_ANSWER_TYPE = "HumanResponseEvent"
+_NO_KINDS: Mapping[str, str] = {}
 
 
 class _Open:
@@ -77,15 +91,22 @@ class _Open:
 class _RunTrace:
     """Everything the handler keeps about one traced run (in ``run.scratch[handler]``)."""
 
-    __slots__ = ("span", "context", "tracer", "common", "steps", "waits", "user_spans", "emitted", "rendered")
+    __slots__ = (
+        "span", "context", "tracer", "common", "kinds", "steps", "waits", "input_waits", "backoffs",
+        "user_spans", "emitted", "rendered",
+    )  # fmt: skip
 
-    def __init__(self, span: Span, tracer: Tracer, common: dict[str, Any]) -> None:
+    def __init__(self, span: Span, tracer: Tracer, common: dict[str, Any], kinds: Mapping[str, str]) -> None:
         self.span = span
         self.context = trace.set_span_in_context(span, otel_context.Context())
         self.tracer = tracer
         self.common = common
+        self.kinds = kinds  # the OpenInference kind of each step marked with @step(kind=...)
         self.steps: dict[tuple[str, int], _Open] = {}
         self.waits: dict[str, _Open] = {}
+        # Runs waiting for an answer to an InputRequiredEvent a step returned, oldest first.
+        self.input_waits: deque[_Open] = deque()
+        self.backoffs: dict[tuple[str, int], _Open] = {}
         self.user_spans: dict[int, _Open] = {}
         self.emitted: OrderedDict[str, SpanContext] = OrderedDict()
         # The same event is the emit span's input, its producer's output and its consumer's
@@ -115,6 +136,14 @@ class _RunTrace:
                 return open_step.context
         return self.context
 
+    def parent_span_of(self, step: str | None, invocation_id: int | None) -> Span:
+        """The span of a step invocation, or the run's when it is not open."""
+        if step is not None and invocation_id is not None:
+            open_step = self.steps.get((step, invocation_id))
+            if open_step is not None:
+                return open_step.span
+        return self.span
+
 
 class OpenTelemetryHandler:
     """Turns instrumentation records into OpenTelemetry spans (and, by default, metrics).
@@ -123,8 +152,11 @@ class OpenTelemetryHandler:
     when each run starts, so a provider installed after this handler was built is used.
     ``capture_content`` (default: ``WORKFLOWS_CAPTURE_CONTENT``, on), ``max_payload_bytes``
     (default: ``WORKFLOWS_MAX_PAYLOAD_BYTES``, 16 KiB) and ``redact`` govern payloads
-    (see ``PayloadPolicy``). ``metrics=False`` leaves metrics to another handler, and
-    ``log_correlation=False`` leaves log records untouched (see ``logs.py``).
+    (see ``PayloadPolicy``). ``detail`` is ``"full"`` (every span) or ``"steps"`` (run,
+    step and wait spans; emitted events and state changes as span events on them);
+    default: ``WORKFLOWS_TRACE_DETAIL``, else ``"full"``. ``metrics=False`` leaves
+    metrics to another handler, and ``log_correlation=False`` leaves log records
+    untouched (see ``logs.py``).
 
     Several may run side by side (say, one per backend, each with its own provider):
     each makes its step span current while the step runs, the runtime hands closing
@@ -140,10 +172,13 @@ class OpenTelemetryHandler:
         max_payload_bytes: int | None = None,
         redact: Redactor | None = None,
         *,
+        detail: TraceDetail | None = None,
         metrics: bool = True,
         log_correlation: bool = True,
     ) -> None:
         self.payloads = PayloadPolicy(capture_content, max_payload_bytes, redact)
+        self.detail: TraceDetail = trace_detail(detail)
+        self._compact = self.detail == "steps"
         self.metrics = OpenTelemetryMetricsHandler(meter_provider) if metrics else None
         self._tracer_provider = tracer_provider
         self._provider_seen: TracerProvider | None = None
@@ -230,7 +265,7 @@ class OpenTelemetryHandler:
             return False
         if event.start_event is not None:
             span.set_attributes(_io("input", self.payloads.render(event.start_event)))
-        run.scratch[self] = _RunTrace(span, tracer, common)
+        run.scratch[self] = _RunTrace(span, tracer, common, _step_kinds(event.workflow))
         return True
 
     @staticmethod
@@ -258,13 +293,15 @@ class OpenTelemetryHandler:
                 attributes.update(_io("output", self.payloads.render(event.result)))
             span.set_attributes(attributes)
             if event.error is not None and event.status in ("failed", "timed_out"):
-                _record_exception(span, event.error)  # a cancel is not an error: no exception event
+                self._record_exception(span, event.error)  # a cancel is not an error: no exception event
             if event.status == "completed":
                 span.set_status(_OK)
             elif event.status == "failed":
-                span.set_status(Status(StatusCode.ERROR, _describe(event.error, "the run failed")))
+                span.set_status(Status(StatusCode.ERROR, self.payloads.describe_exception(event.error, "the run failed")))
             elif event.status == "timed_out":
-                span.set_status(Status(StatusCode.ERROR, _describe(event.error, "the run timed out")))
+                span.set_status(
+                    Status(StatusCode.ERROR, self.payloads.describe_exception(event.error, "the run timed out"))
+                )
         finally:
             try:
                 _end_leftovers(traced, event.status)
@@ -278,9 +315,15 @@ class OpenTelemetryHandler:
             return
         run = event.run
         assert run is not None
+        key = (event.step, event.invocation_id)
+        if traced.backoffs:
+            backoff = traced.backoffs.pop(key, None)
+            if backoff is not None:  # the next attempt begins: the back-off is over
+                backoff.span.set_status(_OK)
+                backoff.span.end()
         attributes = {
             **traced.common,
-            KIND: "CHAIN",
+            KIND: traced.kinds.get(event.step, "CHAIN"),
             "workflow.step.name": event.step,
             "workflow.step.attempt": event.attempt,
             "workflow.step.worker": event.worker,
@@ -299,7 +342,7 @@ class OpenTelemetryHandler:
             attributes=attributes,
             links=links,
         )
-        traced.steps[(event.step, event.invocation_id)] = self._attach(span, run.session_id)
+        traced.steps[key] = self._attach(span, run.session_id)
 
     def _step_finished(self, event: StepFinished) -> None:
         traced = _traced(self, event)
@@ -317,16 +360,40 @@ class OpenTelemetryHandler:
                 attributes["workflow.step.retry_delay"] = event.retry_delay
             span.set_attributes(attributes)
             if event.error is not None:
-                _record_exception(span, event.error)
-                span.set_status(Status(StatusCode.ERROR, _describe(event.error, "the step failed")))
+                self._record_exception(span, event.error)
+                if event.outcome != "retrying":
+                    span.set_status(Status(StatusCode.ERROR, self.payloads.describe_exception(event.error, "failed")))
+                # A failed attempt that will be retried keeps status UNSET: backends paint a trace
+                # red when any span is an error, and a run that recovers has not failed. The
+                # exception event and workflow.step.outcome=retrying still tell what happened.
             elif event.outcome == "completed":
                 span.set_status(_OK)
             elif event.outcome == "timed_out":
                 # What was still running when the run timed out is what took too long.
                 span.set_status(Status(StatusCode.ERROR, "the run timed out while this step ran"))
             span.end()
+            if event.outcome == "retrying":
+                self._start_backoff(traced, event)
         finally:
             _detach(opened)
+
+    def _start_backoff(self, traced: _RunTrace, event: StepFinished) -> None:
+        """The time between a failed attempt and the next one, as a span of its own."""
+        run = event.run
+        assert run is not None
+        attributes: dict[str, Any] = {
+            **traced.common,
+            KIND: "CHAIN",
+            "workflow.step.name": event.step,
+            "workflow.backoff.attempt": event.attempt + 1,  # the attempt it waits to start
+        }
+        if event.retry_delay is not None:
+            attributes["workflow.step.retry_delay"] = event.retry_delay
+        span = traced.tracer.start_span(f"backoff {event.step}", context=traced.context, attributes=attributes)
+        previous = traced.backoffs.pop((event.step, event.invocation_id), None)
+        if previous is not None:
+            previous.span.end()
+        traced.backoffs[(event.step, event.invocation_id)] = _Open(span)
 
     # -- events and state ----------------------------------------------------------
     def _event_emitted(self, event: EventEmitted) -> None:
@@ -334,44 +401,92 @@ class OpenTelemetryHandler:
         if traced is None:
             return
         type_name = type(event.event).__name__ if event.event is not None else "Event"
-        attributes = {
-            **traced.common,
+        compact = self._compact
+        # A span event leaves out the run's identity: the span that carries it has it.
+        attributes: dict[str, Any] = {} if compact else dict(traced.common)
+        attributes.update({
             KIND: "CHAIN",
             "workflow.event.type": type_name,
             "workflow.event.id": event.event_id,
             "workflow.event.source": event.source,
             "workflow.event.targets": list(event.targets),
-        }
+        })  # fmt: skip
         if event.step is not None:
             attributes["workflow.step.name"] = event.step
         if event.event is not None:
             attributes.update(_io("input", traced.render_event(self.payloads, event.event)))
-        span = traced.tracer.start_span(
-            f"emit {type_name}",
-            context=traced.parent_of(event.step, event.invocation_id),
-            attributes=attributes,
-        )
-        span.set_status(_OK)
-        span.end()
+        if traced.input_waits and event.source == "external":
+            self._end_input_wait(traced, event)
+        if compact:
+            parent = traced.parent_span_of(event.step, event.invocation_id)
+            parent.add_event(f"emit {type_name}", attributes)
+            emitted = parent.get_span_context()
+        else:
+            span = traced.tracer.start_span(
+                f"emit {type_name}",
+                context=traced.parent_of(event.step, event.invocation_id),
+                attributes=attributes,
+            )
+            span.set_status(_OK)
+            span.end()
+            emitted = span.get_span_context()
         if event.event_id:
-            traced.remember_emit(event.event_id, span.get_span_context())
+            traced.remember_emit(event.event_id, emitted)
+        if isinstance(event.event, InputRequiredEvent) and event.step is not None and event.source != "stream":
+            self._start_input_wait(traced, event, type_name)
+
+    def _start_input_wait(self, traced: _RunTrace, event: EventEmitted, request_type: str) -> None:
+        """A step returned (or sent) an ``InputRequiredEvent``: the run now waits for an
+        answer from outside. (``ctx.wait_for_event`` writes its request to the stream and
+        has a wait span of its own.)"""
+        attributes: dict[str, Any] = {
+            **traced.common,
+            KIND: "CHAIN",
+            "workflow.step.name": event.step,
+            "workflow.event.type": _ANSWER_TYPE,
+            "workflow.wait.id": self.payloads.render_text(event.event_id),
+            "workflow.wait.request": request_type,
+        }
+        assert event.event is not None
+        attributes.update(_io("input", traced.render_event(self.payloads, event.event)))
+        span = traced.tracer.start_span(f"wait {_ANSWER_TYPE}", context=traced.context, attributes=attributes)
+        traced.input_waits.append(_Open(span))
+
+    def _end_input_wait(self, traced: _RunTrace, event: EventEmitted) -> None:
+        """An event came from outside the run: the answer to the oldest open request."""
+        opened = traced.input_waits.popleft()
+        span = opened.span
+        try:
+            answer = type(event.event).__name__ if event.event is not None else "Event"
+            if answer != _ANSWER_TYPE:
+                span.update_name(f"wait {answer}")
+            attributes: dict[str, Any] = {"workflow.wait.outcome": "received", "workflow.event.type": answer}
+            if event.event is not None:
+                attributes.update(_io("output", traced.render_event(self.payloads, event.event)))
+            span.set_attributes(attributes)
+            span.set_status(_OK)
+        finally:
+            span.end()
 
     def _state_changed(self, event: StateChanged) -> None:
         traced = _traced(self, event)
         if traced is None:
             return
         diff = self.payloads.render_state_change(event.path, event.before, event.after)
-        attributes = {
-            **traced.common,
+        attributes: dict[str, Any] = {} if self._compact else dict(traced.common)
+        attributes.update({
             KIND: "CHAIN",
             "workflow.state.keys": list(event.keys),
             "workflow.state.diff": diff.text,
             **_io("output", diff),
-        }
+        })  # fmt: skip
         if diff.truncated:
             attributes["workflow.state.diff.truncated"] = True
         if event.step is not None:
             attributes["workflow.step.name"] = event.step
+        if self._compact:  # a span event on the span it would have been a child of
+            traced.parent_span_of(event.step, event.invocation_id).add_event(f"state.{event.op}", attributes)
+            return
         span = traced.tracer.start_span(
             f"state.{event.op}",
             context=traced.parent_of(event.step, event.invocation_id),
@@ -391,7 +506,7 @@ class OpenTelemetryHandler:
             KIND: "CHAIN",
             "workflow.step.name": event.step,
             "workflow.event.type": type_name,
-            "workflow.wait.id": event.waiter_id,
+            "workflow.wait.id": self.payloads.render_text(event.waiter_id),
         }
         if event.timeout is not None:
             attributes["workflow.wait.timeout"] = event.timeout
@@ -480,8 +595,8 @@ class OpenTelemetryHandler:
                     # Cut off by the end of its run (or a cancel): not a failure of its own.
                     span.set_attribute("workflow.step.outcome", "cancelled")
                 elif event.error is not None:
-                    _record_exception(span, event.error)
-                    span.set_status(Status(StatusCode.ERROR, _describe(event.error, "failed")))
+                    self._record_exception(span, event.error)
+                    span.set_status(Status(StatusCode.ERROR, self.payloads.describe_exception(event.error, "failed")))
                 else:
                     if event.result is not None:
                         span.set_attributes(_io("output", self.payloads.render(event.result)))
@@ -499,12 +614,25 @@ class OpenTelemetryHandler:
         """User event attributes as OTel attribute values, masked and redacted like any
         payload: scalars and lists of one scalar type as they are, the rest as JSON."""
         converted: dict[str, Any] = {}
+        payloads = self.payloads
         for key, value in attributes.items():
             if value is None:
                 continue
-            data = self.payloads.prepare(value, key)
-            converted[key] = data if _is_attribute_value(data) else self.payloads.cap(dumps(data), JSON).text
+            data = payloads.prepare(value, key)
+            if type(data) is str:  # prepare() masked it by key and redacted it: scrub and cap
+                converted[key] = payloads.render_text(data, redact=False)
+            elif type(data) is list and _is_attribute_value(data) and type(data[0]) is str:
+                converted[key] = [payloads.render_text(v, redact=False) for v in data]
+            elif _is_attribute_value(data):
+                converted[key] = data
+            else:
+                converted[key] = payloads.cap(dumps(data), JSON).text
         return converted
+
+    def _record_exception(self, span: Span, error: BaseException) -> None:
+        """An ``exception`` span event whose message and stack are payloads: scrubbed
+        for secrets and capped (``Span.record_exception`` would copy them whole)."""
+        span.add_event("exception", self.payloads.exception_attributes(error))
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -542,21 +670,14 @@ def _io(direction: str, rendered: Rendered) -> dict[str, Any]:
     return attributes
 
 
-def _describe(error: BaseException | None, fallback: str) -> str:
-    if error is None:
-        return fallback
-    message = safe_text(error)
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+def _step_kinds(workflow: Any) -> Mapping[str, str]:
+    """The OpenInference kind of each step of ``workflow`` marked with ``@step(kind=...)``."""
+    steps = getattr(workflow, "_steps", None)
+    if not isinstance(steps, dict):
+        return _NO_KINDS
+    kinds = {name: spec.config.kind for name, spec in steps.items() if getattr(spec.config, "kind", None)}
+    return kinds or _NO_KINDS
 
-
-def _record_exception(span: Span, error: BaseException) -> None:
-    """``span.record_exception``, also for an exception whose ``__str__`` raises."""
-    try:
-        span.record_exception(error)
-    except Exception:
-        span.add_event(
-            "exception", {"exception.type": type(error).__qualname__, "exception.message": safe_text(error)}
-        )
 
 
 def _detach(opened: _Open) -> None:
@@ -574,10 +695,14 @@ def _end_leftovers(traced: _RunTrace, run_status: str) -> None:
     leftovers = [
         *((o, "workflow.step.outcome") for o in traced.user_spans.values()),
         *((o, "workflow.wait.outcome") for o in traced.waits.values()),
+        *((o, "workflow.wait.outcome") for o in traced.input_waits),
+        *((o, "workflow.step.outcome") for o in traced.backoffs.values()),
         *((o, "workflow.step.outcome") for o in traced.steps.values()),
     ]
     traced.user_spans.clear()
     traced.waits.clear()
+    traced.input_waits.clear()
+    traced.backoffs.clear()
     traced.steps.clear()
     first_error: Exception | None = None
     for opened, outcome_key in leftovers:

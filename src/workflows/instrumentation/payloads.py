@@ -22,8 +22,8 @@ import inspect
 import json
 import logging
 import math
-import os
 import re
+import traceback
 import uuid
 from decimal import Decimal
 from pathlib import PurePath
@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple
 from pydantic import BaseModel
 
 from workflows.instrumentation.events import MISSING
+from workflows.instrumentation.settings import CAPTURE_CONTENT_VAR, MAX_PAYLOAD_BYTES_VAR, env_flag, env_int
 
 logger = logging.getLogger("workflows.instrumentation")
 
@@ -46,8 +47,6 @@ JSON = "application/json"
 TEXT = "text/plain"
 
 _MAX_DEPTH = 32
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 # Secret-looking key names: a plain substring match for the unambiguous words, and a
 # word match for "token" so that LLM counters such as `max_tokens`, `token_count` or
@@ -65,6 +64,57 @@ _MAYBE_SECRET = (
 )  # fmt: skip
 
 
+# Secrets written inside free text (exception messages, tracebacks, ids): a secret-looking
+# name followed by ``=`` or ``:`` (the value is masked when the name passes
+# is_secret_key), and the shapes of well-known credentials wherever they appear.
+_ASSIGNMENT = re.compile(
+    r"""(?<![\w.-])(?P<key>[A-Za-z_][\w.-]*)(?P<sep>["']?\s*[:=]\s*)(?P<scheme>(?:Bearer|Basic|Token)\s+)?"""
+    r"""(?P<quote>["']?)(?P<value>[^\s"',;&)}\]]+)""",
+    re.IGNORECASE,
+)
+_CREDENTIAL = re.compile(
+    r"\b(?:sk|rk)-[A-Za-z0-9_-]{12,}"  # OpenAI, Anthropic (sk-ant-), Langfuse (sk-lf-) secret keys
+    r"|\bgh[pousr]_[A-Za-z0-9]{20,}"  # GitHub tokens
+    r"|\bxox[abprs]-[A-Za-z0-9-]{10,}"  # Slack tokens
+    r"|\bAKIA[0-9A-Z]{16}\b"  # AWS access key ids
+    r"|\bAIza[0-9A-Za-z_-]{35}"  # Google API keys
+    r"|\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}"  # JSON Web Tokens
+    r"|(?<=Bearer )[A-Za-z0-9._~+/=-]{8,}",
+    re.IGNORECASE,
+)
+# What free text is cut to before it is scrubbed: past the cap plus this margin, so a
+# secret cut by the cap is still recognised whole.
+_SCRUB_MARGIN = 512
+# Dumped exceptions (SerializableException) carry their message under this key; it is
+# scrubbed like free text, after a cut to this many characters (the payload cap comes after).
+_EXCEPTION_MESSAGE_KEY = "exception_message"
+_EXCEPTION_MESSAGE_LIMIT = 64 * 1024
+
+
+def scrub_text(text: str) -> str:
+    """``text`` with the secrets written inside it masked: values after secret-looking
+    names (``api_key=...``, ``"password": "..."``, ``Authorization: Bearer ...``) and
+    well-known credential shapes (``sk-...``, ``ghp_...``, ``AKIA...``, JWTs, bearer
+    tokens) become ``***``."""
+    if not text:
+        return text
+    if any(map(text.lower().__contains__, _MAYBE_SECRET)):
+        text = _ASSIGNMENT.sub(_mask_assignment, text)
+    return _CREDENTIAL.sub(MASK, text)
+
+
+def _scrub_message(text: str) -> str:
+    if len(text) > _EXCEPTION_MESSAGE_LIMIT:
+        text = f"{text[:_EXCEPTION_MESSAGE_LIMIT]}...[truncated: {len(text.encode('utf-8'))} bytes]"
+    return scrub_text(text)
+
+
+def _mask_assignment(match: re.Match[str]) -> str:
+    if not is_secret_key(match.group("key")):
+        return match.group(0)
+    return f"{match.group('key')}{match.group('sep')}{match.group('scheme') or ''}{match.group('quote')}{MASK}"
+
+
 @functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether values under ``key`` are masked by default.
@@ -75,20 +125,6 @@ def is_secret_key(key: str) -> bool:
     """
     normalized = _CAMEL_BOUNDARY.sub("_", key).lower().replace("-", "_")
     return _SECRET_KEY.search(normalized) is not None
-
-
-def env_flag(name: str, default: bool) -> bool:
-    """Read a boolean environment variable (``true/false``, ``1/0``, ``yes/no``, ``on/off``)."""
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    logger.warning("%s=%r is not a boolean (use true or false); using %s", name, raw, default)
-    return default
 
 
 def type_name(value: Any) -> str:
@@ -147,15 +183,35 @@ def _container(value: Any, mask: bool, depth: int, seen: set[int]) -> Any:
             dynamic = value.get("_data")
             if type(dynamic) is dict:  # an Event's dynamic fields, dumped apart: merge them
                 items = [*((k, v) for k, v in items if k != "_data"), *dynamic.items()]
-            return {
-                str(k): MASK
-                if mask and v is not None and is_secret_key(str(k))
-                else _jsonable(v, mask, depth + 1, seen)
-                for k, v in items
-            }
+            converted: dict[str, Any] = {}
+            for k, v in items:
+                key = str(k)
+                if mask and v is not None and is_secret_key(key):
+                    converted[key] = MASK
+                elif mask and key == _EXCEPTION_MESSAGE_KEY and type(v) is str:
+                    converted[key] = _scrub_message(v)
+                else:
+                    converted[key] = _jsonable(v, mask, depth + 1, seen)
+            return converted
+        if mask:
+            return [_pair(v, mask, depth, seen) for v in value]
         return [_jsonable(v, mask, depth + 1, seen) for v in value]
     finally:
         seen.discard(id(value))
+
+
+def _pair(item: Any, mask: bool, depth: int, seen: set[int]) -> Any:
+    """An item of a list; a ``(name, value)`` pair (headers given as a list of pairs) has
+    its value masked when the name looks like a secret's."""
+    if (
+        type(item) in (tuple, list)
+        and len(item) == 2
+        and type(item[0]) is str
+        and item[1] is not None
+        and is_secret_key(item[0])
+    ):
+        return [item[0], MASK]
+    return _jsonable(item, mask, depth + 1, seen)
 
 
 # pydantic >= 2.11 can show unknown values by a function of ours instead of raising
@@ -187,6 +243,8 @@ def _model_json(model: BaseModel, mask: bool) -> str | None:
     if '"_data":' in text:
         return None
     if mask:
+        if '"exception_message":' in text:
+            return None
         if any(map(text.lower().__contains__, _MAYBE_SECRET)):
             return None
     return text
@@ -274,10 +332,10 @@ class PayloadPolicy:
         mask_secrets: bool = True,
     ) -> None:
         if capture_content is None:
-            capture_content = env_flag("WORKFLOWS_CAPTURE_CONTENT", True)
+            capture_content = env_flag(CAPTURE_CONTENT_VAR, True)
         if max_bytes is None:
             # A bad environment value must not turn tracing off: it falls back, with a warning.
-            max_bytes = _env_int("WORKFLOWS_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES, minimum=MIN_PAYLOAD_BYTES)
+            max_bytes = env_int(MAX_PAYLOAD_BYTES_VAR, DEFAULT_MAX_PAYLOAD_BYTES, minimum=MIN_PAYLOAD_BYTES)
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < MIN_PAYLOAD_BYTES:
             raise ValueError(
                 f"max_payload_bytes must be an integer of at least {MIN_PAYLOAD_BYTES} bytes, got {max_bytes!r}"
@@ -332,17 +390,75 @@ class PayloadPolicy:
             ops = [{k: v for k, v in op.items() if k != "value"} for op in ops]
         return self.cap(dumps(ops), JSON)
 
-    def cap(self, text: str, mime_type: str) -> Rendered:
-        """Cut ``text`` to ``max_bytes`` UTF-8 bytes, ending with a visible truncation mark."""
-        if len(text) <= self.max_bytes // 4:  # cannot exceed: at most 4 bytes per character
+    def cap(self, text: str, mime_type: str, total_bytes: int | None = None) -> Rendered:
+        """Cut ``text`` to ``max_bytes`` UTF-8 bytes, ending with a visible truncation mark
+        (which gives ``total_bytes``, when ``text`` is already a cut of something longer)."""
+        if total_bytes is None and len(text) <= self.max_bytes // 4:  # at most 4 bytes per character
             return Rendered(text, mime_type, False)
         encoded = text.encode("utf-8")
+        if total_bytes is None and len(encoded) <= self.max_bytes:
+            return Rendered(text, mime_type, False)
         if len(encoded) <= self.max_bytes:
             return Rendered(text, mime_type, False)
-        mark = f"...[truncated: {len(encoded)} bytes]"
+        mark = f"...[truncated: {total_bytes or len(encoded)} bytes]"
         kept = encoded[: self.max_bytes - len(mark)].decode("utf-8", "ignore")
         # a cut JSON document is no longer JSON: let viewers show it as text
         return Rendered(kept + mark, TEXT, True)
+
+    def render_text(self, text: str, *, redact: bool = True) -> str:
+        """Free text that may hold secrets (an exception message, a traceback, an id, a
+        user event's string) as an attribute value: scrubbed (see ``scrub_text``),
+        passed to the redaction hook, and capped. Cut before it is scrubbed, so a
+        5 MB message costs what its first ``max_bytes`` cost. ``redact=False`` skips the
+        hook, for text that went through ``prepare`` already."""
+        total = None
+        if len(text) > self.max_bytes + _SCRUB_MARGIN:
+            total = len(text.encode("utf-8"))
+            text = text[: self.max_bytes + _SCRUB_MARGIN]
+        if self.mask_secrets:
+            text = scrub_text(text)
+        if redact and self.redact is not None:
+            redacted = self.prepare(text)
+            text = redacted if isinstance(redacted, str) else dumps(redacted)
+        rendered = self.cap(text, TEXT, total)
+        if total is not None and not rendered.truncated:
+            return rendered.text + f"...[truncated: {total} bytes]"
+        return rendered.text
+
+    def exception_attributes(self, error: BaseException) -> dict[str, str]:
+        """The attributes of an ``exception`` span event for ``error``, as OpenTelemetry
+        names them; the message and the stack are payloads (scrubbed, redacted, capped;
+        with content capture off the message is dropped and the stack keeps its frames)."""
+        kind = type(error)
+        name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"
+        if not self.capture_content:
+            frames = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
+            return {"exception.type": name, "exception.message": "", "exception.stacktrace": f"{frames}{name}"}
+        try:
+            message = str(error)
+        except Exception:  # a broken __str__ must not lose the event
+            message = type_name(error)
+        try:
+            stack = "".join(traceback.format_exception(kind, error, error.__traceback__))
+        except Exception:
+            stack = f"{name}: {message}"
+        return {
+            "exception.type": name,
+            "exception.message": self.render_text(message),
+            "exception.stacktrace": self.render_text(stack),
+        }
+
+    def describe_exception(self, error: BaseException | None, fallback: str) -> str:
+        """A span status description for ``error``: ``Type: message``, scrubbed and capped."""
+        if error is None:
+            return fallback
+        if not self.capture_content:
+            return type(error).__name__
+        try:
+            message = str(error)
+        except Exception:
+            message = ""
+        return self.render_text(f"{type(error).__name__}: {message}" if message else type(error).__name__)
 
     def _summary(self, type_label: str, data: Any) -> Rendered:
         size = len((data if isinstance(data, str) else dumps(data)).encode("utf-8"))
@@ -367,17 +483,3 @@ def dumps(data: Any) -> str:
     except (TypeError, ValueError):  # a redaction hook returned something that is not JSON
         return json.dumps(to_jsonable(data), ensure_ascii=False, separators=(",", ":"))
 
-
-def _env_int(name: str, default: int, minimum: int | None = None) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        logger.warning("%s=%r is not an integer; using %d", name, raw, default)
-        return default
-    if minimum is not None and value < minimum:
-        logger.warning("%s=%d is below the minimum of %d; using %d", name, value, minimum, default)
-        return default
-    return value

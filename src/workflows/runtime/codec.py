@@ -32,6 +32,7 @@ from workflows.runtime.journal import (
     StepFinished,
     StepQueued,
     StepStarted,
+    StreamOpened,
     WaitEnded,
     WaitStarted,
 )
@@ -41,7 +42,7 @@ RECORD_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
         RunStarted, RunConcluded, RunFinished, RunIdle, EventEmitted, StepQueued, StepStarted, StepFinished,
-        StateChanged, WaitStarted, WaitEnded, CollectBuffered,
+        StateChanged, WaitStarted, WaitEnded, CollectBuffered, StreamOpened,
     )
 }
 """Every record type by the name ``encode_record`` writes in ``"kind"``."""
@@ -111,7 +112,7 @@ def encode_record(record: JournalRecord, serializer: BaseSerializer) -> dict[str
             out[name] = [qualified_name(t) for t in value]
         elif name in _TUPLES:
             out[name] = list(value)
-        elif name in ("carrier", "lineage", "requirements"):
+        elif name in ("carrier", "lineage", "requirements", "collected"):
             out[name] = None if value is None else dict(value)
         else:
             out[name] = value

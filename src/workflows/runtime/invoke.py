@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from workflows.errors import WorkflowRuntimeError
-from workflows.events import Event, StopEvent
+from workflows.events import CollectionReleaseEvent, Event, StopEvent
 from workflows.retry_policy import RetryInfo, next_delay
 from workflows.runtime.journal import StepFinished, StepOutcome, StepStarted, current_run
 from workflows.runtime.routing import WorkItem
@@ -76,9 +76,71 @@ def _retry_delay(spec: StepSpec, first_started: float, attempt: int, exc: Except
         return policy_error
 
 
-async def _call(run: WorkflowRun, spec: StepSpec, item: WorkItem, step_ctx: Any) -> Any:
+_JOIN_INCOMPLETE: dict[str, Any] = {}
+
+
+class _Inputs:
+    """The event arguments of one invocation, worked out by its first attempt.
+
+    A join buffers its event once per invocation: a retried attempt calls the step
+    again with the set the first attempt completed.
+    """
+
+    __slots__ = ("kwargs",)
+
+    def __init__(self) -> None:
+        self.kwargs: dict[str, Any] | None = None
+
+
+def _event_arguments(run: WorkflowRun, spec: StepSpec, item: WorkItem, invocation_id: int) -> dict[str, Any]:
+    """The event parameters of a join or collect step (``_JOIN_INCOMPLETE`` while a join waits)."""
     config = spec.config
-    kwargs: dict[str, Any] = {config.event_name: item.event}
+    if config.inputs == "join":
+        events = run.join(spec.name, item.event, invocation_id, item.seq)
+        if events is None:
+            return _JOIN_INCOMPLETE
+        return dict(zip(config.event_parameters, events))
+    release = item.event
+    if not isinstance(release, CollectionReleaseEvent):
+        raise WorkflowRuntimeError(
+            f"Collect step {spec.name} received a {type(release).__name__}; it only runs on the batch of a fan-out stream"
+        )
+    return {config.event_name: list(release.events)}
+
+
+def _check_result(spec: StepSpec, result: Any) -> None:
+    config = spec.config
+    if isinstance(result, Event):
+        if config.fan_out_only and type(result) in config.fan_out_only:
+            raise WorkflowRuntimeError(
+                f"Step function {spec.name} returned a bare {type(result).__name__}, but its return annotation "
+                "declares that type only inside a list. Return a one-element list to fan out, or add the bare type "
+                "to the annotation (-> list[A] | A) to return it on its own."
+            )
+        return
+    if type(result) is list and config.fan_out_types:
+        for index, element in enumerate(result):
+            if not isinstance(element, Event):
+                raise WorkflowRuntimeError(
+                    f"Step function {spec.name} returned a list containing {type(element).__name__} (item {index}) "
+                    "instead of an Event instance; a fan-out list holds events only."
+                )
+        return
+    raise WorkflowRuntimeError(f"Step function {spec.name} returned {type(result).__name__} instead of an Event instance.")
+
+
+async def _call(
+    run: WorkflowRun, spec: StepSpec, item: WorkItem, step_ctx: Any, invocation_id: int, inputs: _Inputs | None
+) -> Any:
+    config = spec.config
+    if inputs is None:
+        kwargs: dict[str, Any] = {config.event_name: item.event}
+    else:
+        if inputs.kwargs is None:
+            inputs.kwargs = _event_arguments(run, spec, item, invocation_id)
+        if inputs.kwargs is _JOIN_INCOMPLETE:
+            return None  # the event waits in the join's buffer for the rest of its set
+        kwargs = dict(inputs.kwargs)
     if config.context_parameter is not None:
         kwargs[config.context_parameter] = step_ctx
     if config.resources:
@@ -88,8 +150,8 @@ async def _call(run: WorkflowRun, spec: StepSpec, item: WorkItem, step_ctx: Any)
     else:
         call = functools.partial(contextvars.copy_context().run, functools.partial(spec.func, **kwargs))
         result = await run.loop.run_in_executor(None, run.threads.call, call)
-    if result is not None and not isinstance(result, Event):
-        raise WorkflowRuntimeError(f"Step function {spec.name} returned {type(result).__name__} instead of an Event instance.")
+    if result is not None and (config.fan_out_only or not isinstance(result, Event)):
+        _check_result(spec, result)
     return result
 
 
@@ -104,6 +166,7 @@ async def invoke(run: WorkflowRun, state: StepRuntime, item: WorkItem, slot: int
     # in a closed loop may be finalized outside that context.
     current_step_context.set(step_ctx)
     first_started = time.monotonic()
+    inputs = None if spec.config.inputs == "event" else _Inputs()
     attempt = item.attempts
     if attempt:
         # Attempts made by a process that died count: the step can tell it runs again.
@@ -120,7 +183,7 @@ async def invoke(run: WorkflowRun, state: StepRuntime, item: WorkItem, slot: int
             )
             failure: BaseException
             try:
-                result = await _call(run, spec, item, step_ctx)
+                result = await _call(run, spec, item, step_ctx, invocation_id, inputs)
             except WaitSuspended:
                 run.finish_attempt(StepFinished(
                     run=run.info, step=spec.name, invocation_id=invocation_id, attempt=attempt, outcome="waiting",
@@ -143,14 +206,19 @@ async def invoke(run: WorkflowRun, state: StepRuntime, item: WorkItem, slot: int
                 failure = exc
             else:
                 handed = None if result is None else run.step_returned(spec, item, invocation_id, result, state, slot)
+                fanned = type(result) is list
                 run.finish_attempt(StepFinished(
                     run=run.info, step=spec.name, invocation_id=invocation_id, attempt=attempt, outcome="completed",
-                    output=result, worker=slot, event=item.event, seq=item.seq,
+                    output=(result[-1] if result else None) if fanned else result, worker=slot, event=item.event,
+                    seq=item.seq,
                 ))
-                if isinstance(result, StopEvent):
+                stop = next((e for e in result if isinstance(e, StopEvent)), None) if fanned else result
+                if isinstance(stop, StopEvent):
                     # Concluded after the step's end is journaled, so the stream shows
                     # the step finishing before the stop event that closes it.
-                    run.stop(result)
+                    run.stop(stop)
+                elif item.stream is not None:
+                    run.stream_left(item.stream)
                 return handed
             if run.done:
                 run.finish_attempt(StepFinished(
@@ -179,6 +247,8 @@ async def invoke(run: WorkflowRun, state: StepRuntime, item: WorkItem, slot: int
                 error=failure, worker=slot, event=item.event, seq=item.seq,
             ))
             run.step_failed(spec, item, failure, attempt, time.monotonic() - first_started)
+            if item.stream is not None:
+                run.stream_left(item.stream)
             return None
     finally:
         current_step_context.set(None)
@@ -208,6 +278,12 @@ async def work(run: WorkflowRun, state: StepRuntime, item: WorkItem, slot: int) 
                 continue
             if run.done or not state.queue:
                 break
+            if state.spec.config.inputs == "join":
+                # Deliveries already handed to other workers buffer first, so a join
+                # forms its sets in the order its events arrived.
+                await asyncio.sleep(0)
+                if run.done or not state.queue:
+                    break
             item = state.queue.popleft()
     finally:
         state.free_slots.append(slot)

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 RunStatus = Literal["completed", "failed", "cancelled", "timed_out", "released"]
 """How a run ended; ``released`` means its process let go of it while it waited (it goes on elsewhere)."""
 StepOutcome = Literal["completed", "failed", "retrying", "waiting", "cancelled", "timed_out"]
-EventSource = Literal["return", "send_event", "stream", "external", "start"]
+EventSource = Literal["return", "send_event", "stream", "external", "start", "release"]
+"""Where an event came from; ``release`` is the ``CollectionReleaseEvent`` the run sends a collect step."""
 WaitOutcome = Literal["received", "timed_out", "cancelled"]
 
 
@@ -135,6 +136,11 @@ class EventEmitted(InstrumentationEvent):
     ``ctx.send_event`` (``None`` from outside the steps). ``woken`` are the ids of the waits the event ended (``WaitEnded`` follows
     for each). ``unhandled`` is true when nothing took the event, and ``idle`` when the run
     then had no work at all. A ``source="stream"`` event is only written to the stream.
+
+    Fan-out streams (see ``StreamOpened``): ``stream`` is the stream the event travels
+    in (its deliveries belong to it); ``collected`` maps each collect step whose batch
+    took the event to the stream of that batch; ``releases`` is set on the
+    ``CollectionReleaseEvent`` that hands a collect step its batch of that stream.
     """
 
     event: Event | None = None
@@ -150,6 +156,9 @@ class EventEmitted(InstrumentationEvent):
     woken: tuple[str, ...] = ()
     unhandled: bool = False
     idle: bool = False
+    stream: int | None = None
+    collected: Mapping[str, int] | None = None
+    releases: int | None = None
 
 
 # ---------------------------------------------------------------------------- steps
@@ -265,7 +274,11 @@ class WaitEnded(InstrumentationEvent):
 
 @dataclass(eq=False, kw_only=True, slots=True)
 class CollectBuffered(InstrumentationEvent):
-    """``ctx.collect_events`` kept ``event`` in a step's buffer; ``complete`` when the set was handed out."""
+    """``ctx.collect_events`` (or a join step) kept ``event`` in a step's buffer; ``complete`` when a set was handed out.
+
+    A join step's buffer has the id ``"<join>"`` and keeps later arrivals: a complete
+    set hands out the oldest event of each ``expected`` type.
+    """
 
     step: str = ""
     buffer_id: str = ""
@@ -276,9 +289,27 @@ class CollectBuffered(InstrumentationEvent):
     seq: int | None = None
 
 
+@dataclass(eq=False, kw_only=True, slots=True)
+class StreamOpened(InstrumentationEvent):
+    """A fan-out step returned a list: delivery ``seq`` opened stream ``stream`` of ``size`` events.
+
+    The stream is named by the seq of the delivery that opened it; ``parent`` is the
+    stream that delivery belonged to (``None`` at the top). The elements follow as
+    ``EventEmitted`` records with ``stream`` set; an empty list opens an empty stream,
+    whose collect steps are released with ``[]``.
+    """
+
+    step: str = ""
+    invocation_id: int = 0
+    seq: int = 0
+    stream: int = 0
+    parent: int | None = None
+    size: int = 0
+
+
 JournalRecord = (
     RunStarted | RunConcluded | RunFinished | RunIdle | EventEmitted | StepQueued | StepStarted | StepFinished
-    | StateChanged | WaitStarted | WaitEnded | CollectBuffered
+    | StateChanged | WaitStarted | WaitEnded | CollectBuffered | StreamOpened
 )
 """Every transition of a run."""
 

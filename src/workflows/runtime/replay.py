@@ -15,6 +15,13 @@ the moment its delivery leaves the queue (it returned, failed for good, or parke
 invocation the records leave unfinished is run again from the state it started
 from, so a step that adds to a counter, fills a collect buffer or sends events does not
 do it twice.
+
+Fan-out streams are folded the same way: a stream is named by the seq of the delivery
+that opened it, so its opening (``StreamOpened``), its elements and any release made
+while they were emitted count once that delivery is done. Deliveries and waits keep
+the stream they belong to, batches fill from ``EventEmitted.collected`` and empty on
+a release; whatever a stream had not released yet when the records end is settled by
+the continued run (``restore``), which counts each stream's work again.
 """
 
 from __future__ import annotations
@@ -30,11 +37,13 @@ from workflows.runtime.journal import (
     StateChanged,
     StepFinished,
     StepStarted,
+    StreamOpened,
     WaitEnded,
     WaitStarted,
 )
 from workflows.events import Event, StopEvent
-from workflows.runtime.snapshot import RunSnapshot, SavedCollect, SavedItem, SavedWaiter
+from workflows.runtime.snapshot import RunSnapshot, SavedCollect, SavedItem, SavedStream, SavedWaiter
+from workflows.runtime.waits import JOIN_BUFFER
 
 # A failed delivery stays queued until the run says what follows (its catch_error step
 # takes it over, or the run fails): if that was not written, the step runs again.
@@ -47,7 +56,8 @@ class _Fold:
         self.store = store
         self.start_targets = start_targets
         # Changes made by an invocation, by its delivery's seq, until the delivery is done.
-        self.uncommitted: dict[int, list[StateChanged | CollectBuffered | EventEmitted]] = {}
+        self.uncommitted: dict[int, list[StateChanged | CollectBuffered | EventEmitted | StreamOpened]] = {}
+        self.streams: dict[int, SavedStream] = {s.stream: s for s in snapshot.streams}
 
     def take(self, step: str | None, seq: int) -> SavedItem | None:
         """Remove delivery ``seq`` from the queue of ``step`` (any step if ``None``) and return it."""
@@ -83,7 +93,9 @@ class _Fold:
                 del self.snapshot.waiters[index]
                 resolved = dict(waiter.resolved or {})
                 resolved[waiter_id] = event
-                self.queue(waiter.step, SavedItem(event=waiter.event, lineage=waiter.lineage, resolved=resolved, seq=waiter.seq))
+                self.queue(waiter.step, SavedItem(
+                    event=waiter.event, lineage=waiter.lineage, resolved=resolved, seq=waiter.seq, stream=waiter.stream,
+                ))
                 return
 
     def apply(self, record: JournalRecord) -> None:
@@ -94,11 +106,15 @@ class _Fold:
             if record.source == "start":
                 return  # queued from RunStarted already
             if isinstance(record.event, StopEvent):
-                # A step returned the run's result: the outcome is decided.
+                # A step returned the run's result (alone or in its list): the outcome is decided.
                 snapshot.is_running = False
                 return
             if record.sender is not None and self.find_anywhere(record.sender):
                 self.uncommitted.setdefault(record.sender, []).append(record)
+                return
+            opener = self.opener(record)
+            if opener is not None:
+                self.uncommitted.setdefault(opener, []).append(record)
                 return
             if record.completes is not None:
                 self.take(record.step, record.completes)
@@ -119,7 +135,7 @@ class _Fold:
                 snapshot.waiters.append(SavedWaiter(
                     step=record.step, event=item.event, waiter_id=record.waiter_id, event_type=record.event_type,
                     requirements=dict(record.requirements) if record.requirements else None, remaining=record.timeout,
-                    lineage=item.lineage, resolved=item.resolved, seq=item.seq,
+                    lineage=item.lineage, resolved=item.resolved, seq=item.seq, stream=item.stream,
                 ))
         elif kind is WaitEnded:
             assert isinstance(record, WaitEnded)
@@ -129,12 +145,18 @@ class _Fold:
                         del snapshot.waiters[index]
                         self.queue(waiter.step, SavedItem(
                             event=waiter.event, lineage=waiter.lineage, resolved=waiter.resolved, seq=waiter.seq,
-                            timed_out=[record.waiter_id],
+                            timed_out=[record.waiter_id], stream=waiter.stream,
                         ))
                         break
         elif kind is CollectBuffered or kind is StateChanged:
             assert isinstance(record, (CollectBuffered, StateChanged))
             if record.seq is not None and self.find_anywhere(record.seq):
+                self.uncommitted.setdefault(record.seq, []).append(record)
+            else:
+                self.commit(record)
+        elif kind is StreamOpened:
+            assert isinstance(record, StreamOpened)
+            if self.find_anywhere(record.seq):
                 self.uncommitted.setdefault(record.seq, []).append(record)
             else:
                 self.commit(record)
@@ -152,18 +174,40 @@ class _Fold:
             # A cancelled run stays resumable, as a context saved after cancel_run() is.
             snapshot.is_running = record.status == "cancelled"
 
+    def opener(self, record: EventEmitted) -> int | None:
+        """The fan-out delivery still running whose returned list this record is part of, if any."""
+        for stream in (record.stream, record.releases):
+            if stream is not None and stream not in self.streams and self.find_anywhere(stream):
+                return stream
+        return None
+
     def route(self, record: EventEmitted) -> None:
         for waiter_id in record.woken:
             self.wake(waiter_id, record.event)
         lineage = dict(record.lineage) if record.lineage else None
+        stream = record.stream if record.stream in self.streams else None
         for step, seq in zip(record.targets, record.seqs):
-            self.queue(step, SavedItem(event=record.event, lineage=lineage, seq=seq))  # type: ignore[arg-type]
+            self.queue(step, SavedItem(event=record.event, lineage=lineage, seq=seq, stream=stream))  # type: ignore[arg-type]
+        for step, batch_stream in (record.collected or {}).items():
+            saved = self.streams.get(batch_stream)
+            if saved is not None and record.event is not None:
+                saved.batches.setdefault(step, []).append(record.event)
+        released = self.streams.get(record.releases) if record.releases is not None else None
+        if released is not None:
+            for step in record.targets:
+                released.batches.pop(step, None)
+                if step not in released.released:
+                    released.released.append(step)
 
     def find_anywhere(self, seq: int) -> bool:
         return any(item.seq == seq for items in self.snapshot.queued.values() for item in items)
 
-    def commit(self, change: StateChanged | CollectBuffered | EventEmitted) -> None:
-        if isinstance(change, EventEmitted):
+    def commit(self, change: StateChanged | CollectBuffered | EventEmitted | StreamOpened) -> None:
+        if isinstance(change, StreamOpened):
+            stream = SavedStream(stream=change.stream, step=change.step, parent=change.parent)
+            self.streams[stream.stream] = stream
+            self.snapshot.streams.append(stream)
+        elif isinstance(change, EventEmitted):
             self.route(change)
         elif isinstance(change, CollectBuffered):
             self.collect(change)
@@ -174,13 +218,26 @@ class _Fold:
         buffers = self.snapshot.collected
         for index, buffer in enumerate(buffers):
             if buffer.step == record.step and buffer.buffer_id == record.buffer_id:
+                buffer.events.append(record.event)  # type: ignore[arg-type]
                 if record.complete:
-                    del buffers[index]
-                else:
-                    buffer.events.append(record.event)  # type: ignore[arg-type]
+                    _hand_out(buffer, record.buffer_id == JOIN_BUFFER)
+                    if not buffer.events:
+                        del buffers[index]
                 return
         if not record.complete:
             buffers.append(SavedCollect(record.step, record.buffer_id, list(record.expected), [record.event]))  # type: ignore[list-item]
+
+
+def _hand_out(buffer: SavedCollect, join: bool) -> None:
+    """Take a complete set out of ``buffer``: the oldest event of each expected type."""
+    if not join:
+        buffer.events.clear()  # a collect_events set is the whole buffer
+        return
+    for expected in buffer.expected:
+        for index, event in enumerate(buffer.events):
+            if type(event) is expected or isinstance(event, expected):
+                del buffer.events[index]
+                break
 
 
 def replay(

@@ -1,8 +1,9 @@
 """A live run as plain data (``take_snapshot``) and back (``restore``).
 
 The snapshot is what ``Context.to_dict()`` saves: work queued or in progress (which
-runs again on resume, before what was queued behind it), collect buffers, parked
-waits with the time they had left, the trace carrier, and the next work item number.
+runs again on resume, before what was queued behind it), collect and join buffers,
+parked waits with the time they had left, open fan-out streams with their batches,
+the trace carrier, and the next work item number.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import TYPE_CHECKING
 from workflows.instrumentation.dispatcher import get_dispatcher
 from workflows.runtime.journal import WaitStarted
 from workflows.runtime.routing import WorkItem
-from workflows.runtime.snapshot import RunSnapshot, SavedCollect, SavedItem, SavedWaiter
-from workflows.runtime.waits import CollectBuffer, Waiter
+from workflows.runtime.snapshot import RunSnapshot, SavedCollect, SavedItem, SavedStream, SavedWaiter
+from workflows.runtime.fanout import Stream
+from workflows.runtime.waits import JOIN_BUFFER, CollectBuffer, JoinBuffer, Waiter
 
 if TYPE_CHECKING:
     from workflows.runtime.run import WorkflowRun
@@ -28,7 +30,7 @@ _dispatcher = get_dispatcher()
 def _saved_item(item: WorkItem) -> SavedItem:
     return SavedItem(
         event=item.event, lineage=item.lineage, resolved=item.resolved, seq=item.seq,
-        timed_out=sorted(item.timed_out) if item.timed_out else None, attempts=item.attempts,
+        timed_out=sorted(item.timed_out) if item.timed_out else None, attempts=item.attempts, stream=item.stream,
     )
 
 
@@ -59,6 +61,7 @@ def take_snapshot(run: WorkflowRun) -> RunSnapshot:
             event_type=w.event_type,
             requirements=w.requirements,
             remaining=None if w.deadline is None else max(w.deadline - now, 0.0),
+            stream=w.item.stream,
         )
         for w in run.waiters
     ]
@@ -77,6 +80,13 @@ def take_snapshot(run: WorkflowRun) -> RunSnapshot:
         collected=collected,
         waiters=waiters,
         next_seq=_peek(run),
+        streams=[
+            SavedStream(
+                stream=st.id, step=st.step, parent=st.parent, batches={k: list(v) for k, v in st.batches.items()},
+                released=sorted(st.released),
+            )
+            for st in run.streams.values()
+        ],
     )
 
 
@@ -97,6 +107,7 @@ def restore(run: WorkflowRun, snapshot: RunSnapshot) -> None:
     def seq_of(saved: int | None) -> int:
         return next(run.seq) if saved is None else saved
 
+    _restore_streams(run, snapshot)
     for step_name, items in snapshot.queued.items():
         state = run.steps.get(step_name)
         if state is None:
@@ -105,11 +116,16 @@ def restore(run: WorkflowRun, snapshot: RunSnapshot) -> None:
         for saved in items:
             item = WorkItem(
                 saved.event, None, seq_of(saved.seq), saved.lineage, saved.resolved,
-                frozenset(saved.timed_out) if saved.timed_out else None, saved.attempts,
+                frozenset(saved.timed_out) if saved.timed_out else None, saved.attempts, _member(run, saved.stream),
             )
             run.place(state, item, None, 0, None)
     for saved_buffer in snapshot.collected:
-        buffer = CollectBuffer(saved_buffer.expected)
+        spec = run.routes.steps.get(saved_buffer.step)
+        buffer: CollectBuffer | JoinBuffer
+        if saved_buffer.buffer_id == JOIN_BUFFER and spec is not None and spec.config.inputs == "join":
+            buffer = JoinBuffer(list(spec.config.event_parameters.values()), spec.config.accept_event_subclasses)
+        else:
+            buffer = CollectBuffer(saved_buffer.expected)
         for ev in saved_buffer.events:
             buffer.add(ev)
         run.collect_buffers[(saved_buffer.step, saved_buffer.buffer_id)] = buffer
@@ -119,7 +135,10 @@ def restore(run: WorkflowRun, snapshot: RunSnapshot) -> None:
         if saved_waiter.step not in run.routes.steps:
             logger.warning("resumed run %s: dropping a wait of unknown step %r", run.run_id, saved_waiter.step)
             continue
-        item = WorkItem(saved_waiter.event, None, seq_of(saved_waiter.seq), saved_waiter.lineage, saved_waiter.resolved)
+        item = WorkItem(
+            saved_waiter.event, None, seq_of(saved_waiter.seq), saved_waiter.lineage, saved_waiter.resolved,
+            stream=_member(run, saved_waiter.stream),
+        )
         deadline = None if saved_waiter.remaining is None else now + saved_waiter.remaining
         subclasses = run.routes.steps[saved_waiter.step].config.accept_event_subclasses
         run.arm(Waiter(
@@ -132,3 +151,50 @@ def restore(run: WorkflowRun, snapshot: RunSnapshot) -> None:
                 event_type=saved_waiter.event_type, requirements=saved_waiter.requirements,
                 timeout=saved_waiter.remaining, seq=item.seq,
             ))
+    _settle_streams(run)
+
+
+def _restore_streams(run: WorkflowRun, snapshot: RunSnapshot) -> None:
+    for saved in snapshot.streams:
+        if saved.step not in run.routes.steps:
+            logger.warning("resumed run %s: dropping a stream of unknown step %r", run.run_id, saved.step)
+            continue
+        stream = Stream(saved.stream, saved.step, saved.parent)
+        stream.batches = {name: list(events) for name, events in saved.batches.items()}
+        stream.released = set(saved.released)
+        run.streams[stream.id] = stream
+    for stream in run.streams.values():
+        # A child stream holds its parent open; deliveries and waits add theirs as placed.
+        if stream.parent is not None:
+            parent = run.streams.get(stream.parent)
+            if parent is None:
+                stream.parent = None
+            else:
+                parent.pending += 1
+
+
+def _member(run: WorkflowRun, stream_id: int | None) -> int | None:
+    """Count a restored delivery or wait in its stream (``None`` if the stream is gone)."""
+    if stream_id is None:
+        return None
+    stream = run.streams.get(stream_id)
+    if stream is None:
+        return None
+    stream.pending += 1
+    return stream_id
+
+
+def _settle_streams(run: WorkflowRun) -> None:
+    """Release what a run stopped before releasing: full ``Take(n)`` batches, and streams with no work left.
+
+    Innermost first (a child's seq is above its parent's), so a closing child's
+    releases count in its parent before the parent is looked at.
+    """
+    for stream_id in sorted(run.streams, reverse=True):
+        stream = run.streams.get(stream_id)
+        if stream is None:
+            continue
+        for name in list(stream.batches):
+            run.settle_take(stream, name)
+        if stream.pending == 0:
+            run.close_stream(stream)

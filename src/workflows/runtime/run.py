@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from workflows.errors import WorkflowCancelledByUser, WorkflowRuntimeError, WorkflowTimeoutError
 from workflows.events import (
+    CollectionReleaseEvent,
     Event,
     IdleReleasedEvent,
     InputRequiredEvent,
@@ -56,6 +57,7 @@ from workflows.runtime.journal import (
     StateChanged,
     StepFinished,
     StepQueued,
+    StreamOpened,
     WaitEnded,
     WaitStarted,
 )
@@ -64,7 +66,8 @@ from workflows.runtime.scope import current_step_context
 from workflows.runtime.steps import StepSpec
 from workflows.runtime.stream import RunStream
 from workflows.runtime.verbose import say_record
-from workflows.runtime.waits import CollectBuffer, Waiter
+from workflows.runtime.fanout import Stream, nearest
+from workflows.runtime.waits import JOIN_BUFFER, CollectBuffer, JoinBuffer, Waiter
 
 if TYPE_CHECKING:
     from workflows.runtime.snapshot import RunSnapshot
@@ -129,7 +132,7 @@ class WorkflowRun:
         "loop", "loop_thread", "config", "workflow", "ctx", "run_id", "routes", "start_event", "snapshot", "info",
         "journal", "steps", "tasks", "waiters", "collect_buffers", "stream", "pending", "done", "status", "result",
         "stop_event", "error", "finished", "seq", "invocations", "event_ids", "timeout_handle", "final_snapshot",
-        "started", "early_events", "elapsed_before", "started_at", "driver", "threads", "__weakref__",
+        "started", "early_events", "elapsed_before", "started_at", "driver", "threads", "streams", "__weakref__",
     )
 
     def __init__(
@@ -165,7 +168,8 @@ class WorkflowRun:
         self.steps = {name: StepRuntime(spec) for name, spec in config.routes.steps.items()}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.waiters: list[Waiter] = []
-        self.collect_buffers: dict[tuple[str, str], CollectBuffer] = {}
+        self.collect_buffers: dict[tuple[str, str], CollectBuffer | JoinBuffer] = {}
+        self.streams: dict[int, Stream] = {}
         self.pending = 0
         self.done = False
         self.status: RunStatus | None = None
@@ -406,20 +410,29 @@ class WorkflowRun:
         taker: StepRuntime | None = None,
         taker_slot: int = 0,
         sender: int | None = None,
+        stream: int | None = None,
+        releases: int | None = None,
     ) -> Handoff | None:
         """Route ``event`` (to the steps that accept it, or only to ``target``) and apply the decision.
 
         ``taker`` (with the worker slot it holds) is the step whose worker is routing its
-        own result; the delivery it takes on itself is returned.
+        own result; the delivery it takes on itself is returned. ``stream`` is the
+        fan-out stream the event travels in: its deliveries belong to it, and the
+        ``list[E]`` collect steps of its type take it into a batch.
         """
         if self.done:
             return None
         decision = route(self.routes, self.waiters, event, target)
-        targets, woken = decision.targets, decision.woken
+        targets, woken, collectors = decision.targets, decision.woken, decision.collectors
         journal = self.journal
         counter = self.seq
         seqs = (next(counter),) if len(targets) == 1 else tuple([next(counter) for _ in targets])
-        unhandled = not targets and not woken and not isinstance(event, (InputRequiredEvent, StopEvent))
+        gathered: dict[str, Stream] | None = None
+        if collectors:
+            gathered = self._gather(event, collectors, stream, source)
+        unhandled = (
+            not targets and not woken and not collectors and not isinstance(event, (InputRequiredEvent, StopEvent))
+        )
         streamed = unhandled or (source == "return" and isinstance(event, InputRequiredEvent))
         event_id = None
         if journal.full or streamed:
@@ -430,16 +443,119 @@ class WorkflowRun:
                     run=self.info, event=event, event_id=event_id or "", source=source, step=step,
                     invocation_id=invocation_id, targets=decision.step_names, seqs=seqs, lineage=lineage,
                     completes=completes, sender=sender, woken=tuple(w.waiter_id for w in woken),
-                    unhandled=unhandled, idle=unhandled and self.pending == 0,
+                    unhandled=unhandled, idle=unhandled and self.pending == 0, stream=stream,
+                    collected={name: s.id for name, s in gathered.items()} if gathered else None, releases=releases,
                 ),
                 streamed=streamed,
             )
         handoff = None
         for waiter in woken:
             handoff = self.place(self.steps[waiter.step], self._resume(waiter, event), taker, taker_slot, handoff)
+        if stream is not None and targets:
+            self.streams[stream].pending += len(targets)
         for spec, seq in zip(targets, seqs):
-            handoff = self.place(self.steps[spec.name], WorkItem(event, event_id, seq, lineage), taker, taker_slot, handoff)
+            handoff = self.place(
+                self.steps[spec.name], WorkItem(event, event_id, seq, lineage, None, None, 0, stream), taker, taker_slot,
+                handoff,
+            )
+        if gathered:
+            for name, batch_stream in gathered.items():
+                self.settle_take(batch_stream, name)
         return handoff
+
+    # ------------------------------------------------------------------ fan-out streams
+    def _gather(
+        self, event: Event, collectors: tuple[StepSpec, ...], stream: int | None, source: EventSource
+    ) -> dict[str, Stream]:
+        """Add ``event`` to the batches of ``collectors`` in its stream; which batch each took it into."""
+        if stream is None:
+            for collector in collectors:
+                logger.warning(
+                    "run %s: ignoring %s for collect step %r: it was not emitted inside a fan-out stream (%s), "
+                    "so it cannot join a batch; a list[E] step collects what a step returning list[...] starts",
+                    self.run_id, type(event).__name__, collector.name,
+                    "sent with ctx.send_event" if source == "send_event" else f"source: {source}",
+                )
+            return {}
+        gathered: dict[str, Stream] = {}
+        bindings = self.routes.bindings
+        for collector in collectors:
+            batch_stream = nearest(self.streams, stream, collector.name, bindings)
+            if batch_stream is None or collector.name in batch_stream.released:
+                continue  # a Take(n) already handed out its n
+            batch_stream.batches.setdefault(collector.name, []).append(event)
+            gathered[collector.name] = batch_stream
+        return gathered
+
+    def fan_out(
+        self, spec: StepSpec, item: WorkItem, invocation_id: int, events: list[Event], state: StepRuntime, slot: int
+    ) -> Handoff | None:
+        """A fan-out step returned ``events``: open a stream and emit each element in it."""
+        stream = Stream(item.seq, spec.name, item.stream)
+        stream.pending = 1  # held while the elements are emitted: an unhandled one must not close it
+        self.streams[stream.id] = stream
+        if item.stream is not None:
+            self.streams[item.stream].pending += 1
+        if self.journal.full:
+            self.journal.add(StreamOpened(
+                run=self.info, step=spec.name, invocation_id=invocation_id, seq=item.seq, stream=stream.id,
+                parent=item.stream, size=len(events),
+            ))
+        handoff = None
+        for event in events:
+            if isinstance(event, StopEvent):
+                # Journaled like a returned StopEvent; invoke stops the run with the first.
+                if self.journal.full:
+                    self.journal.add(EventEmitted(
+                        run=self.info, event=event, event_id=self._new_event_id(), source="return", step=spec.name,
+                        invocation_id=invocation_id, completes=item.seq, stream=stream.id,
+                    ))
+                continue
+            placed = self.emit(
+                event, "return", spec.name, invocation_id, item.lineage, completes=item.seq,
+                taker=state if handoff is None else None, taker_slot=slot, stream=stream.id,
+            )
+            handoff = handoff or placed
+        self.stream_left(stream.id)
+        return handoff
+
+    def stream_left(self, stream_id: int) -> None:
+        """A delivery (or child stream) of the stream ended for good: close the stream once none is left."""
+        stream = self.streams.get(stream_id)
+        if stream is None:
+            return
+        stream.pending -= 1
+        if stream.pending > 0 or self.done:
+            return
+        self.close_stream(stream)
+
+    def close_stream(self, stream: Stream) -> None:
+        """Hand each collect step of ``stream`` its batch (``[]`` if none came), then leave the parent."""
+        for name in self._stream_collectors(stream):
+            if name not in stream.released:
+                self._release(stream, name)
+        del self.streams[stream.id]
+        if stream.parent is not None:
+            self.stream_left(stream.parent)
+
+    def _stream_collectors(self, stream: Stream) -> list[str]:
+        bound = self.routes.bindings.get(stream.step, ())
+        return [*bound, *(name for name in stream.batches if name not in bound)]
+
+    def settle_take(self, stream: Stream, name: str) -> None:
+        """Release the batch of a ``Take(n)`` collect step once it holds ``n`` events."""
+        take = self.routes.steps[name].config.collect_take
+        if take is not None and name not in stream.released and len(stream.batches.get(name, ())) >= take:
+            self._release(stream, name)
+
+    def _release(self, stream: Stream, name: str) -> None:
+        stream.released.add(name)
+        events = stream.batches.pop(name, [])
+        take = self.routes.steps[name].config.collect_take
+        if take is not None:
+            events = events[:take]
+        release = CollectionReleaseEvent(stream_id=str(stream.id), step_name=name, events=events)
+        self.emit(release, "release", target=self.routes.steps[name], stream=stream.parent, releases=stream.id)
 
     def place(
         self, state: StepRuntime, item: WorkItem, taker: StepRuntime | None, taker_slot: int, handoff: Handoff | None
@@ -452,7 +568,8 @@ class WorkflowRun:
             # steps, or an agent's loop, then runs in one task).
             if state is taker and not state.queue:
                 return Handoff(state=state, item=item, slot=taker_slot)
-            if state is not taker and state.free_slots:
+            if state is not taker and state.free_slots and state.spec.config.inputs != "join":
+                # (A join's deliveries start in order instead: its sets form in arrival order.)
                 return Handoff(state=state, item=item, slot=state.free_slots.pop())
         self.dispatch(state, item)
         return handoff
@@ -476,6 +593,8 @@ class WorkflowRun:
         self, spec: StepSpec, item: WorkItem, invocation_id: int, result: Event, state: StepRuntime, slot: int
     ) -> Handoff | None:
         """Route what a step returned; a ``StopEvent`` is only journaled (``stop`` concludes the run)."""
+        if type(result) is list:
+            return self.fan_out(spec, item, invocation_id, result, state, slot)
         if isinstance(result, StopEvent):
             if self.journal.full:
                 self.journal.add(EventEmitted(
@@ -484,7 +603,8 @@ class WorkflowRun:
                 ))
             return None
         return self.emit(
-            result, "return", spec.name, invocation_id, item.lineage, completes=item.seq, taker=state, taker_slot=slot
+            result, "return", spec.name, invocation_id, item.lineage, completes=item.seq, taker=state, taker_slot=slot,
+            stream=item.stream,
         )
 
     def step_failed(self, spec: StepSpec, item: WorkItem, exc: BaseException, attempts: int, elapsed: float) -> None:
@@ -504,7 +624,9 @@ class WorkflowRun:
                     elapsed_seconds=elapsed,
                     failed_at=datetime.now(timezone.utc),
                 )
-                self.emit(failure, "return", spec.name, None, lineage, target=handler, completes=item.seq)
+                self.emit(
+                    failure, "return", spec.name, None, lineage, target=handler, completes=item.seq, stream=item.stream
+                )
                 return
         self.conclude(
             "failed",
@@ -547,6 +669,20 @@ class WorkflowRun:
                 raise WorkflowRuntimeError(f"Step {step} does not exist")
             if not target.accepts(type(event)) and not any(w.step == step and w.matches(event) for w in self.waiters):
                 raise WorkflowRuntimeError(f"Step {step} does not accept event of type {type(event)}")
+            if target.config.inputs == "collect" and not any(w.step == step and w.matches(event) for w in self.waiters):
+                error = WorkflowRuntimeError(
+                    f"{type(event).__name__} was sent to collect step {step!r} with send_event(step=...), but a "
+                    "list[E] collect step cannot receive targeted events: it only collects the events of a fan-out "
+                    "stream (what a step returning list[...] starts)."
+                )
+                if not self.started:
+                    raise error
+                self.conclude(
+                    "failed",
+                    WorkflowFailedEvent(step_name=from_step or step, exception=error, attempts=0, elapsed_seconds=0.0),
+                    error=error,
+                )
+                return
         if not self.started:
             # The run's task has not begun yet (or waits for num_concurrent_runs): keep
             # the event until the start event is routed and saved waiters are re-armed.
@@ -576,7 +712,7 @@ class WorkflowRun:
     ) -> list[Event] | None:
         key = (step, buffer_id)
         buffer = self.collect_buffers.get(key)
-        if buffer is None:
+        if not isinstance(buffer, CollectBuffer):
             buffer = self.collect_buffers[key] = CollectBuffer(expected)
         elif buffer.expected is not expected and buffer.expected != expected:
             # The step changed its mind about what it waits for: keep what still fits.
@@ -594,6 +730,23 @@ class WorkflowRun:
             return None
         del self.collect_buffers[key]
         return buffer.ordered()
+
+    def join(self, step: str, event: Event, invocation_id: int, seq: int) -> list[Event] | None:
+        """Buffer ``event`` for a multi-slot join step: one event per slot once every slot has one, else ``None``."""
+        key = (step, JOIN_BUFFER)
+        buffer = self.collect_buffers.get(key)
+        if not isinstance(buffer, JoinBuffer):
+            config = self.routes.steps[step].config
+            buffer = self.collect_buffers[key] = JoinBuffer(
+                list(config.event_parameters.values()), config.accept_event_subclasses
+            )
+        handed = buffer.add(event)
+        if self.journal.full:
+            self.journal.add(CollectBuffered(
+                run=self.info, step=step, buffer_id=JOIN_BUFFER, event=event, expected=tuple(buffer.expected),
+                complete=handed is not None, invocation_id=invocation_id, seq=seq,
+            ))
+        return handed
 
     def add_waiter(
         self,
@@ -637,7 +790,9 @@ class WorkflowRun:
             ))
         resolved = dict(item.resolved or {})
         resolved[waiter.waiter_id] = event
-        return WorkItem(item.event, item.event_id, item.seq, item.lineage, resolved, item.timed_out, item.attempts)
+        return WorkItem(
+            item.event, item.event_id, item.seq, item.lineage, resolved, item.timed_out, item.attempts, item.stream
+        )
 
     def waiter_timed_out(self, waiter: Waiter) -> None:
         if self.done or waiter not in self.waiters:
@@ -649,7 +804,9 @@ class WorkflowRun:
                 run=self.info, step=waiter.step, waiter_id=waiter.waiter_id, outcome="timed_out", seq=item.seq,
             ))
         timed_out = frozenset(item.timed_out or ()) | {waiter.waiter_id}
-        resumed = WorkItem(item.event, item.event_id, item.seq, item.lineage, item.resolved, timed_out, item.attempts)
+        resumed = WorkItem(
+            item.event, item.event_id, item.seq, item.lineage, item.resolved, timed_out, item.attempts, item.stream
+        )
         self.place(self.steps[waiter.step], resumed, None, 0, None)
 
     # ------------------------------------------------------------------ snapshot

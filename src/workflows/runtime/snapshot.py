@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from workflows.context.serializers import BaseSerializer, JsonSerializer, describe_validation_error, known_types
 from workflows.context.state_store import DictState
 from workflows.errors import ContextSerdeError
-from workflows.events import Event, StartEvent, StopEvent, qualified_name
+from workflows.events import CollectionReleaseEvent, Event, StartEvent, StopEvent, qualified_name
 from workflows.runtime import snapshot_schema as schema
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ class SavedItem:
     seq: int | None = None
     timed_out: list[str] | None = None
     attempts: int = 0
+    stream: int | None = None
 
 
 @dataclass
@@ -56,6 +57,7 @@ class SavedWaiter:
     lineage: dict[str, int] | None = None
     resolved: dict[str, Event] | None = None
     seq: int | None = None
+    stream: int | None = None
 
 
 @dataclass
@@ -66,6 +68,22 @@ class SavedCollect:
     buffer_id: str
     expected: list[type[Event]]
     events: list[Event]
+
+
+@dataclass
+class SavedStream:
+    """An open fan-out stream: its opener, its parent, and the batches gathered so far.
+
+    ``released`` are the collect steps already handed their batch (a ``Take(n)`` that
+    fired); how much work is left in the stream is not saved but counted again from the
+    saved work, waits and child streams that name it.
+    """
+
+    stream: int
+    step: str
+    parent: int | None = None
+    batches: dict[str, list[Event]] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -83,6 +101,7 @@ class RunSnapshot:
     collected: list[SavedCollect] = field(default_factory=list)
     waiters: list[SavedWaiter] = field(default_factory=list)
     next_seq: int = 0
+    streams: list[SavedStream] = field(default_factory=list)
     session_id: str | None = None
     resume_count: int = 0
 
@@ -169,6 +188,7 @@ def dump_context(
                 "seq": i.seq,
                 "timed_out": i.timed_out,
                 "attempts": i.attempts,
+                "stream": i.stream,
             }
             for n, i in enumerate(items)
         ]
@@ -191,6 +211,7 @@ def dump_context(
                 "lineage": w.lineage,
                 "resolved": _events_out(serializer, w.resolved, f"{where}.resolved"),
                 "seq": w.seq,
+                "stream": w.stream,
             }
         )
     return {
@@ -203,6 +224,19 @@ def dump_context(
         "trace_context": dict(snapshot.carrier),
         "workers": workers,
         "next_seq": snapshot.next_seq,
+        "streams": [
+            {
+                "stream": st.stream,
+                "step": st.step,
+                "parent": st.parent,
+                "batches": {
+                    name: [_ser(serializer, e, f"streams[{n}].batches.{name}[{i}]") for i, e in enumerate(events)]
+                    for name, events in st.batches.items()
+                },
+                "released": list(st.released),
+            }
+            for n, st in enumerate(snapshot.streams)
+        ],
     }
 
 
@@ -284,6 +318,11 @@ class _Reader:
         return spec
 
     def accepted(self, spec: Any, ev: Event, where: str) -> Event:
+        if spec.config.inputs == "collect":
+            # A collect step's deliveries are the batches the run released to it.
+            if not isinstance(ev, CollectionReleaseEvent):
+                raise self.fail(where, f"collect step {spec.name} only runs on a CollectionReleaseEvent, not a {type(ev).__name__}")
+            return ev
         if not spec.accepts(type(ev)):
             raise self.fail(where, f"step {spec.name} does not accept a {type(ev).__name__}")
         return ev
@@ -317,6 +356,8 @@ class _Reader:
             carrier=dict(parsed.trace_context),
             next_seq=parsed.next_seq,
         )
+        snapshot.streams = self.streams(parsed.streams)
+        open_streams = {st.stream for st in snapshot.streams}
         for step_name, worker in parsed.workers.items():
             base = f"workers.{step_name[:200]}"
             spec = self.step(step_name, base)
@@ -335,6 +376,7 @@ class _Reader:
                         seq=item.seq,
                         timed_out=list(item.timed_out) if item.timed_out else None,
                         attempts=item.attempts,
+                        stream=self.stream_ref(item.stream, open_streams, f"{where}.stream"),
                     )
                 )
             for buffer_id, buf in worker.collected_events.items():
@@ -360,9 +402,54 @@ class _Reader:
                         lineage=dict(w.lineage) if w.lineage is not None else None,
                         resolved=self.events(w.resolved, f"{where}.resolved"),
                         seq=w.seq,
+                        stream=self.stream_ref(w.stream, open_streams, f"{where}.stream"),
                     )
                 )
         return snapshot
+
+    def stream_ref(self, stream: int | None, open_streams: set[int], where: str) -> int | None:
+        if stream is not None and stream not in open_streams:
+            raise self.fail(where, f"names stream {stream}, which is not among the saved streams")
+        return stream
+
+    def streams(self, saved: list[schema.Stream]) -> list[SavedStream]:
+        ids = {st.stream for st in saved}
+        out: list[SavedStream] = []
+        for n, st in enumerate(saved):
+            where = f"streams[{n}]"
+            spec = self.step(st.step, f"{where}.step")
+            if not spec.config.fan_out_types:
+                raise self.fail(f"{where}.step", f"step {spec.name} does not return a list, so it opens no stream")
+            if st.parent is not None and (st.parent not in ids or st.parent == st.stream):
+                raise self.fail(f"{where}.parent", f"names stream {st.parent}, which is not another saved stream")
+            batches: dict[str, list[Event]] = {}
+            for name, texts in st.batches.items():
+                collector = self.step(name, f"{where}.batches.{name[:200]}")
+                if collector.config.inputs != "collect":
+                    raise self.fail(f"{where}.batches.{name[:200]}", f"step {name[:200]} has no list[E] parameter")
+                batches[name] = [
+                    self.accepted_by(collector, self.event(t, f"{where}.batches.{name[:200]}[{i}]"), f"{where}.batches.{name[:200]}[{i}]")
+                    for i, t in enumerate(texts)
+                ]
+            for i, name in enumerate(st.released):
+                self.step(name, f"{where}.released[{i}]")
+            out.append(SavedStream(stream=st.stream, step=st.step, parent=st.parent, batches=batches, released=list(st.released)))
+        if len(ids) != len(saved):
+            raise self.fail("streams", "a stream is saved twice")
+        parents = {st.stream: st.parent for st in saved}
+        for n, st in enumerate(saved):
+            seen, current = {st.stream}, st.parent
+            while current is not None:
+                if current in seen:
+                    raise self.fail(f"streams[{n}].parent", "the streams' parents form a cycle")
+                seen.add(current)
+                current = parents.get(current)
+        return out
+
+    def accepted_by(self, spec: Any, ev: Event, where: str) -> Event:
+        if not spec.accepts(type(ev)):
+            raise self.fail(where, f"step {spec.name} does not collect a {type(ev).__name__}")
+        return ev
 
     def requirements(self, raw: str | dict[str, Any] | None, where: str) -> dict[str, Any] | None:
         if raw is None:
@@ -379,6 +466,7 @@ __all__ = [
     "SavedItem",
     "SavedWaiter",
     "SavedCollect",
+    "SavedStream",
     "RunSnapshot",
     "LoadedContext",
     "workflow_types",

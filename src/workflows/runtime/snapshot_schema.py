@@ -3,8 +3,10 @@
 ``parse`` checks a payload's shape and field types, strictly (no coercion: ``"10"`` is
 not a number), and upgrades older formats to the current one:
 
-* **3** (current): every key is required and no other key is accepted. It adds
-  ``resume_count`` and stores waiter ``requirements`` as one serializer string.
+* **4** (current): every key is required and no other key is accepted. It adds the
+  open fan-out ``streams`` and the ``stream`` each queued delivery and wait belongs to.
+* **3**: as strict, without streams; upgraded (no delivery belongs to a stream).
+  It added ``resume_count`` and stores waiter ``requirements`` as one serializer string.
 * **0, 1, 2**: read and upgraded (``resume_count`` 0; plain-object requirements). Keys
   this engine does not know are ignored, except a non-empty per-step ``in_progress``
   (work another engine had started), which is refused later with an explanation.
@@ -21,7 +23,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-CURRENT_VERSION = 3
+CURRENT_VERSION = 4
 OLDEST_VERSION = 0
 
 _MAX_COUNT = 2**53  # seq, lineage and resume counters: beyond this they are corrupt, not big
@@ -57,8 +59,8 @@ class StatePayload(_Strict):
     state_data: Union[DictStateData, Text]
 
 
-class Item(_Strict):
-    """A queued or in-progress delivery."""
+class ItemV3(_Strict):
+    """A queued or in-progress delivery (format 3)."""
 
     event: Text
     lineage: dict[Name, Count] | None
@@ -68,8 +70,14 @@ class Item(_Strict):
     attempts: Count  # attempts made before the save (a step run again continues the count)
 
 
-class Waiter(_Strict):
-    """A ``wait_for_event`` that was pending."""
+class Item(ItemV3):
+    """A queued or in-progress delivery."""
+
+    stream: Count | None  # the fan-out stream it belongs to
+
+
+class WaiterV3(_Strict):
+    """A ``wait_for_event`` that was pending (format 3)."""
 
     event: Text
     waiter_id: Name
@@ -79,6 +87,22 @@ class Waiter(_Strict):
     lineage: dict[Name, Count] | None
     resolved: dict[Name, Text] | None
     seq: Count  # the run derives default waiter ids from it: never missing
+
+
+class Waiter(WaiterV3):
+    """A ``wait_for_event`` that was pending."""
+
+    stream: Count | None  # the fan-out stream of the waiting delivery
+
+
+class Stream(_Strict):
+    """An open fan-out stream (named by the seq of the delivery that opened it)."""
+
+    stream: Count
+    step: Name  # the fan-out step that opened it
+    parent: Count | None
+    batches: dict[Name, list[Text]]  # collect step -> the events gathered for it
+    released: list[Name]  # collect steps already handed their batch
 
 
 class Buffer(_Strict):
@@ -94,11 +118,17 @@ class Worker(_Strict):
     queue: list[Item]
     collected_events: dict[Key, Buffer]
     collected_waiters: list[Waiter]
-    in_progress: list[Any] = Field(default_factory=list, exclude=True)  # never written in format 3
+    in_progress: list[Any] = Field(default_factory=list, exclude=True)  # never written since format 3
 
 
-class Payload(_Strict):
-    """A saved context in the current format (older ones are upgraded into it)."""
+class WorkerV3(_Strict):
+    queue: list[ItemV3]
+    collected_events: dict[Key, Buffer]
+    collected_waiters: list[WaiterV3]
+
+
+class PayloadV3(_Strict):
+    """A saved context in format 3 (strict, like the current one, without streams)."""
 
     version: Literal[3]
     session_id: Name | None
@@ -107,8 +137,23 @@ class Payload(_Strict):
     is_running: bool
     elapsed_alive: Seconds
     trace_context: dict[Key, Annotated[str, Field(max_length=_MAX_ID)]]
+    workers: dict[Name, WorkerV3]
+    next_seq: Count  # the next work item number: numbers are never reused in a run
+
+
+class Payload(_Strict):
+    """A saved context in the current format (older ones are upgraded into it)."""
+
+    version: Literal[4]
+    session_id: Name | None
+    resume_count: Count
+    state: dict[str, Any]
+    is_running: bool
+    elapsed_alive: Seconds
+    trace_context: dict[Key, Annotated[str, Field(max_length=_MAX_ID)]]
     workers: dict[Name, Worker]
     next_seq: Count  # the next work item number: numbers are never reused in a run
+    streams: list[Stream]  # the open fan-out streams
 
 
 # Legacy formats: the same field types, but keys may be missing or unknown.
@@ -143,7 +188,7 @@ class LegacyWorker(_Lenient):
 
 
 class LegacyPayload(_Lenient):
-    version: Annotated[int, Field(ge=OLDEST_VERSION, le=CURRENT_VERSION - 1)] = 0
+    version: Annotated[int, Field(ge=OLDEST_VERSION, le=2)] = 0
     session_id: Name | None = None
     state: dict[str, Any]
     is_running: bool = False
@@ -168,6 +213,7 @@ class Parsed(_Strict):
     trace_context: dict[str, str]
     workers: dict[str, Worker]
     next_seq: int = 0
+    streams: list[Stream] = Field(default_factory=list)
 
 
 def parse(data: Any) -> Parsed:
@@ -175,7 +221,7 @@ def parse(data: Any) -> Parsed:
     if not isinstance(data, dict):
         raise _error((), "dict_type", "a saved context must be a dict (the output of ctx.to_dict())")
     if "version" not in data and "resume_count" in data:
-        # Only format 3 has resume_count: this is a damaged current payload, not a format 0 one.
+        # Only formats 3 and later have resume_count: a damaged current payload, not a format 0 one.
         raise _error(("version",), "missing", "Field required")
     version = data.get("version", 0)
     if isinstance(version, bool) or not isinstance(version, int):
@@ -201,6 +247,20 @@ def parse(data: Any) -> Parsed:
             trace_context=dict(payload.trace_context),
             workers=dict(payload.workers),
             next_seq=payload.next_seq,
+            streams=list(payload.streams),
+        )
+    if version == 3:
+        v3 = PayloadV3.model_validate(data)
+        return Parsed(
+            version=version,
+            session_id=v3.session_id,
+            resume_count=v3.resume_count,
+            state=_state(v3.state),
+            is_running=v3.is_running,
+            elapsed_alive=v3.elapsed_alive,
+            trace_context=dict(v3.trace_context),
+            workers={name: _upgrade_v3_worker(w) for name, w in v3.workers.items()},
+            next_seq=v3.next_seq,
         )
     legacy = LegacyPayload.model_validate(data)
     return Parsed(
@@ -236,10 +296,18 @@ def _state(state: dict[str, Any]) -> StatePayload | None:
         ) from None
 
 
+def _upgrade_v3_worker(worker: WorkerV3) -> Worker:
+    return Worker(
+        queue=[Item(**dict(i), stream=None) for i in worker.queue],
+        collected_events=dict(worker.collected_events),
+        collected_waiters=[Waiter(**dict(w), stream=None) for w in worker.collected_waiters],
+    )
+
+
 def _upgrade_worker(worker: LegacyWorker) -> Worker:
     return Worker(
         queue=[
-            Item(event=i.event, lineage=i.lineage, resolved=i.resolved, seq=i.seq, timed_out=None, attempts=0)
+            Item(event=i.event, lineage=i.lineage, resolved=i.resolved, seq=i.seq, timed_out=None, attempts=0, stream=None)
             for i in worker.queue or []
         ],
         collected_events={k: Buffer(expected=b.expected, events=b.events) for k, b in (worker.collected_events or {}).items()},
@@ -252,7 +320,7 @@ def _upgrade_waiter(w: LegacyWaiter) -> Waiter:
     # Built without validation: a legacy waiter keeps plain-object requirements, which
     # the loader reads as well as format 3's serializer string.
     fields: dict[str, Any] = dict(w)  # requirements may be a dict and seq None here
-    return Waiter.model_construct(**fields)
+    return Waiter.model_construct(**fields, stream=None)
 
 
 def _error(loc: tuple[str, ...], kind: str, message: str) -> ValidationError:

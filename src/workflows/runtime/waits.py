@@ -1,8 +1,9 @@
-"""Steps parked for an outside event (``wait_for_event``) and ``collect_events`` buffers."""
+"""Steps parked for an outside event (``wait_for_event``), ``collect_events`` buffers and join buffers."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any, Iterator
 
 from workflows.events import Event
@@ -79,3 +80,56 @@ class CollectBuffer:
 
     def events(self) -> list[Event]:
         return [ev for evs in self.got.values() for ev in evs]
+
+
+JOIN_BUFFER = "<join>"
+"""The buffer id of a multi-slot join step's own buffer (``ctx.collect_events`` ids are the user's)."""
+
+
+class JoinBuffer:
+    """The events a multi-slot join step has received, queued per slot type.
+
+    The step fires each time every slot has one: the oldest of each is handed out and
+    later arrivals wait for the next set (``A, A, B`` fires once, with the first ``A``;
+    the second ``A`` waits for another ``B``). ``short`` counts the types still lacking
+    events, so an arrival costs O(1) plus the hand-out.
+    """
+
+    __slots__ = ("expected", "subclasses", "need", "queues", "short")
+
+    def __init__(self, expected: list[type[Event]], subclasses: bool = False) -> None:
+        self.expected = expected
+        self.subclasses = subclasses
+        self.need: dict[type, int] = {}
+        for t in expected:
+            self.need[t] = self.need.get(t, 0) + 1
+        self.queues: dict[type, deque[Event]] = {t: deque() for t in self.need}
+        self.short = len(self.need)
+
+    def _slot_type(self, event: Event) -> type | None:
+        t = type(event)
+        if t in self.need:
+            return t
+        if self.subclasses:
+            return next((s for s in self.need if isinstance(event, s)), None)
+        return None
+
+    def add(self, event: Event) -> list[Event] | None:
+        """Queue ``event``; the events of a complete set (in slot order) when it completes one."""
+        t = self._slot_type(event)
+        if t is None:
+            return None
+        queue = self.queues[t]
+        queue.append(event)
+        if len(queue) == self.need[t]:
+            self.short -= 1
+        if self.short:
+            return None
+        handed = [self.queues[s].popleft() for s in self.expected]
+        for s, n in self.need.items():
+            if len(self.queues[s]) < n:
+                self.short += 1
+        return handed
+
+    def events(self) -> list[Event]:
+        return [ev for queue in self.queues.values() for ev in queue]

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util import BoundedList
 
+from workflows.instrumentation.export_grace import ExportGuard
 from workflows_langfuse.mapping import langfuse_attributes
 
 logger = logging.getLogger("workflows_langfuse")
@@ -28,6 +29,8 @@ class LangfuseMappingExporter(SpanExporter):
     ``exported_spans``, ``failed_spans`` and ``failed_batches`` count what happened. The
     first failure after a success (or ever) is logged as a warning naming
     ``endpoint``; the inner exporter logs the HTTP status or connection error itself.
+    Once the export is ending (the program ends, or ``shutdown()``), failures are only
+    counted: the exit guard around the inner exporter logs them once, in all.
     """
 
     def __init__(
@@ -77,7 +80,7 @@ class LangfuseMappingExporter(SpanExporter):
             self.failed_batches += 1
             first_of_streak = not self._failing
             self._failing = True
-        if first_of_streak:
+        if first_of_streak and not self._ending():
             logger.warning(
                 "could not send %d workflow span(s) to Langfuse at %s; workflows are not affected. "
                 "Check that Langfuse is reachable and that LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY "
@@ -86,6 +89,20 @@ class LangfuseMappingExporter(SpanExporter):
                 count,
                 self.endpoint,
             )
+
+    def _ending(self) -> bool:
+        guard = self._guard()
+        return guard is not None and guard.ending
+
+    def _guard(self) -> ExportGuard | None:
+        guard = getattr(self._exporter, "guard", None)
+        return guard if isinstance(guard, ExportGuard) else None
+
+    def begin_end(self) -> None:
+        """The export is ending: from now on it has the exit grace, in all."""
+        guard = self._guard()
+        if guard is not None:
+            guard.begin_end()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self._exporter.force_flush(timeout_millis)

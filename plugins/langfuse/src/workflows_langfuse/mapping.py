@@ -58,7 +58,8 @@ _GENERATION_OPERATIONS = {"chat", "completion", "text_completion", "generate_con
 def span_role(attributes: Mapping[str, Any]) -> str | None:
     """What a span is, from the attributes only its kind carries.
 
-    ``run``, ``step``, ``emit``, ``state``, ``wait``, ``workflow`` (another span the
+    ``run``, ``step``, ``emit``, ``state``, ``wait`` (for outside input, or a retry's
+    back-off), ``workflow`` (another span the
     engine made inside a run, such as a ``@dispatcher.span`` function), ``llm``
     (an LLM call from any instrumentation), or ``None`` for anything else.
     """
@@ -66,6 +67,8 @@ def span_role(attributes: Mapping[str, Any]) -> str | None:
         return "run"
     if "workflow.step.attempt" in attributes:
         return "step"
+    if "workflow.backoff.attempt" in attributes:
+        return "wait"
     if "workflow.event.source" in attributes:
         return "emit"
     if "workflow.state.diff" in attributes or "workflow.state.keys" in attributes:
@@ -161,15 +164,18 @@ def _trace_of_run(attributes: Mapping[str, Any]) -> dict[str, Any]:
 
 def _level(span: ReadableSpan, attributes: Mapping[str, Any]) -> dict[str, Any]:
     """Failures are ERROR with their message; what went wrong but was handled (an
-    attempt that will be retried, a run or step cut short by a cancel) is WARNING."""
+    attempt that will be retried, a run or step cut short by a cancel) is WARNING.
+
+    A retried attempt is WARNING whatever its status: the engine leaves it UNSET (so a run
+    that recovers does not look failed), older versions marked it ERROR."""
     status = span.status
     description = status.description or _exception_message(span.events)
+    if attributes.get("workflow.step.outcome") == "retrying":
+        delay = attributes.get("workflow.step.retry_delay")
+        retry = f"retried in {delay:g}s" if isinstance(delay, (int, float)) else "retried"
+        message = f"attempt {attributes.get('workflow.step.attempt', '?')} failed, {retry}: {description}"
+        return {LEVEL: "WARNING", STATUS_MESSAGE: message, **_exception_metadata(span.events)}
     if status.status_code is StatusCode.ERROR:
-        if attributes.get("workflow.step.outcome") == "retrying":
-            delay = attributes.get("workflow.step.retry_delay")
-            retry = f"retried in {delay:g}s" if isinstance(delay, (int, float)) else "retried"
-            message = f"attempt {attributes.get('workflow.step.attempt', '?')} failed, {retry}: {description}"
-            return {LEVEL: "WARNING", STATUS_MESSAGE: message, **_exception_metadata(span.events)}
         return {LEVEL: "ERROR", STATUS_MESSAGE: description or "failed", **_exception_metadata(span.events)}
     if attributes.get("workflow.run.status") == "cancelled":
         return {LEVEL: "WARNING", STATUS_MESSAGE: "the run was cancelled"}

@@ -29,6 +29,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from workflows.instrumentation import InstrumentationHandler, get_dispatcher
+from workflows.instrumentation.export_grace import GuardedSpanExporter, arm_at_exit
+from workflows.instrumentation.settings import export_grace_seconds
 from workflows.instrumentation.otel import TRACER_NAME, OpenTelemetryHandler
 from workflows_langfuse.exporter import LangfuseMappingExporter
 from workflows_langfuse.session import RunContextProcessor
@@ -89,6 +91,8 @@ class LangfuseSetup:
         if self._shut_down:
             return
         self._shut_down = True
+        if self.exporter is not None:
+            self.exporter.begin_end()  # what is left gets the grace, not a timeout per batch
         if self.handler is not None:
             get_dispatcher().remove_handler(self.handler)
         if self.client is not None:
@@ -115,6 +119,7 @@ def register(
     flush_interval: float | None = None,
     additional_headers: Mapping[str, str] | None = None,
     should_export_span: SpanFilter | None = None,
+    export_grace: float | None = None,
 ) -> LangfuseSetup:
     """Send the engine's spans (and the LLM calls made inside steps) to Langfuse.
 
@@ -133,6 +138,10 @@ def register(
     root dispatcher (and removed by ``shutdown()``).
 
     ``should_export_span`` replaces the span filter (default: ``default_span_filter``).
+    When the program ends (or ``shutdown()`` is called), what is left gets
+    ``export_grace`` seconds in all (default ``WORKFLOWS_EXPORT_GRACE_SECONDS``, else 2)
+    to reach Langfuse; what could not be sent is counted (``exporter.failed_spans``) and
+    logged once.
     Raises ``LangfuseConfigurationError`` when a key is missing or a setting is
     invalid, or when a Langfuse client for the same public key already exists in this
     process (the SDK would ignore these settings and export nothing).
@@ -147,6 +156,7 @@ def register(
         sample_rate=sample_rate,
         additional_headers=additional_headers,
     )
+    export_grace_seconds(export_grace)  # a bad value fails before anything is set up
     if not settings.tracing_enabled:
         logger.info("Langfuse tracing is turned off (LANGFUSE_TRACING_ENABLED=false); nothing is exported")
         return LangfuseSetup(settings)
@@ -187,6 +197,7 @@ def register(
         setup.handler = OpenTelemetryHandler(tracer_provider=provider, metrics=False)
         get_dispatcher().add_handler(setup.handler)
     logger.info("sending workflow traces to Langfuse at %s", settings.endpoint)
+    arm_at_exit(export_grace)  # after the provider's and the client's exit hooks: runs before them
     return setup
 
 
@@ -197,8 +208,9 @@ def _mapping_exporter(settings: LangfuseSettings) -> LangfuseMappingExporter:
         timeout=settings.timeout,
         compression=Compression.Gzip,  # the only encoding Langfuse decodes
     )
+    guarded = GuardedSpanExporter(otlp, destination=settings.endpoint, log=logger)
     return LangfuseMappingExporter(
-        otlp, endpoint=settings.endpoint, environment=settings.environment, release=settings.release
+        guarded, endpoint=settings.endpoint, environment=settings.environment, release=settings.release
     )
 
 

@@ -16,8 +16,15 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from workflows.instrumentation.export_grace import (
+    GracefulBatchSpanProcessor,
+    GuardedLogExporter,
+    GuardedMetricExporter,
+    GuardedSpanExporter,
+    arm_at_exit,
+)
+from workflows.instrumentation.settings import export_grace_seconds
 from workflows_otlp import settings
 from workflows_otlp.log_handler import OTelLogHandler
 from workflows_otlp.settings import GRPC, Signal, SignalSettings
@@ -43,10 +50,16 @@ class OTLPSetup:
     meter_provider: MeterProvider | None = None
     logger_provider: LoggerProvider | None = None
     log_handler: logging.Handler | None = None
-    _span_processor: BatchSpanProcessor | None = None
+    _span_processor: GracefulBatchSpanProcessor | None = None
     _metric_reader: PeriodicExportingMetricReader | None = None
     _log_processor: BatchLogRecordProcessor | None = None
+    _guards: list[Any] = field(default_factory=list)
     _owned: list[Any] = field(default_factory=list)
+
+    @property
+    def unsent(self) -> dict[str, int]:
+        """What could not be sent so far, per signal (spans, metric collections, log records)."""
+        return {guarded.guard.what: guarded.unsent for guarded in self._guards}
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything recorded so far; ``False`` if some export did not finish in time."""
@@ -61,7 +74,10 @@ class OTLPSetup:
 
         Providers that ``register()`` created are shut down too; shared global
         providers (created by someone else) keep running without these exporters.
+        What is left gets the exit grace, in all (see ``register()``).
         """
+        for guarded in self._guards:
+            guarded.guard.begin_end()
         if self.log_handler is not None:
             logging.getLogger().removeHandler(self.log_handler)
         for provider in self._owned:
@@ -88,6 +104,7 @@ def register(
     set_global: bool = True,
     *,
     resource_attributes: Mapping[str, Any] | None = None,
+    export_grace: float | None = None,
 ) -> OTLPSetup:
     """Send workflow traces, metrics and (with ``logs=True``) Python logs over OTLP.
 
@@ -112,9 +129,13 @@ def register(
     such as Phoenix and Langfuse, otherwise answer every metrics export with an error.
 
     Export runs in background threads: a receiver that is down or slow only costs
-    logged export errors, never a failed workflow. Raises ``OTLPConfigurationError``
-    for an unsupported protocol.
+    logged export errors, never a failed workflow. When the program ends (or
+    ``shutdown()`` is called), what is left gets ``export_grace`` seconds in all
+    (default ``WORKFLOWS_EXPORT_GRACE_SECONDS``, else 2), whatever the exporters'
+    timeouts; what could not be sent is counted (``OTLPSetup.unsent``) and logged once
+    per signal. Raises ``OTLPConfigurationError`` for an unsupported protocol.
     """
+    export_grace_seconds(export_grace)  # a bad value fails before anything is set up
     attributes = dict(resource_attributes or {})
     if service_name is not None:
         attributes["service.name"] = service_name
@@ -133,6 +154,7 @@ def register(
     if "logs" in resolved:
         _attach_logs(setup, resolved["logs"], set_global)
     _warn_if_resource_ignored(setup, attributes)
+    arm_at_exit(export_grace)  # after the providers' exit hooks: runs before them
     logger.info(
         "OTLP export configured: %s",
         ", ".join(f"{s.signal} -> {s.endpoint} ({s.protocol})" for s in resolved.values()) or "nothing",
@@ -155,12 +177,14 @@ def _attach_traces(setup: OTLPSetup, target: SignalSettings, set_global: bool) -
         setup._owned.append(provider)
         if set_global:
             trace.set_tracer_provider(provider)
-    processor = BatchSpanProcessor(_span_exporter(target))
+    exporter = GuardedSpanExporter(_span_exporter(target), destination=target.endpoint, log=logger)
+    setup._guards.append(exporter)
+    processor = GracefulBatchSpanProcessor(exporter)
     _add_span_processor(provider, processor)
     setup.traces, setup.tracer_provider, setup._span_processor = target, provider, processor
 
 
-def _add_span_processor(provider: TracerProvider, processor: BatchSpanProcessor) -> None:
+def _add_span_processor(provider: TracerProvider, processor: GracefulBatchSpanProcessor) -> None:
     # Phoenix's TracerProvider (installed by workflows_phoenix) drops its own exporter when
     # another processor is added, unless told to keep it.
     if "replace_default_processor" in inspect.signature(provider.add_span_processor).parameters:
@@ -177,7 +201,9 @@ def _attach_metrics(setup: OTLPSetup, target: SignalSettings, set_global: bool) 
             "add a metric reader to it; upgrade opentelemetry-sdk or call register() first to export metrics"
         )
         return
-    reader = PeriodicExportingMetricReader(_metric_exporter(target))
+    exporter = GuardedMetricExporter(_metric_exporter(target), destination=target.endpoint, log=logger)
+    setup._guards.append(exporter)
+    reader = PeriodicExportingMetricReader(exporter)
     if provider is None:
         provider = MeterProvider(resource=setup.resource, metric_readers=[reader])
         setup._owned.append(provider)
@@ -195,7 +221,9 @@ def _attach_logs(setup: OTLPSetup, target: SignalSettings, set_global: bool) -> 
         setup._owned.append(provider)
         if set_global:
             _logs.set_logger_provider(provider)
-    processor = BatchLogRecordProcessor(_log_exporter(target))
+    exporter = GuardedLogExporter(_log_exporter(target), destination=target.endpoint, log=logger)
+    setup._guards.append(exporter)
+    processor = BatchLogRecordProcessor(exporter)  # type: ignore[arg-type]
     provider.add_log_record_processor(processor)
     handler = OTelLogHandler(provider)
     logging.getLogger().addHandler(handler)

@@ -24,7 +24,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
-from phoenix.otel import PROJECT_NAME, TracerProvider
+from phoenix.otel import PROJECT_NAME, GRPCSpanExporter, HTTPSpanExporter, TracerProvider
 from phoenix.otel import register as phoenix_register
 from phoenix.otel.settings import get_env_project_name
 
@@ -34,8 +34,9 @@ from workflows.instrumentation import (
     OpenTelemetryHandler,
     get_dispatcher,
 )
+from workflows.instrumentation.export_grace import GracefulBatchSpanProcessor, GuardedSpanExporter, arm_at_exit
 from workflows_phoenix import shared_provider
-from workflows_phoenix.endpoint import HTTP, resolve_destination
+from workflows_phoenix.endpoint import HTTP, Destination, resolve_destination
 
 logger = logging.getLogger("workflows_phoenix")
 
@@ -49,6 +50,7 @@ def register(
     batch: bool = True,
     auto_instrument: bool = False,
     set_global: bool = True,
+    export_grace: float | None = None,
 ) -> SDKTracerProvider:
     """Send the engine's spans to Phoenix and return the tracer provider doing it.
 
@@ -58,9 +60,12 @@ def register(
     ``PHOENIX_CLIENT_HEADERS``. ``endpoint`` may be Phoenix's base URL or the full
     ``.../v1/traces`` URL; ``protocol`` is ``"http/protobuf"`` (default) or ``"grpc"``.
 
-    ``batch=True`` exports from a background thread, so a slow or unreachable Phoenix
-    never delays a run; ``batch=False`` exports each span as it ends (handy in short
-    scripts, but every span then waits for Phoenix). ``auto_instrument=True`` also
+    ``batch=True`` exports in batches from a background thread; ``batch=False`` sends
+    each span as soon as it ends (handy in short scripts), from that thread too: a slow
+    or unreachable Phoenix never delays a run, nor blocks the event loop, either way.
+    When the program ends (or the provider shuts down), what is left gets
+    ``export_grace`` seconds in all (default ``WORKFLOWS_EXPORT_GRACE_SECONDS``, else 2)
+    to reach Phoenix; what could not be sent is counted and logged once. ``auto_instrument=True`` also
     turns on every installed OpenInference instrumentor (``openai``, ...) with this
     provider, so LLM calls show up nested under the step that made them.
 
@@ -78,10 +83,13 @@ def register(
     too; leave it to whoever installed it, or to interpreter exit.
     """
     destination = resolve_destination(endpoint, protocol)
+    arm_at_exit(export_grace)  # checks export_grace before anything is set up
     shared = shared_provider.global_sdk_provider() if set_global else None
     if shared is not None and destination.protocol == HTTP:
         project = project_name or get_env_project_name()
-        return shared_provider.join(shared, destination, project, headers, batch=batch, auto_instrument=auto_instrument)
+        joined = shared_provider.join(shared, destination, project, headers, batch=batch, auto_instrument=auto_instrument)
+        arm_at_exit(export_grace)
+        return joined
     can_be_global = set_global and not _global_provider_is_set()
     # phoenix.otel.register is annotated with OpenInference's base class, but builds its own subclass
     provider = cast(
@@ -91,17 +99,17 @@ def register(
             endpoint=destination.endpoint,
             protocol=destination.protocol,
             headers=dict(headers) if headers else None,
-            batch=batch,
+            batch=True,
             set_global_tracer_provider=can_be_global,
             auto_instrument=auto_instrument,
             verbose=False,
         ),
     )
-    # Phoenix's provider shuts its exporter down the first time anyone adds another span
-    # processor (unless they pass replace_default_processor=False, which other plugins
-    # and users do not know to do); keep the exporter for the provider's whole life.
-    if getattr(provider, "_default_processor", None) is not None:
-        provider._default_processor = None
+    # Phoenix's own processor is replaced by one whose end is bounded (and whose
+    # batch=False does not export on the thread that ends the span). Being added as a
+    # processor, not as Phoenix's "default" one, it also stays when someone else adds a
+    # processor later (Phoenix drops its default one then, unless told not to).
+    provider.add_span_processor(_graceful_processor(destination, headers, batch), replace_default_processor=True)
     if not (can_be_global and trace.get_tracer_provider() is provider):
         if set_global:
             logger.warning(
@@ -116,7 +124,23 @@ def register(
         destination.endpoint,
         destination.protocol,
     )
+    arm_at_exit(export_grace)  # after the provider's own exit hook: runs before it
     return provider
+
+
+def _graceful_processor(
+    destination: Destination, headers: Mapping[str, str] | None, batch: bool
+) -> GracefulBatchSpanProcessor:
+    """Phoenix's exporter (its headers: ``PHOENIX_API_KEY``, ``PHOENIX_CLIENT_HEADERS``),
+    behind the exit grace."""
+    given = dict(headers) if headers else None
+    exporter = (
+        HTTPSpanExporter(endpoint=destination.endpoint, headers=given)
+        if destination.protocol == HTTP
+        else GRPCSpanExporter(endpoint=destination.endpoint, headers=given)
+    )
+    guarded = GuardedSpanExporter(exporter, destination=destination.endpoint, log=logger)
+    return GracefulBatchSpanProcessor(guarded, batch=batch)
 
 
 def _global_provider_is_set() -> bool:

@@ -21,9 +21,9 @@ from importlib.metadata import entry_points
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from phoenix.otel.settings import get_env_client_headers, get_env_phoenix_auth_header
 
+from workflows.instrumentation.export_grace import GracefulBatchSpanProcessor, GuardedSpanExporter
 from workflows_phoenix.endpoint import Destination
 
 logger = logging.getLogger("workflows_phoenix")
@@ -49,8 +49,8 @@ def join(
     """Export ``provider``'s spans to Phoenix's OTLP/HTTP ``destination`` as well, filed
     under ``project``; returns ``provider``."""
     exporter = OTLPSpanExporter(endpoint=destination.endpoint, headers=phoenix_headers(headers, project))
-    processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
-    _add_span_processor(provider, processor)
+    guarded = GuardedSpanExporter(exporter, destination=destination.endpoint, log=logger)
+    _add_span_processor(provider, GracefulBatchSpanProcessor(guarded, batch=batch))
     if auto_instrument:
         _instrument_openinference_libraries(provider)
     logger.info(

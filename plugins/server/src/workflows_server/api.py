@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from workflows.context.serializers import PickleSerializer
 from workflows.errors import ContextSerdeError, WorkflowRuntimeError
 from workflows.representation import get_workflow_representation
 from workflows_server.envelopes import BadEvent, parse_event, parse_start_event, registry
@@ -168,6 +169,10 @@ class Api:
         context = body.get("context")
         if context is not None and not isinstance(context, dict):
             raise HTTPException(400, f"'context' must be an object (a Context.to_dict() payload), got {type(context).__name__}")
+        if context and isinstance(workflow.serializer, PickleSerializer):
+            # Unpickling runs whatever the data says: never for what arrives over HTTP.
+            raise HTTPException(400, f"workflow {name!r} uses PickleSerializer, so this server does not accept a "
+                                     "'context' over HTTP (pickle must only load trusted data); use JsonSerializer")
         raw_start = body.get("start_event", body.get("kwargs"))
         try:
             start = parse_start_event(raw_start, workflow.start_event_class, registry(self.server.event_classes(name)))

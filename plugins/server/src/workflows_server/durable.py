@@ -25,6 +25,7 @@ from workflows.context.serializers import BaseSerializer, JsonSerializer
 from workflows.events import (
     Event,
     InputRequiredEvent,
+    StartEvent,
     StopEvent,
     WorkflowCancelledEvent,
     WorkflowFailedEvent,
@@ -56,6 +57,7 @@ from workflows_server.store import (
     HandlerUpdate,
     NewStreamEvent,
     RunStore,
+    SharedStore,
     StoreError,
     now_iso,
     open_store,
@@ -182,6 +184,11 @@ class StoreJournal:
         self.runtime.store.create_handler(
             HandlerRow(handler_id=self.handler_id, workflow_name=name, run_id=self.run.run_id), payload
         )
+        store = self.runtime.store
+        if isinstance(store, SharedStore):
+            # Shared with server replicas: a script's run is claimed like theirs (no heartbeat:
+            # a replica takes it over once ``lease_seconds`` pass, and this process is fenced).
+            store.claim_one(self.handler_id, lease_seconds=self.runtime.lease_seconds)
         self.registered = True
 
     def write(self, record: JournalRecord) -> None:
@@ -240,6 +247,9 @@ class DurableRuntime(Runtime):
     for the default file ``./.workflows/runs.db``. A run's id (``run(run_id=...)``) is
     its id in the store.
     """
+
+    lease_seconds: float = 30.0
+    """On a shared store (PostgreSQL): the lease of the claims this runtime takes for a script's runs."""
 
     def __init__(self, store: RunStore | str | Path | None = None) -> None:
         self.store: RunStore = store if isinstance(store, RunStore) else open_store(store)
@@ -315,10 +325,13 @@ class DurableRuntime(Runtime):
             final = final if isinstance(final, StopEvent) else StopEvent(result=final)
         return Rebuilt(ctx=ctx, final=final, records=len(records), payload=payload)
 
-    def start_event_of(self, workflow: Workflow, row: HandlerRow) -> Event:
+    def start_event_of(self, workflow: Workflow, row: HandlerRow) -> StartEvent:
         if row.start_event is None:
             raise StoreError(f"run {row.handler_id!r} never started and its start event was not kept")
-        return self.event_of(workflow, row.start_event)
+        event = self.event_of(workflow, row.start_event)
+        if not isinstance(event, StartEvent):
+            raise StoreError(f"run {row.handler_id!r} kept a {type(event).__name__} as its start event")
+        return event
 
     def event_of(self, workflow: Workflow, text: str) -> Event:
         """An event serialized by ``workflow``'s serializer, read back with the classes ``workflow`` knows."""
@@ -346,6 +359,10 @@ class DurableRuntime(Runtime):
             raise KeyError(f"no run {handler_id!r} in {self.store.url}")
         if row.status in TERMINAL:
             return None
+        store = self.store
+        if isinstance(store, SharedStore) and handler_id not in store.held():
+            if store.claim_one(handler_id, lease_seconds=self.lease_seconds) is None:
+                raise StoreError(f"run {handler_id!r} is held by another replica ({row.owner}) in {store.url}")
         workflow.runtime = self
         rebuilt = self.rebuild(workflow, row)
         if rebuilt.final is not None:

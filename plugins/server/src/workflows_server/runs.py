@@ -269,6 +269,15 @@ class RunManager:
             raise RunConflict(f"handler {handler_id!r} is already running")
         if context:
             ctx: Context[Any] = Context.from_dict(workflow, context)
+            resume_id = ctx.resume_id
+            if resume_id is not None:
+                earlier = self.store.claim_resume(resume_id, handler_id)
+                if earlier is not None:
+                    raise RunConflict(
+                        f"this saved context (resume id {resume_id!r}) was already resumed by handler {earlier!r}: "
+                        "resuming it again would run the work after its snapshot twice; resume each to_dict() "
+                        "payload once, or send a context saved after that run"
+                    )
         elif existing is not None:
             ctx = self._next_run_context(workflow, existing)
         else:
@@ -303,7 +312,7 @@ class RunManager:
         return self.get(handler_id)
 
     def _start_shared(
-        self, row: HandlerRow, ctx: Context[Any], start_event: StartEvent, base: dict[str, Any],
+        self, row: HandlerRow, ctx: Context[Any], start_event: StartEvent | None, base: dict[str, Any],
         existing: HandlerRow | None,
     ) -> HandlerRow:
         # The run is queued in the store; this replica runs it at once if it has room and
@@ -324,9 +333,38 @@ class RunManager:
             claim = self.store.claim_one(handler_id, lease_seconds=self.replica.lease_seconds)  # type: ignore[attr-defined]
         if claim is not None:
             self.replica.counts["claimed"] += 1
-            handler = self.workflows[row.workflow_name].run(ctx=ctx, start_event=start_event, run_id=row.run_id)
+            workflow = self.workflows[row.workflow_name]
+            if start_event is None:  # a running context (a fork) goes on from its work
+                handler = workflow.run(ctx=ctx, run_id=row.run_id)
+            else:
+                handler = workflow.run(ctx=ctx, start_event=start_event, run_id=row.run_id)
             self.runtime.expect(row.run_id, handler_id, epoch)
             self._track(handler_id, handler)
+        self.counts["started"] += 1
+        return self.get(handler_id)
+
+    def start_from_context(self, name: str, ctx: Context[Any], *, handler_id: str | None = None) -> HandlerRow:
+        """Start a new handler that continues ``ctx`` (a running context, e.g. a fork of another run).
+
+        The run goes on from the work ``ctx`` holds, without a start event.
+        """
+        workflow = self.workflows[name]
+        handler_id = handler_id or uuid.uuid4().hex
+        if self.store.get_handler(handler_id) is not None:
+            raise RunConflict(f"handler {handler_id!r} already exists")
+        base = ctx.to_dict()
+        run_id = uuid.uuid4().hex[:16]
+        if self.replica is not None:
+            row = HandlerRow(handler_id=handler_id, workflow_name=name, run_id=run_id)
+            return self._start_shared(row, ctx, None, base, None)
+        handler = workflow.run(ctx=ctx, run_id=run_id)
+        try:
+            self.store.create_handler(HandlerRow(handler_id=handler_id, workflow_name=name, run_id=run_id), base)
+        except BaseException:
+            handler._run.driver.cancel()
+            raise
+        self.runtime.expect(run_id, handler_id, 0)
+        self._track(handler_id, handler)
         self.counts["started"] += 1
         return self.get(handler_id)
 

@@ -129,15 +129,19 @@ class WorkflowServer:
         if self._app is None:
             api = Api(self)
             routes = api.routes()
-            middleware = [Middleware(RequestSpans, route_of=route_namer(routes))]  # type: ignore[arg-type]
+            if self.settings.debugger:
+                from workflows_server.debugger import debugger_routes
+
+                routes += debugger_routes(self)
+            middleware = [Middleware(RequestSpans, route_of=route_namer(routes))]
             if self.settings.cors_origins:
                 origins = list(self.settings.cors_origins)
                 middleware.append(Middleware(
-                    CORSMiddleware,  # type: ignore[arg-type]
+                    CORSMiddleware,
                     allow_origins=origins, allow_methods=["*"], allow_headers=["*"], allow_credentials="*" not in origins,
                 ))
             if self.settings.token:
-                middleware.append(Middleware(TokenAuth, token=self.settings.token))  # type: ignore[arg-type]
+                middleware.append(Middleware(TokenAuth, token=self.settings.token))
             self._app = Starlette(
                 routes=routes,
                 middleware=middleware,

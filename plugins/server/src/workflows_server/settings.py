@@ -43,6 +43,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _prices(text: str) -> tuple[tuple[str, float, float], ...]:
+    prices = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        model, sep, rates = part.strip().rpartition("=")
+        given, slash, taken = rates.partition("/")
+        if not sep or not model or not slash:
+            raise ValueError(f"{part.strip()!r} is not model=input/output (US dollars per million tokens)")
+        prices.append((model.strip(), float(given), float(taken)))
+    return tuple(prices)
+
+
+def _flag(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _origins(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
@@ -112,6 +134,29 @@ SETTINGS: tuple[Setting, ...] = (
         help="finished runs are purged from the store this long after they ended (default 2592000: 30 days; "
         "0: kept forever)",
     ),
+    Setting(
+        field="phoenix_url",
+        parse=str,
+        help="Phoenix's address (e.g. http://localhost:6006): the debugger links each run to its trace there "
+        "({url}/redirects/traces/{trace_id}; a URL containing {trace_id} is used as the link's template)",
+    ),
+    Setting(
+        field="langfuse_url",
+        parse=str,
+        help="Langfuse's address (e.g. https://cloud.langfuse.com): the debugger links each run to its trace there "
+        "({url}/trace/{trace_id}; a URL containing {trace_id} is used as the link's template)",
+    ),
+    Setting(
+        field="llm_prices",
+        parse=_prices,
+        help="US dollars per million tokens by model, for the debugger's cost column when the LLM spans carry no "
+        "llm.cost.*: 'model=input/output,...' (e.g. gpt-4o-mini=0.15/0.6)",
+    ),
+    Setting(
+        field="debugger",
+        parse=_flag,
+        help="serve the workflow debugger at / (default true; false: the API alone)",
+    ),
 )
 
 
@@ -133,6 +178,11 @@ class ServerSettings:
     poll_seconds: float = 1.0
     replica_id: str | None = None
     retention_seconds: float = 30 * 24 * 3600.0
+    phoenix_url: str | None = None
+    langfuse_url: str | None = None
+    llm_prices: tuple[tuple[str, float, float], ...] = ()
+    """``(model, input, output)``: US dollars per million tokens."""
+    debugger: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:

@@ -22,7 +22,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
+
+if TYPE_CHECKING:
+    from workflows_server.store.queries import LlmCall, RunIndexUpdate, RunPage, RunQuery
 
 Status = Literal["running", "completed", "failed", "cancelled"]
 STATUSES: tuple[Status, ...] = ("running", "completed", "failed", "cancelled")
@@ -158,6 +161,15 @@ class RunStore(ABC):
         """Start a finished handler again as a new run (``row.run_id``) from ``base``, in a new epoch."""
 
     @abstractmethod
+    def claim_resume(self, resume_id: str, handler_id: str) -> str | None:
+        """Record that a saved context (``Context.resume_id``) is resumed by ``handler_id``, once.
+
+        Returns ``None`` when it was not resumed before, else the handler that resumed it
+        (nothing is recorded then): a saved context resumed twice would run the work after
+        its snapshot twice (docs/security.md).
+        """
+
+    @abstractmethod
     def get_handler(self, handler_id: str) -> HandlerRow | None: ...
 
     @abstractmethod
@@ -230,6 +242,30 @@ class RunStore(ABC):
 
         Returns how many were deleted; running and waiting runs are never touched.
         """
+
+    # ---- debugger queries (records in ``store.queries``)
+    @abstractmethod
+    def index_run(self, handler_id: str, update: RunIndexUpdate) -> None:
+        """Create or change the run's index entry (upsert: the entry may not exist yet)."""
+
+    @abstractmethod
+    def search_runs(self, query: RunQuery) -> RunPage:
+        """Runs matching ``query``, newest first (or oldest first), one page, with totals per run.
+
+        Raises ``ValueError`` for a malformed cursor.
+        """
+
+    @abstractmethod
+    def workflow_names(self) -> list[str]:
+        """Names of the workflows that have runs in the store, sorted."""
+
+    @abstractmethod
+    def add_llm_call(self, call: LlmCall) -> None:
+        """Keep one LLM call of a run."""
+
+    @abstractmethod
+    def llm_calls(self, handler_id: str) -> list[LlmCall]:
+        """The run's LLM calls, in the order they started."""
 
     # ---- lifetime
     @abstractmethod

@@ -32,6 +32,15 @@ from workflows_server.store.base import (
     StreamEvent,
     now_iso,
 )
+from workflows_server.store.queries import (
+    LlmCall,
+    RunIndexUpdate,
+    RunPage,
+    RunQuery,
+    RunSummary,
+    decode_cursor,
+    encode_cursor,
+)
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # version 1: runs, their snapshots, journal and stream
@@ -80,6 +89,49 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE handlers ADD COLUMN waiting_since TEXT",
         "ALTER TABLE handlers ADD COLUMN continued INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX handlers_by_status ON handlers (status, workflow_name)",
+    ),
+    # version 3: the debugger's run index (session, searchable input, step count, lineage) and LLM calls
+    (
+        """CREATE TABLE run_index (
+            handler_id TEXT PRIMARY KEY,
+            session_id TEXT,
+            input_text TEXT,
+            steps INTEGER NOT NULL DEFAULT 0,
+            parent_id TEXT,
+            relation TEXT,
+            fork_seq INTEGER
+        )""",
+        "CREATE INDEX run_index_by_session ON run_index (session_id)",
+        "CREATE INDEX handlers_by_start ON handlers (started_at, handler_id)",
+        """CREATE TABLE llm_calls (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            handler_id TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            step TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            span_id TEXT NOT NULL,
+            trace_id TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT NOT NULL,
+            model TEXT,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            total_tokens INTEGER NOT NULL DEFAULT 0,
+            cost REAL,
+            input_text TEXT,
+            output_text TEXT,
+            error TEXT,
+            extra TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX llm_calls_by_handler ON llm_calls (handler_id, started_at)",
+    ),
+    # version 4: saved contexts already resumed (a second resume is refused)
+    (
+        """CREATE TABLE resumed_contexts (
+            resume_id TEXT PRIMARY KEY,
+            handler_id TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -219,7 +271,8 @@ class SqliteStore(RunStore):
     def list_handlers(
         self, *, status: Sequence[str] | None = None, workflow_name: Sequence[str] | None = None
     ) -> list[HandlerRow]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         for column, values in (("status", status), ("workflow_name", workflow_name)):
             if values:
                 where.append(f"{column} IN ({', '.join('?' for _ in values)})")
@@ -262,7 +315,7 @@ class SqliteStore(RunStore):
     def delete_handler(self, handler_id: str) -> bool:
         with self._tx() as db:
             gone = db.execute("DELETE FROM handlers WHERE handler_id = ?", (handler_id,)).rowcount
-            for table in ("snapshots", "journal", "stream"):
+            for table in ("snapshots", "journal", "stream", "run_index", "llm_calls"):
                 db.execute(f"DELETE FROM {table} WHERE handler_id = ?", (handler_id,))
         return bool(gone)
 
@@ -275,9 +328,18 @@ class SqliteStore(RunStore):
                     (before, limit),
                 ).fetchall()
             ]
-            for table in ("handlers", "snapshots", "journal", "stream"):
+            for table in ("handlers", "snapshots", "journal", "stream", "run_index", "llm_calls"):
                 db.executemany(f"DELETE FROM {table} WHERE handler_id = ?", [(i,) for i in ids])
         return len(ids)
+    def claim_resume(self, resume_id: str, handler_id: str) -> str | None:
+        with self._tx() as db:
+            found = db.execute("SELECT handler_id FROM resumed_contexts WHERE resume_id = ?", (resume_id,)).fetchone()
+            if found is not None:
+                return str(found[0])
+            db.execute(
+                "INSERT INTO resumed_contexts (resume_id, handler_id, at) VALUES (?, ?, ?)", (resume_id, handler_id, now_iso())
+            )
+        return None
 
     # ------------------------------------------------------------------ journal and snapshots
     @staticmethod
@@ -383,6 +445,131 @@ class SqliteStore(RunStore):
                 "SELECT COALESCE(MAX(sequence), -1) FROM stream WHERE handler_id = ?", (handler_id,)
             ).fetchone()
         return int(found)
+
+    # ------------------------------------------------------------------ debugger queries
+    def index_run(self, handler_id: str, update: RunIndexUpdate) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO run_index (handler_id, session_id, input_text, steps, parent_id, relation, fork_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handler_id) DO UPDATE SET "
+                "session_id = COALESCE(excluded.session_id, run_index.session_id), "
+                "input_text = COALESCE(excluded.input_text, run_index.input_text), "
+                "steps = CASE WHEN ? THEN excluded.steps ELSE run_index.steps + excluded.steps END, "
+                "parent_id = COALESCE(excluded.parent_id, run_index.parent_id), "
+                "relation = COALESCE(excluded.relation, run_index.relation), "
+                "fork_seq = COALESCE(excluded.fork_seq, run_index.fork_seq)",
+                (
+                    handler_id, update.session_id, update.input_text, update.add_steps, update.parent_id,
+                    update.relation, update.fork_seq, int(update.reset_steps),
+                ),
+            )
+
+    def search_runs(self, query: RunQuery) -> RunPage:
+        where: list[str] = []
+        params: list[Any] = []
+        for column, values in (("h.status", query.status), ("h.workflow_name", query.workflow_name)):
+            if values:
+                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                params.extend(values)
+        if query.session_id:
+            where.append("i.session_id = ?")
+            params.append(query.session_id)
+        if query.parent_id:
+            where.append("i.parent_id = ?")
+            params.append(query.parent_id)
+        if query.handler_id:
+            where.append("h.handler_id = ?")
+            params.append(query.handler_id)
+        if query.started_after:
+            where.append("h.started_at >= ?")
+            params.append(query.started_after)
+        if query.started_before:
+            where.append("h.started_at < ?")
+            params.append(query.started_before)
+        if query.waiting is not None:
+            where.append("h.waiting_since IS NOT NULL" if query.waiting else "h.waiting_since IS NULL")
+        if query.text:
+            # LIKE with an escape character: the user's % and _ are plain characters.
+            pattern = "%" + query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                "(LOWER(COALESCE(i.input_text, '')) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(h.result, '')) LIKE ? ESCAPE '\\' "
+                "OR LOWER(COALESCE(h.error, '')) LIKE ? ESCAPE '\\' OR LOWER(h.handler_id) LIKE ? ESCAPE '\\')"
+            )
+            params.extend([pattern] * 4)
+        base = "FROM handlers h LEFT JOIN run_index i ON i.handler_id = h.handler_id"
+        filters = (" WHERE " + " AND ".join(where)) if where else ""
+        with self._lock:
+            (total,) = self._db.execute(f"SELECT COUNT(*) {base}{filters}", params).fetchone()
+        page_where, page_params = list(where), list(params)
+        older = not query.oldest_first
+        if query.cursor:
+            started_at, handler_id = decode_cursor(query.cursor)
+            op = "<" if older else ">"
+            page_where.append(f"(h.started_at {op} ? OR (h.started_at = ? AND h.handler_id {op} ?))")
+            page_params.extend([started_at, started_at, handler_id])
+        order = "DESC" if older else "ASC"
+        columns = ", ".join(f"h.{c.strip()}" for c in _COLUMNS.split(","))
+        sql = (
+            f"SELECT {columns}, i.session_id, COALESCE(i.steps, 0), i.parent_id, i.relation, i.fork_seq, "
+            "COALESCE(l.tokens, 0), l.cost, COALESCE(l.calls, 0), i.input_text "
+            f"{base} LEFT JOIN (SELECT handler_id, SUM(total_tokens) AS tokens, SUM(cost) AS cost, COUNT(*) AS calls "
+            "FROM llm_calls GROUP BY handler_id) l ON l.handler_id = h.handler_id"
+            + ((" WHERE " + " AND ".join(page_where)) if page_where else "")
+            + f" ORDER BY h.started_at {order}, h.handler_id {order} LIMIT ?"
+        )
+        limit = max(1, min(int(query.limit), 500))
+        with self._lock:
+            rows = self._db.execute(sql, [*page_params, limit + 1]).fetchall()
+        width = len(_COLUMNS.split(","))
+        runs = [
+            RunSummary(
+                row=self._row(r[:width]), session_id=r[width], steps=int(r[width + 1]), parent_id=r[width + 2],
+                relation=r[width + 3], fork_seq=r[width + 4], tokens=int(r[width + 5]),
+                cost=None if r[width + 6] is None else float(r[width + 6]), llm_calls=int(r[width + 7]),
+                input_text=r[width + 8],
+            )
+            for r in rows[:limit]
+        ]
+        cursor = None
+        if len(rows) > limit:
+            last = runs[-1].row
+            cursor = encode_cursor(last.started_at, last.handler_id)
+        return RunPage(runs=runs, total=int(total), next_cursor=cursor)
+
+    def workflow_names(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT DISTINCT workflow_name FROM handlers ORDER BY workflow_name").fetchall()
+        return [r[0] for r in rows]
+
+    def add_llm_call(self, call: LlmCall) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO llm_calls (handler_id, run_id, step, attempt, span_id, trace_id, started_at, ended_at, "
+                "model, prompt_tokens, completion_tokens, total_tokens, cost, input_text, output_text, error, extra) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    call.handler_id, call.run_id, call.step, call.attempt, call.span_id, call.trace_id,
+                    call.started_at, call.ended_at, call.model, call.prompt_tokens, call.completion_tokens,
+                    call.total_tokens, call.cost, call.input_text, call.output_text, call.error, json.dumps(call.extra),
+                ),
+            )
+
+    def llm_calls(self, handler_id: str) -> list[LlmCall]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT handler_id, run_id, step, attempt, span_id, trace_id, started_at, ended_at, model, "
+                "prompt_tokens, completion_tokens, total_tokens, cost, input_text, output_text, error, extra "
+                "FROM llm_calls WHERE handler_id = ? ORDER BY started_at, id",
+                (handler_id,),
+            ).fetchall()
+        return [
+            LlmCall(
+                handler_id=r[0], run_id=r[1], step=r[2], attempt=r[3], span_id=r[4], trace_id=r[5], started_at=r[6],
+                ended_at=r[7], model=r[8], prompt_tokens=r[9], completion_tokens=r[10], total_tokens=r[11], cost=r[12],
+                input_text=r[13], output_text=r[14], error=r[15], extra=json.loads(r[16] or "{}"),
+            )
+            for r in rows
+        ]
 
     def close(self) -> None:
         with self._lock:

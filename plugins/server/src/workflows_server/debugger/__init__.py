@@ -1,0 +1,90 @@
+"""The workflow debugger: a dashboard of the server's runs, served at ``/`` by the server itself.
+
+``Debugger(server)`` gives the server its pages and ``/api/...`` endpoints
+(``routes()``, see ``debugger.api``) and keeps what the pages need besides the
+journal, as runs go:
+
+- a record listener on the server's durable runtime fills the store's run index
+  (session, input, step attempts; see ``store.queries``);
+- ``LlmCapture``, a span processor added to the process's OpenTelemetry SDK tracer
+  provider (once one is configured: at the first run that starts after it is), keeps
+  the LLM calls each step made, with their tokens and cost.
+
+Everything the pages load ships in ``static/`` (plain HTML, CSS and JavaScript, no
+build step, nothing from the network).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute
+
+from workflows.runtime.journal import JournalRecord, RunStarted, StepStarted
+from workflows_server.debugger.api import DebuggerApi
+from workflows_server.debugger.llm import LlmCapture, attach
+from workflows_server.debugger.values import unwrap
+from workflows_server.envelopes import envelope
+from workflows_server.store.queries import RunIndexUpdate
+
+if TYPE_CHECKING:
+    from workflows_server.server import WorkflowServer
+
+logger = logging.getLogger("workflows_server.debugger")
+
+
+class Debugger:
+    """The debugger of one ``WorkflowServer``; see the module docstring."""
+
+    def __init__(self, server: WorkflowServer) -> None:
+        self.server = server
+        self.api = DebuggerApi(server)
+        runtime = server.runtime
+        prices = {model: (given, taken) for model, given, taken in server.settings.llm_prices}
+        self.capture = LlmCapture(runtime.store, self._handler_of, prices)
+        self._attached = False
+        runtime.listeners.append(self._on_record)
+        self.attach()
+
+    def routes(self) -> list[BaseRoute]:
+        return self.api.routes()
+
+    def attach(self) -> bool:
+        """Add the LLM capture to the global SDK tracer provider, once; False while there is none."""
+        if not self._attached:
+            self._attached = attach(self.capture)
+        return self._attached
+
+    def _handler_of(self, run_id: str) -> str | None:
+        journal = self.server.runtime.journal_of(run_id)
+        return journal.handler_id if journal is not None else None
+
+    def _on_record(self, handler_id: str, record: JournalRecord, sequence: int | None) -> None:
+        # Called after the record is stored; the index is a summary the run page never
+        # depends on (it reads the journal), so a failure here is logged, not raised.
+        if isinstance(record, RunStarted):
+            self.attach()
+            run = record.run
+            update = RunIndexUpdate(session_id=run.session_id if run is not None else None)
+            if not record.resumed and record.start_event is not None:
+                update.input_text = json.dumps(unwrap(envelope(record.start_event)["value"]), ensure_ascii=False, default=str)
+                update.reset_steps = True
+            self._index(handler_id, update)
+        elif isinstance(record, StepStarted):
+            self._index(handler_id, RunIndexUpdate(add_steps=1))
+
+    def _index(self, handler_id: str, update: RunIndexUpdate) -> None:
+        try:
+            self.server.runtime.store.index_run(handler_id, update)
+        except Exception:
+            logger.exception("the debugger could not index run %s", handler_id)
+
+
+def debugger_routes(server: WorkflowServer) -> list[Any]:
+    """The routes of ``server``'s debugger (the server's one hook into this package)."""
+    return Debugger(server).routes()
+
+
+__all__ = ["Debugger", "debugger_routes"]

@@ -1,0 +1,270 @@
+"""The debugger's pages and its ``/api/...`` endpoints.
+
+Pages (static HTML shipped in ``static/``; their scripts read the endpoints below):
+``/`` (runs), ``/runs/{handler_id}`` (one run), ``/sessions/{session_id}`` (a
+conversation). Endpoints, all JSON, errors as ``{"detail": "..."}``:
+
+| method, path | does |
+| --- | --- |
+| GET /api/runs | the run list: ``status`` (running, waiting, completed, failed, cancelled), ``workflow``, ``session``, ``since``/``until`` (ISO 8601), ``q`` (text in input, result, error), ``limit``, ``cursor`` |
+| GET /api/runs/{id} | the run page's data: the run, its graph, step attempts, back-offs, waits, state after each step with its JSON Patch, events, LLM calls, totals, links |
+| POST /api/runs/{id}/rerun | a new run with the same start event; ``{"handler_id"}`` of it |
+| POST /api/runs/{id}/fork | body ``{"seq": N, "state"?: {...}}``: a new run from the end of the step of work item N |
+| GET /api/sessions/{session_id} | the runs sharing a Context, oldest first, with their input and result |
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from workflows.representation import get_workflow_representation, render_html
+from workflows_server.api import handler_data, read_json
+from workflows_server.debugger.actions import ActionError, fork, rerun, summary_of
+from workflows_server.debugger.view import millis, parse_time, run_view, trace_id_of, trace_link
+from workflows_server.store import STATUSES
+from workflows_server.store.queries import RunQuery, RunSummary
+
+if TYPE_CHECKING:
+    from workflows_server.server import WorkflowServer
+
+STATIC = Path(__file__).parent / "static"
+LIST_STATUSES = (*STATUSES, "waiting")
+_SVG = re.compile(r"<svg\b.*</svg>", re.DOTALL)
+
+
+def _time(request: Request, name: str) -> str | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return parse_time(raw).astimezone(timezone.utc).isoformat()
+    except ValueError:
+        raise HTTPException(400, f"query parameter {name!r} must be an ISO 8601 time, got {raw!r}") from None
+
+
+def _values(request: Request, name: str) -> list[str]:
+    return [v.strip() for raw in request.query_params.getlist(name) for v in raw.split(",") if v.strip()]
+
+
+class DebuggerApi:
+    """Route handlers of the debugger of one ``WorkflowServer``."""
+
+    def __init__(self, server: WorkflowServer) -> None:
+        self.server = server
+        self._graphs: dict[str, dict[str, Any]] = {}
+
+    @property
+    def store(self) -> Any:
+        return self.server.runs.store
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", self.page("index.html"), methods=["GET"]),
+            Route("/runs/{handler_id}", self.page("run.html"), methods=["GET"]),
+            Route("/sessions/{session_id}", self.page("session.html"), methods=["GET"]),
+            Mount("/debugger/assets", app=StaticFiles(directory=STATIC), name="debugger-assets"),
+            Route("/api/runs", self.list_runs, methods=["GET"]),
+            Route("/api/runs/{handler_id}", self.get_run, methods=["GET"]),
+            Route("/api/runs/{handler_id}/rerun", self.rerun, methods=["POST"]),
+            Route("/api/runs/{handler_id}/fork", self.fork, methods=["POST"]),
+            Route("/api/sessions/{session_id}", self.session, methods=["GET"]),
+        ]
+
+    def page(self, name: str) -> Any:
+        path = STATIC / name
+
+        async def serve(request: Request) -> FileResponse:
+            return FileResponse(path, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+        return serve
+
+    # ------------------------------------------------------------------ helpers
+    def links(self, carrier: dict[str, str]) -> dict[str, Any]:
+        settings = self.server.settings
+        trace_id = trace_id_of(carrier)
+        return {
+            "trace_id": trace_id,
+            "phoenix": trace_link(settings.phoenix_url, trace_id, "/redirects/traces/{trace_id}"),
+            "langfuse": trace_link(settings.langfuse_url, trace_id, "/trace/{trace_id}"),
+        }
+
+    def summary(self, summary: RunSummary) -> dict[str, Any]:
+        row = summary.row
+        status = "waiting" if row.status == "running" and row.waiting_since is not None else row.status
+        end = row.completed_at if row.status != "running" else None
+        return {
+            **handler_data(row),
+            "status": status,
+            "duration_ms": millis(row.started_at, end or datetime.now(timezone.utc).isoformat()),
+            "steps": summary.steps,
+            "tokens": summary.tokens,
+            "cost": summary.cost,
+            "llm_calls": summary.llm_calls,
+            "session_id": summary.session_id,
+            "input_preview": (summary.input_text or "")[:160],
+            "parent_id": summary.parent_id,
+            "relation": summary.relation,
+            "fork_seq": summary.fork_seq,
+        }
+
+    def graph(self, name: str) -> dict[str, Any] | None:
+        workflow = self.server.workflows.get(name)
+        if workflow is None:
+            return None
+        if name not in self._graphs:
+            # The core's drawing lays the graph out; the page colours its nodes live.
+            found = _SVG.search(render_html(workflow))
+            graph = get_workflow_representation(workflow)
+            self._graphs[name] = {
+                "svg": found.group(0) if found else "",
+                "steps": [n.id for n in graph.nodes if n.node_type == "step"],
+            }
+        return self._graphs[name]
+
+    def answer_form(self, workflow_name: str, event_type: str | None) -> dict[str, Any] | None:
+        """The awaited event's class and fields, for the form that answers a waiting run."""
+        if event_type is None or workflow_name not in self.server.workflows:
+            return None
+        short = event_type.rsplit(".", 1)[-1]
+        for cls in self.server.event_classes(workflow_name):
+            if cls.__name__ == short or f"{cls.__module__}.{cls.__name__}" == event_type:
+                try:
+                    schema = cls.model_json_schema()
+                except Exception:
+                    schema = {}
+                properties = schema.get("properties") or {}
+                required = set(schema.get("required") or ())
+                fields = [
+                    {"name": key, "type": prop.get("type", "string"), "required": key in required,
+                     "title": prop.get("title", key), "default": prop.get("default")}
+                    for key, prop in properties.items()
+                ]
+                if short == "HumanResponseEvent" and not any(f["name"] == "response" for f in fields):
+                    fields.insert(0, {"name": "response", "type": "string", "required": True, "title": "Response",
+                                      "default": None})
+                return {"type": cls.__name__, "fields": fields}
+        return {"type": short, "fields": []}
+
+    def row(self, handler_id: str) -> Any:
+        row = self.store.get_handler(handler_id)
+        if row is None:
+            raise HTTPException(404, f"run {handler_id!r} not found")
+        return row
+
+    # ------------------------------------------------------------------ endpoints
+    async def list_runs(self, request: Request) -> JSONResponse:
+        statuses = _values(request, "status")
+        bad = sorted(set(statuses) - set(LIST_STATUSES))
+        if bad:
+            raise HTTPException(400, f"unknown status {', '.join(bad)}; expected any of: {', '.join(LIST_STATUSES)}")
+        waiting: bool | None = None
+        if statuses:
+            chosen = set(statuses)
+            if chosen == {"waiting"}:
+                waiting = True
+            elif "running" in chosen and "waiting" not in chosen:
+                waiting = False if chosen == {"running"} else None
+            statuses = sorted({("running" if s == "waiting" else s) for s in chosen})
+        raw_limit = request.query_params.get("limit", "25")
+        try:
+            limit = int(raw_limit)
+            if not 1 <= limit <= 500:
+                raise ValueError
+        except ValueError:
+            raise HTTPException(400, f"limit must be an integer from 1 to 500, got {raw_limit!r}") from None
+        query = RunQuery(
+            status=statuses or None, workflow_name=_values(request, "workflow") or None,
+            session_id=request.query_params.get("session") or None, started_after=_time(request, "since"),
+            started_before=_time(request, "until"), text=request.query_params.get("q") or None, waiting=waiting,
+            limit=limit, cursor=request.query_params.get("cursor") or None,
+        )
+        try:
+            page = self.store.search_runs(query)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        names = sorted({*self.server.workflows, *self.store.workflow_names()})
+        return JSONResponse({
+            "runs": [self.summary(s) for s in page.runs],
+            "total": page.total,
+            "next_cursor": page.next_cursor,
+            "workflows": names,
+            "statuses": list(LIST_STATUSES),
+        })
+
+    async def get_run(self, request: Request) -> JSONResponse:
+        handler_id = request.path_params["handler_id"]
+        row = self.row(handler_id)
+        store = self.store
+        view = run_view(
+            row, store.journal(handler_id), store.snapshots(handler_id), store.stream(handler_id, limit=100000),
+            store.llm_calls(handler_id),
+        )
+        summary = summary_of(self.server, handler_id)
+        children = store.search_runs(RunQuery(parent_id=handler_id, limit=50, oldest_first=True)).runs
+        session_id = summary.session_id if summary else None
+        session_runs = 0
+        if session_id:
+            session_runs = store.search_runs(RunQuery(session_id=session_id, limit=1)).total
+        waits = [w for w in view["waits"] if w["ended_at"] is None]
+        return JSONResponse({
+            "handler": handler_data(row),
+            **view,
+            "workflow_name": row.workflow_name,
+            "served": row.workflow_name in self.server.workflows,
+            "graph": self.graph(row.workflow_name),
+            "links": self.links(row.carrier),
+            "session_id": session_id,
+            "session_runs": session_runs,
+            "parent": None if summary is None or not summary.parent_id else {
+                "handler_id": summary.parent_id, "relation": summary.relation, "fork_seq": summary.fork_seq,
+            },
+            "children": [{"handler_id": c.row.handler_id, "relation": c.relation, "fork_seq": c.fork_seq,
+                          "status": c.row.status, "started_at": c.row.started_at} for c in children],
+            "answer_form": self.answer_form(row.workflow_name, waits[-1]["event_qualified_name"] if waits else None)
+            if view["status"] == "waiting" else None,
+        })
+
+    async def rerun(self, request: Request) -> JSONResponse:
+        row = self.row(request.path_params["handler_id"])
+        try:
+            new = rerun(self.server, row)
+        except ActionError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        return JSONResponse({"handler_id": new.handler_id, "relation": "rerun"})
+
+    async def fork(self, request: Request) -> JSONResponse:
+        row = self.row(request.path_params["handler_id"])
+        body = await read_json(request, self.server.settings.max_body_bytes)
+        if not isinstance(body, dict) or not isinstance(body.get("seq"), int) or isinstance(body.get("seq"), bool):
+            raise HTTPException(400, "request body must be a JSON object with 'seq' (the work item of a finished step, "
+                                     "an integer) and optional 'state' (the whole state to continue with)")
+        try:
+            new = fork(self.server, row, body["seq"], body.get("state"))
+        except ActionError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        return JSONResponse({"handler_id": new.handler_id, "relation": "fork", "fork_seq": body["seq"]})
+
+    async def session(self, request: Request) -> JSONResponse:
+        session_id = request.path_params["session_id"]
+        page = self.store.search_runs(RunQuery(session_id=session_id, limit=500, oldest_first=True))
+        if not page.runs:
+            raise HTTPException(404, f"no runs of session {session_id!r}")
+        turns = []
+        for summary in page.runs:
+            row = summary.row
+            view = run_view(row, self.store.journal(row.handler_id), self.store.snapshots(row.handler_id), [], [])
+            turns.append({**self.summary(summary), "input": view["input"], "result_value": view["result_value"],
+                          "error_text": row.error})
+        return JSONResponse({"session_id": session_id, "runs": turns, "total": page.total})
+
+
+__all__ = ["DebuggerApi", "LIST_STATUSES", "STATIC"]

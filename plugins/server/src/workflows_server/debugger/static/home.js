@@ -1,0 +1,162 @@
+// The home page: the store's runs, filtered and searched by the server, newest first, live.
+"use strict";
+
+const el = dbg.el;
+const state = { cursors: [null], page: 0, seen: new Set(), first: true, signature: "" };
+const fields = ["status", "workflow", "session", "since", "until", "q"];
+const pageSize = Math.max(1, Math.min(500, Number(new URLSearchParams(location.search).get("limit")) || 25));
+
+function readFilters() {
+  const params = new URLSearchParams(location.search);
+  for (const name of fields) {
+    const input = document.getElementById("f-" + name);
+    const value = params.get(name) || "";
+    if (name === "since" || name === "until") input.dataset.iso = value;
+    input.value = (name === "since" || name === "until") && value ? toLocalInput(value) : value;
+  }
+}
+
+function toLocalInput(iso) {
+  const d = new Date(iso);
+  if (isNaN(d)) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+}
+
+function filterParams() {
+  const params = new URLSearchParams();
+  if (pageSize !== 25) params.set("limit", String(pageSize));
+  for (const name of fields) {
+    const input = document.getElementById("f-" + name);
+    let value = input.value.trim();
+    if ((name === "since" || name === "until") && value) value = new Date(value).toISOString();
+    if (value) params.set(name, value);
+  }
+  return params;
+}
+
+function filtersChanged() {
+  const params = filterParams();
+  history.replaceState(null, "", params.toString() ? "?" + params : location.pathname);
+  state.cursors = [null];
+  state.page = 0;
+  refresh();
+}
+
+function fillSelect(select, values) {
+  const chosen = select.value || new URLSearchParams(location.search).get(select.name) || "";
+  const known = Array.from(select.options).map((o) => o.value);
+  for (const value of values) if (!known.includes(value)) select.append(el("option", { value: value, text: value }));
+  select.value = chosen;
+}
+
+function row(run) {
+  const isNew = !state.first && !state.seen.has(run.handler_id);
+  state.seen.add(run.handler_id);
+  const link = "/runs/" + encodeURIComponent(run.handler_id);
+  const input = run.input_preview || "";
+  const tr = el("tr", { class: "clickable" + (isNew ? " new" : ""), "data-id": run.handler_id, onclick: (e) => { if (e.target.tagName !== "A") location.href = link; } },
+    el("td", {}, el("a", { href: link, class: "mono", text: dbg.short(run.handler_id) }),
+      run.relation ? el("span", { class: "badge soft", style: "margin-left:6px", text: run.relation }) : null),
+    el("td", { text: run.workflow_name }),
+    el("td", {}, dbg.badge(run.status)),
+    el("td", { class: "when", text: dbg.time(run.started_at), title: run.started_at }),
+    el("td", { class: "num", text: dbg.duration(run.duration_ms) }),
+    el("td", { class: "num", text: run.steps }),
+    el("td", { class: "num", text: dbg.tokens(run.tokens) }),
+    el("td", { class: "num", text: dbg.cost(run.cost) }),
+    el("td", {}, run.session_id ? el("a", { class: "mono", href: "/sessions/" + encodeURIComponent(run.session_id), text: dbg.short(run.session_id) }) : "–"),
+    el("td", { class: "small muted", text: input }),
+  );
+  return tr;
+}
+
+async function refresh() {
+  const params = filterParams();
+  const cursor = state.cursors[state.page];
+  if (cursor) params.set("cursor", cursor);
+  params.set("limit", String(pageSize));
+  const data = await dbg.api("/api/runs?" + params.toString());
+  dbg.notice("");
+  fillSelect(document.getElementById("f-status"), data.statuses);
+  fillSelect(document.getElementById("f-workflow"), data.workflows);
+  const signature = JSON.stringify(data.runs.map((r) => [r.handler_id, r.status, r.steps, r.tokens, r.updated_at])) + data.total;
+  document.getElementById("count").textContent = data.total + (data.total === 1 ? " run" : " runs");
+  const first = state.page * pageSize + (data.runs.length ? 1 : 0);
+  document.getElementById("page-info").textContent = data.runs.length ? "runs " + first + "–" + (state.page * pageSize + data.runs.length) + " of " + data.total : "";
+  document.getElementById("newer").disabled = state.page === 0;
+  document.getElementById("older").disabled = !data.next_cursor;
+  state.cursors[state.page + 1] = data.next_cursor;
+  const body = document.querySelector("#runs tbody");
+  if (signature !== state.signature) {
+    state.signature = signature;
+    dbg.clear(body);
+    if (!data.runs.length) {
+      body.append(el("tr", {}, el("td", { colspan: 10, class: "empty", text: fields.some((n) => document.getElementById("f-" + n).value) ? "No run matches these filters." : "No runs yet: start one below." })));
+    }
+    for (const run of data.runs) body.append(row(run));
+  } else {
+    // Durations of running runs grow: update them without redrawing the table.
+    for (const run of data.runs) {
+      const tr = body.querySelector('tr[data-id="' + run.handler_id + '"]');
+      if (tr) tr.children[4].textContent = dbg.duration(run.duration_ms);
+    }
+  }
+  state.first = false;
+}
+
+async function setupStart() {
+  const select = document.getElementById("start-workflow");
+  const data = await dbg.api("/workflows");
+  for (const name of data.workflows) select.append(el("option", { value: name, text: name }));
+  select.addEventListener("change", startFields);
+  await startFields();
+  document.getElementById("start-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const start = {};
+    try {
+      for (const input of document.querySelectorAll("#start-fields [data-field]")) {
+        const raw = input.value.trim();
+        if (!raw) continue;
+        const kind = input.dataset.kind;
+        start[input.dataset.field] = kind === "string" ? raw : JSON.parse(raw);
+      }
+    } catch (error) { dbg.notice("A field is not valid JSON: " + error.message); return; }
+    try {
+      const run = await dbg.api("/workflows/" + encodeURIComponent(select.value) + "/run-nowait", { method: "POST", body: JSON.stringify({ start_event: start }) });
+      location.href = "/runs/" + encodeURIComponent(run.handler_id);
+    } catch (error) { dbg.notice("Could not start the run: " + error.message); }
+  });
+}
+
+async function startFields() {
+  const name = document.getElementById("start-workflow").value;
+  const box = dbg.clear(document.getElementById("start-fields"));
+  if (!name) return;
+  const schema = await dbg.api("/workflows/" + encodeURIComponent(name) + "/schema");
+  const properties = (schema.start && schema.start.properties) || {};
+  const names = Object.keys(properties);
+  if (!names.length) names.push("question");  // a bare StartEvent takes any field
+  for (const field of names) {
+    const prop = properties[field] || { type: "string" };
+    const kind = prop.type === "string" || !prop.type ? "string" : "json";
+    box.append(el("div", { class: "form-row" },
+      el("label", { for: "start-" + field, text: field + (kind === "json" ? " (JSON)" : "") }),
+      el("input", { id: "start-" + field, "data-field": field, "data-kind": kind, size: 60, placeholder: prop.description || "" })));
+  }
+}
+
+readFilters();
+document.getElementById("filters").addEventListener("change", filtersChanged);
+let typing = null;
+document.getElementById("f-q").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(filtersChanged, 300); });
+document.getElementById("f-session").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(filtersChanged, 300); });
+document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); filtersChanged(); });
+document.getElementById("f-clear").addEventListener("click", () => {
+  for (const name of fields) document.getElementById("f-" + name).value = "";
+  filtersChanged();
+});
+document.getElementById("newer").addEventListener("click", () => { state.page = Math.max(0, state.page - 1); state.signature = ""; refresh(); });
+document.getElementById("older").addEventListener("click", () => { state.page += 1; state.signature = ""; refresh(); });
+dbg.poll(refresh, 1500);
+setupStart().catch((error) => dbg.notice("Could not list the workflows: " + error.message));
