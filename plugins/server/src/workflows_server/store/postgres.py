@@ -195,7 +195,7 @@ def migrate(connection: psycopg.Connection[Any], url: str) -> int:
             )
         for statements in MIGRATIONS[found:]:
             for statement in statements:
-                connection.execute(statement)  # type: ignore[arg-type]
+                connection.execute(statement)
         if found_row is None:
             connection.execute("INSERT INTO workflows_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
         elif found != SCHEMA_VERSION:
@@ -277,7 +277,7 @@ class PostgresStore(SharedStore):
             if self._db.closed or self._db.broken:
                 self._db = self._connect()
             try:
-                return self._db.execute(sql, params).fetchall()  # type: ignore[arg-type]
+                return self._db.execute(sql, params).fetchall()
             except (pg_errors.OperationalError, psycopg.InterfaceError) as exc:
                 raise StoreError(f"the PostgreSQL store {self.url} failed: {exc}") from exc
 
@@ -405,7 +405,7 @@ class PostgresStore(SharedStore):
         if update.clear_start_event:
             sets.append("start_event = NULL")
         params.append(handler_id)
-        db.execute(f"UPDATE handlers SET {', '.join(sets)} WHERE handler_id = %s", params)  # type: ignore[arg-type]
+        db.execute(f"UPDATE handlers SET {', '.join(sets)} WHERE handler_id = %s", params)
         if update.status is not None:
             self._notify(db, "status", handler_id)
 
@@ -418,7 +418,7 @@ class PostgresStore(SharedStore):
         with self._tx() as db:
             gone = db.execute("DELETE FROM handlers WHERE handler_id = %s", (handler_id,)).rowcount
             for table in _TABLES[1:]:
-                db.execute(f"DELETE FROM {table} WHERE handler_id = %s", (handler_id,))  # type: ignore[arg-type]
+                db.execute(f"DELETE FROM {table} WHERE handler_id = %s", (handler_id,))
             self._notify(db, "status", handler_id)
         self._fences.pop(handler_id, None)
         return bool(gone)
@@ -435,7 +435,7 @@ class PostgresStore(SharedStore):
             ]
             if ids:
                 for table in _TABLES[1:]:
-                    db.execute(f"DELETE FROM {table} WHERE handler_id = ANY(%s)", (ids,))  # type: ignore[arg-type]
+                    db.execute(f"DELETE FROM {table} WHERE handler_id = ANY(%s)", (ids,))
         return len(ids)
 
     # ------------------------------------------------------------------ journal and snapshots
