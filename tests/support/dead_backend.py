@@ -136,3 +136,13 @@ def run_program(plugin: str, port: int, *, runs: int = 200, exit_within: float =
         process.wait()
         drain.join(timeout=5)
     return ProgramExit(results, in_time, returncode, "".join(stderr_lines))
+
+
+def check_prompt_exit(program: ProgramExit, exit_within: float) -> None:
+    """The checks every plugin's dead-backend test makes of a program that ran 200 traced runs."""
+    assert program.results == "RESULTS 200", program.stderr[-3000:]
+    assert program.exited_in_time, f"still running {exit_within}s after its results:\n{program.stderr[-3000:]}"
+    assert program.returncode == 0, program.stderr[-3000:]
+    summaries = [line for line in program.stderr.splitlines() if "span(s) could not be sent" in line]
+    assert len(summaries) == 1, program.stderr[-3000:]
+    assert "1400 workflow span(s)" in summaries[0]  # 200 runs of 7 spans
