@@ -144,7 +144,10 @@ def test_events_survive_pickle_deepcopy_and_model_copy() -> None:
     deep.k.append(2)
     assert ev.k == [1]
     shallow = ev.model_copy()
-    assert shallow._data is ev._data
+    assert shallow._data == ev._data and shallow.k is ev.k  # a shallow copy shares the values
+    shallow.extra_key = 1
+    assert "extra_key" not in ev  # but has its own dynamic-field dict
+    assert ev.model_copy(update={"k": 2}).k == 2 and ev.k == [1]
 
 
 def test_subclass_may_override_init() -> None:

@@ -1,20 +1,22 @@
 """Events: the messages steps exchange, plus the ones the runtime publishes.
 
 An event is a Pydantic model with two kinds of data: declared fields (validated as
-usual) and *dynamic* fields, any other keyword given to the constructor, kept in the
-private dict ``_data``. Dynamic fields read like attributes (``ev.topic``) and like a
-mapping (``ev["topic"]``); the mapping API sees only the dynamic fields.
+usual) and *dynamic* fields, any other keyword given to the constructor. Dynamic fields
+are Pydantic's own extras (the model accepts extra keys), exposed as ``_data``; they read
+like attributes (``ev.topic``) and like a mapping (``ev["topic"]``), and the mapping API
+sees only them. Dumps keep them under a ``"_data"`` key, as llama-index-workflows does.
 
-Construction stays on Pydantic's fast path: the model accepts extra keys, and
-``model_post_init`` moves them (and ``_private=`` keywords) out of Pydantic's extras
-into ``_data`` / the private attributes. ``__getattr__`` is only reached for names
-Python cannot find normally, i.e. dynamic fields and private attributes.
+Construction runs no Python code of ours but ``__init__`` (no post-init hook: Pydantic
+calls one through its core on every event, which costs more than the rest of our work).
+Every validation path goes through ``__init__``, because Pydantic calls a model's own
+``__init__`` for ``model_validate`` and nested models too.
 """
 
 from __future__ import annotations
 
 import contextvars
 import importlib
+from dataclasses import dataclass
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from datetime import datetime
 from enum import Enum
@@ -38,44 +40,50 @@ from workflows._text import safe_text
 
 
 class DictLikeModel(BaseModel):
-    """A Pydantic model that also stores undeclared keywords, readable as attributes or items.
-
-    Subclasses that override ``model_post_init`` must call ``super().model_post_init(context)``:
-    that is where dynamic keywords are moved into ``_data``.
-    """
+    """A Pydantic model that also stores undeclared keywords, readable as attributes or items."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="allow")
 
-    # Made on first use (see __getattr__): most events never get a dynamic field, and an
-    # event without that dict costs the garbage collector one tracked object less.
-    _data: dict[str, Any] = PrivateAttr(default=None)  # type: ignore[arg-type]
+    def __init__(self, /, **data: Any) -> None:
+        shape = _shapes.get(type(self)) or _shape_of(type(self))
+        if "_data" in data:
+            # A dump read back in: its dynamic fields, merged with explicit keywords (which win).
+            dumped = data.pop("_data")
+            if not isinstance(dumped, dict):
+                raise TypeError(f"'_data' holds an event's dynamic fields and must be a dict, not {type(dumped).__name__}")
+            data = {**dumped, **data}
+        private = None
+        if shape.private_names:  # ``_name=`` keywords set private attributes, as upstream
+            private = {name: data.pop(name) for name in list(data) if name in shape.private_names}
+        self.__pydantic_validator__.validate_python(data, self_instance=self)
+        if private:
+            self.__pydantic_private__.update(private)  # type: ignore[union-attr]
+        if _fields_set_slot.__get__(self) == shape.every_field_set:
+            # Pydantic makes a fresh set per instance: 216 bytes and one more object the
+            # garbage collector tracks, for each of the many events a run creates and
+            # often keeps (a stream holds all it was written). An event given every
+            # field (and no dynamic one) shares its class's set instead. Safe: Pydantic
+            # only adds field names to it (the full set has them all) or copies it first
+            # (``model_copy``), and readers get a copy from ``model_fields_set``.
+            _fields_set_slot.__set__(self, shape.every_field_set)
 
-    def model_post_init(self, context: Any, /) -> None:
-        _move_extras(self)
+    @property
+    def _data(self) -> dict[str, Any]:
+        """The dynamic fields: Pydantic's extras dict itself."""
+        extra = self.__pydantic_extra__
+        if extra is None:  # only a model built without validation lacks it
+            extra = {}
+            object.__setattr__(self, "__pydantic_extra__", extra)
+        return extra
 
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        # Pydantic wraps model_post_init once per class level to set up private
-        # attributes; an event class that adds none of its own and no post-init of its
-        # own gets one direct function instead (events are built on every step).
-        if tuple(cls.__private_attributes__) == ("_data",) and _only_ours(cls.__dict__.get("model_post_init")):
-            cls.model_post_init = _fast_post_init  # type: ignore[method-assign]
+    @_data.setter
+    def _data(self, value: dict[str, Any]) -> None:
+        object.__setattr__(self, "__pydantic_extra__", value)
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached when normal lookup failed: private attributes and dynamic fields.
-        if name != "__pydantic_private__":  # unset slot on half-built instances
-            private = self.__pydantic_private__
-            if private is not None:
-                if name in private:
-                    value = private[name]
-                    if value is None and name == "_data":
-                        value = private["_data"] = {}
-                    return value
-                data = private.get("_data")
-                if data and name in data:
-                    return data[name]
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+    @property
+    def model_fields_set(self) -> set[str]:
+        """The names of the fields explicitly set, dynamic ones included (a copy: events may share theirs)."""
+        return set(self.__pydantic_fields_set__)
 
     def __setattr__(self, name: str, value: Any) -> None:
         cls = type(self)
@@ -85,7 +93,13 @@ class DictLikeModel(BaseModel):
             # e.g. StopEvent.result: a read-only property must not be shadowed by _data.
             object.__setattr__(self, name, value)
         else:
+            # Not through Pydantic, which would also add the name to the fields set (shared).
             self._data[name] = value
+
+    def __repr_args__(self) -> Any:
+        # Declared fields only, as upstream: dynamic fields are a mapping, not the model's shape.
+        extra = self.__pydantic_extra__
+        return [item for item in super().__repr_args__() if not extra or item[0] not in extra]
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -107,14 +121,6 @@ class DictLikeModel(BaseModel):
 
     def __bool__(self) -> bool:
         return True
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, DictLikeModel):
-            # Pydantic compares private attributes as stored: make both dynamic-field
-            # dicts exist, so an event whose dict was never made equals one with it empty.
-            self._data  # noqa: B018
-            other._data  # noqa: B018
-        return super().__eq__(other)
 
     def get(self, key: str, default: Any = None) -> Any:
         """``_data.get(key, default)``: declared fields are not looked at."""
@@ -138,50 +144,39 @@ class DictLikeModel(BaseModel):
         self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
     ) -> dict[str, Any]:
         dumped: dict[str, Any] = handler(self)
-        data = (self.__pydantic_private__ or {}).get("_data")
-        if data:
-            dumped["_data"] = to_jsonable_python(data) if info.mode == "json" else data
+        extra = self.__pydantic_extra__
+        if extra:
+            # Pydantic dumps extras beside the fields; ours go under "_data". JSON takes
+            # Pydantic's rendering (with the dump's options); Python keeps the objects.
+            json = info.mode == "json"
+            data = {key: dumped.pop(key) if json else extra[key] for key in extra if key in dumped}
+            if not json:
+                for key in data:
+                    del dumped[key]
+            if data:
+                dumped["_data"] = data
         return dumped
 
 
-def _move_extras(model: DictLikeModel) -> None:
-    """Move undeclared keywords from Pydantic's extras into ``_data``."""
-    extra = model.__pydantic_extra__
-    if not extra:
-        return
-    private = model.__pydantic_private__
-    assert private is not None  # Pydantic fills it before calling model_post_init
-    data = private.get("_data")
-    if data is None:
-        data = private["_data"] = {}
-    private_names = type(model).__private_attributes__
-    for name, value in extra.items():
-        if name == "_data":
-            # A dump read back in (``model_validate``): merge, explicit keys win.
-            data.update({**value, **data})
-        elif name in private_names:
-            private[name] = value
-        else:
-            data[name] = value
-    extra.clear()
+@dataclass(frozen=True)
+class _ClassShape:
+    """What ``__init__`` needs to know of an event class (reading it off the class costs more)."""
+
+    private_names: frozenset[str]
+    every_field_set: set[str]
 
 
-def _fast_post_init(self: DictLikeModel, context: Any, /) -> None:
-    if getattr(self, "__pydantic_private__", None) is None:
-        object.__setattr__(self, "__pydantic_private__", {"_data": None})
-    _move_extras(self)
+# Class attributes of a Pydantic model are read through its metaclass's __getattr__ hook,
+# about as slow as validating a small event; a lookup by class here is not.
+_shapes: dict[type, _ClassShape] = {}
+_fields_set_slot = BaseModel.__dict__["__pydantic_fields_set__"]
 
 
-def _only_ours(function: Any) -> bool:
-    """Whether ``function`` is Pydantic's wrapping of our own post-init, and nothing else."""
-    while function is not None:
-        if function is _fast_post_init or function is _DICT_LIKE_POST_INIT:
-            return True
-        function = getattr(function, "__wrapped__", None)
-    return False
-
-
-_DICT_LIKE_POST_INIT = DictLikeModel.model_post_init.__wrapped__  # type: ignore[attr-defined]
+def _shape_of(cls: type[DictLikeModel]) -> _ClassShape:
+    shape = _shapes[cls] = _ClassShape(
+        private_names=frozenset(cls.__private_attributes__), every_field_set=set(cls.__pydantic_fields__)
+    )
+    return shape
 
 
 class Event(DictLikeModel):
@@ -377,14 +372,6 @@ class StopEvent(Event):
         if result is not None:
             self.__pydantic_private__["_result"] = result  # type: ignore[index]
 
-    def model_post_init(self, context: Any, /) -> None:
-        extra = self.__pydantic_extra__
-        # ``model_validate({"result": ...})`` bypasses __init__: take it from the extras.
-        result = extra.pop("result", None) if extra else None
-        super().model_post_init(context)
-        if result is not None:
-            self.__pydantic_private__["_result"] = result  # type: ignore[index]
-
     def _get_result(self) -> Any:
         """What ``result`` returns; subclasses may override it to compute a result."""
         return self._result
@@ -398,6 +385,8 @@ class StopEvent(Event):
         self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
     ) -> dict[str, Any]:
         dumped: dict[str, Any] = handler(self)
+        for key in self.__pydantic_extra__ or ():
+            dumped.pop(key, None)
         result = self._result
         if result is not None:
             dumped["result"] = to_jsonable_python(result) if info.mode == "json" else result

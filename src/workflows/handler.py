@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, AsyncGenerator, Generator, cast
 from workflows.errors import WorkflowRuntimeError
 from workflows.events import Event, StopEvent
 
-from workflows.runtime.stream import INTERNAL_EVENTS
+from workflows.runtime.stream import ENTRY_KINDS, FINAL, INTERNAL, entry_kind
 
 if TYPE_CHECKING:
     from workflows.context.context import Context
@@ -80,17 +80,19 @@ class WorkflowHandler:
             raise WorkflowRuntimeError("All the streamed events have already been consumed.")
         stream = self._run.stream
         entries = stream.entries
+        kinds = ENTRY_KINDS
         while True:
             while self._stream_position < len(entries):
                 index = self._stream_position
-                self._stream_position += 1
+                self._stream_position = index + 1  # kept on self: a reader that breaks off resumes here
                 event = entries[index]
-                if type(event) is tuple or isinstance(event, INTERNAL_EVENTS):
+                kind = kinds.get(type(event)) or entry_kind(event)
+                if kind is INTERNAL:
                     if not expose_internal:
                         continue  # an internal entry nobody asked for stays unbuilt
                     event = stream.read(index)[0]
                 yield event
-                if isinstance(event, StopEvent):
+                if kind is FINAL:
                     self._stream_consumed = True
                     return
             if stream.closed:

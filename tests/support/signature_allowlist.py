@@ -15,6 +15,11 @@ _SERIALIZER_HOOK = (
     "The reference's pydantic wrap-serializer method; here the same dump comes from model_dump() "
     "without a public hook method."
 )
+_PRIVATE_ATTRIBUTES_HOOK = (
+    "The post-init hook Pydantic adds to the reference's events to set up their private _data; "
+    "here dynamic fields are Pydantic's extras, no hook is needed, and BaseModel.model_post_init "
+    "(same signature) is what a caller reaches."
+)
 _RUNTIME_PLUMBING = (
     "The reference's runtime-plugin plumbing (its adapters and serialized ticks); this engine's plugin "
     "point is Runtime.open_journal, which receives typed journal records (docs/runtime.md)."
@@ -37,6 +42,8 @@ SIGNATURE_ALLOWLIST: dict[str, str] = {
     "workflows.context.state_store.DictState": _PYDANTIC_KWARGS,
     "workflows.events.*.custom_model_dump": _SERIALIZER_HOOK,
     "workflows.context.state_store.DictState.custom_model_dump": _SERIALIZER_HOOK,
+    "workflows.events.*.model_post_init": _PRIVATE_ATTRIBUTES_HOOK,
+    "workflows.context.state_store.DictState.model_post_init": _PRIVATE_ATTRIBUTES_HOOK,
     "workflows.events.UnhandledEvent": (
         "idle defaults to False here (required upstream); the runtime always sets it. Also shows **kwargs."
     ),

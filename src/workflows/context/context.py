@@ -27,12 +27,13 @@ from workflows.context.external_context import ExternalContext
 from workflows.context.serializers import BaseSerializer, JsonSerializer
 from workflows.context.state_store import DictState, InMemoryStateStore
 from workflows.errors import ContextResumedTwiceWarning, ContextSerdeError, ContextStateError, WorkflowRuntimeError
-from workflows.events import Event, StopEvent
+from workflows.events import Event
 from workflows.retry_policy import RetryInfo
 from workflows.runtime.journal import JournalRecord
 from workflows.runtime.replay import replay
 from workflows.runtime.scope import WaitSuspended, current_step_context
 from workflows.runtime.snapshot import RunSnapshot, dump_context, load_context
+from workflows.runtime.stream import FINAL, entry_kind
 
 if TYPE_CHECKING:
     from workflows.runtime.routing import WorkItem
@@ -44,6 +45,7 @@ MODEL_T = TypeVar("MODEL_T", bound=BaseModel, default=DictState)
 EventT = TypeVar("EventT", bound=Event)
 
 _PRE_RUN, _EXTERNAL, _INTERNAL = "pre-run", "external", "internal"
+_thread_ident = threading.get_ident  # read once: write_event_to_stream runs per streamed event
 
 
 class _ResumeLedger:
@@ -207,13 +209,13 @@ class Context(Generic[MODEL_T]):
 
     def write_event_to_stream(self, ev: Event | None) -> None:
         """Publish ``ev`` to the run's event stream (``handler.stream_events()``); None does nothing."""
-        if self._face != _INTERNAL:
+        if self._face is not _INTERNAL:
             self._require("write_event_to_stream", _INTERNAL)
         if ev is None:
             return
         run = self._run
         assert run is not None
-        if threading.get_ident() == run.loop_thread:  # an async step: no hand-off to the loop needed
+        if _thread_ident() == run.loop_thread:  # an async step: no hand-off to the loop needed
             run.write_to_stream(ev, self._step_name, self._invocation_id)
         else:
             run.call_in_loop(run.write_to_stream, ev, self._step_name, self._invocation_id)
@@ -233,7 +235,7 @@ class Context(Generic[MODEL_T]):
                 event = stream.read(index)[0]
                 index += 1
                 yield event
-                if isinstance(event, StopEvent):
+                if entry_kind(event) is FINAL:
                     return
             if stream.closed:
                 return
