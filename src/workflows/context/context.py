@@ -45,6 +45,10 @@ EventT = TypeVar("EventT", bound=Event)
 
 _PRE_RUN, _EXTERNAL, _INTERNAL = "pre-run", "external", "internal"
 
+# Shared by the contexts given no serializer (one is made per run): a JsonSerializer
+# without an allow-list holds nothing of a context's own, only a cache of model dumpers.
+_DEFAULT_SERIALIZER = JsonSerializer()
+
 
 class _ResumeLedger:
     """The run segments (``resume_id``) resumed in this process, to warn about a second resume.
@@ -87,7 +91,7 @@ class Context(Generic[MODEL_T]):
         serializer: BaseSerializer | None = None,
     ) -> None:
         self._workflow = workflow
-        self._serializer = serializer or workflow._serializer or JsonSerializer()
+        self._serializer = serializer or workflow._serializer or _DEFAULT_SERIALIZER
         self._face = _PRE_RUN
         self._run: WorkflowRun | None = None
         self._last_run: WorkflowRun | None = None
