@@ -288,7 +288,7 @@ class Workflow(metaclass=WorkflowMeta):
         event: Event | None = None
         if snapshot is None:
             event = self._make_start_event(start_event, kwargs)
-        ctx.store  # typed-state problems surface here, before the run starts  # noqa: B018
+        ctx._prepare_store()  # typed-state problems surface here, before the run starts
         if ctx._run is not None:
             raise ContextStateError(
                 "Cannot start a new run while context is already running. Wait for completion or use a new Context."

@@ -200,7 +200,7 @@ class WorkflowRun:
         self.timeout_handle: asyncio.TimerHandle | None = None
         self.final_snapshot: RunSnapshot | None = None
         self.started = False
-        self.early_events: list[EarlyEvent] = []
+        self.early_events: list[EarlyEvent] | None = None  # events sent before the run began
         self.elapsed_before = snapshot.elapsed_alive if snapshot is not None else 0.0
         self.started_at = time.monotonic()
         # Made by the first sync step (most workflows have none).
@@ -273,9 +273,10 @@ class WorkflowRun:
         # Only a run that has not started is its start event or its snapshot (see
         # take_snapshot): let them go, a resumed run's snapshot can be large.
         self.start_event = self.snapshot = None
-        for early in self.early_events:
-            self.emit(early.event, early.source, target=early.target)
-        self.early_events.clear()
+        if self.early_events is not None:
+            for early in self.early_events:
+                self.emit(early.event, early.source, target=early.target)
+            self.early_events = None
         if self.pending == 0 and not self.done:
             self.journal.add(RunIdle(run=self.info), streamed=True)
 
@@ -303,7 +304,8 @@ class WorkflowRun:
                     seq=waiter.item.seq,
                 ))
         self.ctx._run_ended(self)
-        self.ctx.store.on_change = None
+        if journal.full:  # it set the store's hook as it began
+            self.ctx.store.on_change = None
         self.stream.close()
         detached = self.threads.running if self.threads is not None else 0
         if detached:
@@ -710,6 +712,8 @@ class WorkflowRun:
         if not self.started:
             # The run's task has not begun yet (or waits for num_concurrent_runs): keep
             # the event until the start event is routed and saved waiters are re-armed.
+            if self.early_events is None:
+                self.early_events = []
             self.early_events.append(EarlyEvent(event=event, source=source, target=target))
             return
         self.emit(event, source, from_step, invocation_id, lineage, target=target, sender=sender)
