@@ -64,3 +64,25 @@ async def test_a_sync_steps_error_on_send_reaches_the_step():
             return StopEvent(result="sent")
 
     assert await BadSend().run() == "WorkflowRuntimeError: Step nowhere does not exist"
+
+
+async def test_sync_steps_that_first_touch_the_state_share_the_runs_store():
+    # The default state is made on first use, which here comes from eight threads at once.
+    class Touch(Workflow):
+        @step
+        def split(self, ctx: Context, ev: StartEvent) -> Item | None:
+            for i in range(8):
+                ctx.send_event(Item(i=i))
+            return None
+
+        @step(num_workers=8)
+        def touch(self, ctx: Context, ev: Item) -> Done:
+            return Done(i=ev.i, thread=id(ctx.store))
+
+        @step
+        def join(self, ctx: Context, ev: Done) -> StopEvent | None:
+            done = ctx.collect_events(ev, [Done] * 8)
+            return None if done is None else StopEvent(result={d.thread for d in done})
+
+    handler = Touch(timeout=30).run()
+    assert await handler == {id(handler.ctx.store)}

@@ -96,6 +96,8 @@ class Workflow(metaclass=WorkflowMeta):
         self._serializer = serializer
         self._validated_version = -1
         self._compiled_version = -1
+        # Built by the first run and shared by the next ones (see _run_config).
+        self._config: RunConfig | None = None
         self._compile()
 
     # ------------------------------------------------------------------ steps
@@ -286,7 +288,7 @@ class Workflow(metaclass=WorkflowMeta):
         event: Event | None = None
         if snapshot is None:
             event = self._make_start_event(start_event, kwargs)
-        ctx.store  # typed-state problems surface here, before the run starts  # noqa: B018
+        ctx._prepare_store()  # typed-state problems surface here, before the run starts
         if ctx._run is not None:
             raise ContextStateError(
                 "Cannot start a new run while context is already running. Wait for completion or use a new Context."
@@ -297,22 +299,35 @@ class Workflow(metaclass=WorkflowMeta):
         return WorkflowHandler(run)
 
     def _run_config(self) -> RunConfig:
-        """What the run loop reads of this workflow, frozen for one run."""
-        cls = type(self)
-        return RunConfig(
-            workflow=self,
-            trace_name=self._trace_name,
-            workflow_class=f"{cls.__module__}.{cls.__qualname__}",
-            is_agent=bool(getattr(self, "is_agent", False)),
-            timeout=self._timeout,
-            verbose=self._verbose,
-            routes=self._routes,
-            error_handlers=self._error_handler_for,
-            resolve_resources=self._resolve_resources,
-            run_semaphore=lambda: self._run_semaphore,
-            make_step_context=Context._for_step,
-            runtime=self.runtime,
-        )
+        """What the run loop reads of this workflow: one ``RunConfig``, shared by its runs while it holds."""
+        runtime, is_agent = self.runtime, bool(getattr(self, "is_agent", False))
+        config = self._config
+        # Rebuilt when something it holds changed (steps added, another runtime, ...).
+        if (
+            config is None
+            or config.workflow is not self
+            or config.routes is not self._routes
+            or config.runtime is not runtime
+            or config.timeout != self._timeout
+            or config.verbose != self._verbose
+            or config.is_agent != is_agent
+        ):
+            cls = type(self)
+            config = self._config = RunConfig(
+                workflow=self,
+                trace_name=self._trace_name,
+                workflow_class=f"{cls.__module__}.{cls.__qualname__}",
+                is_agent=is_agent,
+                timeout=self._timeout,
+                verbose=self._verbose,
+                routes=self._routes,
+                error_handlers=self._error_handler_for,
+                resolve_resources=self._resolve_resources,
+                run_semaphore=lambda: self._run_semaphore,
+                make_step_context=Context._for_step,
+                runtime=runtime,
+            )
+        return config
 
     def _make_start_event(self, start_event: StartEvent | None, kwargs: dict[str, Any]) -> StartEvent:
         if start_event is not None:

@@ -186,3 +186,13 @@ async def test_a_routed_run_killed_after_any_record_continues_without_releasing_
         done = _done(written) | _done(resumed.decoded(Routed()))
         for name in ONCE:
             assert sum(1 for step, _ in done if step == name) == 1, (limit, name, sorted(done))
+
+
+async def test_a_runtime_set_between_runs_journals_the_next_run():
+    # The workflow shares one run configuration between its runs: a new runtime must reach it.
+    workflow = Journeyed(runtime=(first := RecordingRuntime()))
+    assert await workflow.run(topic="t", run_id="before") == EXPECTED
+    workflow.runtime = second = RecordingRuntime()
+    assert await workflow.run(topic="t", run_id="after") == EXPECTED
+    assert [journal.run.run_id for journal in first.journals] == ["before"]
+    assert [journal.run.run_id for journal in second.journals] == ["after"]

@@ -47,6 +47,11 @@ EventT = TypeVar("EventT", bound=Event)
 _PRE_RUN, _EXTERNAL, _INTERNAL = "pre-run", "external", "internal"
 _thread_ident = threading.get_ident  # read once: write_event_to_stream runs per streamed event
 
+# Shared by the contexts given no serializer (one is made per run): a JsonSerializer
+# without an allow-list holds nothing of a context's own, only a cache of model dumpers.
+_DEFAULT_SERIALIZER = JsonSerializer()
+_store_creation = threading.Lock()
+
 
 class _ResumeLedger:
     """The run segments (``resume_id``) resumed in this process, to warn about a second resume.
@@ -89,7 +94,7 @@ class Context(Generic[MODEL_T]):
         serializer: BaseSerializer | None = None,
     ) -> None:
         self._workflow = workflow
-        self._serializer = serializer or workflow._serializer or JsonSerializer()
+        self._serializer = serializer or workflow._serializer or _DEFAULT_SERIALIZER
         self._face = _PRE_RUN
         self._run: WorkflowRun | None = None
         self._last_run: WorkflowRun | None = None
@@ -156,9 +161,26 @@ class Context(Generic[MODEL_T]):
     @property
     def store(self) -> InMemoryStateStore[MODEL_T]:
         """The run's state store (the same one before, during and after runs)."""
-        if self._store_instance is None:
-            self._store_instance = InMemoryStateStore(state_type=self._workflow._state_type())
-        return self._store_instance
+        store = self._store_instance
+        if store is None:
+            if self._parent is not None:  # a step's context: its run's store
+                store = self._store_instance = self._parent.store
+            else:
+                # Made on first use, which may come from a sync step's thread: once, under a lock.
+                with _store_creation:
+                    store = self._store_instance
+                    if store is None:
+                        store = self._store_instance = InMemoryStateStore(state_type=self._workflow._state_type())
+        return store
+
+    def _prepare_store(self) -> None:
+        """Make a typed store now (its problems then surface before the run starts).
+
+        A ``DictState`` store cannot fail: it waits for first use, as many runs never
+        touch their state (a run waiting for a human holds no empty state meanwhile).
+        """
+        if self._store_instance is None and self._workflow._state_type() is not DictState:
+            self.store  # noqa: B018
 
     @property
     def is_running(self) -> bool:
@@ -335,9 +357,8 @@ class Context(Generic[MODEL_T]):
         self._require("streaming_queue", _EXTERNAL)
         run = self._live_run()
         assert run is not None
-        if not run.stream.queues:
-            run.stream.queue()
-        return run.stream.queues[0]
+        queues = run.stream.queues
+        return queues[0] if queues else run.stream.queue()
 
     # ------------------------------------------------------------------ run lifecycle (engine side)
     def _attach(self, run: WorkflowRun) -> None:

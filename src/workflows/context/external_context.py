@@ -28,6 +28,8 @@ TICK_LOG_KEY = "workflows.runtime.types.ticks:log"
 class ExternalContext(str):
     """The face of a Context given to ``workflow.run(ctx=...)`` or read from ``handler.ctx``."""
 
+    # One per run: without a __dict__ it costs a string and a pointer.
+    __slots__ = ("_run",)
     _run: WorkflowRun
 
     def __new__(cls, run: WorkflowRun) -> ExternalContext:

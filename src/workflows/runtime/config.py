@@ -1,7 +1,8 @@
 """What a run needs from its workflow and its Context, passed in so the runtime imports neither.
 
-``Workflow`` builds one ``RunConfig`` per version of its steps (it is frozen: a run
-never changes it) and ``Context`` satisfies ``RunOwner``.
+``Workflow`` builds one ``RunConfig`` and shares it between its runs until its steps
+or settings change (it is frozen: a run never changes it); ``Context`` satisfies
+``RunOwner``.
 """
 
 from __future__ import annotations

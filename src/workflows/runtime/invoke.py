@@ -149,7 +149,10 @@ async def _call(
         result = await spec.func(**kwargs)
     else:
         call = functools.partial(contextvars.copy_context().run, functools.partial(spec.func, **kwargs))
-        result = await run.loop.run_in_executor(None, run.threads.call, call)
+        threads = run.threads
+        if threads is None:
+            threads = run.threads = SyncStepThreads()
+        result = await run.loop.run_in_executor(None, threads.call, call)
     if result is not None and (config.fan_out_only or not isinstance(result, Event)):
         _check_result(spec, result)
     return result
@@ -159,7 +162,8 @@ async def invoke(run: WorkflowRun, state: StepRuntime, item: WorkItem, slot: int
     """Run one delivery of an event to a step, with its retries; return the work its worker takes next."""
     spec = state.spec
     journal = run.journal
-    invocation_id = next(run.invocations)
+    invocation_id = run.next_invocation
+    run.next_invocation += 1
     state.in_progress[invocation_id] = item
     step_ctx = run.config.make_step_context(run.ctx, run, spec.name, item, invocation_id)
     # Set, never reset with a token: a worker owns its task's context, and a run dropped

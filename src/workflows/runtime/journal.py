@@ -342,33 +342,43 @@ current_run: contextvars.ContextVar[RunInfo | None] = contextvars.ContextVar(
 """The run whose step is executing in this task or thread (``None`` outside steps)."""
 
 
+class _Stream(Protocol):
+    """The run's stream (``workflows.runtime.stream.RunStream``), fed the records it shows."""
+
+    def add(self, record: Any) -> None: ...
+
+
 class Journal:
     """Hands each record of one run to the writer, the stream, the handlers and the printer.
 
     ``full`` says whether anyone but the stream reads records: when it is false the
     run skips building the records that only they need (tracing off, no durable
-    runtime, not verbose: a run then costs what its stream needs and no more).
+    runtime, not verbose: a run then costs what its stream needs and no more). Until
+    ``follow`` is called (as the run begins) only the stream reads them.
     """
 
-    __slots__ = ("writer", "stream_add", "publish", "handlers", "say", "on_write_error", "full")
+    __slots__ = ("writer", "stream", "publish", "handlers", "say", "on_write_error", "full")
 
     def __init__(
         self,
         *,
-        writer: JournalWriter | None,
-        stream_add: Callable[[Any], None],
+        stream: _Stream,
         publish: Callable[[Any, Any], None],
-        handlers: tuple[Any, ...],
-        say: Callable[[Any], None] | None,
         on_write_error: Callable[[Exception], None],
     ) -> None:
-        self.writer = writer
-        self.stream_add = stream_add
+        self.writer: JournalWriter | None = None
+        self.stream = stream
         self.publish = publish
-        self.handlers = handlers
-        self.say = say
+        self.handlers: tuple[Any, ...] = ()
+        self.say: Callable[[Any], None] | None = None
         self.on_write_error = on_write_error
-        self.full = bool(writer is not None or handlers or say is not None)
+        self.full = False
+
+    def follow(self, writer: JournalWriter | None, say: Callable[[Any], None] | None) -> None:
+        """Deliver the next records to ``writer`` and ``say`` too (the handlers are set apart)."""
+        self.writer = writer
+        self.say = say
+        self.full = bool(writer is not None or self.handlers or say is not None)
 
     def add(self, record: Any, *, streamed: bool = False, closing: bool = False) -> None:
         """Deliver ``record``; ``streamed`` puts it on the stream; ``closing`` reverses handler order.
@@ -386,7 +396,7 @@ class Journal:
                 self.writer = None
                 self.on_write_error(exc)
         if streamed:
-            self.stream_add(record)
+            self.stream.add(record)
         if self.handlers:
             self.publish(record, reversed(self.handlers) if closing else self.handlers)
         if self.say is not None:

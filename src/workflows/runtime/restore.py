@@ -8,7 +8,6 @@ the trace carrier, and the next work item number.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from typing import TYPE_CHECKING
 
@@ -45,7 +44,10 @@ def take_snapshot(run: WorkflowRun) -> RunSnapshot:
         pending = {s.name: [SavedItem(run.start_event, seq=index)] for index, s in enumerate(targets)}
         return RunSnapshot(is_running=True, queued=pending, next_seq=len(targets))
     queued: dict[str, list[SavedItem]] = {}
-    for name, state in run.steps.items():
+    for name in run.routes.steps:  # in the workflow's order, whichever step got work first
+        state = run.steps.get(name)
+        if state is None:
+            continue  # a step given no work yet has no runtime
         items = [*state.in_progress.values(), *(state.queue or ())]
         if items:
             queued[name] = [_saved_item(i) for i in items]
@@ -79,7 +81,7 @@ def take_snapshot(run: WorkflowRun) -> RunSnapshot:
         queued=queued,
         collected=collected,
         waiters=waiters,
-        next_seq=_peek(run),
+        next_seq=run.next_seq,
         streams=[
             SavedStream(
                 stream=st.id, step=st.step, parent=st.parent, batches={k: list(v) for k, v in st.batches.items()},
@@ -90,29 +92,25 @@ def take_snapshot(run: WorkflowRun) -> RunSnapshot:
     )
 
 
-def _peek(run: WorkflowRun) -> int:
-    # itertools.count has no peek: take the next number and start the counter there again.
-    value = next(run.seq)
-    run.seq = itertools.count(value)
-    return value
-
-
 def restore(run: WorkflowRun, snapshot: RunSnapshot) -> None:
     """Put a saved run's work, buffers and waits back in place (called as the run begins)."""
     # Work items keep their numbers: default waiter ids and journal records name them.
     saved_seqs = [i.seq for items in snapshot.queued.values() for i in items if i.seq is not None]
     saved_seqs += [w.seq for w in snapshot.waiters if w.seq is not None]
-    run.seq = itertools.count(max(snapshot.next_seq, max(saved_seqs, default=-1) + 1))
+    run.next_seq = max(snapshot.next_seq, max(saved_seqs, default=-1) + 1)
 
     def seq_of(saved: int | None) -> int:
-        return next(run.seq) if saved is None else saved
+        if saved is not None:
+            return saved
+        run.next_seq += 1
+        return run.next_seq - 1
 
     _restore_streams(run, snapshot)
     for step_name, items in snapshot.queued.items():
-        state = run.steps.get(step_name)
-        if state is None:
+        if step_name not in run.routes.steps:
             logger.warning("resumed run %s: dropping work for unknown step %r", run.run_id, step_name)
             continue
+        state = run.steps[step_name]
         for saved in items:
             item = WorkItem(
                 saved.event, None, seq_of(saved.seq), saved.lineage, saved.resolved,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 import logging
 import threading
 import time
@@ -26,7 +25,7 @@ import weakref
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 from workflows.errors import WorkflowCancelledByUser, WorkflowRuntimeError, WorkflowTimeoutError
 from workflows.events import (
@@ -77,10 +76,11 @@ T = TypeVar("T")
 logger = logging.getLogger("workflows.runtime")
 
 _dispatcher = get_dispatcher()
+_publish = _dispatcher.publish  # bound once: every run's journal holds it
 
 
 class StepRuntime:
-    """A step's live state within one run: its queue and its free worker slots."""
+    """A step's live state within one run: its queue and its free worker slots (see ``StepStates``)."""
 
     __slots__ = ("spec", "queue", "free_slots", "in_progress")
 
@@ -90,6 +90,24 @@ class StepRuntime:
         self.queue: deque[WorkItem] | None = None
         self.free_slots = list(range(spec.num_workers - 1, -1, -1))
         self.in_progress: dict[int, WorkItem] = {}
+
+
+class StepStates(dict[str, StepRuntime]):
+    """The runtime of each step of a run by name, made when first looked up.
+
+    A waiting run has touched only some of its steps; the others cost nothing. Reading
+    with ``.get`` (or iterating) sees only the steps made so far.
+    """
+
+    __slots__ = ("specs",)
+
+    def __init__(self, specs: Mapping[str, StepSpec]) -> None:
+        super().__init__()
+        self.specs = specs
+
+    def __missing__(self, name: str) -> StepRuntime:
+        state = self[name] = StepRuntime(self.specs[name])
+        return state
 
 
 @dataclass(slots=True, kw_only=True)
@@ -131,7 +149,8 @@ class WorkflowRun:
     __slots__ = (
         "loop", "loop_thread", "config", "workflow", "ctx", "run_id", "routes", "start_event", "snapshot", "info",
         "journal", "steps", "tasks", "waiters", "collect_buffers", "stream", "pending", "done", "status", "result",
-        "stop_event", "error", "finished", "seq", "invocations", "event_ids", "timeout_handle", "final_snapshot",
+        "stop_event", "error", "finished", "next_seq", "next_invocation", "last_event_id", "timeout_handle",
+        "final_snapshot",
         "started", "early_events", "elapsed_before", "started_at", "driver", "threads", "streams", "__weakref__",
     )
 
@@ -160,12 +179,9 @@ class WorkflowRun:
             is_agent=config.is_agent,
         )
         self.stream = RunStream(self.loop)
-        # Until the run starts nobody follows it; _begin sets the real journal.
-        self.journal = Journal(
-            writer=None, stream_add=self.stream.add, publish=_dispatcher.publish, handlers=(), say=None,
-            on_write_error=self._journal_failed,
-        )
-        self.steps = {name: StepRuntime(spec) for name, spec in config.routes.steps.items()}
+        # Until the run starts nobody but the stream follows it; _begin says who does.
+        self.journal = Journal(stream=self.stream, publish=_publish, on_write_error=self._journal_failed)
+        self.steps = StepStates(config.routes.steps)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.waiters: list[Waiter] = []
         self.collect_buffers: dict[tuple[str, str], CollectBuffer | JoinBuffer] = {}
@@ -177,18 +193,19 @@ class WorkflowRun:
         self.stop_event: StopEvent | None = None
         self.error: BaseException | None = None
         self.finished: asyncio.Future[None] = self.loop.create_future()
-        self.seq = itertools.count(snapshot.next_seq if snapshot is not None else 0)
-        self.invocations = itertools.count()
-        self.event_ids = itertools.count(1)
+        # The next numbers to hand out (a snapshot saves next_seq, restoring sets it).
+        self.next_seq = snapshot.next_seq if snapshot is not None else 0
+        self.next_invocation = 0
+        self.last_event_id = 0
         self.timeout_handle: asyncio.TimerHandle | None = None
         self.final_snapshot: RunSnapshot | None = None
         self.started = False
-        self.early_events: list[EarlyEvent] = []
+        self.early_events: list[EarlyEvent] | None = None  # events sent before the run began
         self.elapsed_before = snapshot.elapsed_alive if snapshot is not None else 0.0
         self.started_at = time.monotonic()
-        self.threads = invoke.SyncStepThreads()
+        # Made by the first sync step (most workflows have none).
+        self.threads: invoke.SyncStepThreads | None = None
         self.driver = self.loop.create_task(self._drive())
-        self.driver.add_done_callback(self._mark_cancel_seen)
 
     def _mark_cancel_seen(self, driver: asyncio.Task[Any]) -> None:
         # A run cancelled by cancel_run() need not be awaited: reading the exception
@@ -230,17 +247,17 @@ class WorkflowRun:
             carrier=snapshot.carrier if snapshot is not None else None, workflow=self.workflow,
         )
         open_journal = getattr(self.config.runtime, "open_journal", None)
-        writer = open_journal(self.info, self.ctx) if open_journal is not None else None
-        self.journal = Journal(
-            writer=writer, stream_add=self.stream.add, publish=_dispatcher.publish,
-            handlers=(), say=say_record if self.config.verbose else None, on_write_error=self._journal_failed,
+        journal = self.journal
+        journal.follow(
+            open_journal(self.info, self.ctx) if open_journal is not None else None,
+            say_record if self.config.verbose else None,
         )
         # The writer sees the start before anything acts on it; the handlers then say
         # whether they follow this run.
-        self.journal.add(record)
-        self.journal.handlers = _dispatcher.start_run(record)
-        self.journal.full = self.journal.full or bool(self.journal.handlers)
-        if self.journal.full:
+        journal.add(record)
+        journal.handlers = _dispatcher.start_run(record)
+        journal.full = journal.full or bool(journal.handlers)
+        if journal.full:
             self.ctx.store.on_change = self._state_changed
         timeout = self.config.timeout
         if timeout is not None:
@@ -253,9 +270,13 @@ class WorkflowRun:
             assert self.start_event is not None
             self.emit(self.start_event, "start")
         self.started = True
-        for early in self.early_events:
-            self.emit(early.event, early.source, target=early.target)
-        self.early_events.clear()
+        # Only a run that has not started is its start event or its snapshot (see
+        # take_snapshot): let them go, a resumed run's snapshot can be large.
+        self.start_event = self.snapshot = None
+        if self.early_events is not None:
+            for early in self.early_events:
+                self.emit(early.event, early.source, target=early.target)
+            self.early_events = None
         if self.pending == 0 and not self.done:
             self.journal.add(RunIdle(run=self.info), streamed=True)
 
@@ -283,9 +304,10 @@ class WorkflowRun:
                     seq=waiter.item.seq,
                 ))
         self.ctx._run_ended(self)
-        self.ctx.store.on_change = None
+        if journal.full:  # it set the store's hook as it began
+            self.ctx.store.on_change = None
         self.stream.close()
-        detached = self.threads.running
+        detached = self.threads.running if self.threads is not None else 0
         if detached:
             logger.warning(
                 "run %s of %s ended while %d sync step thread(s) still ran; a thread cannot be stopped, "
@@ -362,6 +384,8 @@ class WorkflowRun:
         return True
 
     def cancel_by_user(self) -> None:
+        # Only a run cancelled this way needs its exception read for it (_mark_cancel_seen).
+        self.driver.add_done_callback(self._mark_cancel_seen)
         self.conclude("cancelled", WorkflowCancelledEvent(), error=WorkflowCancelledByUser())
 
     def elapsed_alive(self) -> float:
@@ -385,7 +409,8 @@ class WorkflowRun:
             self.journal.add(RunIdle(run=self.info), streamed=True)
 
     def _new_event_id(self) -> str:
-        return f"{self.run_id}-{next(self.event_ids)}"
+        self.last_event_id += 1
+        return f"{self.run_id}-{self.last_event_id}"
 
     def _state_changed(self, op: str, path: str, keys: tuple[str, ...], before: Any, after: Any) -> None:
         step_ctx = current_step_context.get()
@@ -425,8 +450,9 @@ class WorkflowRun:
         decision = route(self.routes, self.waiters, event, target)
         targets, woken, collectors = decision.targets, decision.woken, decision.collectors
         journal = self.journal
-        counter = self.seq
-        seqs = (next(counter),) if len(targets) == 1 else tuple([next(counter) for _ in targets])
+        first_seq = self.next_seq
+        self.next_seq = first_seq + len(targets)
+        seqs = (first_seq,) if len(targets) == 1 else tuple(range(first_seq, self.next_seq))
         gathered: dict[str, Stream] | None = None
         if collectors:
             gathered = self._gather(event, collectors, stream, source)
@@ -686,6 +712,8 @@ class WorkflowRun:
         if not self.started:
             # The run's task has not begun yet (or waits for num_concurrent_runs): keep
             # the event until the start event is routed and saved waiters are re-armed.
+            if self.early_events is None:
+                self.early_events = []
             self.early_events.append(EarlyEvent(event=event, source=source, target=target))
             return
         self.emit(event, source, from_step, invocation_id, lineage, target=target, sender=sender)

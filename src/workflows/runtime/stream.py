@@ -116,7 +116,8 @@ class RunStream:
         self.entries: list[Any] = []
         self.closed = False
         self.raw_taken = False
-        self.queues: list[asyncio.Queue[Event]] = []
+        # The deprecated streaming_queue's, made when it is first asked for.
+        self.queues: list[asyncio.Queue[Event]] | None = None
         self._wakeup: asyncio.Future[None] | None = None
         self._loop = loop
 
@@ -153,6 +154,8 @@ class RunStream:
         queue: asyncio.Queue[Event] = asyncio.Queue()
         for index in range(len(self.entries)):
             queue.put_nowait(self.read(index)[0])
+        if self.queues is None:
+            self.queues = []
         self.queues.append(queue)
         return queue
 
