@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv (if missing) and installs the engine, its plugins and, with --test, what the
-# test suite needs: Python packages from PyPI, and Debian's prometheus, chromium and
-# postgresql (the tests start a real Prometheus and PostgreSQL and drive a real headless browser).
+# test suite needs: Python packages from PyPI (the Phoenix server in .venv-phoenix of its own),
+# and Debian's prometheus, chromium and postgresql (the tests start a real Prometheus and
+# PostgreSQL and drive a real headless browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,10 @@ if [[ "${1:-}" == "--test" ]]; then
   # engine: --no-deps keeps pip from installing llama-index-workflows over `workflows`.
   # The exact version is the compatibility target the server is tested against.
   $py -m pip install -q --disable-pip-version-check --no-deps "llama-agents-client==0.4.1"
+  # The Phoenix server the tests start lives in an environment of its own: .venv holds
+  # arize-phoenix-otel only, as an application's would (see tests/support/phoenix.py).
+  python3 -m venv .venv-phoenix 2>/dev/null || test -x .venv-phoenix/bin/python
+  .venv-phoenix/bin/python -m pip install -q --disable-pip-version-check -r tests/support/phoenix-server.txt
   missing=()
   command -v prometheus >/dev/null || missing+=(prometheus)
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)

@@ -13,8 +13,10 @@ Run:
     python examples/phoenix --endpoint http://localhost:6006  # use a Phoenix that is already running
 Add ``--exit`` to stop right after the trace is stored instead of keeping Phoenix up.
 
-Needs: pip install "otel-workflows[examples]" otel-workflows-phoenix arize-phoenix
-(``arize-phoenix`` is the server; only needed when this example starts it.)
+Needs: pip install "otel-workflows[examples]" otel-workflows-phoenix, and to start
+Phoenix, the ``arize-phoenix`` server: installed beside them, or (kept out of your
+application's environment, see docs/phoenix.md) a ``phoenix`` command on PATH, as
+``pipx install arize-phoenix`` gives.
 """
 
 from __future__ import annotations
@@ -47,9 +49,18 @@ STARTUP_DEADLINE_S = 120.0  # a first start creates Phoenix's database: tens of 
 INGEST_DEADLINE_S = 30.0
 
 
+def phoenix_command() -> list[str] | None:
+    """How to run Phoenix's command line: the server installed in this environment,
+    else a ``phoenix`` command on PATH; ``None`` without either."""
+    if importlib.util.find_spec("phoenix.server") is not None:
+        return [sys.executable, "-m", "phoenix.server.main"]
+    found = shutil.which("phoenix")
+    return [found] if found else None
+
+
 @contextmanager
-def local_phoenix() -> Iterator[str]:
-    """Run ``phoenix serve`` on free loopback ports, with its data in a temporary folder,
+def local_phoenix(command: list[str]) -> Iterator[str]:
+    """Run ``command serve`` (Phoenix's command line) on free loopback ports, with its data in a temporary folder,
     until the block ends; yields its URL."""
     working_dir = Path(tempfile.mkdtemp(prefix="phoenix-example-"))
     port = _free_port()
@@ -64,7 +75,7 @@ def local_phoenix() -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     with open(working_dir / "phoenix.log", "wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "phoenix.server.main", "serve"],
+            [*command, "serve"],
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     try:
@@ -143,11 +154,13 @@ def main() -> None:
     if args.endpoint:
         send_agent_trace(args.endpoint.rstrip("/"), args.question)
         return
-    if importlib.util.find_spec("phoenix.server") is None:
-        sys.exit("Starting Phoenix needs the arize-phoenix package (pip install arize-phoenix), "
-                 "or pass --endpoint with the URL of a Phoenix that runs elsewhere.")
+    command = phoenix_command()
+    if command is None:
+        sys.exit("Starting Phoenix needs its server: pip install arize-phoenix (or pipx install "
+                 "arize-phoenix, for a phoenix command on PATH), or pass --endpoint with the URL "
+                 "of a Phoenix that runs elsewhere.")
     print("Starting Phoenix on 127.0.0.1 (its first start takes a few seconds)...", flush=True)
-    with local_phoenix() as url:
+    with local_phoenix(command) as url:
         send_agent_trace(url, args.question)
         if args.exit:
             return

@@ -1,11 +1,13 @@
 """``examples/phoenix`` and ``agent.py`` with ``WORKFLOWS_EXPORTERS=phoenix``: the agent's
 trace lands in a real Phoenix, whole, with its LLM calls under the steps that made them.
 
-Needs ``arize-phoenix`` (the server) and the Phoenix plugin; skipped without them.
+Needs the Phoenix server (``scripts/setup.sh --test`` installs it in ``.venv-phoenix``,
+apart from the project's environment) and the Phoenix plugin; skipped without them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from typing import Any
@@ -13,15 +15,19 @@ from typing import Any
 import pytest
 from example_runner import run_example
 
-pytest.importorskip("phoenix.server.main", reason="arize-phoenix is not installed")
 pytest.importorskip("workflows_phoenix", reason="the Phoenix plugin is not installed")
 
 from support.phoenix import (
     PhoenixServer,
     get_spans,
+    phoenix_command,
     unique_project_name,
     wait_for_spans,
 )
+
+PHOENIX = phoenix_command()
+if PHOENIX is None:
+    pytest.skip("the Phoenix server is not installed (scripts/setup.sh --test)", allow_module_level=True)
 
 
 def whole_agent_trace(spans: list[dict[str, Any]]) -> bool:
@@ -79,7 +85,11 @@ def test_agent_with_workflows_exporters_sends_the_same_trace_to_phoenix(phoenix_
 
 
 def test_phoenix_example_starts_its_own_phoenix_and_stops_it() -> None:
-    output = run_example("phoenix", "--exit", timeout=300).stdout
+    # As with ``pipx install arize-phoenix``: the server is a ``phoenix`` command on PATH,
+    # not a package of the example's environment.
+    assert PHOENIX is not None
+    path = os.pathsep.join([os.path.dirname(PHOENIX[0]), os.environ.get("PATH", "")])
+    output = run_example("phoenix", "--exit", env={"PATH": path}, timeout=300).stdout
 
     assert output.startswith("Starting Phoenix on 127.0.0.1")
     assert re.search(r"Phoenix stored the trace \(\d+ spans\)", output)

@@ -20,7 +20,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -34,6 +33,13 @@ import httpx
 import pytest
 from typing_extensions import Self
 
+PHOENIX_VENV = Path(__file__).resolve().parents[2] / ".venv-phoenix"
+"""Where ``scripts/setup.sh --test`` installs the Phoenix server (``tests/support/phoenix-server.txt``):
+apart from the project's ``.venv``, which holds only ``arize-phoenix-otel``, as an
+application's would. Importing ``phoenix.otel`` beside the server imports the whole
+server (seconds of start-up and of interpreter teardown) and would skew what the tests
+measure, such as how fast a traced program exits."""
+
 STARTUP_DEADLINE_S = 120.0
 """Generous on purpose: a cold start runs migrations and imports a lot (about 10 s here)."""
 
@@ -41,6 +47,16 @@ INGEST_DEADLINE_S = 30.0
 """How long readers wait for spans to become visible after they were exported."""
 
 Span = dict[str, Any]
+
+
+def phoenix_command() -> list[str] | None:
+    """Phoenix's command line: from ``PHOENIX_VENV``, else a ``phoenix`` on PATH;
+    ``None`` without either."""
+    installed = PHOENIX_VENV / "bin" / "phoenix"
+    if installed.exists():
+        return [str(installed)]
+    found = shutil.which("phoenix")
+    return [found] if found else None
 
 
 def free_port() -> int:
@@ -90,10 +106,15 @@ class PhoenixServer:
         if self.working_dir is None:
             self.working_dir = Path(tempfile.mkdtemp(prefix="phoenix-test-"))
             self._owns_working_dir = True
+        command = phoenix_command()
+        if command is None:
+            raise RuntimeError(
+                f"the Phoenix server is not installed: scripts/setup.sh --test installs it in {PHOENIX_VENV}"
+            )
         started = time.monotonic()
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "phoenix.server.main", "serve"],
+                [*command, "serve"],
                 env=self._environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
