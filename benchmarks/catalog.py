@@ -102,7 +102,7 @@ VARIANTS: tuple[Variant, ...] = (
         scenario="streaming",
         title="streaming",
         script="streaming.py",
-        args={"tiny": {"n": 200}, "full": {"n": 10000}},
+        args={"tiny": {"n": 200}, "full": {"n": 20000}},
         metrics=(US_PER_EVENT, CPU_US_PER_EVENT),
     ),
     Variant(

@@ -84,6 +84,8 @@ TARGETS = (
         "fan-out: linear in N (CPU per event within 2x from N=500 to N=8000)",
     ),
     RatioAtMost("many-runs", "total_s", 0.1, "many runs: ratio <= 0.1"),
+    RatioAtMost("streaming", "us_per_event", 0.1, "streaming: ratio <= 0.1"),
+    RatioAtMost("traced-loop", "us_per_step", 0.12, "traced loop (all our spans): ratio <= 0.12 to the reference traced"),
     OursBelowReference(
         "traced-loop", "loop", "us_per_step", "us", "traced loop (all our spans) faster than the reference untraced"
     ),

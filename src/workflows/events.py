@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextvars
 import importlib
-from dataclasses import dataclass
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from datetime import datetime
 from enum import Enum
@@ -45,7 +44,6 @@ class DictLikeModel(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="allow")
 
     def __init__(self, /, **data: Any) -> None:
-        shape = _shapes.get(type(self)) or _shape_of(type(self))
         if "_data" in data:
             # A dump read back in: its dynamic fields, merged with explicit keywords (which win).
             dumped = data.pop("_data")
@@ -53,19 +51,14 @@ class DictLikeModel(BaseModel):
                 raise TypeError(f"'_data' holds an event's dynamic fields and must be a dict, not {type(dumped).__name__}")
             data = {**dumped, **data}
         private = None
-        if shape.private_names:  # ``_name=`` keywords set private attributes, as upstream
-            private = {name: data.pop(name) for name in list(data) if name in shape.private_names}
+        private_names = _private_names.get(type(self))
+        if private_names is None:
+            private_names = _private_names[type(self)] = frozenset(type(self).__private_attributes__)
+        if private_names:  # ``_name=`` keywords set private attributes, as upstream
+            private = {name: data.pop(name) for name in list(data) if name in private_names}
         self.__pydantic_validator__.validate_python(data, self_instance=self)
         if private:
             self.__pydantic_private__.update(private)  # type: ignore[union-attr]
-        if _fields_set_slot.__get__(self) == shape.every_field_set:
-            # Pydantic makes a fresh set per instance: 216 bytes and one more object the
-            # garbage collector tracks, for each of the many events a run creates and
-            # often keeps (a stream holds all it was written). An event given every
-            # field (and no dynamic one) shares its class's set instead. Safe: Pydantic
-            # only adds field names to it (the full set has them all) or copies it first
-            # (``model_copy``), and readers get a copy from ``model_fields_set``.
-            _fields_set_slot.__set__(self, shape.every_field_set)
 
     @property
     def _data(self) -> dict[str, Any]:
@@ -79,11 +72,6 @@ class DictLikeModel(BaseModel):
     @_data.setter
     def _data(self, value: dict[str, Any]) -> None:
         object.__setattr__(self, "__pydantic_extra__", value)
-
-    @property
-    def model_fields_set(self) -> set[str]:
-        """The names of the fields explicitly set, dynamic ones included (a copy: events may share theirs)."""
-        return set(self.__pydantic_fields_set__)
 
     def __setattr__(self, name: str, value: Any) -> None:
         cls = type(self)
@@ -158,25 +146,10 @@ class DictLikeModel(BaseModel):
         return dumped
 
 
-@dataclass(frozen=True)
-class _ClassShape:
-    """What ``__init__`` needs to know of an event class (reading it off the class costs more)."""
-
-    private_names: frozenset[str]
-    every_field_set: set[str]
-
-
-# Class attributes of a Pydantic model are read through its metaclass's __getattr__ hook,
-# about as slow as validating a small event; a lookup by class here is not.
-_shapes: dict[type, _ClassShape] = {}
-_fields_set_slot = BaseModel.__dict__["__pydantic_fields_set__"]
-
-
-def _shape_of(cls: type[DictLikeModel]) -> _ClassShape:
-    shape = _shapes[cls] = _ClassShape(
-        private_names=frozenset(cls.__private_attributes__), every_field_set=set(cls.__pydantic_fields__)
-    )
-    return shape
+# The private attribute names of each event class. Class attributes of a Pydantic model
+# are read through its metaclass's __getattr__ hook, about as slow as validating a small
+# event; a lookup by class here is not.
+_private_names: dict[type, frozenset[str]] = {}
 
 
 class Event(DictLikeModel):
