@@ -44,21 +44,18 @@ class DictLikeModel(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="allow")
 
     def __init__(self, /, **data: Any) -> None:
-        if "_data" in data:
-            # A dump read back in: its dynamic fields, merged with explicit keywords (which win).
-            dumped = data.pop("_data")
-            if not isinstance(dumped, dict):
-                raise TypeError(f"'_data' holds an event's dynamic fields and must be a dict, not {type(dumped).__name__}")
-            data = {**dumped, **data}
         private = None
-        private_names = _private_names.get(type(self))
-        if private_names is None:
-            private_names = _private_names[type(self)] = frozenset(type(self).__private_attributes__)
-        if private_names:  # ``_name=`` keywords set private attributes, as upstream
-            private = {name: data.pop(name) for name in list(data) if name in private_names}
+        if "_data" in data or type(self) in _private_names:
+            data, private = _special_keywords(type(self), data)
         self.__pydantic_validator__.validate_python(data, self_instance=self)
         if private:
             self.__pydantic_private__.update(private)  # type: ignore[union-attr]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.__private_attributes__:
+            _private_names[cls] = frozenset(cls.__private_attributes__)
 
     @property
     def _data(self) -> dict[str, Any]:
@@ -146,10 +143,25 @@ class DictLikeModel(BaseModel):
         return dumped
 
 
-# The private attribute names of each event class. Class attributes of a Pydantic model
-# are read through its metaclass's __getattr__ hook, about as slow as validating a small
-# event; a lookup by class here is not.
+# The private attribute names of each event class that has some (recorded when the class
+# is built): the constructor looks here, by class, because reading a class attribute of a
+# Pydantic model goes through its metaclass's __getattr__ hook, about as slow as
+# validating a small event.
 _private_names: dict[type, frozenset[str]] = {}
+
+
+def _special_keywords(cls: type, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Split the keywords of an event's constructor that are not Pydantic's to validate:
+    a dump's ``_data`` (merged in, explicit keywords winning) and ``_name=`` keywords
+    setting private attributes, as upstream. Returns what to validate and the private values."""
+    if "_data" in data:
+        dumped = data.pop("_data")
+        if not isinstance(dumped, dict):
+            raise TypeError(f"'_data' holds an event's dynamic fields and must be a dict, not {type(dumped).__name__}")
+        data = {**dumped, **data}
+    names = _private_names.get(cls)
+    private = {name: data.pop(name) for name in list(data) if name in names} if names else None
+    return data, private
 
 
 class Event(DictLikeModel):
