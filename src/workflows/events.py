@@ -78,7 +78,7 @@ class DictLikeModel(BaseModel):
             # e.g. StopEvent.result: a read-only property must not be shadowed by _data.
             object.__setattr__(self, name, value)
         else:
-            # Not through Pydantic, which would also add the name to the fields set (shared).
+            # Into _data, as upstream (Pydantic would also count it in the fields set).
             self._data[name] = value
 
     def __repr_args__(self) -> Any:
