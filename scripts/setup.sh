@@ -6,9 +6,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# pip, quietly. A pip configured with local index folders that do not exist warns about
+# each of them for every package it looks up (hundreds of lines on some machines, nothing
+# the reader can act on here): those lines are dropped, every other message is kept.
+pip_install() {
+  "$1" -m pip install -q --disable-pip-version-check "${@:2}" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+
 python3 -m venv .venv 2>/dev/null || test -x .venv/bin/python
 py=.venv/bin/python
-$py -m pip install -q --disable-pip-version-check --upgrade pip
+pip_install $py --upgrade pip
 
 plugins=()
 for dir in plugins/*/; do
@@ -20,15 +28,15 @@ if [[ "${1:-}" == "--test" ]]; then
   for dir in plugins/*/; do
     [[ -f "$dir/pyproject.toml" ]] && extras+=("-e" "${dir%/}[test]")
   done
-  $py -m pip install -q --disable-pip-version-check -e ".[test,examples]" "${extras[@]}"
+  pip_install $py -e ".[test,examples]" "${extras[@]}"
   # The server's tests drive it with the reference client, unchanged, on this project's
   # engine: --no-deps keeps pip from installing llama-index-workflows over `workflows`.
   # The exact version is the compatibility target the server is tested against.
-  $py -m pip install -q --disable-pip-version-check --no-deps "llama-agents-client==0.4.1"
+  pip_install $py --no-deps "llama-agents-client==0.4.1"
   # The Phoenix server the tests start lives in an environment of its own: .venv holds
   # arize-phoenix-otel only, as an application's would (see tests/support/phoenix.py).
   python3 -m venv .venv-phoenix 2>/dev/null || test -x .venv-phoenix/bin/python
-  .venv-phoenix/bin/python -m pip install -q --disable-pip-version-check -r tests/support/phoenix-server.txt
+  pip_install .venv-phoenix/bin/python -r tests/support/phoenix-server.txt
   missing=()
   command -v prometheus >/dev/null || missing+=(prometheus)
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
@@ -42,5 +50,5 @@ if [[ "${1:-}" == "--test" ]]; then
     fi
   fi
 else
-  $py -m pip install -q --disable-pip-version-check -e ".[examples]" "${plugins[@]}"
+  pip_install $py -e ".[examples]" "${plugins[@]}"
 fi
