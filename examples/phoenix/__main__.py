@@ -60,8 +60,8 @@ def phoenix_command() -> list[str] | None:
 
 @contextmanager
 def local_phoenix(command: list[str]) -> Iterator[str]:
-    """Run ``command serve`` (Phoenix's command line) on free loopback ports, with its data in a temporary folder,
-    until the block ends; yields its URL."""
+    """Run ``command serve`` (Phoenix's command line) on free loopback ports, with its
+    data in a temporary folder, until the block ends; yields its URL."""
     working_dir = Path(tempfile.mkdtemp(prefix="phoenix-example-"))
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOENIX_")}
