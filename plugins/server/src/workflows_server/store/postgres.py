@@ -49,9 +49,11 @@ from workflows_server.store.queries import (
     RunIndexUpdate,
     RunPage,
     RunQuery,
-    RunSummary,
-    decode_cursor,
-    encode_cursor,
+    insert_llm_call_sql,
+    llm_call_of,
+    llm_call_values,
+    run_search,
+    select_llm_calls_sql,
 )
 
 try:
@@ -178,6 +180,10 @@ _COLUMNS = (
     "handler_id, workflow_name, run_id, status, error, result, started_at, updated_at, completed_at, "
     "start_event, carrier, epoch, waiting_since, continued, owner, fence"
 )
+_COLUMN_NAMES = tuple(column.strip() for column in _COLUMNS.split(","))
+_MARK = "%s"  # psycopg's parameter mark
+_INSERT_LLM_CALL = insert_llm_call_sql(_MARK)
+_SELECT_LLM_CALLS = select_llm_calls_sql(_MARK)
 _TABLES = ("handlers", "snapshots", "journal", "stream", "inbox", "run_index", "llm_calls")
 
 
@@ -573,102 +579,20 @@ class PostgresStore(SharedStore):
             )
 
     def search_runs(self, query: RunQuery) -> RunPage:
-        where: list[str] = []
-        params: list[Any] = []
-        for column, values in (("h.status", query.status), ("h.workflow_name", query.workflow_name)):
-            if values:
-                where.append(f"{column} = ANY(%s)")
-                params.append(list(values))
-        for column, value in (("i.session_id", query.session_id), ("i.parent_id", query.parent_id),
-                              ("h.handler_id", query.handler_id)):
-            if value:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if query.started_after:
-            where.append("h.started_at >= %s")
-            params.append(query.started_after)
-        if query.started_before:
-            where.append("h.started_at < %s")
-            params.append(query.started_before)
-        if query.waiting is not None:
-            where.append("h.waiting_since IS NOT NULL" if query.waiting else "h.waiting_since IS NULL")
-        if query.text:
-            # LIKE with an escape character: the user's % and _ are plain characters.
-            pattern = "%" + query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append(
-                "(LOWER(COALESCE(i.input_text, '')) LIKE %s ESCAPE '\\' OR LOWER(COALESCE(h.result, '')) LIKE %s "
-                "ESCAPE '\\' OR LOWER(COALESCE(h.error, '')) LIKE %s ESCAPE '\\' OR LOWER(h.handler_id) LIKE %s ESCAPE '\\')"
-            )
-            params.extend([pattern] * 4)
-        base = "FROM handlers h LEFT JOIN run_index i ON i.handler_id = h.handler_id"
-        filters = (" WHERE " + " AND ".join(where)) if where else ""
-        total = int(self._read(f"SELECT COUNT(*) {base}{filters}", params)[0][0])
-        page_where, page_params = list(where), list(params)
-        older = not query.oldest_first
-        if query.cursor:
-            started_at, handler_id = decode_cursor(query.cursor)
-            op = "<" if older else ">"
-            page_where.append(f"(h.started_at {op} %s OR (h.started_at = %s AND h.handler_id {op} %s))")
-            page_params.extend([started_at, started_at, handler_id])
-        order = "DESC" if older else "ASC"
-        columns = ", ".join(f"h.{c.strip()}" for c in _COLUMNS.split(","))
-        sql = (
-            f"SELECT {columns}, i.session_id, COALESCE(i.steps, 0), i.parent_id, i.relation, i.fork_seq, "
-            "COALESCE(l.tokens, 0), l.cost, COALESCE(l.calls, 0), i.input_text "
-            f"{base} LEFT JOIN (SELECT handler_id, SUM(total_tokens) AS tokens, SUM(cost) AS cost, COUNT(*) AS calls "
-            "FROM llm_calls GROUP BY handler_id) l ON l.handler_id = h.handler_id"
-            + ((" WHERE " + " AND ".join(page_where)) if page_where else "")
-            + f" ORDER BY h.started_at {order}, h.handler_id {order} LIMIT %s"
-        )
-        limit = max(1, min(int(query.limit), 500))
-        rows = self._read(sql, [*page_params, limit + 1])
-        width = len(_COLUMNS.split(","))
-        runs = [
-            RunSummary(
-                row=self._row(r[:width]), session_id=r[width], steps=int(r[width + 1]), parent_id=r[width + 2],
-                relation=r[width + 3], fork_seq=r[width + 4], tokens=int(r[width + 5]),
-                cost=None if r[width + 6] is None else float(r[width + 6]), llm_calls=int(r[width + 7]),
-                input_text=r[width + 8],
-            )
-            for r in rows[:limit]
-        ]
-        cursor = None
-        if len(rows) > limit:
-            last = runs[-1].row
-            cursor = encode_cursor(last.started_at, last.handler_id)
-        return RunPage(runs=runs, total=total, next_cursor=cursor)
+        search = run_search(query, columns=_COLUMN_NAMES, mark=_MARK)
+        total = int(self._read(search.count_sql, search.count_params)[0][0])
+        rows = self._read(search.page_sql, search.page_params)
+        return search.page(rows, total, self._row, len(_COLUMN_NAMES))
 
     def workflow_names(self) -> list[str]:
         return [r[0] for r in self._read("SELECT DISTINCT workflow_name FROM handlers ORDER BY workflow_name")]
 
     def add_llm_call(self, call: LlmCall) -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO llm_calls (handler_id, run_id, step, attempt, span_id, trace_id, started_at, ended_at, "
-                "model, prompt_tokens, completion_tokens, total_tokens, cost, input_text, output_text, error, extra) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    call.handler_id, call.run_id, call.step, call.attempt, call.span_id, call.trace_id,
-                    call.started_at, call.ended_at, call.model, call.prompt_tokens, call.completion_tokens,
-                    call.total_tokens, call.cost, call.input_text, call.output_text, call.error, json.dumps(call.extra),
-                ),
-            )
+            db.execute(_INSERT_LLM_CALL, llm_call_values(call))
 
     def llm_calls(self, handler_id: str) -> list[LlmCall]:
-        rows = self._read(
-            "SELECT handler_id, run_id, step, attempt, span_id, trace_id, started_at, ended_at, model, "
-            "prompt_tokens, completion_tokens, total_tokens, cost, input_text, output_text, error, extra "
-            "FROM llm_calls WHERE handler_id = %s ORDER BY started_at, id",
-            (handler_id,),
-        )
-        return [
-            LlmCall(
-                handler_id=r[0], run_id=r[1], step=r[2], attempt=r[3], span_id=r[4], trace_id=r[5], started_at=r[6],
-                ended_at=r[7], model=r[8], prompt_tokens=r[9], completion_tokens=r[10], total_tokens=r[11], cost=r[12],
-                input_text=r[13], output_text=r[14], error=r[15], extra=json.loads(r[16] or "{}"),
-            )
-            for r in rows
-        ]
+        return [llm_call_of(r) for r in self._read(_SELECT_LLM_CALLS, (handler_id,))]
 
     # ------------------------------------------------------------------ claims
     def _took(self, rows: list[tuple[Any, ...]]) -> list[Claim]:

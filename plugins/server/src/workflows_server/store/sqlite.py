@@ -37,9 +37,11 @@ from workflows_server.store.queries import (
     RunIndexUpdate,
     RunPage,
     RunQuery,
-    RunSummary,
-    decode_cursor,
-    encode_cursor,
+    insert_llm_call_sql,
+    llm_call_of,
+    llm_call_values,
+    run_search,
+    select_llm_calls_sql,
 )
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -140,6 +142,10 @@ _COLUMNS = (
     "handler_id, workflow_name, run_id, status, error, result, started_at, updated_at, completed_at, "
     "start_event, carrier, epoch, waiting_since, continued"
 )
+_COLUMN_NAMES = tuple(column.strip() for column in _COLUMNS.split(","))
+_MARK = "?"  # sqlite3's parameter mark
+_INSERT_LLM_CALL = insert_llm_call_sql(_MARK)
+_SELECT_LLM_CALLS = select_llm_calls_sql(_MARK)
 
 
 def path_from_url(url: str) -> str:
@@ -465,76 +471,11 @@ class SqliteStore(RunStore):
             )
 
     def search_runs(self, query: RunQuery) -> RunPage:
-        where: list[str] = []
-        params: list[Any] = []
-        for column, values in (("h.status", query.status), ("h.workflow_name", query.workflow_name)):
-            if values:
-                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
-                params.extend(values)
-        if query.session_id:
-            where.append("i.session_id = ?")
-            params.append(query.session_id)
-        if query.parent_id:
-            where.append("i.parent_id = ?")
-            params.append(query.parent_id)
-        if query.handler_id:
-            where.append("h.handler_id = ?")
-            params.append(query.handler_id)
-        if query.started_after:
-            where.append("h.started_at >= ?")
-            params.append(query.started_after)
-        if query.started_before:
-            where.append("h.started_at < ?")
-            params.append(query.started_before)
-        if query.waiting is not None:
-            where.append("h.waiting_since IS NOT NULL" if query.waiting else "h.waiting_since IS NULL")
-        if query.text:
-            # LIKE with an escape character: the user's % and _ are plain characters.
-            pattern = "%" + query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append(
-                "(LOWER(COALESCE(i.input_text, '')) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(h.result, '')) LIKE ? ESCAPE '\\' "
-                "OR LOWER(COALESCE(h.error, '')) LIKE ? ESCAPE '\\' OR LOWER(h.handler_id) LIKE ? ESCAPE '\\')"
-            )
-            params.extend([pattern] * 4)
-        base = "FROM handlers h LEFT JOIN run_index i ON i.handler_id = h.handler_id"
-        filters = (" WHERE " + " AND ".join(where)) if where else ""
+        search = run_search(query, columns=_COLUMN_NAMES, mark=_MARK)
         with self._lock:
-            (total,) = self._db.execute(f"SELECT COUNT(*) {base}{filters}", params).fetchone()
-        page_where, page_params = list(where), list(params)
-        older = not query.oldest_first
-        if query.cursor:
-            started_at, handler_id = decode_cursor(query.cursor)
-            op = "<" if older else ">"
-            page_where.append(f"(h.started_at {op} ? OR (h.started_at = ? AND h.handler_id {op} ?))")
-            page_params.extend([started_at, started_at, handler_id])
-        order = "DESC" if older else "ASC"
-        columns = ", ".join(f"h.{c.strip()}" for c in _COLUMNS.split(","))
-        sql = (
-            f"SELECT {columns}, i.session_id, COALESCE(i.steps, 0), i.parent_id, i.relation, i.fork_seq, "
-            "COALESCE(l.tokens, 0), l.cost, COALESCE(l.calls, 0), i.input_text "
-            f"{base} LEFT JOIN (SELECT handler_id, SUM(total_tokens) AS tokens, SUM(cost) AS cost, COUNT(*) AS calls "
-            "FROM llm_calls GROUP BY handler_id) l ON l.handler_id = h.handler_id"
-            + ((" WHERE " + " AND ".join(page_where)) if page_where else "")
-            + f" ORDER BY h.started_at {order}, h.handler_id {order} LIMIT ?"
-        )
-        limit = max(1, min(int(query.limit), 500))
-        with self._lock:
-            rows = self._db.execute(sql, [*page_params, limit + 1]).fetchall()
-        width = len(_COLUMNS.split(","))
-        runs = [
-            RunSummary(
-                row=self._row(r[:width]), session_id=r[width], steps=int(r[width + 1]), parent_id=r[width + 2],
-                relation=r[width + 3], fork_seq=r[width + 4], tokens=int(r[width + 5]),
-                cost=None if r[width + 6] is None else float(r[width + 6]), llm_calls=int(r[width + 7]),
-                input_text=r[width + 8],
-            )
-            for r in rows[:limit]
-        ]
-        cursor = None
-        if len(rows) > limit:
-            last = runs[-1].row
-            cursor = encode_cursor(last.started_at, last.handler_id)
-        return RunPage(runs=runs, total=int(total), next_cursor=cursor)
+            (total,) = self._db.execute(search.count_sql, search.count_params).fetchone()
+            rows = self._db.execute(search.page_sql, search.page_params).fetchall()
+        return search.page(rows, int(total), self._row, len(_COLUMN_NAMES))
 
     def workflow_names(self) -> list[str]:
         with self._lock:
@@ -543,33 +484,12 @@ class SqliteStore(RunStore):
 
     def add_llm_call(self, call: LlmCall) -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO llm_calls (handler_id, run_id, step, attempt, span_id, trace_id, started_at, ended_at, "
-                "model, prompt_tokens, completion_tokens, total_tokens, cost, input_text, output_text, error, extra) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    call.handler_id, call.run_id, call.step, call.attempt, call.span_id, call.trace_id,
-                    call.started_at, call.ended_at, call.model, call.prompt_tokens, call.completion_tokens,
-                    call.total_tokens, call.cost, call.input_text, call.output_text, call.error, json.dumps(call.extra),
-                ),
-            )
+            db.execute(_INSERT_LLM_CALL, llm_call_values(call))
 
     def llm_calls(self, handler_id: str) -> list[LlmCall]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT handler_id, run_id, step, attempt, span_id, trace_id, started_at, ended_at, model, "
-                "prompt_tokens, completion_tokens, total_tokens, cost, input_text, output_text, error, extra "
-                "FROM llm_calls WHERE handler_id = ? ORDER BY started_at, id",
-                (handler_id,),
-            ).fetchall()
-        return [
-            LlmCall(
-                handler_id=r[0], run_id=r[1], step=r[2], attempt=r[3], span_id=r[4], trace_id=r[5], started_at=r[6],
-                ended_at=r[7], model=r[8], prompt_tokens=r[9], completion_tokens=r[10], total_tokens=r[11], cost=r[12],
-                input_text=r[13], output_text=r[14], error=r[15], extra=json.loads(r[16] or "{}"),
-            )
-            for r in rows
-        ]
+            rows = self._db.execute(_SELECT_LLM_CALLS, (handler_id,)).fetchall()
+        return [llm_call_of(r) for r in rows]
 
     def close(self) -> None:
         with self._lock:
