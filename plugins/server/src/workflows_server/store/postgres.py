@@ -44,12 +44,11 @@ from workflows_server.store.base import (
     StreamEvent,
     now_iso,
 )
-from workflows_server.store.queries import (
-    LlmCall,
-    RunIndexUpdate,
-    RunPage,
-    RunQuery,
+from workflows_server.store.queries import LlmCall, RunIndexUpdate, RunPage, RunQuery
+from workflows_server.store.sql import (
+    handler_update,
     insert_llm_call_sql,
+    list_handlers,
     llm_call_of,
     llm_call_values,
     run_search,
@@ -379,39 +378,15 @@ class PostgresStore(SharedStore):
     def list_handlers(
         self, *, status: Sequence[str] | None = None, workflow_name: Sequence[str] | None = None
     ) -> list[HandlerRow]:
-        where, params = [], []
-        for column, values in (("status", status), ("workflow_name", workflow_name)):
-            if values:
-                where.append(f"{column} = ANY(%s)")
-                params.append(list(values))
-        sql = f"SELECT {_COLUMNS} FROM handlers"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [self._row(r) for r in self._read(sql + " ORDER BY started_at, handler_id", params)]
+        query = list_handlers(columns=_COLUMNS, mark=_MARK, status=status, workflow_name=workflow_name)
+        return [self._row(r) for r in self._read(query.sql, query.params)]
 
     def _apply(self, db: psycopg.Connection[Any], handler_id: str, update: HandlerUpdate) -> None:
-        sets, params = ["updated_at = %s"], [now_iso()]
-        if update.status is not None:
-            sets.append("status = %s")
-            params.append(update.status)
-            if update.status != "running":
-                # A finished run is held by no one: its claim ends with it.
-                sets.extend(["waiting_since = NULL", "owner = NULL", "lease_until = NULL"])
-        for column in ("error", "completed_at"):
-            value = getattr(update, column)
-            if value is not None:
-                sets.append(f"{column} = %s")
-                params.append(value)
-        if update.result is not None:
-            sets.append("result = %s")
-            params.append(json.dumps(update.result))
-        if update.carrier is not None:
-            sets.append("carrier = %s")
-            params.append(json.dumps(update.carrier))
-        if update.clear_start_event:
-            sets.append("start_event = NULL")
-        params.append(handler_id)
-        db.execute(f"UPDATE handlers SET {', '.join(sets)} WHERE handler_id = %s", params)
+        # A finished run is held by no one: its claim ends with it.
+        statement = handler_update(
+            handler_id, update, mark=_MARK, when_finished=("waiting_since = NULL", "owner = NULL", "lease_until = NULL")
+        )
+        db.execute(statement.sql, statement.params)
         if update.status is not None:
             self._notify(db, "status", handler_id)
 

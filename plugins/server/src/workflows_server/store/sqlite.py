@@ -32,12 +32,11 @@ from workflows_server.store.base import (
     StreamEvent,
     now_iso,
 )
-from workflows_server.store.queries import (
-    LlmCall,
-    RunIndexUpdate,
-    RunPage,
-    RunQuery,
+from workflows_server.store.queries import LlmCall, RunIndexUpdate, RunPage, RunQuery
+from workflows_server.store.sql import (
+    handler_update,
     insert_llm_call_sql,
+    list_handlers,
     llm_call_of,
     llm_call_values,
     run_search,
@@ -277,42 +276,15 @@ class SqliteStore(RunStore):
     def list_handlers(
         self, *, status: Sequence[str] | None = None, workflow_name: Sequence[str] | None = None
     ) -> list[HandlerRow]:
-        where: list[str] = []
-        params: list[Any] = []
-        for column, values in (("status", status), ("workflow_name", workflow_name)):
-            if values:
-                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
-                params.extend(values)
-        sql = f"SELECT {_COLUMNS} FROM handlers"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        query = list_handlers(columns=_COLUMNS, mark=_MARK, status=status, workflow_name=workflow_name)
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY started_at, handler_id", params).fetchall()
+            rows = self._db.execute(query.sql, query.params).fetchall()
         return [self._row(r) for r in rows]
 
     @staticmethod
     def _apply(db: sqlite3.Connection, handler_id: str, update: HandlerUpdate) -> None:
-        sets, params = ["updated_at = ?"], [now_iso()]
-        if update.status is not None:
-            sets.append("status = ?")
-            params.append(update.status)
-            if update.status != "running":
-                sets.append("waiting_since = NULL")
-        for column in ("error", "completed_at"):
-            value = getattr(update, column)
-            if value is not None:
-                sets.append(f"{column} = ?")
-                params.append(value)
-        if update.result is not None:
-            sets.append("result = ?")
-            params.append(json.dumps(update.result))
-        if update.carrier is not None:
-            sets.append("carrier = ?")
-            params.append(json.dumps(update.carrier))
-        if update.clear_start_event:
-            sets.append("start_event = NULL")
-        params.append(handler_id)
-        db.execute(f"UPDATE handlers SET {', '.join(sets)} WHERE handler_id = ?", params)
+        statement = handler_update(handler_id, update, mark=_MARK)
+        db.execute(statement.sql, statement.params)
 
     def update_handler(self, handler_id: str, update: HandlerUpdate) -> None:
         with self._tx() as db:
