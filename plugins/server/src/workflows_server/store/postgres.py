@@ -378,7 +378,7 @@ class PostgresStore(SharedStore):
     def list_handlers(
         self, *, status: Sequence[str] | None = None, workflow_name: Sequence[str] | None = None
     ) -> list[HandlerRow]:
-        query = list_handlers(columns=_COLUMNS, mark=_MARK, status=status, workflow_name=workflow_name)
+        query = list_handlers(columns=_COLUMN_NAMES, mark=_MARK, status=status, workflow_name=workflow_name)
         return [self._row(r) for r in self._read(query.sql, query.params)]
 
     def _apply(self, db: psycopg.Connection[Any], handler_id: str, update: HandlerUpdate) -> None:
@@ -555,9 +555,9 @@ class PostgresStore(SharedStore):
 
     def search_runs(self, query: RunQuery) -> RunPage:
         search = run_search(query, columns=_COLUMN_NAMES, mark=_MARK)
-        total = int(self._read(search.count_sql, search.count_params)[0][0])
-        rows = self._read(search.page_sql, search.page_params)
-        return search.page(rows, total, self._row, len(_COLUMN_NAMES))
+        total = int(self._read(search.count.sql, search.count.params)[0][0])
+        rows = self._read(search.page.sql, search.page.params)
+        return search.answer(rows, total, self._row)
 
     def workflow_names(self) -> list[str]:
         return [r[0] for r in self._read("SELECT DISTINCT workflow_name FROM handlers ORDER BY workflow_name")]

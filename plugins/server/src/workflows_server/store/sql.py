@@ -58,7 +58,7 @@ def handler_update(
 
 
 def list_handlers(
-    *, columns: str, mark: str, status: Sequence[str] | None = None, workflow_name: Sequence[str] | None = None
+    *, columns: Sequence[str], mark: str, status: Sequence[str] | None = None, workflow_name: Sequence[str] | None = None
 ) -> Statement:
     """The ``SELECT`` of the handlers with one of ``status`` and one of ``workflow_name``
     (each when given), oldest first; ``columns`` are the store's handler row columns."""
@@ -68,7 +68,7 @@ def list_handlers(
         if values:
             where.append(f"{column} IN ({', '.join(mark for _ in values)})")
             params.extend(values)
-    sql = f"SELECT {columns} FROM handlers"
+    sql = f"SELECT {', '.join(columns)} FROM handlers"
     if where:
         sql += " WHERE " + " AND ".join(where)
     return Statement(sql=sql + " ORDER BY started_at, handler_id", params=params)
@@ -80,20 +80,19 @@ MAX_PAGE = 500
 
 @dataclass(frozen=True, kw_only=True)
 class RunSearch:
-    """The two statements behind ``search_runs``: how many runs match, and one page of
-    them (one row more than the page, which tells whether there is a next page)."""
+    """The two statements behind ``search_runs``: how many runs match (``count``), and
+    one page of them (``page``: one row more than ``limit``, which tells whether there is
+    a next page). ``width`` is how many handler row columns lead each page row."""
 
-    count_sql: str
-    count_params: list[Any]
-    page_sql: str
-    page_params: list[Any]
+    count: Statement
+    page: Statement
     limit: int
+    width: int
 
-    def page(self, rows: Sequence[Sequence[Any]], total: int, handler_row: Callable[[Sequence[Any]], HandlerRow],
-             width: int) -> RunPage:
-        """The answer, from the page statement's rows: their first ``width`` values are
-        the store's handler row (read by ``handler_row``), then the index's and the LLM
-        calls' columns in the order ``run_search`` selects them."""
+    def answer(self, rows: Sequence[Sequence[Any]], total: int, handler_row: Callable[[Sequence[Any]], HandlerRow]) -> RunPage:
+        """The run page, from the page statement's rows (``handler_row`` reads the
+        store's handler row off the first ``width`` values)."""
+        width = self.width
         runs = [
             RunSummary(
                 row=handler_row(r[:width]), session_id=r[width], steps=int(r[width + 1]), parent_id=r[width + 2],
@@ -163,7 +162,10 @@ def run_search(query: RunQuery, *, columns: Sequence[str], mark: str) -> RunSear
     )
     limit = max(1, min(int(query.limit), MAX_PAGE))
     return RunSearch(
-        count_sql=count_sql, count_params=params, page_sql=page_sql, page_params=[*page_params, limit + 1], limit=limit
+        count=Statement(sql=count_sql, params=params),
+        page=Statement(sql=page_sql, params=[*page_params, limit + 1]),
+        limit=limit,
+        width=len(columns),
     )
 
 

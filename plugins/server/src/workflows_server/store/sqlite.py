@@ -276,7 +276,7 @@ class SqliteStore(RunStore):
     def list_handlers(
         self, *, status: Sequence[str] | None = None, workflow_name: Sequence[str] | None = None
     ) -> list[HandlerRow]:
-        query = list_handlers(columns=_COLUMNS, mark=_MARK, status=status, workflow_name=workflow_name)
+        query = list_handlers(columns=_COLUMN_NAMES, mark=_MARK, status=status, workflow_name=workflow_name)
         with self._lock:
             rows = self._db.execute(query.sql, query.params).fetchall()
         return [self._row(r) for r in rows]
@@ -445,9 +445,9 @@ class SqliteStore(RunStore):
     def search_runs(self, query: RunQuery) -> RunPage:
         search = run_search(query, columns=_COLUMN_NAMES, mark=_MARK)
         with self._lock:
-            (total,) = self._db.execute(search.count_sql, search.count_params).fetchone()
-            rows = self._db.execute(search.page_sql, search.page_params).fetchall()
-        return search.page(rows, int(total), self._row, len(_COLUMN_NAMES))
+            (total,) = self._db.execute(search.count.sql, search.count.params).fetchone()
+            rows = self._db.execute(search.page.sql, search.page.params).fetchall()
+        return search.answer(rows, int(total), self._row)
 
     def workflow_names(self) -> list[str]:
         with self._lock:
