@@ -278,8 +278,10 @@ class Api:
                 after = int(last_event_id)
             except ValueError:
                 raise HTTPException(400, f"Last-Event-ID must be a sequence number, got {last_event_id!r}") from None
-        pending = store.stream(handler_id, after=after, limit=1)
+        # The row first: a run writes its last events before (or with) its final status, so
+        # a status read first never hides events that the stream read then misses.
         row = store.get_handler(handler_id)
+        pending = store.stream(handler_id, after=after, limit=1)
         if not pending and (row is None or row.status in TERMINAL or self._ended(handler_id, after)):
             return Response(status_code=204)
         return StreamingResponse(
@@ -318,6 +320,10 @@ class Api:
                 continue
             row = runs.store.get_handler(handler_id)
             if row is None or row.status in TERMINAL:
+                # The run (on this replica or another) may have written its last events
+                # between the stream read above and its status change: read once more.
+                if row is not None and runs.store.stream(handler_id, after=after, limit=1):
+                    continue
                 return
             if heartbeat:
                 deadline = asyncio.get_running_loop().time() + heartbeat
