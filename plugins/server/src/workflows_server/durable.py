@@ -228,11 +228,7 @@ class StoreJournal:
         sequence = store.append(self.handler_id, self.epoch, data, event=new_event, update=update)
         if isinstance(record, RunStarted) and not self.begun.done():
             self.begun.set_result(None)
-        for listener in self.runtime.listeners:
-            try:
-                listener(self.handler_id, record, sequence)
-            except Exception:
-                logger.exception("a record listener failed on run %s", self.handler_id)
+        self.runtime.stored(self.handler_id, record, sequence)
 
     def close(self) -> None:
         if not self.begun.done():
@@ -338,13 +334,29 @@ class DurableRuntime(Runtime):
         with known_types([*workflow_types(workflow), *self.extra_types.get(id(workflow), ())]):
             return (workflow.serializer or JsonSerializer()).deserialize(text)
 
-    def finish(self, row: HandlerRow, final: StopEvent) -> None:
-        """Record the outcome a journal already decided, and end the run's stream with it."""
-        self.store.add_stream_event(
-            row.handler_id,
-            NewStreamEvent(envelope=envelope(final), internal=False, terminal=True),
-            conclusion(final),
+    def finish(self, workflow: Workflow, row: HandlerRow, final: StopEvent) -> None:
+        """Conclude a run whose journal already decided its outcome (a step returned the
+        ``StopEvent``, and its process ended before the run concluded): the conclusion goes
+        in the journal, the final event ends the stream and the row takes the result, in one
+        write, as when the run concludes itself."""
+        # Only a returned StopEvent decides a run without concluding it: every other end
+        # (failure, timeout, cancel) is decided by RunConcluded itself.
+        info = RunInfo(workflow_name=row.workflow_name, run_id=row.run_id, session_id="")
+        record = RunConcluded(run=info, status="completed", final_event=final, result=final.result)
+        sequence = self.store.append(
+            row.handler_id, row.epoch, encode_record(record, workflow.serializer or JsonSerializer()),
+            event=NewStreamEvent(envelope=envelope(final), internal=False, terminal=True),
+            update=conclusion(final),
         )
+        self.stored(row.handler_id, record, sequence)
+
+    def stored(self, handler_id: str, record: JournalRecord, sequence: int | None) -> None:
+        """Tell the listeners that ``record`` of run ``handler_id`` is stored (a failing one is logged)."""
+        for listener in self.listeners:
+            try:
+                listener(handler_id, record, sequence)
+            except Exception:
+                logger.exception("a record listener failed on run %s", handler_id)
 
     def continue_run(self, workflow: Workflow, handler_id: str, *, start_waiting: bool = False) -> WorkflowHandler | None:
         """Continue a run of the store in this process; call it with an event loop running.
@@ -366,7 +378,7 @@ class DurableRuntime(Runtime):
         workflow.runtime = self
         rebuilt = self.rebuild(workflow, row)
         if rebuilt.final is not None:
-            self.finish(row, rebuilt.final)
+            self.finish(workflow, row, rebuilt.final)
             return None
         if rebuilt.ctx is None:
             # The process died before the run's first record: start it again.
