@@ -12,7 +12,8 @@ debugger and written by its record listener and span processor):
 
 Every store answers these with portable SQL (no JSON operators, no full-text
 extension): ``LOWER(column) LIKE LOWER(?)`` for search, ``SUM``/``LEFT JOIN`` for
-totals, ``INSERT ... ON CONFLICT DO UPDATE`` for the index (built in ``store/sql.py``).
+totals, ``INSERT ... ON CONFLICT DO UPDATE`` for the index. The statements the two stores
+share (the run search, the LLM calls) are built in ``store/sql.py``.
 """
 
 from __future__ import annotations

@@ -188,11 +188,7 @@ def select_llm_calls_sql(mark: str) -> str:
 
 def llm_call_values(call: LlmCall) -> tuple[Any, ...]:
     """``call`` as the values of ``LLM_CALL_COLUMNS`` (``extra`` as JSON text)."""
-    return (
-        call.handler_id, call.run_id, call.step, call.attempt, call.span_id, call.trace_id, call.started_at,
-        call.ended_at, call.model, call.prompt_tokens, call.completion_tokens, call.total_tokens, call.cost,
-        call.input_text, call.output_text, call.error, json.dumps(call.extra),
-    )
+    return tuple(json.dumps(call.extra) if column == "extra" else getattr(call, column) for column in LLM_CALL_COLUMNS)
 
 
 def llm_call_of(row: Sequence[Any]) -> LlmCall:
