@@ -54,9 +54,9 @@ async def crash(store: str) -> None:
 
 async def resume(store: str) -> None:
     runtime = DurableRuntime(store)
-    for row in runtime.unfinished():
+    for row in await runtime.unfinished():
         print(f"continuing run {row.handler_id} ({row.workflow_name})", flush=True)
-        handler = runtime.continue_run(Orders(timeout=None), row.handler_id)
+        handler = await runtime.continue_run(Orders(timeout=None), row.handler_id)
         if handler is not None:
             print(await handler, flush=True)
 

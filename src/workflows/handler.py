@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from typing import TYPE_CHECKING, Any, AsyncGenerator, Generator, cast
+from typing import TYPE_CHECKING, Any, AsyncGenerator, Callable, Generator, cast
 
 from workflows.errors import WorkflowRuntimeError
 from workflows.events import Event, StopEvent
@@ -123,6 +123,38 @@ class WorkflowHandler:
     async def send_event(self, event: Event, step: str | None = None) -> None:
         """Same as ``handler.ctx.send_event(event, step)``."""
         self.ctx.send_event(event, step)
+
+    # ---- for runtimes and servers that own runs ----
+    def add_done_callback(self, fn: Callable[[WorkflowHandler], object]) -> None:
+        """Call ``fn(handler)`` on the event loop once the run's task has ended, whatever its outcome
+        (ended, failed, cancelled, or let go of by ``release_idle``)."""
+        self._run.driver.add_done_callback(lambda _: fn(self))
+
+    async def wait_ended(self, timeout: float | None = None) -> bool:
+        """Wait until the run's task has ended, at most ``timeout`` seconds; never raises the run's
+        error. Returns whether it has ended."""
+        driver = self._run.driver
+        if not driver.done():
+            await asyncio.wait([driver], timeout=timeout)
+        return driver.done()
+
+    @property
+    def error(self) -> BaseException | None:
+        """What ``await handler`` raises, once the run's task has ended with an error (``None`` while it
+        runs, after it completed, and after its task was cancelled)."""
+        driver = self._run.driver
+        if not driver.done() or driver.cancelled():
+            return None
+        return driver.exception()
+
+    def abandon(self) -> None:
+        """Cancel the run's task at once, as if its process had died here.
+
+        Nothing ends the run: with its durable runtime detached first, the store still
+        holds it as running and another process continues it. Use ``cancel_run()`` to
+        cancel a run.
+        """
+        self._run.driver.cancel()
 
     # ---- deprecated Future-like API, kept for code written against older releases ----
     def done(self) -> bool:

@@ -126,7 +126,7 @@ def test_llm_spans_under_a_step_span_become_the_runs_llm_calls(tmp_path: Path) -
     store = SqliteStore(tmp_path / "runs.db")
     _row(store, "h1", "alpha", "2030-01-01T00:00:00+00:00")
     provider = TracerProvider()
-    capture = LlmCapture(store, lambda run_id: "h1" if run_id == "r1" else None, {"gpt-test": (1.0, 2.0)})
+    capture = LlmCapture(store.add_llm_call, lambda run_id: "h1" if run_id == "r1" else None, {"gpt-test": (1.0, 2.0)})
     provider.add_span_processor(capture)
     tracer = provider.get_tracer("test")
     step_attributes = {"workflow.run_id": "r1", "workflow.step.name": "plan", "workflow.step.attempt": 2}

@@ -54,7 +54,7 @@ async def test_a_run_decided_before_its_process_died_is_concluded_once_when_cont
     _died_after_the_stop_event(path, "r")
 
     runtime = DurableRuntime(f"sqlite:///{path}")
-    assert runtime.continue_run(TwoSteps(timeout=10), "r") is None  # nothing left to run
+    assert await runtime.continue_run(TwoSteps(timeout=10), "r") is None  # nothing left to run
 
     row = runtime.store.get_handler("r")
     assert row is not None and row.status == "completed" and row.result is not None

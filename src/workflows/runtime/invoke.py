@@ -187,6 +187,11 @@ async def invoke(run: WorkflowRun, state: StepRuntime, item: WorkItem, slot: int
             )
             failure: BaseException
             try:
+                if journal.durable is not None:
+                    # The step acts outside the run: what led to it must be durable first.
+                    await journal.settle()
+                    if run.done:  # the journal could not be written: the run has failed
+                        raise asyncio.CancelledError
                 result = await _call(run, spec, item, step_ctx, invocation_id, inputs)
             except WaitSuspended:
                 run.finish_attempt(StepFinished(

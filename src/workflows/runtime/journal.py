@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Mapping, Protocol
 
 if TYPE_CHECKING:
     from workflows.events import Event
@@ -317,15 +317,28 @@ JournalRecord = (
 class JournalWriter(Protocol):
     """Where a runtime sends a run's records; see ``workflows.plugins.Runtime``.
 
-    ``write`` is called synchronously, on the run's event loop, before the run acts on
-    the record: a durable writer persists it there. An exception from ``write`` fails
-    the run (it cannot go on without its journal). ``close`` is called once, after
-    ``RunFinished``.
+    ``write`` is called synchronously, on the run's event loop, in the order the run
+    makes its records. A writer either persists the record there, or queues it and
+    also defines ``durable()`` (see ``BatchingJournalWriter``): the run then awaits it
+    before it acts outside itself (before a step's code runs, and before the run's
+    outcome is handed out), so a record is durable before anything depends on it, and
+    the records one hop makes (a step's end, the events it emitted, the next step's
+    start) reach the store in one write. An exception from ``write`` or from what
+    ``durable()`` returns fails the run (it cannot go on without its journal).
+    ``close`` is called once, after ``RunFinished``.
     """
 
     def write(self, record: JournalRecord) -> None: ...
 
     def close(self) -> None: ...
+
+
+class BatchingJournalWriter(JournalWriter, Protocol):
+    """A journal writer that queues records: ``durable()`` is awaited before the run acts."""
+
+    def durable(self) -> Awaitable[None] | None:
+        """An awaitable done once every record written so far is durable; ``None`` if they are."""
+        ...
 
 
 class _Missing:
@@ -357,7 +370,7 @@ class Journal:
     ``follow`` is called (as the run begins) only the stream reads them.
     """
 
-    __slots__ = ("writer", "stream", "publish", "handlers", "say", "on_write_error", "full")
+    __slots__ = ("writer", "durable", "stream", "publish", "handlers", "say", "on_write_error", "full")
 
     def __init__(
         self,
@@ -367,6 +380,8 @@ class Journal:
         on_write_error: Callable[[Exception], None],
     ) -> None:
         self.writer: JournalWriter | None = None
+        self.durable: Callable[[], Awaitable[None] | None] | None = None
+        """The writer's ``durable`` when it queues its records (``BatchingJournalWriter``)."""
         self.stream = stream
         self.publish = publish
         self.handlers: tuple[Any, ...] = ()
@@ -377,6 +392,7 @@ class Journal:
     def follow(self, writer: JournalWriter | None, say: Callable[[Any], None] | None) -> None:
         """Deliver the next records to ``writer`` and ``say`` too (the handlers are set apart)."""
         self.writer = writer
+        self.durable = getattr(writer, "durable", None)
         self.say = say
         self.full = bool(writer is not None or self.handlers or say is not None)
 
@@ -391,13 +407,31 @@ class Journal:
             try:
                 writer.write(record)
             except Exception as exc:
-                # The run cannot go on without its journal: it fails with this error,
-                # and nothing more is written for it.
-                self.writer = None
-                self.on_write_error(exc)
+                self._write_failed(exc)
         if streamed:
             self.stream.add(record)
         if self.handlers:
             self.publish(record, reversed(self.handlers) if closing else self.handlers)
         if self.say is not None:
             self.say(record)
+
+    async def settle(self) -> None:
+        """Wait until the records added so far are durable (at once without a batching writer)."""
+        durable = self.durable
+        if durable is None:
+            return
+        pending = durable()
+        if pending is None:
+            return
+        try:
+            await pending
+        except Exception as exc:
+            if self.writer is not None:
+                self._write_failed(exc)
+
+    def _write_failed(self, exc: Exception) -> None:
+        # The run cannot go on without its journal: it fails with this error, and
+        # nothing more is written for it.
+        self.writer = None
+        self.durable = None
+        self.on_write_error(exc)

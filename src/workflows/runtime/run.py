@@ -228,6 +228,8 @@ class WorkflowRun:
                         semaphore.release()
             finally:
                 await self._shutdown()
+            # The outcome is handed out once it is durable.
+            await self.journal.settle()
         except asyncio.CancelledError:
             # Hard cancel (handler.cancel()): the run task itself was cancelled.
             if self.status is None:

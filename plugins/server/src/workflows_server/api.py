@@ -117,9 +117,9 @@ class Api:
             raise HTTPException(404, f"workflow {name!r} not found; this server serves: {known}")
         return name, workflow
 
-    def _row(self, handler_id: str) -> HandlerRow:
+    async def _row(self, handler_id: str) -> HandlerRow:
         try:
-            return self.runs.get(handler_id)
+            return await self.runs.get(handler_id)
         except RunNotFound as exc:
             raise HTTPException(404, str(exc)) from None
 
@@ -179,7 +179,7 @@ class Api:
         except BadEvent as exc:
             raise HTTPException(exc.status, str(exc)) from None
         try:
-            return self.runs.start_run(name, start, handler_id=handler_id, context=context or None)
+            return await self.runs.start_run(name, start, handler_id=handler_id, context=context or None)
         except RunConflict as exc:
             raise HTTPException(409, str(exc)) from None
         except ContextSerdeError as exc:
@@ -199,7 +199,7 @@ class Api:
         return JSONResponse(data, status_code=500)
 
     async def result(self, request: Request) -> JSONResponse:
-        row = self._row(request.path_params["handler_id"])
+        row = await self._row(request.path_params["handler_id"])
         data = handler_data(row)
         result = row.result
         if result is not None:
@@ -216,11 +216,12 @@ class Api:
         bad = sorted(set(status or ()) - set(STATUSES))
         if bad:
             raise HTTPException(400, f"unknown status {', '.join(bad)}; expected any of: {', '.join(STATUSES)}")
-        rows = self.server.runs.store.list_handlers(status=status, workflow_name=values("workflow_name"))
+        runs = self.server.runs
+        rows = await runs.worker.read(runs.store.list_handlers, status=status, workflow_name=values("workflow_name"))
         return JSONResponse({"handlers": [handler_data(r) for r in rows]})
 
     async def get_handler(self, request: Request) -> JSONResponse:
-        return JSONResponse(handler_data(self._row(request.path_params["handler_id"])))
+        return JSONResponse(handler_data(await self._row(request.path_params["handler_id"])))
 
     async def cancel(self, request: Request) -> JSONResponse:
         handler_id = request.path_params["handler_id"]
@@ -234,7 +235,7 @@ class Api:
     # ------------------------------------------------------------------ events
     async def post_event(self, request: Request) -> JSONResponse:
         handler_id = request.path_params["handler_id"]
-        row = self._row(handler_id)
+        row = await self._row(handler_id)
         body = await read_json(request, self.server.settings.max_body_bytes)
         if not isinstance(body, dict) or body.get("event") in (None, "", {}):
             raise HTTPException(400, "request body must be a JSON object with 'event' (an event envelope) and optional 'step'")
@@ -259,14 +260,15 @@ class Api:
 
     async def stream_events(self, request: Request) -> Response:
         handler_id = request.path_params["handler_id"]
-        self._row(handler_id)
+        await self._row(handler_id)
         sse = _flag(request, "sse", False)
         include_internal = _flag(request, "include_internal", False)
         include_qualified_name = _flag(request, "include_qualified_name", True)
-        store = self.server.runs.store
+        runs = self.server.runs
+        store, read = runs.store, runs.worker.read
         raw = request.query_params.get("after_sequence", "-1")
         if raw.strip().lower() == "now":
-            after = store.last_sequence(handler_id)
+            after = await read(store.last_sequence, handler_id)
         else:
             try:
                 after = int(raw)
@@ -280,9 +282,9 @@ class Api:
                 raise HTTPException(400, f"Last-Event-ID must be a sequence number, got {last_event_id!r}") from None
         # The row first: a run writes its last events before (or with) its final status, so
         # a status read first never hides events that the stream read then misses.
-        row = store.get_handler(handler_id)
-        pending = store.stream(handler_id, after=after, limit=1)
-        if not pending and (row is None or row.status in TERMINAL or self._ended(handler_id, after)):
+        row = await read(store.get_handler, handler_id)
+        pending = await read(store.stream, handler_id, after=after, limit=1)
+        if not pending and (row is None or row.status in TERMINAL or await self._ended(handler_id, after)):
             return Response(status_code=204)
         return StreamingResponse(
             self._frames(handler_id, after, sse=sse, include_internal=include_internal,
@@ -291,20 +293,22 @@ class Api:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    def _ended(self, handler_id: str, after: int) -> bool:
+    async def _ended(self, handler_id: str, after: int) -> bool:
         if after < 0:
             return False
-        seen = self.server.runs.store.stream(handler_id, after=after - 1, limit=1)
+        runs = self.server.runs
+        seen = await runs.worker.read(runs.store.stream, handler_id, after=after - 1, limit=1)
         return bool(seen) and seen[0].sequence == after and seen[0].terminal
 
     async def _frames(
         self, handler_id: str, after: int, *, sse: bool, include_internal: bool, include_qualified_name: bool
     ) -> AsyncIterator[str]:
         runs = self.server.runs
+        store, read = runs.store, runs.worker.read
         heartbeat = self.server.settings.sse_heartbeat_seconds if sse else 0
         while True:
             changed = runs.hub.future(handler_id)
-            batch: list[StreamEvent] = runs.store.stream(handler_id, after=after)
+            batch: list[StreamEvent] = await read(store.stream, handler_id, after=after)
             for item in batch:
                 after = item.sequence
                 if item.internal and not include_internal:
@@ -318,11 +322,12 @@ class Api:
                     return
             if batch:
                 continue
-            row = runs.store.get_handler(handler_id)
+            row = await read(store.get_handler, handler_id)
             if row is None or row.status in TERMINAL:
                 # The run (on this replica or another) may have written its last events
                 # between the stream read above and its status change: read once more.
-                if row is not None and runs.store.stream(handler_id, after=after, limit=1):
+                late = await read(store.stream, handler_id, after=after, limit=1) if row is not None else []
+                if late:
                     continue
                 return
             if heartbeat:
@@ -334,7 +339,7 @@ class Api:
                         break
                     if not await runs.changed(changed, timeout=left):
                         # On replicas: a poll. Read the store again if anything was written.
-                        if runs.store.last_sequence(handler_id) > after:
+                        if await read(store.last_sequence, handler_id) > after:
                             break
             else:
                 await runs.changed(changed)
@@ -342,8 +347,9 @@ class Api:
     # ------------------------------------------------------------------ /api additions
     async def journal(self, request: Request) -> JSONResponse:
         handler_id = request.path_params["handler_id"]
-        row = self._row(handler_id)
-        entries = self.server.runs.store.journal(handler_id)
+        row = await self._row(handler_id)
+        runs = self.server.runs
+        entries = await runs.worker.read(runs.store.journal, handler_id)
         return JSONResponse({
             "handler": handler_data(row),
             "entries": [
@@ -366,7 +372,7 @@ class Api:
                 "held": replica.store.held(),
                 "max_runs": replica.max_runs,
                 "lease_seconds": replica.lease_seconds,
-                "queue_depth": replica.store.queue_depth(),
+                "queue_depth": await runs.worker.read(replica.store.queue_depth),
                 "fencing_rejections": replica.fencing_rejections,
                 "replica_counts": dict(replica.counts),
             })
@@ -374,12 +380,10 @@ class Api:
 
     async def snapshots(self, request: Request) -> JSONResponse:
         handler_id = request.path_params["handler_id"]
-        self._row(handler_id)
-        return JSONResponse({
-            "snapshots": [
-                {"epoch": s.epoch, "at": s.at, "payload": s.payload} for s in self.server.runs.store.snapshots(handler_id)
-            ]
-        })
+        await self._row(handler_id)
+        runs = self.server.runs
+        found = await runs.worker.read(runs.store.snapshots, handler_id)
+        return JSONResponse({"snapshots": [{"epoch": s.epoch, "at": s.at, "payload": s.payload} for s in found]})
 
 
 __all__ = ["Api", "handler_data", "read_json"]

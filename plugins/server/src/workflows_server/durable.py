@@ -15,10 +15,11 @@ The workflow server is built on this runtime; a script can use it directly.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from workflows import Context, Workflow
 from workflows.context.serializers import BaseSerializer, JsonSerializer
@@ -53,6 +54,7 @@ from workflows.runtime.stream import stream_event
 from workflows_server.envelopes import envelope, is_internal
 from workflows_server.store import (
     TERMINAL,
+    Append,
     HandlerRow,
     HandlerUpdate,
     NewStreamEvent,
@@ -62,6 +64,7 @@ from workflows_server.store import (
     now_iso,
     open_store,
 )
+from workflows_server.store.worker import StoreWorker
 
 logger = logging.getLogger("workflows_server")
 
@@ -155,7 +158,12 @@ class _Expected:
 
 
 class StoreJournal:
-    """The journal writer of one run: each record, its stream event and its row change, in one write."""
+    """The journal writer of one run: each record, its stream event and its row change, in one write.
+
+    Records are queued on the store's worker (``StoreWorker``) and written with every
+    other record ready at the same moment; the run awaits ``durable()`` before it acts
+    (``workflows.runtime.journal.BatchingJournalWriter``).
+    """
 
     def __init__(self, runtime: DurableRuntime, run: RunInfo, ctx: Context[Any], expected: _Expected | None) -> None:
         self.runtime = runtime
@@ -168,6 +176,9 @@ class StoreJournal:
         self.concluded = False
         self.carrier_taken = False
         self.detached = False
+        self.last: asyncio.Future[Any] | None = None
+        """The latest write queued for this run."""
+        self.failure: Exception | None = None
         self.begun: asyncio.Future[None] = (
             expected.begun if expected is not None else asyncio.get_running_loop().create_future()
         )
@@ -181,20 +192,20 @@ class StoreJournal:
         name = self.run.workflow_name
         if isinstance(workflow, Workflow):
             name = self.runtime.names.get(id(workflow), name)
-        self.runtime.store.create_handler(
-            HandlerRow(handler_id=self.handler_id, workflow_name=name, run_id=self.run.run_id), payload
-        )
         store = self.runtime.store
+        row = HandlerRow(handler_id=self.handler_id, workflow_name=name, run_id=self.run.run_id)
+        self._track(self.runtime.worker.write(store.create_handler, row, payload))
         if isinstance(store, SharedStore):
             # Shared with server replicas: a script's run is claimed like theirs (no heartbeat:
             # a replica takes it over once ``lease_seconds`` pass, and this process is fenced).
-            store.claim_one(self.handler_id, lease_seconds=self.runtime.lease_seconds)
+            self._track(self.runtime.worker.write(store.claim_one, self.handler_id, lease_seconds=self.runtime.lease_seconds))
         self.registered = True
 
     def write(self, record: JournalRecord) -> None:
         if self.detached:
             return
-        store = self.runtime.store
+        if self.failure is not None:
+            raise self.failure
         update: HandlerUpdate | None = None
         if isinstance(record, RunStarted):
             workflow = record.workflow
@@ -224,16 +235,64 @@ class StoreJournal:
             )
         if isinstance(record, RunConcluded):
             self.concluded = True
-        data = encode_record(record, self.serializer)
-        sequence = store.append(self.handler_id, self.epoch, data, event=new_event, update=update)
+        append = Append(
+            handler_id=self.handler_id, epoch=self.epoch, record=encode_record(record, self.serializer),
+            event=new_event, update=update,
+        )
+        written = self.runtime.worker.append(append, chain=self)
+        self._track(written)
+        written.add_done_callback(functools.partial(self._stored, record))
+
+    def _track(self, written: asyncio.Future[Any]) -> None:
+        self.last = written
+        written.add_done_callback(self._check)
+
+    def _check(self, written: asyncio.Future[Any]) -> None:
+        # Every write's error is read here (none is left "never retrieved"); the first one
+        # stops the writer: the run fails with it at its next record or durable().
+        error = None if written.cancelled() else written.exception()
+        if error is not None and self.failure is None and not self.detached:
+            self.failure = error if isinstance(error, Exception) else StoreError(str(error))
+
+    def _stored(self, record: JournalRecord, written: asyncio.Future[int | None]) -> None:
+        if written.cancelled() or written.exception() is not None:
+            return
         if isinstance(record, RunStarted) and not self.begun.done():
             self.begun.set_result(None)
-        self.runtime.stored(self.handler_id, record, sequence)
+        self.runtime.stored(self.handler_id, record, written.result())
+
+    def durable(self) -> Awaitable[None] | None:
+        if self.failure is not None:
+            return _raise(self.failure)
+        last = self.last
+        if last is None or (last.done() and not last.cancelled() and last.exception() is None):
+            return None
+        return _settled(last)
 
     def close(self) -> None:
         if not self.begun.done():
             self.begun.set_result(None)
         self.runtime.forget(self.run.run_id, self)
+
+    async def flushed(self) -> None:
+        """Wait until the records written so far are stored (raises their error if they failed)."""
+        waiting = self.durable()
+        if waiting is not None:
+            await waiting
+
+
+def settle(future: asyncio.Future[None]) -> None:
+    """Set ``future`` (to ``None``) unless it is already done."""
+    if not future.done():
+        future.set_result(None)
+
+
+async def _settled(written: asyncio.Future[Any]) -> None:
+    await written
+
+
+async def _raise(error: Exception) -> None:
+    raise error
 
 
 class DurableRuntime(Runtime):
@@ -249,6 +308,8 @@ class DurableRuntime(Runtime):
 
     def __init__(self, store: RunStore | str | Path | None = None) -> None:
         self.store: RunStore = store if isinstance(store, RunStore) else open_store(store)
+        self.worker = StoreWorker(self.store)
+        """Every store call of this runtime runs on the worker's thread, never on the event loop."""
         self.listeners: list[RecordListener] = []
         self.names: dict[int, str] = {}
         # Event classes a workflow takes beyond its own (the server's additional_events), by id(workflow).
@@ -268,7 +329,7 @@ class DurableRuntime(Runtime):
     def expect(self, run_id: str, handler_id: str, epoch: int) -> asyncio.Future[None]:
         """Say that the next run with ``run_id`` writes to handler ``handler_id``'s ``epoch``.
 
-        Returns a future set once that run has begun (its first record is written and
+        Returns a future set once that run has begun (its first record is stored and
         its saved waits are armed again), or has ended without beginning.
         """
         begun: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -290,18 +351,29 @@ class DurableRuntime(Runtime):
     def forget(self, run_id: str, journal: StoreJournal | None = None) -> None:
         if journal is None or self._journals.get(run_id) is journal:
             self._journals.pop(run_id, None)
+        if journal is not None:
+            self.worker.forget(journal)
+
+    async def flushed(self, run_id: str) -> None:
+        """Wait until the records the live run ``run_id`` wrote so far are stored."""
+        journal = self._journals.get(run_id)
+        if journal is not None:
+            await journal.flushed()
 
     # ------------------------------------------------------------------ reading runs back
-    def unfinished(self, workflow_name: str | None = None) -> list[HandlerRow]:
+    async def unfinished(self, workflow_name: str | None = None) -> list[HandlerRow]:
         """Runs the store holds as running (in progress when their process died, or waiting)."""
-        return self.store.list_handlers(status=["running"], workflow_name=[workflow_name] if workflow_name else None)
+        return await self.worker.read(
+            self.store.list_handlers, status=["running"], workflow_name=[workflow_name] if workflow_name else None
+        )
 
-    def rebuild(self, workflow: Workflow, row: HandlerRow) -> Rebuilt:
+    async def rebuild(self, workflow: Workflow, row: HandlerRow) -> Rebuilt:
         """The run as the store holds it: its Context rebuilt from the latest snapshot and journal
         (``ctx``; ``None`` for a run that never began), and its final event if the journal decided it."""
-        snapshot = self.store.latest_snapshot(row.handler_id)
+        snapshot = await self.worker.read(self.store.latest_snapshot, row.handler_id)
         if snapshot is None:
             raise StoreError(f"run {row.handler_id!r} has no snapshot in {self.store.url}")
+        entries = await self.worker.read(self.store.journal, row.handler_id, epoch=snapshot.epoch)
         serializer = workflow.serializer or JsonSerializer()
         payload = dict(snapshot.payload)
         if not payload.get("trace_context") and row.carrier:
@@ -309,7 +381,6 @@ class DurableRuntime(Runtime):
         info = RunInfo(
             workflow_name=row.workflow_name, run_id=row.run_id, session_id=str(payload.get("session_id") or ""),
         )
-        entries = self.store.journal(row.handler_id, epoch=snapshot.epoch)
         with known_types(self.extra_types.get(id(workflow), ())):
             records = decode_records([e.record for e in entries], serializer, info, workflow)
         final = outcome(records)
@@ -334,21 +405,36 @@ class DurableRuntime(Runtime):
         with known_types([*workflow_types(workflow), *self.extra_types.get(id(workflow), ())]):
             return (workflow.serializer or JsonSerializer()).deserialize(text)
 
-    def finish(self, workflow: Workflow, row: HandlerRow, final: StopEvent) -> None:
+    async def end(
+        self, handler_id: str, epoch: int, record: RunConcluded, final: Event, *,
+        serializer: BaseSerializer | None = None, error: BaseException | None = None,
+    ) -> None:
+        """Write the end of a run that does not end itself, as a run's own conclusion is written:
+        its ``RunConcluded`` record, the final event closing its stream and its row's outcome, in
+        one write. This is how every end the server decides is recorded (a run decided by its
+        journal, cancelled while the store alone held it, failed without its end recorded)."""
+        written = self.worker.append(
+            Append(
+                handler_id=handler_id, epoch=epoch, record=encode_record(record, serializer or JsonSerializer()),
+                event=NewStreamEvent(envelope=envelope(final), internal=False, terminal=True),
+                update=conclusion(final, error),
+            ),
+            chain=record,
+        )
+        try:
+            sequence = await written
+        finally:
+            self.worker.forget(record)
+        self.stored(handler_id, record, sequence)
+
+    async def finish(self, workflow: Workflow, row: HandlerRow, final: StopEvent) -> None:
         """Conclude a run whose journal already decided its outcome (a step returned the
-        ``StopEvent``, and its process ended before the run concluded): the conclusion goes
-        in the journal, the final event ends the stream and the row takes the result, in one
-        write, as when the run concludes itself."""
+        ``StopEvent``, and its process ended before the run concluded)."""
         # Only a returned StopEvent decides a run without concluding it: every other end
         # (failure, timeout, cancel) is decided by RunConcluded itself.
         info = RunInfo(workflow_name=row.workflow_name, run_id=row.run_id, session_id="")
         record = RunConcluded(run=info, status="completed", final_event=final, result=final.result)
-        sequence = self.store.append(
-            row.handler_id, row.epoch, encode_record(record, workflow.serializer or JsonSerializer()),
-            event=NewStreamEvent(envelope=envelope(final), internal=False, terminal=True),
-            update=conclusion(final),
-        )
-        self.stored(row.handler_id, record, sequence)
+        await self.end(row.handler_id, row.epoch, record, final, serializer=workflow.serializer)
 
     def stored(self, handler_id: str, record: JournalRecord, sequence: int | None) -> None:
         """Tell the listeners that ``record`` of run ``handler_id`` is stored (a failing one is logged)."""
@@ -358,32 +444,35 @@ class DurableRuntime(Runtime):
             except Exception:
                 logger.exception("a record listener failed on run %s", handler_id)
 
-    def continue_run(self, workflow: Workflow, handler_id: str, *, start_waiting: bool = False) -> WorkflowHandler | None:
-        """Continue a run of the store in this process; call it with an event loop running.
+    async def continue_run(
+        self, workflow: Workflow, handler_id: str, *, start_waiting: bool = False
+    ) -> WorkflowHandler | None:
+        """Continue a run of the store in this process.
 
         Returns the run's handler, or ``None`` when there is nothing to run: the run
         had finished (its outcome is recorded if only the journal held it), or it only
         waits for an outside event (it stays in the store; ``send_event`` continues it)
         unless ``start_waiting``.
         """
-        row = self.store.get_handler(handler_id)
+        store = self.store
+        row = await self.worker.read(store.get_handler, handler_id)
         if row is None:
-            raise KeyError(f"no run {handler_id!r} in {self.store.url}")
+            raise KeyError(f"no run {handler_id!r} in {store.url}")
         if row.status in TERMINAL:
             return None
-        store = self.store
         if isinstance(store, SharedStore) and handler_id not in store.held():
-            if store.claim_one(handler_id, lease_seconds=self.lease_seconds) is None:
+            claim = await self.worker.write(store.claim_one, handler_id, lease_seconds=self.lease_seconds)
+            if claim is None:
                 raise StoreError(f"run {handler_id!r} is held by another replica ({row.owner}) in {store.url}")
         workflow.runtime = self
-        rebuilt = self.rebuild(workflow, row)
+        rebuilt = await self.rebuild(workflow, row)
         if rebuilt.final is not None:
-            self.finish(workflow, row, rebuilt.final)
+            await self.finish(workflow, row, rebuilt.final)
             return None
         if rebuilt.ctx is None:
-            # The process died before the run's first record: start it again.
-            # (or a queued run, on a replica, never began): start it, from its base snapshot's
-            # state and session (what the request's context gave it).
+            # The process died before the run's first record (or a queued run, on a
+            # replica, never began): start it, from its base snapshot's state and session
+            # (what the request's context gave it).
             self.expect(row.run_id, row.handler_id, row.epoch)
             start_event = self.start_event_of(workflow, row)
             base = rebuilt.payload
@@ -399,16 +488,16 @@ class DurableRuntime(Runtime):
         if rebuilt.records:
             # The rebuilt run becomes the base of a new epoch: a later rebuild reads it
             # and the records after it, not the whole history again.
-            epoch = self.store.begin_epoch(row.handler_id, payload, waiting=waiting)
+            epoch = await self.worker.write(store.begin_epoch, row.handler_id, payload, waiting=waiting)
         if waiting and not start_waiting:
             if row.waiting_since is None:
-                self.store.set_waiting(row.handler_id, True)
+                await self.worker.write(store.set_waiting, row.handler_id, True)
             return None
-        self.store.set_waiting(row.handler_id, False)
+        await self.worker.write(store.set_waiting, row.handler_id, False)
         self.expect(row.run_id, row.handler_id, epoch)
         return workflow.run(ctx=ctx, run_id=row.run_id)
 
-    def release(self, handler: WorkflowHandler) -> bool:
+    async def release(self, handler: WorkflowHandler) -> bool:
         """Let go of a run that only waits for an outside event: it is kept by the store alone.
 
         Returns False, doing nothing, if the run has work (see ``handler.release_idle``).
@@ -417,7 +506,8 @@ class DurableRuntime(Runtime):
         if journal is None or not handler.release_idle():
             return False
         self.forget(handler.run_id, journal)
-        self.store.begin_epoch(journal.handler_id, handler.ctx.to_dict(), waiting=True)
+        # Queued after the run's last records: the new epoch's base follows them.
+        await self.worker.write(self.store.begin_epoch, journal.handler_id, handler.ctx.to_dict(), waiting=True)
         return True
 
     async def send_event(
@@ -427,15 +517,22 @@ class DurableRuntime(Runtime):
 
         Returns once the event is written to the run's journal.
         """
-        handler = self.continue_run(workflow, handler_id, start_waiting=True)
+        handler = await self.continue_run(workflow, handler_id, start_waiting=True)
         if handler is None:
             raise KeyError(f"run {handler_id!r} is not waiting in {self.store.url}")
-        begun = self.begun(handler.run_id)
-        if begun is not None:
-            # Sent once the run has begun, so the event is journaled before this returns.
-            await asyncio.wait([begun, handler._run.driver], return_when=asyncio.FIRST_COMPLETED)
-        handler.ctx.send_event(event, step)
+        await self.deliver(handler, event, step)
         return handler
+
+    async def deliver(self, handler: WorkflowHandler, event: Event, step: str | None = None) -> None:
+        """Send ``event`` to a run of this process once it has begun; returns once it is journaled."""
+        begun = self.begun(handler.run_id)
+        if begun is not None and not begun.done():
+            # Sent once the run has begun (its waits armed again), so the event is
+            # journaled before this returns; a run that ends first cannot take it.
+            handler.add_done_callback(lambda _: settle(begun))
+            await begun
+        handler.ctx.send_event(event, step)
+        await self.flushed(handler.run_id)
 
     def detach(self) -> None:
         """Stop writing for every live run of this process, as if it had died here.
@@ -447,5 +544,12 @@ class DurableRuntime(Runtime):
             journal.detached = True
         self._journals.clear()
 
+    async def aclose(self) -> None:
+        """Finish the queued writes and close the store."""
+        await self.worker.aclose()
 
-__all__ = ["DurableRuntime", "Rebuilt", "idle_payload", "RecordListener", "StoreJournal", "conclusion", "only_waits", "status_of", "streamed_entry"]
+
+__all__ = [
+    "DurableRuntime", "Rebuilt", "idle_payload", "RecordListener", "StoreJournal", "conclusion", "only_waits", "settle",
+    "status_of", "streamed_entry",
+]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from workflows.errors import WorkflowRuntimeError
 from workflows.handler import WorkflowHandler
+from workflows_server.durable import settle
 from workflows_server.store import Claim, FencedOut, SharedStore, StoreError
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class Replica:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._stop_listening = self.store.listen(self._from_listener)
+        self._stop_listening = await asyncio.to_thread(self.store.listen, self._from_listener)
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="workflows-server-claims"),
             asyncio.create_task(self._heartbeat_loop(), name="workflows-server-heartbeat"),
@@ -97,11 +98,11 @@ class Replica:
         if self._stop_listening is not None:
             await asyncio.to_thread(self._stop_listening)
 
-    def let_go(self) -> None:
+    async def let_go(self) -> None:
         """Free every run this replica holds (a graceful stop): the others take them at once."""
         for handler_id in self.store.held():
             try:
-                self.store.unclaim(handler_id)
+                await self.runs.worker.write(self.store.unclaim, handler_id)
             except StoreError:
                 logger.warning("could not let go of run %s; it is taken over when its lease lapses", handler_id)
 
@@ -130,8 +131,7 @@ class Replica:
             self.kick()
         elif kind == "reconnect":
             # Notifications may have been missed: wake every waiter to read the store again.
-            for key in list(hub._futures):
-                hub.notify(key)
+            hub.notify_all()
             self.kick()
 
     # ------------------------------------------------------------------ claims
@@ -150,43 +150,46 @@ class Replica:
                 return
             try:
                 while (room := self.room()) > 0:
-                    claims = self.store.claim(workflows=list(self.runs.workflows), limit=room, lease_seconds=self.lease_seconds)
+                    claims = await self.runs.worker.write(
+                        self.store.claim, workflows=list(self.runs.workflows), limit=room, lease_seconds=self.lease_seconds
+                    )
                     for claim in claims:
-                        self.adopt(claim)
+                        await self.adopt(claim)
                     if len(claims) < room:
                         break
             except StoreError as exc:
                 logger.warning("claiming runs failed (%s); trying again in %ss", exc, self.poll_seconds)
 
-    def adopt(self, claim: Claim) -> WorkflowHandler | None:
+    async def adopt(self, claim: Claim) -> WorkflowHandler | None:
         """Run a run this replica just claimed (continued from the store); ``None`` if there is nothing to run."""
         handler_id = claim.handler_id
         self.counts["claimed"] += 1
         if claim.previous_owner is not None:
             self.counts["takeovers"] += 1
             logger.info("took over run %s from replica %s (claim %s)", handler_id, claim.previous_owner, claim.fence)
+        worker = self.runs.worker
         workflow = self.runs.workflows.get(claim.workflow_name)
         if workflow is None:
-            self.store.unclaim(handler_id)
+            await worker.write(self.store.unclaim, handler_id)
             return None
         try:
-            has_mail = bool(self.store.inbox(handler_id))
-            handler = self.runs.runtime.continue_run(workflow, handler_id, start_waiting=has_mail)
+            has_mail = bool(await worker.read(self.store.inbox, handler_id))
+            handler = await self.runs.runtime.continue_run(workflow, handler_id, start_waiting=has_mail)
         except FencedOut:
             return None
         except Exception as exc:
             logger.exception("run %s could not be continued; it is marked failed", handler_id)
             try:
-                self.runs._fail(handler_id, f"could not be continued from the store: {type(exc).__name__}: {exc}")
+                await self.runs.fail(handler_id, f"could not be continued from the store: {type(exc).__name__}: {exc}")
             finally:
-                self.store.unclaim(handler_id)
+                await worker.write(self.store.unclaim, handler_id)
             return None
         if handler is None:
             # Finished (from its journal), or waiting with nothing to deliver: the store keeps it.
-            self.store.unclaim(handler_id)
+            await worker.write(self.store.unclaim, handler_id)
             self.runs.hub.notify(handler_id)
             return None
-        self.runs._track(handler_id, handler)
+        self.runs.track(handler_id, handler)
         if has_mail:
             self.mail.add(handler_id)
             self.deliver_soon(handler_id)
@@ -199,7 +202,7 @@ class Replica:
             await asyncio.sleep(interval)
             started = time.monotonic()
             try:
-                lost = self.store.renew(lease_seconds=self.lease_seconds)
+                lost = await self.runs.worker.write(self.store.renew, lease_seconds=self.lease_seconds)
             except StoreError as exc:
                 logger.warning("renewing leases failed (%s); the runs are fenced if another replica takes them", exc)
                 continue
@@ -221,9 +224,9 @@ class Replica:
         journal = runs.runtime.journal_of(handler.run_id)
         if journal is not None:
             journal.detached = True
-        handler._run.driver.cancel()
+        handler.abandon()
 
-    def ended(self, handler_id: str, handler: WorkflowHandler) -> None:
+    async def ended(self, handler_id: str, handler: WorkflowHandler) -> None:
         """A run's task ended on this replica: record a failure it left unrecorded, and let go of it."""
         if handler_id in self.dropped:
             self.dropped.discard(handler_id)
@@ -232,17 +235,17 @@ class Replica:
             return  # fenced out: another replica holds it, nothing to write
         if handler_id in self.runs.live:
             return  # continued again meanwhile: that incarnation holds the claim
+        worker = self.runs.worker
         try:
-            row = self.store.get_handler(handler_id)
+            row = await worker.read(self.store.get_handler, handler_id)
             if row is not None and row.status == "running" and row.run_id == handler.run_id and not row.waiting_since:
-                driver = handler._run.driver
-                error = None if driver.cancelled() else driver.exception()
+                error = handler.error
                 if store_error_of(error) is None:
-                    self.runs._fail(
+                    await self.runs.fail(
                         handler_id, f"{type(error).__name__}: {error}" if error else "the run ended unrecorded"
                     )
             # else it finished, or waits in the store; a store failure leaves it for any replica to continue
-            self.store.unclaim(handler_id)
+            await worker.write(self.store.unclaim, handler_id)
         except StoreError as exc:
             logger.warning("could not let go of run %s (%s); its lease lapses", handler_id, exc)
         self.kick()
@@ -251,7 +254,7 @@ class Replica:
     def deliver_soon(self, handler_id: str) -> None:
         if handler_id not in self._delivering:
             self._delivering.add(handler_id)
-            asyncio.get_running_loop().create_task(self._deliver(handler_id))
+            self.runs.tasks.spawn(self._deliver(handler_id), f"workflows-server-deliver-{handler_id}")
 
     async def _deliver(self, handler_id: str) -> None:
         try:
@@ -259,8 +262,9 @@ class Replica:
             if handler is None:
                 return
             begun = self.runs.runtime.begun(handler.run_id)
-            if begun is not None:
-                await asyncio.wait([begun, handler._run.driver], return_when=asyncio.FIRST_COMPLETED)
+            if begun is not None and not begun.done():
+                handler.add_done_callback(lambda _: settle(begun))
+                await begun
             self._delivering.discard(handler_id)
             await self.deliver(handler_id, handler)
         except StoreError as exc:
@@ -270,19 +274,20 @@ class Replica:
             if handler_id in self.mail:
                 self.mail.discard(handler_id)
                 # Continued for an event it then refused (or a cancel): let go of it again if idle.
-                asyncio.get_running_loop().call_soon(self.runs._maybe_release, handler_id)
+                self.runs.release_soon(handler_id)
 
     async def deliver(self, handler_id: str, handler: WorkflowHandler) -> None:
         """Hand the run's inbox items to its live handler, in order."""
-        row = self.store.get_handler(handler_id)
+        worker = self.runs.worker
+        row = await worker.read(self.store.get_handler, handler_id)
         if row is None:
             return
         workflow = self.runs.workflows.get(row.workflow_name)
-        for item in self.store.inbox(handler_id):
+        for item in await worker.read(self.store.inbox, handler_id):
             if self.runs.live.get(handler_id) is not handler or handler.is_done():
                 return
             if item.kind == "cancel":
-                self.store.ack([item.id])
+                await worker.write(self.store.ack, [item.id])
                 await handler.cancel_run()
                 return
             try:
@@ -290,16 +295,18 @@ class Replica:
                 event = self.runs.runtime.event_of(workflow, item.event)
             except Exception as exc:
                 logger.warning("inbox item %s of run %s cannot be read (%s); dropped", item.id, handler_id, exc)
-                self.store.ack([item.id])
+                await worker.write(self.store.ack, [item.id])
                 continue
-            self.store.ack_with_next_append(handler_id, [item.id])
+            await worker.write(self.store.ack_with_next_append, handler_id, [item.id])
+            if self.runs.live.get(handler_id) is not handler or handler.is_done():
+                return
             try:
-                # The event's journal record is written now, with the item's removal.
+                # The event's journal record is written next, with the item's removal.
                 handler.ctx.send_event(event, item.step)
                 self.counts["delivered"] += 1
             except WorkflowRuntimeError as exc:
                 logger.warning("inbox item %s of run %s refused by the run (%s); dropped", item.id, handler_id, exc)
-                self.store.ack([item.id])
+                await worker.write(self.store.ack, [item.id])
 
     async def wait_delivered(self, handler_id: str, item_id: int, timeout: float) -> bool:
         """Wait until another replica's owner took the inbox item (True), or the run ended or ``timeout`` passed."""
@@ -308,9 +315,9 @@ class Replica:
         while True:
             changed = self.runs.hub.future(key)
             ended = self.runs.hub.future(handler_id)
-            if not self.store.pending(item_id):
+            if not await self.runs.worker.read(self.store.pending, item_id):
                 return True
-            row = self.store.get_handler(handler_id)
+            row = await self.runs.worker.read(self.store.get_handler, handler_id)
             if row is None or row.status != "running":
                 return False
             left = deadline - time.monotonic()

@@ -16,6 +16,7 @@ build step, nothing from the network).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from workflows_server.debugger.api import DebuggerApi
 from workflows_server.debugger.llm import LlmCapture, attach
 from workflows_server.debugger.values import unwrap
 from workflows_server.envelopes import envelope
-from workflows_server.store.queries import RunIndexUpdate
+from workflows_server.store.queries import LlmCall, RunIndexUpdate
 
 if TYPE_CHECKING:
     from workflows_server.server import WorkflowServer
@@ -43,7 +44,8 @@ class Debugger:
         self.api = DebuggerApi(server)
         runtime = server.runtime
         prices = {model: (given, taken) for model, given, taken in server.settings.llm_prices}
-        self.capture = LlmCapture(runtime.store, self._handler_of, prices)
+        self.capture = LlmCapture(self._save_llm_call, self._handler_of, prices)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._attached = False
         runtime.listeners.append(self._on_record)
         self.attach()
@@ -65,6 +67,7 @@ class Debugger:
         # Called after the record is stored; the index is a summary the run page never
         # depends on (it reads the journal), so a failure here is logged, not raised.
         if isinstance(record, RunStarted):
+            self._loop = asyncio.get_running_loop()
             self.attach()
             run = record.run
             update = RunIndexUpdate(session_id=run.session_id if run is not None else None)
@@ -75,11 +78,36 @@ class Debugger:
         elif isinstance(record, StepStarted):
             self._index(handler_id, RunIndexUpdate(add_steps=1))
 
-    def _index(self, handler_id: str, update: RunIndexUpdate) -> None:
+    def _save_llm_call(self, call: LlmCall) -> None:
+        # Called where the LLM span ended: on the server's loop, or on a sync step's thread.
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        runtime = self.server.runtime
+
+        def queue() -> None:
+            written = runtime.worker.write(runtime.store.add_llm_call, call)
+            written.add_done_callback(lambda done: self._indexed(call.handler_id, done))
+
         try:
-            self.server.runtime.store.index_run(handler_id, update)
-        except Exception:
-            logger.exception("the debugger could not index run %s", handler_id)
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            queue()
+        else:
+            loop.call_soon_threadsafe(queue)
+
+    def _index(self, handler_id: str, update: RunIndexUpdate) -> None:
+        runtime = self.server.runtime
+        written = runtime.worker.write(runtime.store.index_run, handler_id, update)
+        written.add_done_callback(lambda done: self._indexed(handler_id, done))
+
+    @staticmethod
+    def _indexed(handler_id: str, written: Any) -> None:
+        error = None if written.cancelled() else written.exception()
+        if error is not None:
+            logger.error("the debugger could not index run %s", handler_id, exc_info=error)
 
 
 def debugger_routes(server: WorkflowServer) -> list[Any]:

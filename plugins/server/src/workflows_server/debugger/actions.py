@@ -48,10 +48,12 @@ def _workflow(server: WorkflowServer, row: HandlerRow) -> Workflow:
     return workflow
 
 
-def _records(server: WorkflowServer, workflow: Workflow, row: HandlerRow) -> tuple[list[Any], list[Any], dict[str, Any]]:
-    store = server.runs.store
-    entries = current_run(store.journal(row.handler_id))
-    base = base_snapshot(store.snapshots(row.handler_id), entries)
+async def _records(
+    server: WorkflowServer, workflow: Workflow, row: HandlerRow
+) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    store, read = server.runs.store, server.runs.worker.read
+    entries = current_run(await read(store.journal, row.handler_id))
+    base = base_snapshot(await read(store.snapshots, row.handler_id), entries)
     if base is None:
         raise ActionError(f"run {row.handler_id!r} has no snapshot in the store", 500)
     serializer = workflow.serializer or JsonSerializer()
@@ -66,14 +68,14 @@ def _types(server: WorkflowServer, workflow: Workflow) -> Any:
     return known_types([*workflow_types(workflow), *server.runtime.extra_types.get(id(workflow), ())])
 
 
-def start_event_of(server: WorkflowServer, row: HandlerRow) -> StartEvent:
+async def start_event_of(server: WorkflowServer, row: HandlerRow) -> StartEvent:
     """The start event of ``row``'s run, or of the run it was forked from."""
     seen: set[str] = set()
     current: HandlerRow | None = row
     while current is not None and current.handler_id not in seen:
         seen.add(current.handler_id)
         workflow = _workflow(server, current)
-        _, records, _ = _records(server, workflow, current)
+        _, records, _ = await _records(server, workflow, current)
         for record in records:
             if isinstance(record, RunStarted) and isinstance(record.start_event, StartEvent):
                 return record.start_event
@@ -82,22 +84,25 @@ def start_event_of(server: WorkflowServer, row: HandlerRow) -> StartEvent:
                 event = (workflow.serializer or JsonSerializer()).deserialize(current.start_event)
             if isinstance(event, StartEvent):
                 return event
-        parent = summary_of(server, current.handler_id)
-        current = server.runs.store.get_handler(parent.parent_id) if parent and parent.parent_id else None
+        parent = await summary_of(server, current.handler_id)
+        runs = server.runs
+        current = await runs.worker.read(runs.store.get_handler, parent.parent_id) if parent and parent.parent_id else None
     raise ActionError(f"run {row.handler_id!r} has no start event in the store to run again")
 
 
-def summary_of(server: WorkflowServer, handler_id: str) -> RunSummary | None:
+async def summary_of(server: WorkflowServer, handler_id: str) -> RunSummary | None:
     """The run's summary from the store's run list (its index entry and totals)."""
-    page = server.runs.store.search_runs(RunQuery(handler_id=handler_id, limit=1))
+    runs = server.runs
+    page = await runs.worker.read(runs.store.search_runs, RunQuery(handler_id=handler_id, limit=1))
     return page.runs[0] if page.runs else None
 
 
-def rerun(server: WorkflowServer, row: HandlerRow) -> HandlerRow:
+async def rerun(server: WorkflowServer, row: HandlerRow) -> HandlerRow:
     """Start the workflow again with the run's start event; the new run links to ``row``."""
-    start = start_event_of(server, row)
-    new = server.runs.start_run(row.workflow_name, start)
-    server.runs.store.index_run(new.handler_id, RunIndexUpdate(parent_id=row.handler_id, relation="rerun"))
+    start = await start_event_of(server, row)
+    runs = server.runs
+    new = await runs.start_run(row.workflow_name, start)
+    await runs.worker.write(runs.store.index_run, new.handler_id, RunIndexUpdate(parent_id=row.handler_id, relation="rerun"))
     return new
 
 
@@ -124,14 +129,14 @@ def _edited_state(workflow: Workflow, ctx: Context[Any], state: Any) -> dict[str
     return payload
 
 
-def fork(server: WorkflowServer, row: HandlerRow, seq: int, state: Any = None) -> HandlerRow:
+async def fork(server: WorkflowServer, row: HandlerRow, seq: int, state: Any = None) -> HandlerRow:
     """Continue ``row``'s run, as it was when the step of work item ``seq`` finished, as a new run.
 
     ``state`` (a JSON object) replaces the state at that moment. The fork gets a
     session of its own; the new run links to ``row``.
     """
     workflow = _workflow(server, row)
-    entries, records, base = _records(server, workflow, row)
+    entries, records, base = await _records(server, workflow, row)
     cut = None
     step = None
     for index, entry in enumerate(entries):
@@ -148,8 +153,11 @@ def fork(server: WorkflowServer, row: HandlerRow, seq: int, state: Any = None) -
         payload = ctx.to_dict(workflow.serializer or JsonSerializer()) if state is None else _edited_state(workflow, ctx, state)
         payload["session_id"] = uuid.uuid4().hex
         forked: Context[Any] = Context.from_dict(workflow, payload, serializer=workflow.serializer or JsonSerializer())
-    new = server.runs.start_from_context(row.workflow_name, forked)
-    server.runs.store.index_run(new.handler_id, RunIndexUpdate(parent_id=row.handler_id, relation="fork", fork_seq=seq))
+    runs = server.runs
+    new = await runs.start_from_context(row.workflow_name, forked)
+    await runs.worker.write(
+        runs.store.index_run, new.handler_id, RunIndexUpdate(parent_id=row.handler_id, relation="fork", fork_seq=seq)
+    )
     return new
 
 

@@ -66,6 +66,10 @@ class DebuggerApi:
     def store(self) -> Any:
         return self.server.runs.store
 
+    async def read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """A store read, on the store's thread."""
+        return await self.server.runs.worker.read(fn, *args, **kwargs)
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/", self.page("index.html"), methods=["GET"]),
@@ -154,8 +158,8 @@ class DebuggerApi:
                 return {"type": cls.__name__, "fields": fields}
         return {"type": short, "fields": []}
 
-    def row(self, handler_id: str) -> Any:
-        row = self.store.get_handler(handler_id)
+    async def row(self, handler_id: str) -> Any:
+        row = await self.read(self.store.get_handler, handler_id)
         if row is None:
             raise HTTPException(404, f"run {handler_id!r} not found")
         return row
@@ -188,10 +192,10 @@ class DebuggerApi:
             limit=limit, cursor=request.query_params.get("cursor") or None,
         )
         try:
-            page = self.store.search_runs(query)
+            page = await self.read(self.store.search_runs, query)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
-        names = sorted({*self.server.workflows, *self.store.workflow_names()})
+        names = sorted({*self.server.workflows, *await self.read(self.store.workflow_names)})
         return JSONResponse({
             "runs": [self.summary(s) for s in page.runs],
             "total": page.total,
@@ -202,18 +206,19 @@ class DebuggerApi:
 
     async def get_run(self, request: Request) -> JSONResponse:
         handler_id = request.path_params["handler_id"]
-        row = self.row(handler_id)
+        row = await self.row(handler_id)
         store = self.store
+        read = self.read
         view = run_view(
-            row, store.journal(handler_id), store.snapshots(handler_id), store.stream(handler_id, limit=100000),
-            store.llm_calls(handler_id),
+            row, await read(store.journal, handler_id), await read(store.snapshots, handler_id),
+            await read(store.stream, handler_id, limit=100000), await read(store.llm_calls, handler_id),
         )
-        summary = summary_of(self.server, handler_id)
-        children = store.search_runs(RunQuery(parent_id=handler_id, limit=50, oldest_first=True)).runs
+        summary = await summary_of(self.server, handler_id)
+        children = (await read(store.search_runs, RunQuery(parent_id=handler_id, limit=50, oldest_first=True))).runs
         session_id = summary.session_id if summary else None
         session_runs = 0
         if session_id:
-            session_runs = store.search_runs(RunQuery(session_id=session_id, limit=1)).total
+            session_runs = (await read(store.search_runs, RunQuery(session_id=session_id, limit=1))).total
         waits = [w for w in view["waits"] if w["ended_at"] is None]
         return JSONResponse({
             "handler": handler_data(row),
@@ -234,34 +239,37 @@ class DebuggerApi:
         })
 
     async def rerun(self, request: Request) -> JSONResponse:
-        row = self.row(request.path_params["handler_id"])
+        row = await self.row(request.path_params["handler_id"])
         try:
-            new = rerun(self.server, row)
+            new = await rerun(self.server, row)
         except ActionError as exc:
             raise HTTPException(exc.status, str(exc)) from None
         return JSONResponse({"handler_id": new.handler_id, "relation": "rerun"})
 
     async def fork(self, request: Request) -> JSONResponse:
-        row = self.row(request.path_params["handler_id"])
+        row = await self.row(request.path_params["handler_id"])
         body = await read_json(request, self.server.settings.max_body_bytes)
         if not isinstance(body, dict) or not isinstance(body.get("seq"), int) or isinstance(body.get("seq"), bool):
             raise HTTPException(400, "request body must be a JSON object with 'seq' (the work item of a finished step, "
                                      "an integer) and optional 'state' (the whole state to continue with)")
         try:
-            new = fork(self.server, row, body["seq"], body.get("state"))
+            new = await fork(self.server, row, body["seq"], body.get("state"))
         except ActionError as exc:
             raise HTTPException(exc.status, str(exc)) from None
         return JSONResponse({"handler_id": new.handler_id, "relation": "fork", "fork_seq": body["seq"]})
 
     async def session(self, request: Request) -> JSONResponse:
         session_id = request.path_params["session_id"]
-        page = self.store.search_runs(RunQuery(session_id=session_id, limit=500, oldest_first=True))
+        page = await self.read(self.store.search_runs, RunQuery(session_id=session_id, limit=500, oldest_first=True))
         if not page.runs:
             raise HTTPException(404, f"no runs of session {session_id!r}")
         turns = []
         for summary in page.runs:
             row = summary.row
-            view = run_view(row, self.store.journal(row.handler_id), self.store.snapshots(row.handler_id), [], [])
+            view = run_view(
+                row, await self.read(self.store.journal, row.handler_id),
+                await self.read(self.store.snapshots, row.handler_id), [], [],
+            )
             turns.append({**self.summary(summary), "input": view["input"], "result_value": view["result_value"],
                           "error_text": row.error})
         return JSONResponse({"session_id": session_id, "runs": turns, "total": page.total})

@@ -27,7 +27,6 @@ from typing import Any, Callable, Mapping
 
 from opentelemetry import trace
 
-from workflows_server.store import RunStore
 from workflows_server.store.queries import LlmCall
 
 try:  # the SDK is there whenever a provider to attach to is (the server itself needs only the API)
@@ -106,18 +105,19 @@ def input_text(attributes: Mapping[str, Any]) -> str | None:
 class LlmCapture(_SpanProcessor):
     """The span processor; see the module docstring.
 
-    ``handler_of(run_id)`` names the handler of a live run (``None`` if it is not one
-    of this server's); ``prices`` maps a model to US dollars per million input and
+    ``save`` keeps a finished call (it must not block: the server queues it on the
+    store's worker); ``handler_of(run_id)`` names the handler of a live run (``None`` if
+    it is not one of this server's); ``prices`` maps a model to US dollars per million input and
     output tokens, used when a span carries no ``llm.cost.total``.
     """
 
     def __init__(
         self,
-        store: RunStore,
+        save: Callable[[LlmCall], None],
         handler_of: Callable[[str], str | None],
         prices: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
-        self.store = store
+        self.save = save
         self.handler_of = handler_of
         self.prices = dict(prices or {})
         self._owners: dict[int, Owner] = {}
@@ -155,7 +155,7 @@ class LlmCapture(_SpanProcessor):
             handler_id = self.handler_of(run_id)
             if handler_id is None:
                 return
-            self.store.add_llm_call(self.call_of(span, attributes, handler_id, owner))
+            self.save(self.call_of(span, attributes, handler_id, owner))
         except Exception:
             logger.exception("the debugger's LLM capture failed on a span's end")
 

@@ -12,6 +12,7 @@ from typing import Callable
 from workflows_server.settings import DEFAULT_STORE
 from workflows_server.store.base import (
     STATUSES,
+    Append,
     TERMINAL,
     Claim,
     FencedOut,
@@ -67,6 +68,7 @@ def open_store(url: str | Path | None = None) -> RunStore:
 
 
 __all__ = [
+    "Append",
     "Claim",
     "FencedOut",
     "HandlerExists",

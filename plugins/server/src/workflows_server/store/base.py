@@ -11,10 +11,12 @@ A run (a *handler*, in the HTTP API's words) is kept as:
   latest snapshot plus the records of its epoch;
 - its stream (``StreamEvent``): what ``GET /events/{id}`` serves, numbered from 0.
 
-The interface is synchronous on purpose: the core calls a journal writer synchronously,
-on the run's event loop, *before* the run acts on the record, so the write must be
-done when the call returns. Stores use plain types at the boundary (dicts, strings,
-ISO-8601 timestamps), so the SQL of one engine never leaks into the rest.
+The interface is synchronous and blocking: a store is plain driver code, easy to test
+and to implement for another engine. The server never calls it on its event loop:
+``workflows_server.store.worker.StoreWorker`` runs every call on a thread of its own
+and commits the journal records of every run that are ready together
+(``append_many``). Stores use plain types at the boundary (dicts, strings, ISO-8601
+timestamps), so the SQL of one engine never leaks into the rest.
 """
 
 from __future__ import annotations
@@ -109,6 +111,17 @@ class NewStreamEvent:
 
 
 @dataclass(kw_only=True)
+class Append:
+    """One journal record of a run to write, with the stream event and row change it implies."""
+
+    handler_id: str
+    epoch: int
+    record: dict[str, Any]
+    event: NewStreamEvent | None = None
+    update: HandlerUpdate | None = None
+
+
+@dataclass(kw_only=True)
 class StreamEvent:
     """One event of a run's stream, with its sequence number."""
 
@@ -186,7 +199,6 @@ class RunStore(ABC):
         """Remove a run and everything kept of it; False if there was none."""
 
     # ---- journal and snapshots
-    @abstractmethod
     def append(
         self,
         handler_id: str,
@@ -199,6 +211,20 @@ class RunStore(ABC):
         """Write one journal record, with the stream event and row change it implies, atomically.
 
         Returns the stream event's sequence number (``None`` without an event).
+        """
+        (outcome,) = self.append_many([Append(handler_id=handler_id, epoch=epoch, record=record, event=event, update=update)])
+        if isinstance(outcome, StoreError):
+            raise outcome
+        return outcome
+
+    @abstractmethod
+    def append_many(self, entries: Sequence[Append]) -> list[int | None | StoreError]:
+        """Write ``entries`` (of one run or many) in one transaction, in order.
+
+        Returns, per entry, its stream sequence number (``None`` without an event), or the
+        ``StoreError`` that refused that entry alone (a ``FencedOut`` run on a shared
+        store) while the others were written. A failure of the whole write (disk full,
+        connection lost) raises ``StoreError`` and writes nothing.
         """
 
     @abstractmethod

@@ -36,6 +36,7 @@ from workflows_server.store.base import (
     HandlerRow,
     HandlerUpdate,
     InboxItem,
+    Append,
     JournalEntry,
     NewStreamEvent,
     SharedStore,
@@ -288,17 +289,34 @@ class PostgresStore(SharedStore):
 
     # ------------------------------------------------------------------ fencing
     def _guard(self, db: psycopg.Connection[Any], handler_id: str) -> None:
-        held = self._fences.get(handler_id)
-        if held is None:
+        refused = self._guard_many(db, {handler_id})
+        if refused:
+            raise refused[handler_id]
+
+    def _guard_many(self, db: psycopg.Connection[Any], handler_ids: set[str]) -> dict[str, FencedOut]:
+        """Lock the rows of ``handler_ids`` this replica still holds; the others, refused with why."""
+        refused: dict[str, FencedOut] = {}
+        for handler_id in handler_ids - self._fences.keys():
             self.rejections += 1
-            raise FencedOut(handler_id, f"replica {self.owner} holds no claim on it")
-        found = db.execute("SELECT fence FROM handlers WHERE handler_id = %s FOR UPDATE", (handler_id,)).fetchone()
-        if found is None or int(found[0]) != held:
-            self._fences.pop(handler_id, None)
-            self._staged_acks.pop(handler_id, None)
-            self.rejections += 1
-            now = "it no longer exists" if found is None else f"another replica claimed it (claim {found[0]})"
-            raise FencedOut(handler_id, f"replica {self.owner}'s claim {held} is over: {now}")
+            refused[handler_id] = FencedOut(handler_id, f"replica {self.owner} holds no claim on it")
+        held = sorted(handler_ids & self._fences.keys())
+        if not held:
+            return refused
+        # Locked in one order, so two replicas' flushes never deadlock on each other's rows.
+        found = dict(db.execute(
+            "SELECT handler_id, fence FROM handlers WHERE handler_id = ANY(%s) ORDER BY handler_id FOR UPDATE",
+            (held,),
+        ).fetchall())
+        for handler_id in held:
+            fence = found.get(handler_id)
+            mine = self._fences[handler_id]
+            if fence is None or int(fence) != mine:
+                self._fences.pop(handler_id, None)
+                self._staged_acks.pop(handler_id, None)
+                self.rejections += 1
+                now = "it no longer exists" if fence is None else f"another replica claimed it (claim {fence})"
+                refused[handler_id] = FencedOut(handler_id, f"replica {self.owner}'s claim {mine} is over: {now}")
+        return refused
 
     @staticmethod
     def _notify(db: psycopg.Connection[Any], kind: str, handler_id: str) -> None:
@@ -421,43 +439,65 @@ class PostgresStore(SharedStore):
 
     # ------------------------------------------------------------------ journal and snapshots
     @staticmethod
-    def _insert_event(db: psycopg.Connection[Any], handler_id: str, event: NewStreamEvent, at: str) -> int:
-        found = db.execute(
+    def _start_insert_event(
+        db: psycopg.Connection[Any], handler_id: str, event: NewStreamEvent, at: str
+    ) -> psycopg.Cursor[Any]:
+        # Returns the cursor unread: in pipeline mode its sequence is fetched after the flush.
+        return db.execute(
             "INSERT INTO stream (handler_id, sequence, at, envelope, internal, terminal) "
             "SELECT %s, COALESCE(MAX(sequence), -1) + 1, %s, %s, %s, %s FROM stream WHERE handler_id = %s "
             "RETURNING sequence",
             (handler_id, at, json.dumps(event.envelope), event.internal, event.terminal, handler_id),
-        ).fetchone()
+        )
+
+    @classmethod
+    def _insert_event(cls, db: psycopg.Connection[Any], handler_id: str, event: NewStreamEvent, at: str) -> int:
+        found = cls._start_insert_event(db, handler_id, event, at).fetchone()
         assert found is not None
         return int(found[0])
 
-    def append(
-        self,
-        handler_id: str,
-        epoch: int,
-        record: dict[str, Any],
-        *,
-        event: NewStreamEvent | None = None,
-        update: HandlerUpdate | None = None,
-    ) -> int | None:
+    def append_many(self, entries: Sequence[Append]) -> list[int | None | StoreError]:
         at = now_iso()
+        outcomes: list[int | None | StoreError] = [None] * len(entries)
         with self._tx() as db:
-            self._guard(db, handler_id)
-            db.execute(
-                "INSERT INTO journal (handler_id, epoch, at, record, fence) VALUES (%s, %s, %s, %s, %s)",
-                (handler_id, epoch, at, json.dumps(record), self._fences[handler_id]),
-            )
-            sequence = None
-            if event is not None:
-                sequence = self._insert_event(db, handler_id, event, at)
-                self._notify(db, "stream", handler_id)
-            if update is not None:
-                self._apply(db, handler_id, update)
-            acks = self._staged_acks.pop(handler_id, None)
-            if acks:
-                db.execute("DELETE FROM inbox WHERE id = ANY(%s)", (acks,))
-                self._notify(db, "inbox", handler_id)
-        return sequence
+            refused = self._guard_many(db, {e.handler_id for e in entries})
+            # Pipeline mode: every statement of the flush goes out before any answer is
+            # read, so a flush costs one round trip to the database, not one per statement.
+            with db.pipeline():
+                written = [i for i, e in enumerate(entries) if e.handler_id not in refused]
+                cursor = db.cursor()
+                cursor.executemany(
+                    "INSERT INTO journal (handler_id, epoch, at, record, fence) VALUES (%s, %s, %s, %s, %s)",
+                    [
+                        (entries[i].handler_id, entries[i].epoch, at, json.dumps(entries[i].record),
+                         self._fences[entries[i].handler_id])
+                        for i in written
+                    ],
+                )
+                sequences: dict[int, psycopg.Cursor[Any]] = {}
+                notified: set[str] = set()
+                for i in written:
+                    entry = entries[i]
+                    if entry.event is not None:
+                        sequences[i] = self._start_insert_event(db, entry.handler_id, entry.event, at)
+                        notified.add(entry.handler_id)
+                    if entry.update is not None:
+                        self._apply(db, entry.handler_id, entry.update)
+                for handler_id in notified:
+                    self._notify(db, "stream", handler_id)
+                for handler_id in {entries[i].handler_id for i in written}:
+                    acks = self._staged_acks.pop(handler_id, None)
+                    if acks:
+                        db.execute("DELETE FROM inbox WHERE id = ANY(%s)", (acks,))
+                        self._notify(db, "inbox", handler_id)
+            for i, found in sequences.items():
+                row = found.fetchone()
+                assert row is not None
+                outcomes[i] = int(row[0])
+        for i, entry in enumerate(entries):
+            if entry.handler_id in refused:
+                outcomes[i] = refused[entry.handler_id]
+        return outcomes
 
     def begin_epoch(self, handler_id: str, payload: dict[str, Any], *, waiting: bool, continued: bool = False) -> int:
         now = now_iso()

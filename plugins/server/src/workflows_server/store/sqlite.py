@@ -25,6 +25,7 @@ from workflows_server.store.base import (
     HandlerRow,
     HandlerUpdate,
     JournalEntry,
+    Append,
     NewStreamEvent,
     RunStore,
     Snapshot,
@@ -329,25 +330,23 @@ class SqliteStore(RunStore):
         ).fetchone()
         return int(sequence)
 
-    def append(
-        self,
-        handler_id: str,
-        epoch: int,
-        record: dict[str, Any],
-        *,
-        event: NewStreamEvent | None = None,
-        update: HandlerUpdate | None = None,
-    ) -> int | None:
+    def append_many(self, entries: Sequence[Append]) -> list[int | None | StoreError]:
         at = now_iso()
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO journal (handler_id, epoch, at, record) VALUES (?, ?, ?, ?)",
-                (handler_id, epoch, at, json.dumps(record)),
-            )
-            sequence = None if event is None else self._insert_event(db, handler_id, event, at)
-            if update is not None:
-                self._apply(db, handler_id, update)
-        return sequence
+        outcomes: list[int | None | StoreError] = []
+        try:
+            with self._tx() as db:
+                db.executemany(
+                    "INSERT INTO journal (handler_id, epoch, at, record) VALUES (?, ?, ?, ?)",
+                    [(e.handler_id, e.epoch, at, json.dumps(e.record)) for e in entries],
+                )
+                for entry in entries:
+                    sequence = None if entry.event is None else self._insert_event(db, entry.handler_id, entry.event, at)
+                    if entry.update is not None:
+                        self._apply(db, entry.handler_id, entry.update)
+                    outcomes.append(sequence)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the SQLite store {self.path} failed: {exc}") from exc
+        return outcomes
 
     def begin_epoch(self, handler_id: str, payload: dict[str, Any], *, waiting: bool, continued: bool = False) -> int:
         now = now_iso()

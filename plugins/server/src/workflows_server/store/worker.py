@@ -1,0 +1,178 @@
+"""``StoreWorker``: a store's calls off the event loop, and its writes group-committed.
+
+Stores are blocking driver code (``sqlite3``, psycopg's sync API). The server never
+calls them on its event loop: every call runs on the worker's one thread, so a slow
+disk or a distant database holds up only the runs waiting for it, never the loop (other
+runs, streams, ``/health``).
+
+Writes go through one queue, in the order they were asked for. Journal records
+(``append``) that are ready at the same moment, of one run or many, are flushed in
+one transaction (``RunStore.append_many``): while a flush is on the thread, the next
+records queue; the next flush takes them all as soon as the previous one returns.
+Each caller waits for its own records only. Reads (``read``) go to the thread at
+once: they see what earlier awaited writes wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, ParamSpec, TypeVar
+
+from workflows_server.store.base import Append, RunStore, StoreError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass(kw_only=True)
+class _Queued:
+    """One write waiting for the next flush: journal records or another store call."""
+
+    append: Append | None = None
+    chain: object | None = None
+    """The writer whose records ``append`` continues: after one of them fails, none is written."""
+    call: Callable[[], Any] | None = None
+    done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+@dataclass(kw_only=True)
+class FlushStats:
+    """What the worker has written, for benchmarks and ``/api/replica``."""
+
+    flushes: int = 0
+    records: int = 0
+
+
+class StoreWorker:
+    """Runs ``store``'s calls on a thread of its own; see the module docstring."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+        self.stats = FlushStats()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workflows-store")
+        self._queue: list[_Queued] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
+        # Chains (writers) one of whose records failed: their later records are refused,
+        # so a run's journal never has a hole where a failed record was.
+        self._broken: dict[int, Exception] = {}
+
+    def __repr__(self) -> str:
+        return f"StoreWorker({self.store!r})"
+
+    # ------------------------------------------------------------------ reads
+    async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` (a method of the store) on the store's thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, functools.partial(fn, *args, **kwargs))
+
+    # ------------------------------------------------------------------ writes
+    def append(self, entry: Append, *, chain: object) -> asyncio.Future[int | None]:
+        """Queue a journal record; the future gives its stream sequence once it is durable.
+
+        ``chain`` is the writer the record belongs to: once one of its records failed,
+        its later records fail with the same error rather than leave a hole.
+        """
+        return self._enqueue(_Queued(append=entry, chain=chain))
+
+    def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
+        """``fn(*args, **kwargs)`` on the store's thread, after every write queued before it."""
+        return self._enqueue(_Queued(call=functools.partial(fn, *args, **kwargs)))
+
+    def forget(self, chain: object) -> None:
+        """The writer ``chain`` is closed: forget that its records failed, if they did."""
+        self._broken.pop(id(chain), None)
+
+    def _enqueue(self, item: _Queued) -> asyncio.Future[Any]:
+        if self._closed:
+            raise StoreError(f"the store {self.store.url} is closed")
+        self._queue.append(item)
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_all())
+        return item.done
+
+    async def _flush_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    outcomes = await loop.run_in_executor(self._thread, self._write, batch)
+                except BaseException as exc:  # the loop is closing under us: tell every waiter
+                    outcomes = [exc] * len(batch)
+                    if not isinstance(exc, Exception):
+                        for item, outcome in zip(batch, outcomes):
+                            _settle(item.done, outcome)
+                        raise
+                for item, outcome in zip(batch, outcomes):
+                    _settle(item.done, outcome)
+        finally:
+            self._flusher = None
+
+    def _write(self, batch: list[_Queued]) -> list[Any]:
+        # On the store's thread. Consecutive records share one transaction; a call
+        # between them keeps its place in the order.
+        outcomes: list[Any] = [None] * len(batch)
+        records: list[int] = []
+
+        def flush_records() -> None:
+            live = [i for i in records if id(batch[i].chain) not in self._broken]
+            for i in records:
+                broken = self._broken.get(id(batch[i].chain))
+                if broken is not None:
+                    outcomes[i] = broken
+            records.clear()
+            if not live:
+                return
+            try:
+                written: list[Any] = list(self.store.append_many([batch[i].append for i in live]))  # type: ignore[misc]
+                self.stats.flushes += 1
+                self.stats.records += len(live)
+            except Exception as exc:
+                written = [exc] * len(live)
+            for i, outcome in zip(live, written):
+                outcomes[i] = outcome
+                if isinstance(outcome, Exception):
+                    self._broken[id(batch[i].chain)] = outcome
+
+        for i, item in enumerate(batch):
+            if item.append is not None:
+                records.append(i)
+                continue
+            flush_records()
+            assert item.call is not None
+            try:
+                outcomes[i] = item.call()
+            except Exception as exc:
+                outcomes[i] = exc
+        flush_records()
+        return outcomes
+
+    # ------------------------------------------------------------------ lifetime
+    async def drain(self) -> None:
+        """Wait until every write queued so far is done."""
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    async def aclose(self) -> None:
+        """Finish the queued writes, then close the store and the thread."""
+        await self.drain()
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self.store.close)
+        self._thread.shutdown(wait=False)
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+__all__ = ["FlushStats", "StoreWorker"]
