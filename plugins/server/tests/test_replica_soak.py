@@ -90,6 +90,7 @@ def test_replicas_killed_and_restarted_at_random_lose_no_run_and_run_none_twice(
     assert kills >= 4
     with psycopg.connect(fresh_postgres_db) as db:
         rows = {h: (s, r) for h, s, r in db.execute("SELECT handler_id, status, result FROM handlers").fetchall()}
+        errors = dict(db.execute("SELECT handler_id, error FROM handlers WHERE error IS NOT NULL").fetchall())
         conclusions = Counter(
             h for (h,) in db.execute("SELECT handler_id FROM journal WHERE record::jsonb ->> 'kind' = 'RunConcluded'")
         )
@@ -104,7 +105,7 @@ def test_replicas_killed_and_restarted_at_random_lose_no_run_and_run_none_twice(
     assert set(rows) == set(runs), "every submitted run is in the store, once"
     for handler_id, workflow in runs.items():
         status, result = rows[handler_id]
-        assert status == "completed", (handler_id, status)
+        assert status == "completed", (handler_id, status, errors.get(handler_id))
         expected = f"{handler_id}:ok" if workflow == "io" else f"{handler_id}:yes"
         assert json.loads(result)["value"]["result"] == expected
         assert conclusions[handler_id] == 1, f"{handler_id} concluded {conclusions[handler_id]} times"

@@ -237,7 +237,9 @@ class Replica:
             return  # continued again meanwhile: that incarnation holds the claim
         worker = self.runs.worker
         try:
-            row = await worker.read(self.store.get_handler, handler_id)
+            # After whatever holds the run's lock (letting go of it writes its waiting epoch).
+            async with self.runs.lock(handler_id):
+                row = await worker.read(self.store.get_handler, handler_id)
             if row is not None and row.status == "running" and row.run_id == handler.run_id and not row.waiting_since:
                 error = handler.error
                 if store_error_of(error) is None:

@@ -275,7 +275,8 @@ class RunManager:
         handler.add_done_callback(ended)
 
     async def _ended(self, handler_id: str, handler: WorkflowHandler) -> None:
-        row = await self.worker.read(self.store.get_handler, handler_id)
+        async with self.lock(handler_id):
+            row = await self.worker.read(self.store.get_handler, handler_id)
         if row is not None and row.status == "running" and row.run_id == handler.run_id:
             # The run ended without its end in the journal (its store write failed).
             error = handler.error
