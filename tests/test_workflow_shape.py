@@ -56,8 +56,8 @@ def test_a_workflow_shows_its_steps_read_only_and_current():
         return StopEvent()
 
     # Added to the class after the instance compiled its steps: the next read has it.
-    assert sorted(workflow.step_specs) == ["begin", "finish"]
     assert workflow.context_state_type is MoreCounted
+    assert sorted(workflow.step_specs) == ["begin", "finish"]
 
 
 def test_a_workflow_without_a_state_annotation_uses_a_dict_state_and_disagreeing_ones_fail():

@@ -206,7 +206,7 @@ class Workflow(metaclass=WorkflowMeta):
         Several annotations give the most derived of them; ``ValueError`` if they are not on
         one inheritance chain.
         """
-        found = [s.config.context_state_type for s in self._steps.values() if s.config.context_state_type is not None]
+        found = [s.config.context_state_type for s in self.step_specs.values() if s.config.context_state_type is not None]
         if not found:
             return DictState
         most_derived = found[0]
