@@ -7,7 +7,8 @@ import logging
 import random
 import string
 import weakref
-from typing import Any, Callable, ClassVar
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Mapping
 
 from pydantic import BaseModel, ValidationError
 
@@ -145,6 +146,15 @@ class Workflow(metaclass=WorkflowMeta):
             self._compile()
 
     @property
+    def step_specs(self) -> Mapping[str, StepSpec]:
+        """The steps by name, as runs and saved contexts see them (read-only).
+
+        Compiled again first if a step was added to the class since they last were.
+        """
+        self._current()
+        return MappingProxyType(self._steps)
+
+    @property
     def start_event_class(self) -> type[StartEvent]:
         """The StartEvent (sub)class the workflow's first step accepts."""
         return self._start_event_class
@@ -189,8 +199,14 @@ class Workflow(metaclass=WorkflowMeta):
     def serializer(self) -> BaseSerializer | None:
         return self._serializer
 
-    def _state_type(self) -> type[BaseModel]:
-        found = [s.config.context_state_type for s in self._steps.values() if s.config.context_state_type is not None]
+    @property
+    def context_state_type(self) -> type[BaseModel]:
+        """The state model of the steps' ``Context[S]`` annotations (``DictState`` if none names one).
+
+        Several annotations give the most derived of them; ``ValueError`` if they are not on
+        one inheritance chain.
+        """
+        found = [s.config.context_state_type for s in self.step_specs.values() if s.config.context_state_type is not None]
         if not found:
             return DictState
         most_derived = found[0]

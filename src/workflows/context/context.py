@@ -170,7 +170,7 @@ class Context(Generic[MODEL_T]):
                 with _store_creation:
                     store = self._store_instance
                     if store is None:
-                        store = self._store_instance = InMemoryStateStore(state_type=self._workflow._state_type())
+                        store = self._store_instance = InMemoryStateStore(state_type=self._workflow.context_state_type)
         return store
 
     def _prepare_store(self) -> None:
@@ -179,7 +179,7 @@ class Context(Generic[MODEL_T]):
         A ``DictState`` store cannot fail: it waits for first use, as many runs never
         touch their state (a run waiting for a human holds no empty state meanwhile).
         """
-        if self._store_instance is None and self._workflow._state_type() is not DictState:
+        if self._store_instance is None and self._workflow.context_state_type is not DictState:
             self.store  # noqa: B018
 
     @property

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from workflows.runtime.types import TICK_LOG_KEY
+
 if TYPE_CHECKING:
     from workflows.runtime.run import WorkflowRun
-
-TICK_LOG_KEY = "workflows.runtime.types.ticks:log"
-"""Where a run's tick log lives in its ``RunInfo.scratch`` (written by the tick recorder)."""
 
 
 class ExternalContext(str):

@@ -36,7 +36,7 @@ from workflows.runtime.journal import (
     WaitEnded,
     WaitStarted,
 )
-from workflows.runtime.snapshot import workflow_types
+from workflows.runtime.snapshot import WorkflowShape, workflow_types
 
 RECORD_TYPES: dict[str, type] = {
     cls.__name__: cls
@@ -161,7 +161,7 @@ def decode_record(
 
 
 def decode_records(
-    data: Iterable[dict[str, Any]], serializer: BaseSerializer, run: RunInfo, workflow: Any
+    data: Iterable[dict[str, Any]], serializer: BaseSerializer, run: RunInfo, workflow: WorkflowShape
 ) -> list[JournalRecord]:
     """Decode a run's stored records, resolving the types of ``workflow`` (its events and state)."""
     with known_types(workflow_types(workflow)), serializer.validation_context():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Mapping, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,9 +23,7 @@ from workflows.context.state_store import DictState
 from workflows.errors import ContextSerdeError
 from workflows.events import CollectionReleaseEvent, Event, StartEvent, StopEvent, qualified_name
 from workflows.runtime import snapshot_schema as schema
-
-if TYPE_CHECKING:
-    from workflows.workflow import Workflow
+from workflows.runtime.steps import StepSpec
 
 PAYLOAD_VERSION = schema.CURRENT_VERSION
 INVALID = "Context dict specified in an invalid format"
@@ -117,7 +115,26 @@ class LoadedContext:
 
 
 # ---------------------------------------------------------------------- type resolution
-def workflow_types(workflow: Workflow) -> list[type]:
+class WorkflowShape(Protocol):
+    """What a saved context or a stored journal is read against: a workflow's public face.
+
+    ``Workflow`` is one; the runtime reads only these, so it needs no import of it.
+    """
+
+    @property
+    def start_event_class(self) -> type[StartEvent]: ...
+
+    @property
+    def stop_event_class(self) -> type[StopEvent]: ...
+
+    @property
+    def step_specs(self) -> Mapping[str, StepSpec]: ...
+
+    @property
+    def context_state_type(self) -> type[BaseModel]: ...
+
+
+def workflow_types(workflow: WorkflowShape) -> list[type]:
     """The classes a saved context of ``workflow`` may name without an allow-list entry.
 
     Its steps' accepted and returned events (and, for steps that accept subclasses, the
@@ -128,23 +145,23 @@ def workflow_types(workflow: Workflow) -> list[type]:
     (``ctx.wait_for_event(Answer)``) that no signature names. Those modules are already
     loaded; nothing is imported.
     """
-    workflow._current()
+    steps = workflow.step_specs
     found: dict[type, None] = dict.fromkeys([workflow.start_event_class, workflow.stop_event_class, StartEvent, StopEvent])
     modules = {klass.__module__ for klass in type(workflow).__mro__ if klass.__module__ != "workflows.workflow"}
-    modules.update(getattr(spec.func, "__module__", None) or "" for spec in workflow._steps.values())
+    modules.update(getattr(spec.func, "__module__", None) or "" for spec in steps.values())
     for module_name in sorted(m for m in modules if m and m not in ("builtins", "abc", "typing")):
         module = sys.modules.get(module_name)
         for value in list(vars(module).values()) if module is not None else ():
             if isinstance(value, type) and issubclass(value, Event):
                 found[value] = None
-    for spec in workflow._steps.values():
+    for spec in steps.values():
         for t in [*spec.config.accepted_events, *spec.config.return_types]:
             if isinstance(t, type) and issubclass(t, Event):
                 found[t] = None
                 if spec.config.accept_event_subclasses and t in spec.config.accepted_events:
                     found.update(dict.fromkeys(_subclasses(t)))
     try:
-        state_type = workflow._state_type()
+        state_type = workflow.context_state_type
     except ValueError:
         state_type = DictState
     for base in state_type.__mro__:
@@ -252,7 +269,7 @@ def _events_out(serializer: BaseSerializer, resolved: dict[str, Event] | None, w
 
 
 # ---------------------------------------------------------------------- reading
-def load_context(data: Any, workflow: Workflow, serializer: BaseSerializer) -> LoadedContext:
+def load_context(data: Any, workflow: WorkflowShape, serializer: BaseSerializer) -> LoadedContext:
     """Parse and check a ``to_dict()`` payload for ``workflow``; ``ContextSerdeError`` if it does not fit."""
     try:
         parsed = schema.parse(data)
@@ -270,10 +287,10 @@ def load_context(data: Any, workflow: Workflow, serializer: BaseSerializer) -> L
 class _Reader:
     """Turns the parsed schema into live objects, refusing what this workflow cannot run."""
 
-    def __init__(self, workflow: Workflow, serializer: BaseSerializer) -> None:
+    def __init__(self, workflow: WorkflowShape, serializer: BaseSerializer) -> None:
         self.workflow = workflow
         self.serializer = serializer
-        self.steps = workflow._steps
+        self.steps = workflow.step_specs
 
     def fail(self, where: str, why: str) -> ContextSerdeError:
         return ContextSerdeError(f"{INVALID}: {where}: {why}")
@@ -330,7 +347,7 @@ class _Reader:
     def state(self, state: schema.StatePayload | None) -> BaseModel | None:
         if state is None:
             return None
-        expected = self.workflow._state_type()
+        expected = self.workflow.context_state_type
         if isinstance(state.state_data, str):
             restored = self.value(state.state_data, "state.state_data")
             if not isinstance(restored, BaseModel):
@@ -469,6 +486,7 @@ __all__ = [
     "SavedStream",
     "RunSnapshot",
     "LoadedContext",
+    "WorkflowShape",
     "workflow_types",
     "dump_context",
     "load_context",

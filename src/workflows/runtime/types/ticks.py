@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, Union
 
-from workflows.context.external_context import TICK_LOG_KEY
 from workflows.events import Event
 from workflows.instrumentation.dispatcher import get_dispatcher
 from workflows.instrumentation.events import (
@@ -23,6 +22,7 @@ from workflows.instrumentation.events import (
     StepFinished,
     StepStarted,
 )
+from workflows.runtime.types import TICK_LOG_KEY
 from workflows.runtime.types.results import StepFunctionResult, StepWorkerFailed, StepWorkerResult, StepWorkerWaiter
 
 R = TypeVar("R")
