@@ -17,7 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from workflows_server import WorkflowServer
-from workflows_server.store.base import HandlerRow, HandlerUpdate, NewStreamEvent, now_iso
+from workflows_server.store import HandlerRow, HandlerUpdate, NewStreamEvent, now_iso
 from workflows_server.store.sqlite import SqliteStore
 
 

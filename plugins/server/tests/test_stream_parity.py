@@ -9,7 +9,7 @@ import pytest
 
 from workflows.events import HumanResponseEvent, InputRequiredEvent
 from workflows_server.durable import DurableRuntime
-from workflows_server.envelopes import envelope
+from workflows_server.durable.envelopes import envelope
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from workflows.context.serializers import PickleSerializer
 from workflows.errors import ContextSerdeError, WorkflowRuntimeError
 from workflows.representation import get_workflow_representation
-from workflows_server.envelopes import BadEvent, parse_event, parse_start_event, registry
+from workflows_server.durable.envelopes import BadEvent, parse_event, parse_start_event, registry
 from workflows_server.runs import RunConflict, RunNotFound
 from workflows_server.store import STATUSES, TERMINAL, HandlerRow, StreamEvent
 
@@ -362,7 +362,7 @@ class Api:
         """This process's share of the work: its runs, and on a shared store its claims and counters."""
         runs = self.server.runs
         data: dict[str, Any] = {
-            "store": runs.store.url, "shared": runs.store.shared, "live": sorted(runs.live),
+            "store": runs.store.url, "shared": runs.store.shared, "live": sorted(runs.live.handlers),
             "counts": dict(runs.counts),
         }
         replica = runs.replica

@@ -16,7 +16,7 @@ from workflows.events import Event
 from workflows_server.api import Api
 from workflows_server.durable import DurableRuntime
 from workflows_server.http import RequestSpans, TokenAuth, http_error, internal_error, route_namer
-from workflows_server.runs import RunManager
+from workflows_server.runs import RunService
 from workflows_server.settings import ServerSettings
 from workflows_server.store import RunStore, SharedStore, open_store
 from workflows_server.telemetry import register_run_metrics
@@ -39,7 +39,7 @@ class WorkflowServer:
         self.workflows: dict[str, Workflow] = {}
         self._additional: dict[str, list[type[Event]]] = {}
         self._runtime: DurableRuntime | None = None
-        self._runs: RunManager | None = None
+        self._runs: RunService | None = None
         self._app: Starlette | None = None
 
     def configure(self, *, settings: ServerSettings | None = None, store: RunStore | str | Path | None = None) -> None:
@@ -102,10 +102,10 @@ class WorkflowServer:
         runtime.extra_types[id(workflow)] = list(self._additional.get(name, ()))
 
     @property
-    def runs(self) -> RunManager:
+    def runs(self) -> RunService:
         if self._runs is None:
             settings = self.settings
-            self._runs = RunManager(
+            self._runs = RunService(
                 self.runtime, self.workflows, idle_release_seconds=settings.idle_release_seconds,
                 lease_seconds=settings.lease_seconds, max_runs=settings.max_runs, poll_seconds=settings.poll_seconds,
                 retention_seconds=settings.retention_seconds,

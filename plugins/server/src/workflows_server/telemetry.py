@@ -18,15 +18,15 @@ from workflows_server.http import METER_NAME
 from workflows_server.store import StoreError
 
 if TYPE_CHECKING:
-    from workflows_server.runs import RunManager
+    from workflows_server.runs import RunService
 
 
-def register_run_metrics(runs: RunManager) -> None:
+def register_run_metrics(runs: RunService) -> None:
     """Report ``runs``' gauges and counter on the global meter provider (read when metrics are collected)."""
     meter = metrics.get_meter(METER_NAME)
 
     def active(options: CallbackOptions) -> Iterable[Observation]:
-        yield Observation(len(runs.live))
+        yield Observation(len(runs.live.handlers))
 
     def waiting(options: CallbackOptions) -> Iterable[Observation]:
         yield Observation(max(runs.waiting, 0))
@@ -49,7 +49,7 @@ def register_run_metrics(runs: RunManager) -> None:
         register_replica_metrics(runs)
 
 
-def register_replica_metrics(runs: RunManager) -> None:
+def register_replica_metrics(runs: RunService) -> None:
     """The replica gauges and counters (a shared store only); read when metrics are collected."""
     replica = runs.replica
     assert replica is not None

@@ -34,7 +34,6 @@ os.environ.update(settings)
 
 import replica_app  # noqa: E402
 from workflows_server import ServerSettings  # noqa: E402
-from workflows_server.store.postgres import PostgresStore  # noqa: E402
 
 
 def values() -> dict[str, float]:
@@ -58,13 +57,15 @@ finally:
 replica_app.server.configure(store=url, settings=ServerSettings.from_env(replica_id="in-process"))
 with TestClient(replica_app.server.app) as client:
     runs = replica_app.server.runs
-    wait_for(lambda: handler_id in runs.live, "the in-process replica to take the run over")
+    wait_for(lambda: handler_id in runs.live.handlers, "the in-process replica to take the run over")
     taken = values()
-    # Another claimant takes the run once this replica's lease lapses (its lease is forced to lapse).
+    # Another claimant takes the run as if this replica's lease had lapsed: in one statement, so this
+    # replica's heartbeat cannot renew the lease between the lapse and the claim.
     with psycopg.connect(url, autocommit=True) as db:
-        db.execute("UPDATE handlers SET lease_until = now() - interval '1 second' WHERE handler_id = %s", (handler_id,))
-    thief = PostgresStore(url, owner="thief")
-    wait_for(lambda: thief.claim_one(handler_id, lease_seconds=60), "the other claimant to take the run")
-    wait_for(lambda: handler_id not in runs.live, "the in-process replica to drop the run")
+        db.execute(
+            "UPDATE handlers SET owner = 'thief', fence = fence + 1, lease_until = now() + interval '60 seconds' "
+            "WHERE handler_id = %s", (handler_id,),
+        )
+    wait_for(lambda: handler_id not in runs.live.handlers, "the in-process replica to drop the run")
     lost = values()
 print(json.dumps({"taken": taken, "lost": lost}))

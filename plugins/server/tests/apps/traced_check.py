@@ -48,7 +48,7 @@ with TestClient(durable_app.server.app) as client:
                 break
     runs = durable_app.server.runs
     deadline = time.monotonic() + 20
-    while handler_id in runs.live:  # let go of at once (idle_release_seconds=0), on the server's loop
+    while handler_id in runs.live.handlers:  # let go of at once (idle_release_seconds=0), on the server's loop
         assert time.monotonic() < deadline, "the waiting run was never let go of"
         time.sleep(0.01)
     waiting = metric_values()

@@ -27,7 +27,7 @@ from workflows.runtime.journal import JournalRecord, RunStarted, StepStarted
 from workflows_server.debugger.api import DebuggerApi
 from workflows_server.debugger.llm import LlmCapture, attach
 from workflows_server.debugger.values import unwrap
-from workflows_server.envelopes import envelope
+from workflows_server.durable.envelopes import envelope
 from workflows_server.store.queries import LlmCall, RunIndexUpdate
 
 if TYPE_CHECKING:

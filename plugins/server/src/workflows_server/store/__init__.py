@@ -10,24 +10,24 @@ from pathlib import Path
 from typing import Callable
 
 from workflows_server.settings import DEFAULT_STORE
-from workflows_server.store.base import (
-    STATUSES,
+from workflows_server.store.base import RunStore, SharedStore
+from workflows_server.store.index import RunIndex
+from workflows_server.store.records import (
     Append,
-    TERMINAL,
     Claim,
     FencedOut,
     HandlerExists,
-    InboxItem,
-    SharedStore,
     HandlerRow,
     HandlerUpdate,
+    InboxItem,
     JournalEntry,
     NewStreamEvent,
-    RunStore,
+    STATUSES,
     Snapshot,
     Status,
     StoreError,
     StreamEvent,
+    TERMINAL,
     now_iso,
 )
 from workflows_server.store.sqlite import SqliteStore
@@ -78,6 +78,7 @@ __all__ = [
     "HandlerUpdate",
     "JournalEntry",
     "NewStreamEvent",
+    "RunIndex",
     "RunStore",
     "STATUSES",
     "STORE_FACTORIES",

@@ -29,17 +29,17 @@ import uuid
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Literal, Sequence
 
-from workflows_server.store.base import (
+from workflows_server.store.base import SharedStore
+from workflows_server.store.records import (
+    Append,
     Claim,
     FencedOut,
     HandlerExists,
     HandlerRow,
     HandlerUpdate,
     InboxItem,
-    Append,
     JournalEntry,
     NewStreamEvent,
-    SharedStore,
     Snapshot,
     StoreError,
     StreamEvent,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
-from workflows_server.store.base import HandlerRow
+from workflows_server.store.records import HandlerRow
 
 Relation = Literal["rerun", "fork"]
 

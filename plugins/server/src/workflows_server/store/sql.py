@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from workflows_server.store.base import HandlerRow, HandlerUpdate, now_iso
+from workflows_server.store.records import HandlerRow, HandlerUpdate, now_iso
 from workflows_server.store.queries import LlmCall, RunPage, RunQuery, RunSummary, decode_cursor, encode_cursor
 
 

@@ -20,14 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from workflows_server.store.base import (
+from workflows_server.store.base import RunStore
+from workflows_server.store.records import (
+    Append,
     HandlerExists,
     HandlerRow,
     HandlerUpdate,
     JournalEntry,
-    Append,
     NewStreamEvent,
-    RunStore,
     Snapshot,
     StoreError,
     StreamEvent,

@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, ParamSpec, TypeVar
 
-from workflows_server.store.base import Append, RunStore, StoreError
+from workflows_server.store.base import RunStore
+from workflows_server.store.records import Append, StoreError
 
 P = ParamSpec("P")
 T = TypeVar("T")

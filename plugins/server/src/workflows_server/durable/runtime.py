@@ -15,128 +15,34 @@ The workflow server is built on this runtime; a script can use it directly.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from workflows import Context, Workflow
-from workflows.context.serializers import BaseSerializer, JsonSerializer
-from workflows.events import (
-    Event,
-    InputRequiredEvent,
-    StartEvent,
-    StopEvent,
-    WorkflowCancelledEvent,
-    WorkflowFailedEvent,
-    WorkflowTimedOutEvent,
-)
+from workflows.context.serializers import BaseSerializer, JsonSerializer, known_types
+from workflows.events import Event, StartEvent, StopEvent
 from workflows.handler import WorkflowHandler
-from workflows.instrumentation.dispatcher import get_dispatcher
 from workflows.plugins import Runtime
-from workflows.context.serializers import known_types
 from workflows.runtime.codec import decode_records, encode_record
-from workflows.runtime.snapshot import workflow_types
-from workflows.runtime.journal import (
-    EventEmitted,
-    JournalRecord,
-    RunConcluded,
-    RunIdle,
-    RunInfo,
-    RunStarted,
-    StepFinished,
-    StepQueued,
-    StepStarted,
-)
+from workflows.runtime.journal import JournalRecord, RunConcluded, RunInfo
 from workflows.runtime.replay import outcome
-from workflows.runtime.stream import stream_event
-from workflows_server.envelopes import envelope, is_internal
-from workflows_server.store import (
-    TERMINAL,
-    Append,
-    HandlerRow,
-    HandlerUpdate,
-    NewStreamEvent,
-    RunStore,
-    SharedStore,
-    StoreError,
-    now_iso,
-    open_store,
+from workflows.runtime.snapshot import workflow_types
+from workflows_server.durable.envelopes import envelope
+from workflows_server.durable.journal import (
+    Expected,
+    RecordListener,
+    StoreJournal,
+    conclusion,
+    idle_payload,
+    only_waits,
+    settle,
 )
+from workflows_server.store import TERMINAL, Append, HandlerRow, NewStreamEvent, RunStore, SharedStore, StoreError, open_store
 from workflows_server.store.worker import StoreWorker
 
 logger = logging.getLogger("workflows_server")
-
-RecordListener = Callable[[str, JournalRecord, "int | None"], None]
-"""Called after each record is stored: ``(handler_id, record, stream sequence or None)``."""
-
-_STREAMED_FINISH = frozenset({"completed", "waiting", "failed"})
-
-
-def streamed_entry(record: JournalRecord, concluded: bool) -> tuple[Event, bool] | None:
-    """The stream event ``record`` puts on the run's stream (and whether it is internal), if any.
-
-    Mirrors where the run loop streams records (``handler.stream_events()``), so the
-    stored stream is the one a local reader sees; a test compares the two.
-    """
-    kind = type(record)
-    if kind is EventEmitted:
-        assert isinstance(record, EventEmitted)
-        if not (
-            record.unhandled
-            or record.source == "stream"
-            or (record.source == "return" and isinstance(record.event, InputRequiredEvent))
-        ):
-            return None
-    elif kind is StepStarted:
-        if concluded:
-            return None
-    elif kind is StepFinished:
-        assert isinstance(record, StepFinished)
-        if concluded or record.outcome not in _STREAMED_FINISH:
-            return None
-    elif kind is not StepQueued and kind is not RunIdle and kind is not RunConcluded:
-        return None
-    return stream_event(record)
-
-
-def status_of(final: Event | None, error: BaseException | None = None) -> tuple[str, str | None]:
-    """The handler status and error text a final event means."""
-    if isinstance(final, WorkflowCancelledEvent):
-        return "cancelled", None
-    if isinstance(final, WorkflowTimedOutEvent):
-        return "failed", str(error) if error is not None else f"timed out after {final.timeout} seconds"
-    if isinstance(final, WorkflowFailedEvent):
-        if error is None:
-            error = final.exception if isinstance(final.exception, BaseException) else None
-        return "failed", (str(error) or type(error).__name__) if error is not None else f"step {final.step_name} failed"
-    return "completed", None
-
-
-def conclusion(final: Event | None, error: BaseException | None = None) -> HandlerUpdate:
-    status, text = status_of(final, error)
-    return HandlerUpdate(
-        status=status,  # type: ignore[arg-type]
-        error=text,
-        result=envelope(final) if status == "completed" and final is not None else None,
-        completed_at=now_iso(),
-    )
-
-
-def idle_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    """A ``Context.to_dict()`` payload with its state and session but no run in it (a run starts from it)."""
-    return {**payload, "is_running": False, "elapsed_alive": 0.0, "trace_context": {}, "workers": {}, "next_seq": 0}
-
-
-def only_waits(payload: dict[str, Any]) -> bool:
-    """Whether a ``Context.to_dict()`` payload is a run with no work but parked waits."""
-    if not payload.get("is_running"):
-        return False
-    workers = payload.get("workers") or {}
-    queued = any(saved.get("queue") for saved in workers.values())
-    waits = any(saved.get("collected_waiters") for saved in workers.values())
-    return waits and not queued
 
 
 @dataclass(kw_only=True)
@@ -148,151 +54,6 @@ class Rebuilt:
     records: int = 0
     payload: dict[str, Any] | None = None
     """The base snapshot the run was rebuilt from."""
-
-
-@dataclass(kw_only=True)
-class _Expected:
-    handler_id: str
-    epoch: int
-    begun: asyncio.Future[None]
-
-
-class StoreJournal:
-    """The journal writer of one run: each record, its stream event and its row change, in one write.
-
-    Records are queued on the store's worker (``StoreWorker``) and written with every
-    other record ready at the same moment; the run awaits ``durable()`` before it acts
-    (``workflows.runtime.journal.BatchingJournalWriter``).
-    """
-
-    def __init__(self, runtime: DurableRuntime, run: RunInfo, ctx: Context[Any], expected: _Expected | None) -> None:
-        self.runtime = runtime
-        self.run = run
-        self.ctx = ctx
-        self.handler_id = expected.handler_id if expected is not None else run.run_id
-        self.epoch = expected.epoch if expected is not None else 0
-        self.registered = expected is not None
-        self.serializer: BaseSerializer = JsonSerializer()
-        self.concluded = False
-        self.carrier_taken = False
-        self.detached = False
-        self.last: asyncio.Future[Any] | None = None
-        """The latest write queued for this run."""
-        self.failure: Exception | None = None
-        self.begun: asyncio.Future[None] = (
-            expected.begun if expected is not None else asyncio.get_running_loop().create_future()
-        )
-
-    def _register(self, record: RunStarted) -> None:
-        # A run started by a script: its row and base snapshot are made as it starts.
-        payload = self.ctx.to_dict()
-        if not record.resumed:
-            payload = idle_payload(payload)
-        workflow = record.workflow
-        name = self.run.workflow_name
-        if isinstance(workflow, Workflow):
-            name = self.runtime.names.get(id(workflow), name)
-        store = self.runtime.store
-        row = HandlerRow(handler_id=self.handler_id, workflow_name=name, run_id=self.run.run_id)
-        self._track(self.runtime.worker.write(store.create_handler, row, payload))
-        if isinstance(store, SharedStore):
-            # Shared with server replicas: a script's run is claimed like theirs (no heartbeat:
-            # a replica takes it over once ``lease_seconds`` pass, and this process is fenced).
-            self._track(self.runtime.worker.write(store.claim_one, self.handler_id, lease_seconds=self.runtime.lease_seconds))
-        self.registered = True
-
-    def write(self, record: JournalRecord) -> None:
-        if self.detached:
-            return
-        if self.failure is not None:
-            raise self.failure
-        update: HandlerUpdate | None = None
-        if isinstance(record, RunStarted):
-            workflow = record.workflow
-            if isinstance(workflow, Workflow) and workflow.serializer is not None:
-                self.serializer = workflow.serializer
-            if not self.registered:
-                self._register(record)
-            if record.start_event is not None:
-                update = HandlerUpdate(clear_start_event=True)
-        elif not self.carrier_taken:
-            # The run's span exists once RunStarted was handled: keep its trace context,
-            # so the run stays in its trace when it is continued from the store.
-            self.carrier_taken = True
-            dispatcher = get_dispatcher()
-            carrier = dispatcher.inject(self.run, dispatcher.all_handlers())
-            if carrier:
-                update = HandlerUpdate(carrier=carrier)
-        if isinstance(record, RunConcluded):
-            update = conclusion(record.final_event, record.error)
-        entry = streamed_entry(record, self.concluded)
-        new_event = None
-        if entry is not None:
-            event, internal = entry
-            new_event = NewStreamEvent(
-                envelope=envelope(event), internal=internal or is_internal(type(event)),
-                terminal=isinstance(event, StopEvent),
-            )
-        if isinstance(record, RunConcluded):
-            self.concluded = True
-        append = Append(
-            handler_id=self.handler_id, epoch=self.epoch, record=encode_record(record, self.serializer),
-            event=new_event, update=update,
-        )
-        written = self.runtime.worker.append(append, chain=self)
-        self._track(written)
-        written.add_done_callback(functools.partial(self._stored, record))
-
-    def _track(self, written: asyncio.Future[Any]) -> None:
-        self.last = written
-        written.add_done_callback(self._check)
-
-    def _check(self, written: asyncio.Future[Any]) -> None:
-        # Every write's error is read here (none is left "never retrieved"); the first one
-        # stops the writer: the run fails with it at its next record or durable().
-        error = None if written.cancelled() else written.exception()
-        if error is not None and self.failure is None and not self.detached:
-            self.failure = error if isinstance(error, Exception) else StoreError(str(error))
-
-    def _stored(self, record: JournalRecord, written: asyncio.Future[int | None]) -> None:
-        if written.cancelled() or written.exception() is not None:
-            return
-        if isinstance(record, RunStarted) and not self.begun.done():
-            self.begun.set_result(None)
-        self.runtime.stored(self.handler_id, record, written.result())
-
-    def durable(self) -> Awaitable[None] | None:
-        if self.failure is not None:
-            return _raise(self.failure)
-        last = self.last
-        if last is None or (last.done() and not last.cancelled() and last.exception() is None):
-            return None
-        return _settled(last)
-
-    def close(self) -> None:
-        if not self.begun.done():
-            self.begun.set_result(None)
-        self.runtime.forget(self.run.run_id, self)
-
-    async def flushed(self) -> None:
-        """Wait until the records written so far are stored (raises their error if they failed)."""
-        waiting = self.durable()
-        if waiting is not None:
-            await waiting
-
-
-def settle(future: asyncio.Future[None]) -> None:
-    """Set ``future`` (to ``None``) unless it is already done."""
-    if not future.done():
-        future.set_result(None)
-
-
-async def _settled(written: asyncio.Future[Any]) -> None:
-    await written
-
-
-async def _raise(error: Exception) -> None:
-    raise error
 
 
 class DurableRuntime(Runtime):
@@ -314,7 +75,7 @@ class DurableRuntime(Runtime):
         self.names: dict[int, str] = {}
         # Event classes a workflow takes beyond its own (the server's additional_events), by id(workflow).
         self.extra_types: dict[int, list[type]] = {}
-        self._expected: dict[str, _Expected] = {}
+        self._expected: dict[str, Expected] = {}
         self._journals: dict[str, StoreJournal] = {}
 
     def __repr__(self) -> str:
@@ -333,7 +94,7 @@ class DurableRuntime(Runtime):
         its saved waits are armed again), or has ended without beginning.
         """
         begun: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._expected[run_id] = _Expected(handler_id=handler_id, epoch=epoch, begun=begun)
+        self._expected[run_id] = Expected(handler_id=handler_id, epoch=epoch, begun=begun)
         return begun
 
     def begun(self, run_id: str) -> asyncio.Future[None] | None:
@@ -549,7 +310,4 @@ class DurableRuntime(Runtime):
         await self.worker.aclose()
 
 
-__all__ = [
-    "DurableRuntime", "Rebuilt", "idle_payload", "RecordListener", "StoreJournal", "conclusion", "only_waits", "settle",
-    "status_of", "streamed_entry",
-]
+__all__ = ["DurableRuntime", "Rebuilt"]

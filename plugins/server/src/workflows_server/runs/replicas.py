@@ -1,6 +1,6 @@
-"""Replicas on one shared store: claiming runs, keeping their leases, delivering what other replicas received.
+"""``ReplicaPlacement``: replicas on one shared store: claiming runs, keeping their leases, delivering mail.
 
-One ``Replica`` per server process on a ``SharedStore`` (PostgreSQL). It runs on the
+One ``ReplicaPlacement`` per server process on a ``SharedStore`` (PostgreSQL). It runs on the
 server's event loop:
 
 - the *claim loop* takes runs while this replica has room (``max_runs`` runs in
@@ -27,15 +27,18 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from workflows import Workflow
+from workflows.context.serializers import JsonSerializer
 from workflows.errors import WorkflowRuntimeError
+from workflows.events import Event
 from workflows.handler import WorkflowHandler
-from workflows_server.durable import settle
-from workflows_server.store import Claim, FencedOut, SharedStore, StoreError
-
-if TYPE_CHECKING:
-    from workflows_server.runs import RunManager
+from workflows_server.durable.journal import settle
+from workflows_server.runs.errors import RunConflict
+from workflows_server.runs.live import LiveRuns
+from workflows_server.runs.placement import Placement
+from workflows_server.store import TERMINAL, Claim, FencedOut, SharedStore, StoreError
 
 logger = logging.getLogger("workflows_server.replicas")
 
@@ -51,17 +54,22 @@ def store_error_of(error: BaseException | None) -> StoreError | None:
     return None
 
 
-class Replica:
-    """This process's part in sharing ``runs.store`` with the other replicas; see the module docstring."""
+class ReplicaPlacement(Placement):
+    """This process's part in sharing ``store`` with the other replicas; see the module docstring."""
 
     def __init__(
-        self, runs: RunManager, store: SharedStore, *, lease_seconds: float, max_runs: int, poll_seconds: float
+        self, live: LiveRuns, workflows: dict[str, Workflow], store: SharedStore, *, lease_seconds: float,
+        max_runs: int, poll_seconds: float,
     ) -> None:
-        self.runs = runs
+        self.live = live
+        self.workflows = workflows
+        self.worker = live.worker
         self.store = store
         self.lease_seconds = lease_seconds
         self.max_runs = max_runs
-        self.poll_seconds = poll_seconds
+        self.poll_seconds: float | None = poll_seconds
+        self.interval = poll_seconds
+        """Between two looks for work, and two reads of the store by a request waiting on a notification."""
         self.counts: Counter[str] = Counter()
         """claimed, takeovers, leases_lost, dropped, delivered."""
         self._wake: asyncio.Event | None = None
@@ -90,6 +98,7 @@ class Replica:
             asyncio.create_task(self._claim_loop(), name="workflows-server-claims"),
             asyncio.create_task(self._heartbeat_loop(), name="workflows-server-heartbeat"),
         ]
+        self.kick()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -100,9 +109,9 @@ class Replica:
 
     async def let_go(self) -> None:
         """Free every run this replica holds (a graceful stop): the others take them at once."""
-        for handler_id in self.store.held():
+        for handler_id in list(self.store.held()):
             try:
-                await self.runs.worker.write(self.store.unclaim, handler_id)
+                await self.worker.write(self.store.unclaim, handler_id)
             except StoreError:
                 logger.warning("could not let go of run %s; it is taken over when its lease lapses", handler_id)
 
@@ -118,12 +127,12 @@ class Replica:
             loop.call_soon_threadsafe(self._on_note, kind, handler_id)
 
     def _on_note(self, kind: str, handler_id: str) -> None:
-        hub = self.runs.hub
+        hub = self.live.hub
         if kind in ("stream", "status"):
             hub.notify(handler_id)
         elif kind == "inbox":
             hub.notify(f"inbox:{handler_id}")
-            if handler_id in self.runs.live:
+            if handler_id in self.live.handlers:
                 self.deliver_soon(handler_id)
             else:
                 self.kick()
@@ -136,29 +145,29 @@ class Replica:
 
     # ------------------------------------------------------------------ claims
     def room(self) -> int:
-        return self.max_runs - len(self.runs.live) - len(self.runs.releasing)
+        return self.max_runs - len(self.live.handlers) - len(self.live.releasing)
 
     async def _claim_loop(self) -> None:
         assert self._wake is not None
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
-            if self.runs.stopping:
+            if self.live.stopping:
                 return
             try:
                 while (room := self.room()) > 0:
-                    claims = await self.runs.worker.write(
-                        self.store.claim, workflows=list(self.runs.workflows), limit=room, lease_seconds=self.lease_seconds
+                    claims = await self.worker.write(
+                        self.store.claim, workflows=list(self.workflows), limit=room, lease_seconds=self.lease_seconds
                     )
                     for claim in claims:
                         await self.adopt(claim)
                     if len(claims) < room:
                         break
             except StoreError as exc:
-                logger.warning("claiming runs failed (%s); trying again in %ss", exc, self.poll_seconds)
+                logger.warning("claiming runs failed (%s); trying again in %ss", exc, self.interval)
 
     async def adopt(self, claim: Claim) -> WorkflowHandler | None:
         """Run a run this replica just claimed (continued from the store); ``None`` if there is nothing to run."""
@@ -167,29 +176,29 @@ class Replica:
         if claim.previous_owner is not None:
             self.counts["takeovers"] += 1
             logger.info("took over run %s from replica %s (claim %s)", handler_id, claim.previous_owner, claim.fence)
-        worker = self.runs.worker
-        workflow = self.runs.workflows.get(claim.workflow_name)
+        worker = self.worker
+        workflow = self.workflows.get(claim.workflow_name)
         if workflow is None:
             await worker.write(self.store.unclaim, handler_id)
             return None
         try:
             has_mail = bool(await worker.read(self.store.inbox, handler_id))
-            handler = await self.runs.runtime.continue_run(workflow, handler_id, start_waiting=has_mail)
+            handler = await self.live.runtime.continue_run(workflow, handler_id, start_waiting=has_mail)
         except FencedOut:
             return None
         except Exception as exc:
             logger.exception("run %s could not be continued; it is marked failed", handler_id)
             try:
-                await self.runs.fail(handler_id, f"could not be continued from the store: {type(exc).__name__}: {exc}")
+                await self.live.end(handler_id, "failed", f"could not be continued from the store: {type(exc).__name__}: {exc}")
             finally:
                 await worker.write(self.store.unclaim, handler_id)
             return None
         if handler is None:
             # Finished (from its journal), or waiting with nothing to deliver: the store keeps it.
             await worker.write(self.store.unclaim, handler_id)
-            self.runs.hub.notify(handler_id)
+            self.live.hub.notify(handler_id)
             return None
-        self.runs.track(handler_id, handler)
+        self.live.track(handler_id, handler)
         if has_mail:
             self.mail.add(handler_id)
             self.deliver_soon(handler_id)
@@ -202,7 +211,7 @@ class Replica:
             await asyncio.sleep(interval)
             started = time.monotonic()
             try:
-                lost = await self.runs.worker.write(self.store.renew, lease_seconds=self.lease_seconds)
+                lost = await self.worker.write(self.store.renew, lease_seconds=self.lease_seconds)
             except StoreError as exc:
                 logger.warning("renewing leases failed (%s); the runs are fenced if another replica takes them", exc)
                 continue
@@ -215,13 +224,13 @@ class Replica:
 
     def drop(self, handler_id: str) -> None:
         """Stop running a run another replica now holds, writing nothing more for it."""
-        runs = self.runs
-        handler = runs.live.pop(handler_id, None) or runs.releasing.pop(handler_id, None)
+        live = self.live
+        handler = live.handlers.pop(handler_id, None) or live.releasing.pop(handler_id, None)
         if handler is None:
             return
         self.dropped.add(handler_id)
         self.counts["dropped"] += 1
-        journal = runs.runtime.journal_of(handler.run_id)
+        journal = live.runtime.journal_of(handler.run_id)
         if journal is not None:
             journal.detached = True
         handler.abandon()
@@ -233,18 +242,18 @@ class Replica:
             return
         if handler_id not in self.store.held():
             return  # fenced out: another replica holds it, nothing to write
-        if handler_id in self.runs.live:
+        if handler_id in self.live.handlers:
             return  # continued again meanwhile: that incarnation holds the claim
-        worker = self.runs.worker
+        worker = self.worker
         try:
             # After whatever holds the run's lock (letting go of it writes its waiting epoch).
-            async with self.runs.lock(handler_id):
+            async with self.live.lock(handler_id):
                 row = await worker.read(self.store.get_handler, handler_id)
             if row is not None and row.status == "running" and row.run_id == handler.run_id and not row.waiting_since:
                 error = handler.error
                 if store_error_of(error) is None:
-                    await self.runs.fail(
-                        handler_id, f"{type(error).__name__}: {error}" if error else "the run ended unrecorded"
+                    await self.live.end(
+                        handler_id, "failed", f"{type(error).__name__}: {error}" if error else "the run ended unrecorded"
                     )
             # else it finished, or waits in the store; a store failure leaves it for any replica to continue
             await worker.write(self.store.unclaim, handler_id)
@@ -252,18 +261,78 @@ class Replica:
             logger.warning("could not let go of run %s (%s); its lease lapses", handler_id, exc)
         self.kick()
 
+    # ------------------------------------------------------------------ what the run service asks
+    async def run_here(self, handler_id: str) -> bool:
+        # The run is queued in the store; this replica runs it at once if it has room and
+        # wins the claim, else whichever replica has room claims it.
+        if self.room() <= 0:
+            return False
+        claim = await self.worker.write(self.store.claim_one, handler_id, lease_seconds=self.lease_seconds)
+        if claim is None:
+            return False
+        self.counts["claimed"] += 1
+        return True
+
+    def holds(self, handler_id: str) -> bool:
+        handler = self.live.handlers.get(handler_id)
+        return handler is not None and not handler.is_done() and handler_id in self.store.held()
+
+    def may_release(self, handler_id: str) -> bool:
+        return handler_id not in self.mail
+
+    async def send_elsewhere(self, handler_id: str, event: Event, step: str | None) -> None:
+        # Wherever the run is (on another replica, or waiting in the store), the event goes to
+        # its inbox: the owner delivers it, or whichever replica claims the waiting run.
+        row = await self.worker.read(self.store.get_handler, handler_id)
+        workflow = self.workflows.get(row.workflow_name) if row is not None else None
+        if row is None or workflow is None:
+            return
+        if step is not None and step not in workflow.step_specs:
+            raise WorkflowRuntimeError(f"Step {step} does not exist")
+        serialized = (workflow.serializer or JsonSerializer()).serialize(event)
+        item = await self.worker.write(self.store.post, handler_id, kind="event", event=serialized, step=step)
+        self.kick()
+        if await self.wait_delivered(handler_id, item, timeout=2 * self.lease_seconds + 5):
+            return
+        row = await self.worker.read(self.store.get_handler, handler_id)
+        if row is not None and row.status in TERMINAL and await self.worker.read(self.store.pending, item):
+            await self.worker.write(self.store.ack, [item])
+            raise RunConflict(f"handler {handler_id!r} has already {row.status}: it takes no more events")
+        # Still in the inbox: it is delivered when a replica takes the run.
+
+    async def cancel_unheld(self, handler_id: str) -> None:
+        claim = await self.worker.write(self.store.claim_one, handler_id, lease_seconds=self.lease_seconds)
+        if claim is not None:
+            # Free (queued or waiting) or its owner is gone: this replica records the end.
+            try:
+                await self.live.end(handler_id, "cancelled")
+            finally:
+                await self.worker.write(self.store.unclaim, handler_id)
+            return
+        # Held by a live replica: it cancels the run when it reads its inbox.
+        item = await self.worker.write(self.store.post, handler_id, kind="cancel")
+        await self.wait_delivered(handler_id, item, timeout=2 * self.lease_seconds + 5)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lease_seconds + 5
+        while loop.time() < deadline:
+            changed = self.live.hub.future(handler_id)
+            row = await self.worker.read(self.store.get_handler, handler_id)
+            if row is None or row.status != "running":
+                return
+            await asyncio.wait([changed], timeout=self.interval)
+
     # ------------------------------------------------------------------ inbox
     def deliver_soon(self, handler_id: str) -> None:
         if handler_id not in self._delivering:
             self._delivering.add(handler_id)
-            self.runs.tasks.spawn(self._deliver(handler_id), f"workflows-server-deliver-{handler_id}")
+            self.live.tasks.spawn(self._deliver(handler_id), f"workflows-server-deliver-{handler_id}")
 
     async def _deliver(self, handler_id: str) -> None:
         try:
-            handler = self.runs.live.get(handler_id)
+            handler = self.live.handlers.get(handler_id)
             if handler is None:
                 return
-            begun = self.runs.runtime.begun(handler.run_id)
+            begun = self.live.runtime.begun(handler.run_id)
             if begun is not None and not begun.done():
                 handler.add_done_callback(lambda _: settle(begun))
                 await begun
@@ -276,17 +345,17 @@ class Replica:
             if handler_id in self.mail:
                 self.mail.discard(handler_id)
                 # Continued for an event it then refused (or a cancel): let go of it again if idle.
-                self.runs.release_soon(handler_id)
+                self.live.release_soon(handler_id)
 
     async def deliver(self, handler_id: str, handler: WorkflowHandler) -> None:
         """Hand the run's inbox items to its live handler, in order."""
-        worker = self.runs.worker
+        worker = self.worker
         row = await worker.read(self.store.get_handler, handler_id)
         if row is None:
             return
-        workflow = self.runs.workflows.get(row.workflow_name)
+        workflow = self.workflows.get(row.workflow_name)
         for item in await worker.read(self.store.inbox, handler_id):
-            if self.runs.live.get(handler_id) is not handler or handler.is_done():
+            if self.live.handlers.get(handler_id) is not handler or handler.is_done():
                 return
             if item.kind == "cancel":
                 await worker.write(self.store.ack, [item.id])
@@ -294,13 +363,13 @@ class Replica:
                 return
             try:
                 assert workflow is not None and item.event is not None
-                event = self.runs.runtime.event_of(workflow, item.event)
+                event = self.live.runtime.event_of(workflow, item.event)
             except Exception as exc:
                 logger.warning("inbox item %s of run %s cannot be read (%s); dropped", item.id, handler_id, exc)
                 await worker.write(self.store.ack, [item.id])
                 continue
             await worker.write(self.store.ack_with_next_append, handler_id, [item.id])
-            if self.runs.live.get(handler_id) is not handler or handler.is_done():
+            if self.live.handlers.get(handler_id) is not handler or handler.is_done():
                 return
             try:
                 # The event's journal record is written next, with the item's removal.
@@ -315,18 +384,18 @@ class Replica:
         deadline = time.monotonic() + timeout
         key = f"inbox:{handler_id}"
         while True:
-            changed = self.runs.hub.future(key)
-            ended = self.runs.hub.future(handler_id)
-            if not await self.runs.worker.read(self.store.pending, item_id):
+            changed = self.live.hub.future(key)
+            ended = self.live.hub.future(handler_id)
+            if not await self.worker.read(self.store.pending, item_id):
                 return True
-            row = await self.runs.worker.read(self.store.get_handler, handler_id)
+            row = await self.worker.read(self.store.get_handler, handler_id)
             if row is None or row.status != "running":
                 return False
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            await asyncio.wait([changed, ended], timeout=min(left, self.poll_seconds),
+            await asyncio.wait([changed, ended], timeout=min(left, self.interval),
                                return_when=asyncio.FIRST_COMPLETED)
 
 
-__all__ = ["Replica", "store_error_of"]
+__all__ = ["ReplicaPlacement", "store_error_of"]

@@ -1,0 +1,14 @@
+"""The server's runs: the service the routes call, the runs held in memory, and where runs go.
+
+- ``service``: ``RunService``, every command and query the HTTP routes and the debugger use;
+- ``live``: ``LiveRuns``, the runs this process holds in memory, their locks and tasks;
+- ``placement``: ``Placement``, what differs between ``local`` (a store of its own) and
+  ``replicas`` (several processes on one PostgreSQL);
+- ``hub``, ``tasks``, ``errors``: wake-ups, owned background tasks, refusals.
+"""
+
+from workflows_server.runs.errors import RunConflict, RunNotFound
+from workflows_server.runs.live import LiveRuns
+from workflows_server.runs.service import RunService
+
+__all__ = ["LiveRuns", "RunConflict", "RunNotFound", "RunService"]
