@@ -40,7 +40,7 @@ def metric_values() -> dict[str, float]:
     return found
 
 
-with TestClient(durable_app.server.app) as client:
+with TestClient(durable_app.server.app, base_url="http://localhost") as client:
     handler_id = client.post("/workflows/ask/run-nowait", json={"start_event": {"tag": "t"}}).json()["handler_id"]
     with client.stream("GET", f"/events/{handler_id}") as response:
         for line in response.iter_lines():
