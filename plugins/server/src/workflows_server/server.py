@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging.config
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable
 
@@ -182,16 +183,20 @@ class WorkflowServer:
         if host != self.settings.host and self._app is None:
             # The app answers to the name it listens on (HostCheck): build it with this one.
             self.settings = dataclasses.replace(self.settings, host=host)
+        if "log_config" not in uvicorn_options:
+            # Configured here rather than by uvicorn: the warning below is written before the store opens.
+            logging.config.dictConfig(log_config(self.settings.log_level))
+            uvicorn_options["log_config"] = None
+        warning = exposure_warning(host, self.settings.token)
+        if warning:
+            logger.warning("%s", warning)
         config = uvicorn.Config(
             self.app,
             host=host,
             port=port if port is not None else self.settings.port,
             log_level=self.settings.log_level,
-            **{"log_config": log_config(self.settings.log_level), **uvicorn_options},
+            **uvicorn_options,
         )
-        warning = exposure_warning(host, self.settings.token)
-        if warning:
-            logger.warning("%s", warning)
         await uvicorn.Server(config).serve()
 
 

@@ -5,9 +5,9 @@ A page on another origin can make a browser send a form or a ``fetch`` to this s
 ``Origin`` and say ``Sec-Fetch-Site: cross-site``: a request that changes something
 (any method but GET, HEAD, OPTIONS) is refused with 403 when either says it came from
 elsewhere. Clients that are not browsers (``llama-agents-client``, curl, SDKs) send
-neither header and are not affected. A body must be ``application/json``: an HTML form
-can only send ``text/plain``, ``application/x-www-form-urlencoded`` or
-``multipart/form-data``.
+neither header and are not affected. A body must be ``application/json`` (or come with
+no ``Content-Type`` at all): an HTML form can only send ``text/plain``,
+``application/x-www-form-urlencoded`` or ``multipart/form-data``, and always names it.
 """
 
 from __future__ import annotations
@@ -75,10 +75,10 @@ class CrossSiteCheck:
         if problem:
             await refuse(scope, receive, send, 403, problem)
             return
-        if has_body(headers) and not is_json(headers.get("content-type")):
-            given = headers.get("content-type")
-            await refuse(scope, receive, send, 415, f"the request body must be JSON with 'Content-Type: "
-                         f"application/json', got {shown(given) if given else 'no Content-Type'}")
+        given = headers.get("content-type")
+        if given is not None and has_body(headers) and not is_json(given):
+            await refuse(scope, receive, send, 415, f"the request body must be JSON, sent with 'Content-Type: "
+                         f"application/json'; got Content-Type {shown(given)}")
             return
         await self.app(scope, receive, send)
 
