@@ -142,7 +142,8 @@ def test_login_with_the_token_and_with_the_read_only_token(make_server: Any, chr
     page.wait_for_url("**/login*")
     page.goto(url + "/")
     page.wait_for_url("**/login?next=*")
-    assert httpx.get(f"{url}/api/runs", cookies={"workflows_session": cookie["value"]}).status_code == 401, "the session was logged out"
+    logged_out = httpx.get(f"{url}/api/runs", cookies={"workflows_session": cookie["value"]})
+    assert logged_out.status_code == 401, "the session was logged out"
     browser.check()
 
     # The read-only token: everything is shown, every action hidden and refused.
