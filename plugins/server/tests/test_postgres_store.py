@@ -52,7 +52,7 @@ def test_a_newer_database_is_refused_naming_the_fix(fresh_postgres_db: str) -> N
 
 
 def test_an_unreachable_database_is_a_clear_error() -> None:
-    with pytest.raises(StoreError, match="cannot connect to the PostgreSQL store postgresql://nobody@127.0.0.1:1/x"):
+    with pytest.raises(StoreError, match=r"cannot connect to the PostgreSQL store postgresql://nobody:\*\*\*@127.0.0.1:1/x"):
         PostgresStore("postgresql://nobody:secret@127.0.0.1:1/x", connect_timeout=2)
 
 

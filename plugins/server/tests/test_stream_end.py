@@ -47,7 +47,7 @@ class EndsBetweenReads(SqliteStore):
 def test_a_run_ending_between_two_reads_still_streams_its_last_events(tmp_path: Path, nth: int) -> None:
     store = EndsBetweenReads(tmp_path / "runs.db", handler_id="elsewhere", nth=nth)
     server = WorkflowServer(store)
-    with TestClient(server.app) as client:
+    with TestClient(server.app, base_url="http://localhost") as client:
         store.create_handler(HandlerRow(handler_id="elsewhere", workflow_name="remote", run_id="r1"), base={})
         store.add_stream_event("elsewhere", NewStreamEvent(envelope={"type": "Progress", "value": {}}))
 

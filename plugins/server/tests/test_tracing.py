@@ -23,6 +23,7 @@ def test_a_request_parents_its_run_and_a_continued_run_stays_in_its_trace(tmp_pa
     spans = out["spans"]
     request = next(s for s in spans if s["name"] == "POST /workflows/{name}/run-nowait")
     assert request["kind"] == "SERVER"
+    assert request["request_id"] == "traced-request-1", "the request's id is on its span"
     runs = [s for s in spans if s["name"] == "AskHuman.run"]
     assert len(runs) == 2, [s["name"] for s in spans]  # the first part, then the continued run
     first, continued = runs

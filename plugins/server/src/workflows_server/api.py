@@ -21,8 +21,11 @@ from workflows.context.serializers import PickleSerializer
 from workflows.errors import ContextSerdeError, WorkflowRuntimeError
 from workflows.representation import get_workflow_representation
 from workflows_server.durable.envelopes import BadEvent, parse_event, parse_start_event, registry
+from workflows_server.guard.limits import MAX_SEQUENCE, check_handler_id, integer_param, parse_json
 from workflows_server.runs import RunConflict, RunNotFound
 from workflows_server.store import STATUSES, TERMINAL, HandlerRow, StreamEvent
+from workflows_server.store.queries import RunQuery
+from workflows_server.store.sql import MAX_PAGE
 
 if TYPE_CHECKING:
     from workflows_server.server import WorkflowServer
@@ -58,7 +61,8 @@ def _flag(request: Request, name: str, default: bool) -> bool:
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    """The request's JSON body (``None`` when empty); 413 past ``limit`` bytes, 400 if it is not JSON."""
+    """The request's JSON body (``None`` when empty); 413 past ``limit`` bytes, 400 if it is not JSON
+    or breaks a limit of ``guard.parse_json`` (nesting, NUL)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"request body of {declared} bytes is over the limit of {limit} bytes "
@@ -72,10 +76,7 @@ async def read_json(request: Request, limit: int) -> Any:
     body = b"".join(chunks)
     if not body.strip():
         return None
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"request body is not valid JSON: {exc}") from None
+    return parse_json(body)
 
 
 class Api:
@@ -164,8 +165,8 @@ class Api:
             raise HTTPException(400, f"unknown field(s) in the request body: {', '.join(sorted(unknown))}; "
                                      f"expected: {', '.join(sorted(_RUN_KEYS))}")
         handler_id = body.get("handler_id")
-        if handler_id is not None and (not isinstance(handler_id, str) or not handler_id.strip()):
-            raise HTTPException(400, "'handler_id' must be a non-empty string")
+        if handler_id is not None:
+            check_handler_id(handler_id)
         context = body.get("context")
         if context is not None and not isinstance(context, dict):
             raise HTTPException(400, f"'context' must be an object (a Context.to_dict() payload), got {type(context).__name__}")
@@ -217,8 +218,17 @@ class Api:
         if bad:
             raise HTTPException(400, f"unknown status {', '.join(bad)}; expected any of: {', '.join(STATUSES)}")
         runs = self.server.runs
-        rows = await runs.worker.read(runs.store.list_handlers, status=status, workflow_name=values("workflow_name"))
-        return JSONResponse({"handlers": [handler_data(r) for r in rows]})
+        raw_limit = request.query_params.get("limit")
+        if raw_limit is None:  # what llama-agents-client asks for: every run
+            rows = await runs.worker.read(runs.store.list_handlers, status=status, workflow_name=values("workflow_name"))
+            return JSONResponse({"handlers": [handler_data(r) for r in rows], "next_cursor": None})
+        query = RunQuery(status=status, workflow_name=values("workflow_name"), oldest_first=True,
+                         limit=integer_param(raw_limit, "limit", 1, MAX_PAGE), cursor=request.query_params.get("cursor"))
+        try:
+            page = await runs.worker.read(runs.store.search_runs, query)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return JSONResponse({"handlers": [handler_data(s.row) for s in page.runs], "next_cursor": page.next_cursor})
 
     async def get_handler(self, request: Request) -> JSONResponse:
         return JSONResponse(handler_data(await self._row(request.path_params["handler_id"])))
@@ -270,16 +280,10 @@ class Api:
         if raw.strip().lower() == "now":
             after = await read(store.last_sequence, handler_id)
         else:
-            try:
-                after = int(raw)
-            except ValueError:
-                raise HTTPException(400, f"after_sequence must be an integer or 'now', got {raw!r}") from None
+            after = integer_param(raw, "after_sequence (an integer or 'now')", -1, MAX_SEQUENCE)
         last_event_id = request.headers.get("last-event-id")
         if sse and last_event_id is not None:
-            try:
-                after = int(last_event_id)
-            except ValueError:
-                raise HTTPException(400, f"Last-Event-ID must be a sequence number, got {last_event_id!r}") from None
+            after = integer_param(last_event_id, "Last-Event-ID (a sequence number)", -1, MAX_SEQUENCE)
         # The row first: a run writes its last events before (or with) its final status, so
         # a status read first never hides events that the stream read then misses.
         row = await read(store.get_handler, handler_id)

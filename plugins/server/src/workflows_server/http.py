@@ -1,4 +1,4 @@
-"""What wraps every request: bearer-token auth, a trace span, JSON errors.
+"""What wraps every request: a trace span, JSON errors (auth and the other guards: ``workflows_server.guard``).
 
 Spans and metrics go through the OpenTelemetry API only: they reach whatever the
 process configured (a plugin's ``register()``, ``WORKFLOWS_EXPORTERS``), the same
@@ -8,7 +8,6 @@ span; a run continued from the store stays in its original trace.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any, Callable
 
@@ -32,35 +31,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
-async def internal_error(request: Request, exc: Exception) -> Response:
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"detail": f"internal server error: {type(exc).__name__}: {exc}"}, status_code=500)
-
-
 def _path(scope: Scope) -> str:
     path: str = scope.get("path", "")
     root: str = scope.get("root_path", "")
     return path[len(root):] if root and path.startswith(root) else path
-
-
-class TokenAuth:
-    """Requires ``Authorization: Bearer <token>`` on every request but ``/health``."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _path(scope) == "/health" or scope.get("method") == "OPTIONS":
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope.get("headers") or ()).get(b"authorization", b"")
-        if hmac.compare_digest(given, self.expected):
-            await self.app(scope, receive, send)
-            return
-        detail = "missing 'Authorization: Bearer <token>' header" if not given else "wrong bearer token"
-        response = JSONResponse({"detail": detail}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        await response(scope, receive, send)
 
 
 class RequestSpans:
@@ -118,4 +92,4 @@ def route_namer(routes: list[Any]) -> Callable[[Scope], str]:
     return name
 
 
-__all__ = ["RequestSpans", "TokenAuth", "http_error", "internal_error", "route_namer"]
+__all__ = ["RequestSpans", "http_error", "route_namer"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging.config
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable
 
@@ -15,7 +17,20 @@ from workflows import Workflow
 from workflows.events import Event
 from workflows_server.api import Api
 from workflows_server.durable import DurableRuntime
-from workflows_server.http import RequestSpans, TokenAuth, http_error, internal_error, route_namer
+from workflows_server.guard import (
+    Auth,
+    CrossSiteCheck,
+    HostCheck,
+    InputCheck,
+    RequestIds,
+    SecurityHeaders,
+    Sessions,
+    allowed_hosts,
+    exposure_warning,
+    log_config,
+    mask_url,
+)
+from workflows_server.http import RequestSpans, http_error, logger, route_namer
 from workflows_server.runs import RunService
 from workflows_server.settings import ServerSettings
 from workflows_server.store import RunStore, SharedStore, open_store
@@ -53,9 +68,9 @@ class WorkflowServer:
 
     @property
     def store_url(self) -> str:
-        """Where the runs are kept (the store's URL, or what will be opened)."""
+        """Where the runs are kept (the store's URL, or what will be opened), its password masked."""
         spec = self._store_spec
-        return spec.url if isinstance(spec, RunStore) else str(spec)
+        return mask_url(spec.url if isinstance(spec, RunStore) else str(spec))
 
     # ------------------------------------------------------------------ workflows
     def add_workflow(self, name: str, workflow: Workflow, additional_events: Iterable[type[Event]] = ()) -> None:
@@ -127,26 +142,36 @@ class WorkflowServer:
     def app(self) -> Starlette:
         """The ASGI app (mountable in Starlette or FastAPI; its lifespan starts the runs)."""
         if self._app is None:
+            settings = self.settings
+            sessions = Sessions(settings.token, settings.read_token, settings.session_seconds) if settings.token else None
             api = Api(self)
             routes = api.routes()
             if self.settings.debugger:
                 from workflows_server.debugger import debugger_routes
+                from workflows_server.debugger.login import login_routes
 
-                routes += debugger_routes(self)
-            middleware = [Middleware(RequestSpans, route_of=route_namer(routes))]
+                routes += debugger_routes(self) + login_routes(sessions, settings.max_body_bytes)
+            middleware = [
+                Middleware(SecurityHeaders),
+                Middleware(RequestSpans, route_of=route_namer(routes)),
+                Middleware(RequestIds),
+                Middleware(HostCheck, allowed=allowed_hosts(settings.host, settings.allowed_hosts)),
+                Middleware(InputCheck),
+                Middleware(CrossSiteCheck, allowed_origins=(*settings.allowed_origins, *settings.cors_origins)),
+            ]
             if self.settings.cors_origins:
                 origins = list(self.settings.cors_origins)
                 middleware.append(Middleware(
                     CORSMiddleware,
                     allow_origins=origins, allow_methods=["*"], allow_headers=["*"], allow_credentials="*" not in origins,
                 ))
-            if self.settings.token:
-                middleware.append(Middleware(TokenAuth, token=self.settings.token))
+            if sessions is not None:
+                middleware.append(Middleware(Auth, sessions=sessions))
             self._app = Starlette(
                 routes=routes,
                 middleware=middleware,
                 lifespan=self._lifespan,
-                exception_handlers={HTTPException: http_error, Exception: internal_error},
+                exception_handlers={HTTPException: http_error},
             )
         return self._app
 
@@ -154,9 +179,20 @@ class WorkflowServer:
         """Serve until stopped (Ctrl-C, SIGTERM); ``host``/``port`` default to the settings."""
         import uvicorn
 
+        host = host or self.settings.host
+        if host != self.settings.host and self._app is None:
+            # The app answers to the name it listens on (HostCheck): build it with this one.
+            self.settings = dataclasses.replace(self.settings, host=host)
+        if "log_config" not in uvicorn_options:
+            # Configured here rather than by uvicorn: the warning below is written before the store opens.
+            logging.config.dictConfig(log_config(self.settings.log_level))
+            uvicorn_options["log_config"] = None
+        warning = exposure_warning(host, self.settings.token)
+        if warning:
+            logger.warning("%s", warning)
         config = uvicorn.Config(
             self.app,
-            host=host or self.settings.host,
+            host=host,
             port=port if port is not None else self.settings.port,
             log_level=self.settings.log_level,
             **uvicorn_options,

@@ -84,6 +84,31 @@ SETTINGS: tuple[Setting, ...] = (
         help="when set, every request but /health needs the header 'Authorization: Bearer <token>'",
     ),
     Setting(
+        field="read_token",
+        parse=str,
+        help="a second token that grants reading only: its holder sees every run in the debugger and the API, and "
+        "every action (start, answer, cancel, re-run, fork, purge) is refused with 403 (needs "
+        f"{ENV_PREFIX}TOKEN)",
+    ),
+    Setting(
+        field="session_seconds",
+        parse=_positive_float,
+        help="how long a login to the debugger lasts (default 43200: 12 hours)",
+    ),
+    Setting(
+        field="allowed_hosts",
+        parse=_origins,
+        help="comma-separated host names this server answers to besides localhost, 127.0.0.1, [::1] and --host "
+        "(against DNS rebinding; '.example.com' allows example.com and its subdomains, '*' any name); other Host "
+        "headers get 400",
+    ),
+    Setting(
+        field="allowed_origins",
+        parse=_origins,
+        help="comma-separated origins (https://ui.example.com) whose pages may send state-changing requests "
+        "besides the server's own; any other Origin gets 403",
+    ),
+    Setting(
         field="cors_origins",
         parse=_origins,
         help="comma-separated origins allowed to call the API from a browser (CORS is off when empty); '*' allows any",
@@ -168,6 +193,10 @@ class ServerSettings:
     port: int = 8080
     store: str = DEFAULT_STORE
     token: str | None = None
+    read_token: str | None = None
+    session_seconds: float = 12 * 3600.0
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
     idle_release_seconds: float = 0.0
@@ -183,6 +212,13 @@ class ServerSettings:
     llm_prices: tuple[tuple[str, float, float], ...] = ()
     """``(model, input, output)``: US dollars per million tokens."""
     debugger: bool = True
+
+    def __post_init__(self) -> None:
+        if self.read_token and not self.token:
+            raise ValueError(f"{ENV_PREFIX}READ_TOKEN is set without {ENV_PREFIX}TOKEN: set both (the read-only "
+                             "token grants less than the token)")
+        if self.read_token and self.read_token == self.token:
+            raise ValueError(f"{ENV_PREFIX}READ_TOKEN must differ from {ENV_PREFIX}TOKEN")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:

@@ -55,7 +55,7 @@ finally:
     dead.kill()
 
 replica_app.server.configure(store=url, settings=ServerSettings.from_env(replica_id="in-process"))
-with TestClient(replica_app.server.app) as client:
+with TestClient(replica_app.server.app, base_url="http://localhost") as client:
     runs = replica_app.server.runs
     wait_for(lambda: handler_id in runs.live.handlers, "the in-process replica to take the run over")
     taken = values()

@@ -26,6 +26,8 @@ metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 sys.path.insert(0, str(Path(__file__).parent))
 import durable_app  # noqa: E402
 
+from workflows_server.guard.requests import REQUEST_ID_ATTRIBUTE  # noqa: E402
+
 durable_app.server.configure(store=sys.argv[1])
 
 
@@ -40,8 +42,9 @@ def metric_values() -> dict[str, float]:
     return found
 
 
-with TestClient(durable_app.server.app) as client:
-    handler_id = client.post("/workflows/ask/run-nowait", json={"start_event": {"tag": "t"}}).json()["handler_id"]
+with TestClient(durable_app.server.app, base_url="http://localhost") as client:
+    handler_id = client.post("/workflows/ask/run-nowait", json={"start_event": {"tag": "t"}},
+                             headers={"X-Request-ID": "traced-request-1"}).json()["handler_id"]
     with client.stream("GET", f"/events/{handler_id}") as response:
         for line in response.iter_lines():
             if "InputRequiredEvent" in line:
@@ -59,7 +62,7 @@ with TestClient(durable_app.server.app) as client:
 
 spans = [
     {"name": s.name, "trace": s.context.trace_id, "id": s.context.span_id, "parent": s.parent.span_id if s.parent else None,
-     "kind": s.kind.name}
+     "kind": s.kind.name, "request_id": (s.attributes or {}).get(REQUEST_ID_ATTRIBUTE)}
     for s in exporter.get_finished_spans()
 ]
 print(json.dumps({"spans": spans, "waiting": waiting, "after": after}))

@@ -29,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 from workflows.representation import get_workflow_representation, render_html
 from workflows_server.api import handler_data, read_json
 from workflows_server.debugger.actions import ActionError, fork, rerun, summary_of
+from workflows_server.guard.limits import search_text
 from workflows_server.debugger.view import millis, parse_time, run_view, trace_id_of, trace_link
 from workflows_server.store import STATUSES
 from workflows_server.store.queries import RunQuery, RunSummary
@@ -188,7 +189,7 @@ class DebuggerApi:
         query = RunQuery(
             status=statuses or None, workflow_name=_values(request, "workflow") or None,
             session_id=request.query_params.get("session") or None, started_after=_time(request, "since"),
-            started_before=_time(request, "until"), text=request.query_params.get("q") or None, waiting=waiting,
+            started_before=_time(request, "until"), text=search_text(request.query_params.get("q"), "q"), waiting=waiting,
             limit=limit, cursor=request.query_params.get("cursor") or None,
         )
         try:

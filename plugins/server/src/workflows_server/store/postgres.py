@@ -29,6 +29,7 @@ import uuid
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Literal, Sequence
 
+from workflows_server.guard.exposure import mask_url
 from workflows_server.store.base import SharedStore
 from workflows_server.store.records import (
     Append,
@@ -214,15 +215,6 @@ def default_owner() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}@{host}"
-
-
 class PostgresStore(SharedStore):
     """A ``SharedStore`` in a PostgreSQL database (``postgresql://user:password@host:port/db``).
 
@@ -237,7 +229,7 @@ class PostgresStore(SharedStore):
             url = "postgresql://" + url[len("postgres://"):]
         if url.startswith("postgresql+"):
             url = "postgresql://" + url.split("://", 1)[1]
-        self.url = _redact(url)
+        self.url = mask_url(url)
         self._dsn = url
         self.owner = owner or default_owner()
         self._connect_timeout = connect_timeout

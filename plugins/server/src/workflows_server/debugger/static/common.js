@@ -17,6 +17,26 @@ dbg.api = async function (path, options) {
   return data;
 };
 
+// What this browser may do: {auth, role} from the server. Read-only viewers ("read") see no actions.
+dbg.readOnly = false;
+dbg.ready = fetch("/api/session", { headers: { "Accept": "application/json" } })
+  .then((response) => response.ok ? response.json() : { auth: false, role: "full" })
+  .catch(() => ({ auth: false, role: "full" }))
+  .then((session) => {
+    dbg.readOnly = session.role === "read";
+    document.documentElement.classList.toggle("read-only", dbg.readOnly);
+    const header = document.querySelector("header.top");
+    if (session.auth && session.role && header) {
+      header.append(dbg.el("span", { class: "small", id: "role", text: session.role === "read" ? "read-only" : "" }),
+        dbg.el("button", { id: "logout", class: "small", onclick: dbg.logout, text: "Log out" }));
+    }
+    return session;
+  });
+
+dbg.logout = async function () {
+  try { await dbg.api("/logout", { method: "POST" }); } finally { location.href = "/login"; }
+};
+
 // el("td", {class: "num", onclick: fn}, child, "text", ...)
 dbg.el = function (tag, attrs) {
   const node = document.createElement(tag);
@@ -86,6 +106,7 @@ dbg.poll = function (fn, everyMs) {
   const live = document.getElementById("live");
   async function tick() {
     if (stopped) return;
+    await dbg.ready;  // the first drawing knows whether actions are allowed
     try {
       const again = await fn();
       if (live) { live.classList.remove("off"); live.lastChild.textContent = "live · " + new Date().toLocaleTimeString(); }

@@ -24,8 +24,8 @@ function renderHeader(data) {
   );
   const actions = dbg.clear(document.getElementById("actions"));
   const live = data.status === "running" || data.status === "waiting";
-  if (live) actions.append(el("button", { class: "danger", id: "cancel", onclick: cancel, text: "Cancel run" }));
-  if (data.served) actions.append(el("button", { id: "rerun", onclick: rerun, text: "Re-run with the same input" }));
+  if (live && !dbg.readOnly) actions.append(el("button", { class: "danger", id: "cancel", onclick: cancel, text: "Cancel run" }));
+  if (data.served && !dbg.readOnly) actions.append(el("button", { id: "rerun", onclick: rerun, text: "Re-run with the same input" }));
   if (data.links.phoenix) actions.append(el("a", { id: "phoenix-link", href: data.links.phoenix, target: "_blank", rel: "noopener", text: "Trace in Phoenix ↗" }));
   if (data.links.langfuse) actions.append(el("a", { id: "langfuse-link", href: data.links.langfuse, target: "_blank", rel: "noopener", text: "Trace in Langfuse ↗" }));
   if (data.session_id) actions.append(el("a", { id: "session-link", href: "/sessions/" + encodeURIComponent(data.session_id), text: "Session (" + data.session_runs + (data.session_runs === 1 ? " run)" : " runs)") }));
@@ -210,7 +210,7 @@ function detailOf(a, data) {
   if (a.state_after !== null) {
     cell.append(el("details", {}, el("summary", { text: "State after this step" }), el("pre", { text: dbg.json(a.state_after) })));
   }
-  if (a.outcome === "completed" && data.served && a.output_type !== "StopEvent") {
+  if (a.outcome === "completed" && data.served && a.output_type !== "StopEvent" && !dbg.readOnly) {
     cell.append(el("div", { style: "margin-top:8px" }, el("button", { class: "fork", onclick: () => openFork(a), text: "Fork from here…" })));
   }
   return el("tr", { class: "detail", "data-detail": attemptKey(a) }, cell);
