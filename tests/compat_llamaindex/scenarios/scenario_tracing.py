@@ -1,4 +1,5 @@
-"""One trace per run with OpenInference's LlamaIndexInstrumentor on, checked in a real Phoenix.
+"""One trace per run with OpenInference's LlamaIndexInstrumentor on, checked in a real Phoenix;
+and with llama-index-observability-otel on (in a subprocess, see observability_otel.py).
 
 The outer test (``../test_llamaindex_clients.py``) starts Phoenix and passes its URL in
 ``WORKFLOWS_TEST_PHOENIX_URL``. The engine's OpenTelemetry handler and the instrumentor
@@ -7,7 +8,9 @@ set up (a handler of its own here rather than the global provider, which would s
 set for the scenarios that run after this one).
 """
 
+import json
 import os
+import subprocess
 import sys
 import uuid
 from collections import Counter
@@ -26,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from support.phoenix import wait_for_spans  # noqa: E402
 
 PHOENIX = os.environ.get("WORKFLOWS_TEST_PHOENIX_URL")
-pytestmark = pytest.mark.skipif(not PHOENIX, reason="needs a Phoenix server (WORKFLOWS_TEST_PHOENIX_URL)")
+needs_phoenix = pytest.mark.skipif(not PHOENIX, reason="needs a Phoenix server (WORKFLOWS_TEST_PHOENIX_URL)")
 
 
 def add(a: int, b: int) -> int:
@@ -69,6 +72,7 @@ def _by_id(spans):
     return {span["context"]["span_id"]: span for span in spans}
 
 
+@needs_phoenix
 async def test_a_one_step_run_is_one_trace_of_run_step_and_emit_spans(traced):
     assert await OneStep(timeout=10).run() == "done"
     spans = wait_for_spans(PHOENIX, traced, lambda found: any(s["name"] == "OneStep.run" for s in found))
@@ -79,6 +83,7 @@ async def test_a_one_step_run_is_one_trace_of_run_step_and_emit_spans(traced):
     assert set(names) <= {"OneStep.run", "OneStep.step1", "emit StartEvent", "emit StopEvent"}, names
 
 
+@needs_phoenix
 async def test_an_agent_run_is_one_trace_with_llm_and_tool_spans_under_the_steps(traced):
     llm = scripted_llm(ToolCall(name="add", kwargs={"a": 2, "b": 3}), "The sum is 5.")
     agent = FunctionAgent(tools=[add], llm=llm, system_prompt="You add numbers.")
@@ -112,3 +117,27 @@ async def test_an_agent_run_is_one_trace_with_llm_and_tool_spans_under_the_steps
         return False
 
     assert all(step_above(s) for s in llm_spans + tool_spans), names
+
+
+def test_llama_index_observability_otel_gets_one_trace_per_run():
+    # No Phoenix needed: the package exports to an in-memory exporter, in a process of its own
+    # (it sets the global tracer provider, which this engine then follows too).
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "observability_otel.py")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    spans = [dict(zip(("name", "id", "parent", "trace"), row)) for row in json.loads(done.stdout.strip().splitlines()[-1])["spans"]]
+    names = Counter(span["name"] for span in spans)
+    assert names["OneStep.run"] == names["OneStep.step1"] == names["FunctionAgent.run"] == 1, names
+    assert len({span["trace"] for span in spans}) == 2, names  # one trace per run
+    by_id = {span["id"]: span for span in spans}
+    steps = {span["id"] for span in spans if span["name"].startswith("FunctionAgent.") and span["name"] != "FunctionAgent.run"}
+    llm = [span for span in spans if span["name"].endswith("astream_chat")]
+    tool = [span for span in spans if span["name"] == "FunctionTool.acall"]
+    assert llm and tool, names
+    for span in llm + tool:
+        chain = span
+        while chain["parent"] is not None and chain["parent"] not in steps:
+            chain = by_id[chain["parent"]]
+        assert chain["parent"] in steps, f"{span['name']} is not under a step span"
