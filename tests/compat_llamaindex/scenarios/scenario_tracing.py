@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import ToolCall, scripted_llm
 from llama_index.core.agent.workflow import FunctionAgent
+from observability_otel import OneStep, add
 
-from workflows import Workflow, step
-from workflows.events import StartEvent, StopEvent
 from workflows.instrumentation import get_dispatcher
 from workflows.instrumentation.otel import OpenTelemetryHandler
 
@@ -30,17 +29,6 @@ from support.phoenix import wait_for_spans  # noqa: E402
 
 PHOENIX = os.environ.get("WORKFLOWS_TEST_PHOENIX_URL")
 needs_phoenix = pytest.mark.skipif(not PHOENIX, reason="needs a Phoenix server (WORKFLOWS_TEST_PHOENIX_URL)")
-
-
-def add(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
-
-class OneStep(Workflow):
-    @step
-    async def step1(self, ev: StartEvent) -> StopEvent:
-        return StopEvent(result="done")
 
 
 @pytest.fixture
