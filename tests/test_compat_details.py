@@ -55,6 +55,41 @@ async def test_verbose_output_summarises_the_start_event(capsys: pytest.CaptureF
     assert "[result] StopEvent(result='done')" in out
 
 
+class Hop(Event):
+    n: int
+
+
+class Side(Event):
+    note: str
+
+
+class Hopping(Workflow):
+    @step
+    async def start(self, ctx: Context, ev: StartEvent) -> Hop | Side:
+        ctx.send_event(Side(note="s"))
+        return Hop(n=1)
+
+    @step
+    async def hop(self, ev: Hop) -> None:
+        return None
+
+    @step
+    async def side(self, ev: Side) -> StopEvent:
+        return StopEvent(result="ok")
+
+
+async def test_verbose_prints_an_add_line_for_every_event_that_enters_the_run(capsys: pytest.CaptureFixture[str]):
+    # As LlamaIndex Workflows 2.26 prints them: the start event, sent and returned events;
+    # a returned StopEvent is the [result] line, and a step returning None "no result".
+    assert await Hopping(verbose=True, timeout=5).run(q="hi") == "ok"
+    lines = capsys.readouterr().out.splitlines()
+    adds = [line for line in lines if line.startswith("[tick] add:")]
+    assert sorted(adds) == ["[tick] add: Hop(n=1)", "[tick] add: Side(note='s')", "[tick] add: StartEvent(q='hi')"]
+    assert adds[0] == "[tick] add: StartEvent(q='hi')"
+    assert "[hop:0] complete with no result" in lines
+    assert "[result] StopEvent(result='ok')" in lines and not any("add: StopEvent" in line for line in lines)
+
+
 def test_optional_return_is_recorded_without_none():
     class W(Workflow):
         @step

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import llama_index_instrumentation as llama
 import pytest
 from llama_index_instrumentation.base import BaseEvent
-from llama_index_instrumentation.dispatcher import active_instrument_tags
+from llama_index_instrumentation.dispatcher import active_instrument_tags, instrument_tags
 from llama_index_instrumentation.event_handlers import BaseEventHandler
 from llama_index_instrumentation.span import SimpleSpan
-from llama_index_instrumentation.span_handlers import BaseSpanHandler
+from llama_index_instrumentation.span_handlers import BaseSpanHandler, NullSpanHandler
 from pydantic import Field
 
 from workflows import Context, Workflow, step
@@ -181,11 +183,54 @@ def test_summaries_cut_long_strings_big_collections_and_the_whole_line() -> None
     assert len(long) == 200 and long.endswith("...")
 
 
-def test_the_bridge_opts_out_of_runs_when_no_llama_handler_is_registered() -> None:
+def test_the_bridge_opts_out_of_runs_until_the_package_is_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "llama_index_instrumentation")
     bridge = LlamaIndexBridge()
     event = RunStarted(run=RunInfo("W", "run1", "s1", "m.W"), start_event=StartEvent())
     assert bridge.handle(event) is False
     assert event.run is not None and event.run.scratch == {}
+
+
+class TagFilter(logging.Filter):
+    """Copies llama-index's active instrument tags onto each record (as the reference's
+    context-logging example does with ``extra={**active_instrument_tags.get()}``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.tags = dict(active_instrument_tags.get())
+        return True
+
+
+async def test_logs_in_steps_carry_the_run_tags_without_any_llama_handler(caplog: pytest.LogCaptureFixture) -> None:
+    assert not any(not isinstance(h, NullSpanHandler) for h in llama.get_dispatcher().span_handlers)
+    logger = logging.getLogger("tests.tagged")
+    tag_filter = TagFilter()
+    logger.addFilter(tag_filter)
+
+    class Logged(Workflow):
+        @step
+        async def first(self, ev: StartEvent) -> Middle:
+            logger.warning("first")
+            return Middle(text="m")
+
+        @step
+        async def second(self, ev: Middle) -> StopEvent:
+            logger.warning("second")
+            return StopEvent(result="ok")
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="tests.tagged"), instrument_tags({"request_id": "r1"}):
+            handler = Logged(timeout=5).run()
+            await handler
+    finally:
+        logger.removeFilter(tag_filter)
+    tags = {record.getMessage(): record.tags for record in caplog.records if record.name == "tests.tagged"}
+    assert tags == {
+        "first": {"request_id": "r1", "llamaindex.run_id": handler.run_id,
+                  "llamaindex.step.input_event": "StartEvent", "llamaindex.step.input_summary": "StartEvent()"},
+        "second": {"request_id": "r1", "llamaindex.run_id": handler.run_id,
+                   "llamaindex.step.input_event": "Middle", "llamaindex.step.input_summary": "Middle(text='m')"},
+    }
+    assert active_instrument_tags.get() == {}
 
 
 class Boom(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any
@@ -335,10 +336,22 @@ def test_config_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="^No such file: .*missing.json$"):
         ResourceConfig(str(tmp_path / "missing.json")).load(LLMConfig)
     path = write_json(tmp_path / "c.json", {"llm": "not an object", "ok": {"temperature": 1}})
-    with pytest.raises(ValueError, match=r"^Expected dictionary for configuration from .*c\.json at path llm, got: str$"):
+    # The reference's messages (with the absolute file path), each followed by what was there.
+    absolute = re.escape(str(Path(path).resolve()))
+    with pytest.raises(ValueError, match=rf"^Expected dictionary for configuration from {absolute} at path llm, got: <class 'str'> \("):
         ResourceConfig(path, path_selector="llm.model").load()
-    with pytest.raises(ValueError, match="no key at path ok.nested"):
+    with pytest.raises(ValueError, match=r"at path ok.nested, got: <class 'NoneType'> \(no key 'nested' at ok\)$"):
         ResourceConfig(path, path_selector="ok.nested").load()
+    # The selected value itself must be an object too, as upstream (even for a non-model annotation).
+    with pytest.raises(ValueError, match=r"at path ok.temperature, got: <class 'int'>"):
+        ResourceConfig(path, path_selector="ok.temperature").load(int)
+    # An empty selector names the key "" (it does not select the whole file).
+    with pytest.raises(ValueError, match=r"at path , got: <class 'NoneType'> \(no key '' at the top level\)"):
+        ResourceConfig(path, path_selector="").load()
+    listed = write_json(tmp_path / "l.json", [1, 2])
+    with pytest.raises(ValueError, match=r"at path 0, got: <class 'NoneType'> \(the value at the top level is a list\)"):
+        ResourceConfig(listed, path_selector="0").load()
+    assert ResourceConfig(path, path_selector="").name == f"{path}."  # the reference's cache key
     with pytest.raises(pydantic.ValidationError, match="model"):
         ResourceConfig(path, path_selector="ok").load(LLMConfig)
     (tmp_path / "bad.json").write_text("{not json")

@@ -151,7 +151,8 @@ def test_exception_type_conditions() -> None:
     assert not retry_if_exception_type(KeyError)(ValueError())
     assert retry_if_not_exception_type(KeyError)(ValueError())
     assert not retry_if_not_exception_type(KeyError)(KeyError())
-    assert retry_unless_exception_type is retry_if_not_exception_type
+    assert issubclass(retry_unless_exception_type, retry_if_not_exception_type)  # a class of its own, as upstream
+    assert not retry_unless_exception_type(KeyError)(KeyError()) and retry_unless_exception_type(KeyError)(ValueError())
     assert retry_if_exception_type()(RuntimeError())
 
 
@@ -365,3 +366,45 @@ def test_next_delay_with_the_builtin_policy() -> None:
     first = next_delay(policy, 0.0, 1, ValueError(), seed=11)
     assert first is not None and first == next_delay(policy, 0.0, 1, ValueError(), seed=11)
     assert next_delay(policy, 0.0, 2, ValueError(), seed=11) is None
+
+
+# --- issue 26: the reference's defaults, delays and type names (llama-index-workflows 2.26.1) ---
+
+
+def test_deprecated_constant_and_exponential_policies_give_the_reference_delays() -> None:
+    import random
+    import warnings
+
+    from workflows import retry_policy as rp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        constant = rp.ConstantDelayRetryPolicy()
+        short = rp.ConstantDelayRetryPolicy(maximum_attempts=3, delay=2)
+        exponential = rp.ExponentialBackoffRetryPolicy(
+            initial_delay=1, multiplier=3, max_delay=5, maximum_attempts=4, jitter=False
+        )
+        jittered = rp.ExponentialBackoffRetryPolicy()
+    error = ValueError("x")
+    assert [constant.next(1.0, a, error) for a in range(6)] == [5.0, 5.0, 5.0, None, None, None]
+    assert [short.next(1.0, a, error) for a in range(6)] == [2.0, 2.0, 2.0, None, None, None]
+    assert [exponential.next(1.0, a, error) for a in range(6)] == [1.0, 1.0, 3.0, 5.0, None, None]
+    # Unseeded jitter draws from the random module, as upstream: random.seed makes it repeatable
+    # (these are the reference's values for seed 1).
+    random.seed(1)
+    delays = [jittered.next(1.0, a, error) for a in range(6)]
+    assert [None if d is None else round(d, 4) for d in delays] == [0.1344, 0.8474, 1.5275, 1.0203, 3.9635, None]
+    assert type(constant).__name__ == type(rp.retry_policy()).__name__ == "_ComposableRetryPolicy"
+
+
+def test_composed_building_blocks_keep_the_reference_type_names() -> None:
+    from workflows import retry_policy as rp
+
+    assert type(rp.retry_if_exception_type(KeyError) | rp.retry_if_exception_message(match="x")).__name__ == "retry_any"
+    assert type(rp.retry_if_exception_type(KeyError) & rp.retry_always).__name__ == "retry_all"
+    assert type(rp.wait_fixed(1) + rp.wait_random(0, 1)).__name__ == "wait_combine"
+    assert type(rp.stop_after_attempt(1) | rp.stop_after_delay(3)).__name__ == "stop_any"
+    assert type(rp.stop_after_attempt(1) & rp.stop_after_delay(3)).__name__ == "stop_all"
+    assert type(rp.retry_unless_exception_type(KeyError)).__name__ == "retry_unless_exception_type"
+    policy = rp._ComposableRetryPolicy()  # the reference's defaults: every error, 5 s apart, 3 attempts
+    assert [policy.next(0.0, a, ValueError()) for a in range(1, 5)] == [5.0, 5.0, None, None]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 import threading
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, WrapSerializer
 
 from workflows.context import BaseSerializer, JsonSerializer, PickleSerializer
 from workflows.context.serializers import JsonPickleSerializer, known_types
@@ -126,7 +126,7 @@ def test_allowed_types_accepts_listed_classes_and_names() -> None:
 
 
 def test_allowed_types_rejects_unlisted_classes_but_framework_events_resolve() -> None:
-    serializer = JsonSerializer(allowed_types=[Point])
+    serializer = JsonSerializer(allowed_types=[Point], imported_models=False)
     with pytest.raises(ContextSerdeError, match=f"Type '{__name__}.A' is not allowed.*allowed_types"):
         serializer.deserialize(serializer.serialize(A(x=1)))
     restored = serializer.deserialize(serializer.serialize(StartEvent(q=1)))
@@ -257,7 +257,7 @@ def test_allow_extends_the_allow_list_by_class_name_and_module_pattern() -> None
 
 
 def test_known_types_scope_resolves_without_an_allow_list() -> None:
-    serializer = JsonSerializer()
+    serializer = JsonSerializer(imported_models=False)
     text = serializer.serialize(A(x=1))
     with known_types([A]):
         assert serializer.deserialize(text) == A(x=1)
@@ -390,3 +390,130 @@ def test_pickle_serializer_imports_what_its_trusted_payload_names() -> None:
     # Documented: PickleSerializer trusts its input, so no allow-list is needed.
     assert PickleSerializer().deserialize(JsonSerializer().serialize(Point(x=1, y=2))) == Point(x=1, y=2)
     assert "trust" in (PickleSerializer.__doc__ or "")
+
+
+# --- issue 26: models already imported, models that cannot dump themselves ------------------
+
+
+class Outside(Event):
+    """An event no workflow names: defined in this (imported) module."""
+
+    note: str
+
+
+class Profile(BaseModel):
+    class Address(BaseModel):
+        city: str
+
+    name: str
+    address: Address
+
+
+def test_a_model_or_event_of_an_imported_module_round_trips_without_an_allow_list() -> None:
+    serializer = JsonSerializer()
+    assert serializer.deserialize(serializer.serialize(Outside(note="n"))) == Outside(note="n")
+    profile = Profile(name="p", address=Profile.Address(city="c"))
+    assert serializer.deserialize(serializer.serialize(profile)) == profile
+    assert serializer.deserialize(serializer.serialize(profile.address)) == profile.address
+    strict = JsonSerializer(imported_models=False)
+    with pytest.raises(ContextSerdeError, match=f"'{__name__}.Outside' is not allowed"):
+        strict.deserialize(serializer.serialize(Outside(note="n")))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "subprocess.Popen",  # imported, a class, not a model
+        "os.system",  # imported, not a class
+        "collections.OrderedDict",
+        f"{__name__}.Component",  # a component-like class that is not a model, not allow-listed
+        "pydantic.main.BaseModel.__subclasses__",
+        f"{__name__}.json",  # a module reached through another module's namespace
+    ],
+)
+def test_an_imported_name_that_is_not_a_model_class_is_refused(name: str) -> None:
+    for tag in ("__is_pydantic", "__is_component"):
+        with pytest.raises(ContextSerdeError, match="is not allowed"):
+            JsonSerializer().deserialize(_tagged(name, tag))
+
+
+def test_a_class_not_defined_at_the_name_it_is_given_is_refused() -> None:
+    class Local(BaseModel):
+        v: int
+
+    serializer = JsonSerializer()
+    with pytest.raises(ContextSerdeError, match="is not allowed"):
+        serializer.deserialize(serializer.serialize(Local(v=1)))
+    # A model imported into this module under its own name, but named here by this module.
+    with pytest.raises(ContextSerdeError, match="is not allowed"):
+        serializer.deserialize(_tagged(f"{__name__}.BaseModel"))
+
+
+def test_looking_up_an_imported_module_runs_none_of_its_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    calls: list[str] = []
+    lazy = types.ModuleType("lazy_loading_module")
+    lazy.__getattr__ = lambda attr: calls.append(attr)  # type: ignore[method-assign]
+    monkeypatch.setitem(sys.modules, "lazy_loading_module", lazy)
+    with pytest.raises(ContextSerdeError, match="is not allowed"):
+        JsonSerializer().deserialize(_tagged("lazy_loading_module.Evil"))
+    assert calls == []
+
+
+def _refuse_to_dump(value: Any, handler: Any, info: Any) -> Any:
+    # What llama-index-core's chat message serializer does with current Pydantic releases.
+    return handler(value, info)
+
+
+class Message(BaseModel):
+    role: str
+    text: str
+
+
+class Store(BaseModel):
+    """Like llama-index's SimpleChatStore: a wrap serializer that fails inside Pydantic."""
+
+    store: dict[str, list[Annotated[Message, WrapSerializer(_refuse_to_dump)]]] = {}
+
+
+class Memory(BaseModel):
+    """Like llama-index's ChatMemoryBuffer: a component whose to_dict() fails."""
+
+    store: Store
+    limit: int
+    tokenizer: Any = Field(default=len, exclude=True)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "Memory"
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Memory:
+        return cls.model_validate(data)
+
+
+def test_a_model_that_cannot_dump_itself_is_saved_field_by_field() -> None:
+    memory = Memory(store=Store(store={"chat": [Message(role="user", text="hi"), Message(role="ai", text="yo")]}), limit=3)
+    with pytest.raises(Exception, match="index_key|SerializationInfo|positional"):
+        memory.to_dict()
+    serializer = JsonSerializer()
+    text = serializer.serialize({"memory": memory})
+    saved = json.loads(text)["memory"]
+    assert saved["__is_pydantic"] is True and set(saved["fields"]) == {"store", "limit"}  # tokenizer is excluded
+    restored = serializer.deserialize(text)["memory"]
+    assert type(restored) is Memory and restored.store == memory.store and restored.limit == 3
+    assert restored.tokenizer is len
+
+
+def test_a_model_saved_field_by_field_still_names_what_cannot_be_saved() -> None:
+    memory = Memory(store=Store(store={"chat": [Message(role="user", text="hi")]}), limit=1)
+    memory.__dict__["limit"] = threading.Lock()  # a field value no serializer can write
+    with pytest.raises(ValueError, match=r"a Memory cannot be serialized \(to_dict\(\) raised .*\), nor field by field: a lock at limit"):
+        JsonSerializer().serialize(memory)
+    with pytest.raises(ValueError, match="Failed to serialize value: .*lock at lock"):
+        JsonSerializer().serialize(Event(lock=threading.Lock()))

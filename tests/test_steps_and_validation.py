@@ -292,3 +292,99 @@ async def test_step_returning_a_non_event_fails_the_run() -> None:
     with pytest.raises(WorkflowRuntimeError) as info:
         await ReturnsString().run()
     assert str(info.value) == "Step function s returned str instead of an Event instance."
+
+
+# --- issue 26: graph checks as llama-index-workflows 2.26.1 runs them -----------------------
+
+
+class C(Event):
+    pass
+
+
+def test_the_reference_graph_messages_with_their_hints() -> None:
+    class Mixed(Workflow):
+        @step
+        async def s1(self, ev: StartEvent) -> A | C | StopEvent:
+            return StopEvent()
+
+        @step
+        async def s2(self, ev: A) -> B:
+            return B()
+
+        @step
+        async def s3(self, ev: B) -> B:
+            return B()
+
+        @step
+        async def s4(self, ev: C) -> StopEvent:
+            return StopEvent()
+
+    with pytest.raises(WorkflowValidationError) as info:
+        Mixed().validate()
+    assert str(info.value) == (
+        "Graph validation failed:\n"
+        "  - [dead_end] Dead-end steps: s2, s3\n"
+        "    Steps must have a path to StopEvent or InputRequiredEvent."
+    )
+
+
+def test_skipping_terminal_event_does_not_allow_an_unconsumed_event() -> None:
+    class Dangling(Workflow):
+        @step
+        async def s1(self, ev: StartEvent) -> A | StopEvent:
+            return StopEvent()
+
+    # As upstream, an event nobody consumes is refused by the connectivity check, which
+    # skipping "terminal_event" does not turn off.
+    for skip in (None, {"terminal_event"}):
+        with pytest.raises(WorkflowValidationError, match="^The following events are produced but never consumed: A$"):
+            Dangling(skip_graph_checks=skip).validate()
+
+
+async def test_skip_graph_checks_names_on_steps_and_workflows() -> None:
+    class Island(Workflow):
+        @step
+        async def s1(self, ev: StartEvent) -> StopEvent:
+            return StopEvent(result="ok")
+
+        @step(skip_graph_checks=["reachability"])
+        async def s2(self, ev: A) -> B:
+            return B()
+
+        @step(skip_graph_checks=["reachability"])
+        async def s3(self, ev: B) -> A | StopEvent:
+            return A()
+
+    assert await Island().run() == "ok"
+    # A list works at the workflow level as well as a set.
+    assert await Unreachable(skip_graph_checks=["reachability"]).run() == "ok"
+    # "terminal_event" is a check of the workflow's events: upstream accepts it on a step and
+    # ignores it; here too, with a warning saying where it belongs.
+    with pytest.warns(UserWarning, match=r"skip_graph_checks=\['terminal_event'\] on step s has no effect"):
+
+        class Marked(Workflow):
+            @step(skip_graph_checks=["terminal_event"])
+            async def s(self, ev: StartEvent) -> StopEvent:
+                return StopEvent(result="ok")
+
+    assert await Marked().run() == "ok"
+    with pytest.raises(WorkflowValidationError, match="Unknown graph check name 'bogus' in skip_graph_checks of step s"):
+
+        class Bogus(Workflow):
+            @step(skip_graph_checks=["bogus"])
+            async def s(self, ev: StartEvent) -> StopEvent:
+                return StopEvent()
+
+
+class Unreachable(Workflow):
+    @step
+    async def s(self, ev: StartEvent) -> StopEvent:
+        return StopEvent(result="ok")
+
+    @step
+    async def u(self, ev: B) -> A:
+        return A()
+
+    @step
+    async def t(self, ev: A) -> B | StopEvent:
+        return StopEvent()

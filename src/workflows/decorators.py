@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import types
 import typing
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, TypeVar, Union, overload
 
@@ -121,7 +122,15 @@ def _build_config(
             "Return one event, a list[E] of events (a fan-out), or send several with ctx.send_event()."
         )
     for check in skip_graph_checks or []:
-        if check not in _GRAPH_CHECKS:
+        if check == "terminal_event":
+            # Accepted (and ignored) by LlamaIndex Workflows on a step: it checks events, not steps.
+            warnings.warn(
+                f"skip_graph_checks=['terminal_event'] on step {func.__name__} has no effect: it is a check of the "
+                "workflow's events; pass it to the workflow instead (Workflow(skip_graph_checks={'terminal_event'}))",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif check not in _GRAPH_CHECKS:
             raise WorkflowValidationError(
                 f"Unknown graph check name {check!r} in skip_graph_checks of step {func.__name__}. "
                 f"Valid names are: {', '.join(_GRAPH_CHECKS)}"

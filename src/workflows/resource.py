@@ -22,6 +22,7 @@ import os
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import pydantic
@@ -141,7 +142,8 @@ class Resource:
 class ResourceConfig:
     """Inject a JSON file's content, validated into the annotated type (usually a Pydantic model).
 
-    ``path_selector`` is a dot path (``"llm.openai"``) into nested objects of the file. Relative
+    ``path_selector`` is a dot path (``"llm.openai"``) into nested objects of the file; each
+    value it walks through, the selected one included, must be a JSON object. Relative
     paths are read from the current directory when the value is first needed. Config values are
     always cached per workflow instance, keyed by file and selector.
     """
@@ -162,7 +164,7 @@ class ResourceConfig:
         self.label = label
         self.description = description
         # The reference's cache key: the file name, a dot, the selector (``config.json.llm``).
-        self.name: str = f"{self.config_file}.{path_selector}" if path_selector else self.config_file
+        self.name: str = self.config_file if path_selector is None else f"{self.config_file}.{path_selector}"
 
     def dependencies(self) -> list[ResourceDefinition]:
         return []
@@ -175,7 +177,7 @@ class ResourceConfig:
 
         Without a type (or with ``Any``) the selected JSON value is returned as is. Raises
         ``FileNotFoundError`` for a missing file, ``ValueError`` for bad JSON or a selector that
-        does not lead through objects, and ``pydantic.ValidationError`` for invalid content.
+        does not lead through objects to an object, and ``pydantic.ValidationError`` for invalid content.
         """
         try:
             with open(self.config_file, encoding="utf-8") as file:
@@ -190,24 +192,28 @@ class ResourceConfig:
         return pydantic.TypeAdapter(type_annotation).validate_python(data)
 
     def _select(self, data: Any) -> Any:
-        if not self.path_selector:
+        # As in LlamaIndex Workflows: the selector is split on dots (an empty one names the
+        # key ""), and every value it walks through, the selected one included, must be an
+        # object. The message is the reference's, with what was there added.
+        if self.path_selector is None:
             return data
         walked: list[str] = []
         for key in self.path_selector.split("."):
-            if not isinstance(data, dict):
-                path = ".".join(walked) or "(top level)"
-                raise ValueError(  # noqa: TRY004 -- the documented error type for a bad selector
-
-                    f"Expected dictionary for configuration from {self.config_file} at path {path}, "
-                    f"got: {type(data).__name__}"
-                )
+            parent = ".".join(walked) or "the top level"
             walked.append(key)
-            if key not in data:
+            got = data.get(key) if isinstance(data, dict) else None
+            if not isinstance(got, dict):
+                if not isinstance(data, dict):
+                    why = f"the value at {parent} is a {type(data).__name__}"
+                elif key not in data:
+                    why = f"no key {key!r} at {parent}"
+                else:
+                    why = f"path_selector={self.path_selector!r} walks and selects JSON objects only"
                 raise ValueError(
-                    f"Configuration from {self.config_file} has no key at path {'.'.join(walked)} "
-                    f"(path_selector={self.path_selector!r})"
+                    f"Expected dictionary for configuration from {Path(self.config_file).resolve()} at path "
+                    f"{'.'.join(walked)}, got: {type(got)} ({why})"
                 )
-            data = data[key]
+            data = got
         return data
 
     def __repr__(self) -> str:

@@ -35,12 +35,11 @@ def _seconds(value: TimeValue) -> float:
     return float(value)
 
 
-_UNSEEDED_RNG = random.Random()
-
-
-def _rng(seed: int | None) -> random.Random:
+def _rng(seed: int | None) -> Any:
     # A seed makes the draw reproducible: the same seed and attempt always give the same delay.
-    return _UNSEEDED_RNG if seed is None else random.Random(seed)
+    # Unseeded draws come from the random module's global generator, as in LlamaIndex
+    # Workflows, so random.seed(...) makes a test's delays repeatable.
+    return random if seed is None else random.Random(seed)
 
 
 def _power(base: float, exponent: int) -> float:
@@ -159,7 +158,9 @@ class retry_if_not_exception_type(_RetryConditionBase):
         return not isinstance(error, self.exception_types)
 
 
-retry_unless_exception_type = retry_if_not_exception_type
+class retry_unless_exception_type(retry_if_not_exception_type):
+    """Retry unless the error is an instance of one of the types (tenacity's name for
+    ``retry_if_not_exception_type``; a class of its own, as in LlamaIndex Workflows)."""
 
 
 class retry_if_exception_message(_RetryConditionBase):
@@ -461,13 +462,16 @@ class stop_never(_StopBase):
 # --------------------------------------------------------------------------- policies
 
 
-class _ComposedRetryPolicy:
-    """The policy built by :func:`retry_policy`."""
+class _ComposableRetryPolicy:
+    """The policy built by :func:`retry_policy` (and by the deprecated ``ConstantDelayRetryPolicy``
+    and ``ExponentialBackoffRetryPolicy``); named, and defaulted, as in LlamaIndex Workflows."""
 
-    def __init__(self, retry: RetryCondition | None, wait: WaitStrategy, stop: StopCondition) -> None:
+    def __init__(
+        self, retry: RetryCondition | None = None, wait: WaitStrategy | None = None, stop: StopCondition | None = None
+    ) -> None:
         self.retry = retry
-        self.wait = wait
-        self.stop = stop
+        self.wait = wait if wait is not None else _DEFAULT_WAIT
+        self.stop = stop if stop is not None else _DEFAULT_STOP
 
     def next(
         self, elapsed_time: float, attempts: int, error: Exception, *, seed: int | None = None
@@ -505,7 +509,7 @@ def retry_policy(
         raise TypeError(f"retry_policy(wait=...) must be a wait strategy such as wait_fixed(1), got {wait!r}")
     if not callable(stop):
         raise TypeError(f"retry_policy(stop=...) must be a stop condition such as stop_after_attempt(3), got {stop!r}")
-    return _ComposedRetryPolicy(retry=retry, wait=wait, stop=stop)
+    return _ComposableRetryPolicy(retry=retry, wait=wait, stop=stop)
 
 
 def ConstantDelayRetryPolicy(maximum_attempts: int = 3, delay: TimeValue = 5) -> RetryPolicy:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -25,10 +26,33 @@ from support.venvs import REPO, cached_venv, pip_install, run_python  # noqa: E4
 # The scenarios import llama_index, which only the suite's venv has.
 collect_ignore = ["scenarios"]
 
-CLIENTS = ["llama-index-core>=0.14.25", "llama-index-utils-workflow>=0.11"]
-EXTRA = ["llama-index-instrumentation>=0.6", "pytest>=8", "pytest-asyncio>=0.24"]
+# Every package of the ecosystem that imports ``workflows``: the scenarios check that each of
+# their imports resolves, and run them (agents, drawings, OpenInference's and
+# llama-index-observability-otel's tracing) on this engine.
+CLIENTS = [
+    "llama-index-core>=0.14.25",
+    "llama-index-utils-workflow>=0.11",
+    "openinference-instrumentation-llama-index>=4.6.1",
+    "llama-index-observability-otel>=0.7",
+    "llama-agents-client>=0.4.1",
+]
+EXTRA = [
+    "llama-index-instrumentation>=0.6",
+    "opentelemetry-sdk>=1.27",
+    "opentelemetry-exporter-otlp-proto-http>=1.27",
+    "pytest>=8",
+    "pytest-asyncio>=0.24",
+]
 # Provided by this engine (or installed above): never from their requirements.
-SKIP = {"llama-index-workflows", "llama-index-core", "llama-index-utils-workflow"}
+# llama-index-instrumentation comes from EXTRA: llama-index-observability-otel 0.7 asks for
+# <0.6, while this engine's bridge is tested with 0.6 (the scenarios show it works with both).
+SKIP = {
+    "llama-index-workflows",
+    "llama-index-core",
+    "llama-index-utils-workflow",
+    "llama-index-instrumentation",
+    "llama-agents-client",
+}
 
 _REQUIREMENTS_SCRIPT = """
 import json, sys
@@ -36,7 +60,7 @@ from importlib.metadata import requires
 from pip._vendor.packaging.requirements import Requirement
 skip = set(json.loads(sys.argv[1]))
 out = []
-for dist in ("llama-index-core", "llama-index-utils-workflow"):
+for dist in json.loads(sys.argv[2]):
     for line in requires(dist) or ():
         req = Requirement(line)
         if req.name.lower() in skip or (req.marker and not req.marker.evaluate({"extra": ""})):
@@ -49,7 +73,8 @@ print(json.dumps(sorted(set(out))))
 def _build(python: Path) -> None:
     pip_install(python, "-e", str(REPO))
     pip_install(python, "--no-deps", *CLIENTS)
-    requirements = json.loads(run_python(python, "-c", _REQUIREMENTS_SCRIPT, json.dumps(sorted(SKIP))))
+    skip, clients = json.dumps(sorted(SKIP)), json.dumps(_names(CLIENTS))
+    requirements = json.loads(run_python(python, "-c", _REQUIREMENTS_SCRIPT, skip, clients))
     pip_install(python, *requirements, *EXTRA)
     # The clients must import this checkout's engine, and nothing may have pulled the reference in.
     where = run_python(python, "-c", "import workflows, sys; print(workflows.__file__)").strip()
@@ -58,6 +83,10 @@ def _build(python: Path) -> None:
     listed = run_python(python, "-m", "pip", "list", "--format=json")
     if any(p["name"].lower() == "llama-index-workflows" for p in json.loads(listed)):
         raise RuntimeError("llama-index-workflows got installed in the compat venv")
+
+
+def _names(requirements: list[str]) -> list[str]:
+    return [re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0] for requirement in requirements]
 
 
 def compat_python() -> Path:

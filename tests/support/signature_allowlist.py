@@ -58,6 +58,10 @@ SIGNATURE_ALLOWLIST: dict[str, str] = {
     "workflows.handler.WorkflowHandler": (
         "Built by Workflow.run(), never by user code; its constructor takes this engine's run object."
     ),
+    "workflows.context.*Serializer": (
+        "Adds a keyword-only imported_models=True (a superset): Pydantic models of modules already imported "
+        "resolve without an allow-list; imported_models=False refuses them (docs/security.md)."
+    ),
     "workflows.context.*Serializer.resolve_class": (
         "The reference's type registry of allowed_types; here JsonSerializer(allowed_types=[...]) resolves "
         "names inside deserialize() and has no public resolver method."

@@ -12,10 +12,24 @@ only when it is
   and state types in scope (see ``known_types``);
 * on the serializer's allow-list: ``JsonSerializer(allowed_types=[...])`` or
   ``serializer.allow(...)``, with classes, dotted class names or ``"pkg.mod.*"`` (every
-  class of a module *you* named; that module is imported).
+  class of a module *you* named; that module is imported);
+* a Pydantic model class (events included) defined at the name the payload gives, in a
+  module the process has **already imported** (looked up in ``sys.modules``, never
+  imported, and never a class that is not a model). This is what lets a saved agent
+  name llama-index's ``ChatMessage``. ``JsonSerializer(imported_models=False)`` turns it
+  off, leaving only the three rules above.
 
 Anything else is refused with ``ContextSerdeError`` naming the type and the way to allow
 it. ``PickleSerializer`` is for trusted data only and imports what its payload names.
+
+Models that cannot dump themselves
+----------------------------------
+A Pydantic model whose own serialization fails (llama-index-core's ``ChatMemoryBuffer``
+and ``SimpleChatStore`` with current Pydantic releases: their message serializer raises
+inside Pydantic), and a component whose ``to_dict()`` fails, are saved field by field
+instead (``{"__is_pydantic": true, "fields": {...}}``: each field and extra through
+this serializer, fields marked ``exclude`` and private attributes left out, as
+``model_dump`` leaves them) and rebuilt with ``model_validate``.
 
 JSON details
 ------------
@@ -116,11 +130,13 @@ class JsonSerializer(BaseSerializer):
     ``allowed_types`` extends which classes ``deserialize`` may rebuild beyond the
     framework's and the known types in scope (see the module docstring): classes,
     dotted names ``"pkg.mod.Cls"``, or ``"pkg.mod.*"`` for every class of a module.
-    ``allow()`` adds more later. Give the serializer to the workflow
+    ``allow()`` adds more later; ``imported_models=False`` refuses the Pydantic models that
+    are only resolvable because their module is already imported. Give the serializer to the workflow
     (``Workflow(serializer=...)``) or to ``Context.from_dict(..., serializer=...)``.
     """
 
-    def __init__(self, *, allowed_types: Iterable[type | str] | None = None) -> None:
+    def __init__(self, *, allowed_types: Iterable[type | str] | None = None, imported_models: bool = True) -> None:
+        self.imported_models = imported_models
         self._allowed_classes: dict[str, type] = {}
         self._allowed_names: set[str] = set()
         self._allowed_modules: set[str] = set()
@@ -181,10 +197,16 @@ class JsonSerializer(BaseSerializer):
             try:
                 dumped = value.to_dict()
             except Exception as exc:
+                if isinstance(value, BaseModel):
+                    return self._model_fields(value, path, depth, active, f"to_dict() raised {type(exc).__name__}")
                 raise _SerializeError(path, cls.__name__, f"failed in to_dict() ({type(exc).__name__})") from exc
             return {"__is_component": True, "value": self._plain(dumped, path, depth + 1, active, cls), "qualified_name": qualified_name(cls)}
         if isinstance(value, BaseModel):
-            return {"__is_pydantic": True, "value": self._dump_model(value, path, depth, active), "qualified_name": qualified_name(cls)}
+            try:
+                dumped = self._dump_model(value, path, depth, active)
+            except _ModelDumpFailed as failed:
+                return self._model_fields(value, path, depth, active, failed.reason)
+            return {"__is_pydantic": True, "value": dumped, "qualified_name": qualified_name(cls)}
         if isinstance(value, (dict, list, tuple)):
             marker = id(value)
             if marker in active:
@@ -222,10 +244,27 @@ class JsonSerializer(BaseSerializer):
                 raise _SerializeError(path, cls.__name__, "is nested too deeply to serialize") from None
             # Pydantic's unknown-type message names a type, never a value; others might not.
             detail = message.splitlines()[0] if message.startswith("Unable to serialize unknown type") else type(exc).__name__
-            raise _SerializeError(path, cls.__name__, f"cannot be serialized ({_short(detail)})") from exc
+            raise _ModelDumpFailed(_short(detail)) from exc
         finally:
             active.discard(marker)
         return self._plain(dumped, path, depth + 1, active, cls)
+
+    def _model_fields(self, model: BaseModel, path: str, depth: int, active: set[int], reason: str) -> Any:
+        """A model that cannot dump itself, saved field by field (see the module docstring)."""
+        cls = type(model)
+        marker = id(model)
+        if marker in active:
+            raise _SerializeError(path, cls.__name__, "contains itself (a reference cycle)")
+        active.add(marker)
+        values = {name: getattr(model, name) for name, info in cls.model_fields.items() if not info.exclude}
+        values.update(model.__pydantic_extra__ or {})
+        try:
+            fields = {name: self._out(item, _child_path(path, name), depth + 1, active) for name, item in values.items()}
+        except _SerializeError as exc:
+            raise _SerializeError(path, cls.__name__, f"cannot be serialized ({reason}), nor field by field: {exc}") from None
+        finally:
+            active.discard(marker)
+        return {"__is_pydantic": True, "fields": fields, "qualified_name": qualified_name(cls)}
 
     def _plain(self, value: Any, path: str, depth: int, active: set[int], owner: type) -> Any:
         """Re-walk a model's or component's JSON dump: tag non-finite floats, check depth."""
@@ -299,7 +338,13 @@ class JsonSerializer(BaseSerializer):
         cls = self.resolve(name)
         if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
             raise ContextSerdeError(f"{_short(str(name))!r} is not a Pydantic model class")
-        value = _floats_in(data.get("value"), path, depth + 1)
+        if "fields" in data:
+            fields = data["fields"]
+            if not isinstance(fields, dict):
+                raise ContextSerdeError(f"the saved {cls.__name__}'s fields at {path or 'its top'} are not an object")
+            value = {key: self._in(item, _child_path(path, key), depth + 2) for key, item in fields.items()}
+        else:
+            value = _floats_in(data.get("value"), path, depth + 1)
         token = _events.type_resolver.set(self._resolve_nested)
         try:
             return cls.model_validate(value)
@@ -338,9 +383,14 @@ class JsonSerializer(BaseSerializer):
         module = name.rpartition(".")[0]
         if name in self._allowed_names or module in self._allowed_modules:
             return self._import_allowed(name)
+        if self.imported_models:
+            found = _imported_model(name)
+            if found is not None:
+                return found
         raise ContextSerdeError(
             f"Type {_short(name)!r} is not allowed to be deserialized: it is not one of the workflow's "
-            f"event or state types. If you trust it, add it to the allow-list: "
+            f"event or state types, nor a Pydantic model of a module this process has imported. "
+            f"If you trust it, add it to the allow-list: "
             f"JsonSerializer(allowed_types=[...]) or serializer.allow(...), with the class or the name "
             f"{_short(name)!r} (see docs/security.md)"
         )
@@ -379,6 +429,35 @@ def _framework_type(name: str) -> type | None:
     # Only classes defined there (not whatever a module imported under that name).
     if isinstance(found, type) and found.__module__ == module_name:
         return found
+    return None
+
+
+class _ModelDumpFailed(Exception):
+    """Pydantic could not dump a model (``reason`` names no value): it is saved field by field."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _imported_model(name: str) -> type | None:
+    """The Pydantic model class defined at ``name`` in a module already in ``sys.modules``.
+
+    Looks names up in module and class ``__dict__``s only: nothing is imported and no
+    module ``__getattr__`` runs. Anything but a ``BaseModel`` subclass whose own
+    ``module.QualName`` is ``name`` gives ``None``.
+    """
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:cut]))
+        if module is None:
+            continue
+        found: Any = module
+        for attr in parts[cut:]:
+            found = vars(found).get(attr) if hasattr(found, "__dict__") else None
+        if isinstance(found, type) and issubclass(found, BaseModel) and qualified_name(found) == name:
+            return found
+        return None
     return None
 
 

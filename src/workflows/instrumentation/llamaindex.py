@@ -21,9 +21,18 @@ on ``llama_index_instrumentation``'s dispatchers. This module replays our runs t
   completes, both with a summary of the event (see ``summarize_event``).
 
 The bridge is added to the root dispatcher before the first run when the package is
-installed, and follows a run only when some non-null span or event handler is
-registered on that package's dispatchers, so otherwise it costs a few attribute
-look-ups per run. The package is imported only when the user's code has imported it.
+installed, and follows a run only once the user's code has imported the package
+(otherwise it costs a few attribute look-ups per run). It then always sets the run's
+and the step's tags (for loggers that read ``active_instrument_tags``), and opens spans
+only for the non-null span and event handlers registered on that package's dispatchers.
+
+One trace per run: handlers that export llama-index spans to OpenTelemetry themselves
+(OpenInference's ``LlamaIndexInstrumentor``, ``llama-index-observability-otel``; see
+``OTEL_EXPORTING_HANDLERS``) are not sent the run and step spans while this engine's own
+OpenTelemetry handler traces the run: the engine's spans are the run's trace, and the
+spans those handlers make for llama-index calls inside a step become children of the
+step's span, which is the current OpenTelemetry span while the step runs
+(docs/tracing.md, "LlamaIndex instrumentation").
 The event classes are built on first access (``from workflows.instrumentation.llamaindex
 import SpanCancelledEvent``), as they subclass that package's ``BaseEvent``.
 
@@ -41,6 +50,8 @@ import sys
 import uuid
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
+
+from opentelemetry.trace import NoOpTracer, ProxyTracer
 
 from workflows._text import safe_text
 from workflows.instrumentation.dispatcher import get_dispatcher, on_first_run
@@ -66,6 +77,10 @@ RUN_ID_TAG = "llamaindex.run_id"
 START_EVENT_TAG = "llamaindex.start_event"
 INPUT_EVENT_TAG = "llamaindex.step.input_event"
 INPUT_SUMMARY_TAG = "llamaindex.step.input_summary"
+
+# Modules whose span and event handlers export llama-index spans to OpenTelemetry: not sent
+# the bridged run and step spans while this engine's OpenTelemetry handler traces the run.
+OTEL_EXPORTING_HANDLERS = ("openinference.instrumentation.llama_index", "llama_index.observability.otel")
 
 # The run span's bound arguments: what the run was started with.
 _RUN_SIGNATURE = inspect.Signature(
@@ -145,17 +160,63 @@ class _Llama:
         self.step_output_event = events["WorkflowStepOutputEvent"]
         self.run_output_event = events["WorkflowRunOutputEvent"]
 
-    def has_handlers(self) -> bool:
-        """Whether a non-null handler would see what our two dispatchers send."""
-        for node in (self.run_dispatcher, self.step_dispatcher):
-            while True:
-                for handler in (*node.span_handlers, *node.event_handlers):
-                    if not isinstance(handler, self.null_handlers):
-                        return True
-                if not node.propagate:
-                    break
-                node = node.parent
-        return False
+    def targets(self, dispatcher: LlamaDispatcher, skip_otel_exporters: bool) -> _Targets:
+        """The non-null handlers that see what ``dispatcher`` sends (minus, with
+        ``skip_otel_exporters``, those of ``OTEL_EXPORTING_HANDLERS``)."""
+        span_handlers: list[Any] = []
+        event_handlers: list[Any] = []
+        node: LlamaDispatcher | None = dispatcher
+        while node is not None:
+            for found, handlers in ((span_handlers, node.span_handlers), (event_handlers, node.event_handlers)):
+                found.extend(
+                    handler
+                    for handler in handlers
+                    if not isinstance(handler, self.null_handlers)
+                    and not (skip_otel_exporters and type(handler).__module__.startswith(OTEL_EXPORTING_HANDLERS))
+                )
+            node = node.parent if node.propagate else None
+        return _Targets(span_handlers, event_handlers)
+
+
+class _Targets:
+    """The handlers a run's bridged spans and events go to, fixed when the run starts.
+
+    Calls them as ``llama_index_instrumentation``'s dispatcher does (a handler that
+    raises is skipped), but only them: see ``OTEL_EXPORTING_HANDLERS``.
+    """
+
+    __slots__ = ("span_handlers", "event_handlers")
+
+    def __init__(self, span_handlers: list[Any], event_handlers: list[Any]) -> None:
+        self.span_handlers = span_handlers
+        self.event_handlers = event_handlers
+
+    def __bool__(self) -> bool:
+        return bool(self.span_handlers or self.event_handlers)
+
+    def span_enter(self, **arguments: Any) -> None:
+        self._each_span_handler("span_enter", arguments)
+
+    def span_exit(self, **arguments: Any) -> None:
+        self._each_span_handler("span_exit", arguments)
+
+    def span_drop(self, **arguments: Any) -> None:
+        self._each_span_handler("span_drop", arguments)
+
+    def event(self, event: BaseEvent, tags: dict[str, Any]) -> None:
+        event.tags.update(tags)
+        for handler in self.event_handlers:
+            try:
+                handler.handle(event)
+            except Exception:  # as llama_index_instrumentation does: a handler never breaks a run
+                pass
+
+    def _each_span_handler(self, method: str, arguments: dict[str, Any]) -> None:
+        for handler in self.span_handlers:
+            try:
+                getattr(handler, method)(**arguments)
+            except Exception:
+                pass
 
 
 @functools.lru_cache(maxsize=1)
@@ -165,29 +226,44 @@ def _llama() -> _Llama:
 
 # --------------------------------------------------------------------------- the handler
 class _OpenSpan:
-    """A span the bridge entered, and the context variables it set for it."""
+    """A span the bridge entered (``span_id`` ``None``: only tags were set), and the
+    context variables it set for it."""
 
-    __slots__ = ("bound_args", "span_id", "tokens")
+    __slots__ = ("bound_args", "span_id", "tags_token", "span_token")
 
-    def __init__(self, span_id: str, bound_args: inspect.BoundArguments, tokens: tuple[Token[Any], Token[Any]]) -> None:
+    def __init__(
+        self,
+        span_id: str | None,
+        bound_args: inspect.BoundArguments,
+        tags_token: Token[Any],
+        span_token: Token[Any] | None,
+    ) -> None:
         self.span_id = span_id
         self.bound_args = bound_args
-        self.tokens = tokens
+        self.tags_token = tags_token
+        self.span_token = span_token
+
+    def reset(self, llama: _Llama) -> None:
+        llama.active_instrument_tags.reset(self.tags_token)
+        if self.span_token is not None:
+            llama.active_span_id.reset(self.span_token)
 
 
 class _RunSpans:
     """The bridge's state for one run (kept in ``run.scratch[bridge]``)."""
 
-    __slots__ = ("run", "steps", "tags")
+    __slots__ = ("run", "steps", "tags", "run_targets", "step_targets")
 
-    def __init__(self, run: _OpenSpan, tags: dict[str, Any]) -> None:
+    def __init__(self, run: _OpenSpan, tags: dict[str, Any], run_targets: _Targets, step_targets: _Targets) -> None:
         self.run = run
         self.tags = tags  # the caller's instrument tags plus the run id
+        self.run_targets = run_targets
+        self.step_targets = step_targets
         self.steps: dict[tuple[str, int], _OpenSpan] = {}
 
 
 class LlamaIndexBridge:
-    """Replays runs as ``llama_index_instrumentation`` spans and events (see the module doc).
+    """Replays runs as ``llama_index_instrumentation`` tags, spans and events (see the module doc).
 
     Added to the root dispatcher automatically; add one yourself only if you removed it.
     Context variables are set on ``RunStarted``/``StepStarted`` and reset on the matching
@@ -207,29 +283,32 @@ class LlamaIndexBridge:
 
     # -- run ----------------------------------------------------------------------
     def _run_started(self, event: RunStarted) -> bool:
-        # Nobody can have registered a handler on a package that was never imported.
+        # Nobody can read the tags of, or register a handler on, a package never imported.
         if PACKAGE not in sys.modules or event.run is None:
             return False
         llama = _llama()
-        if not llama.has_handlers():
-            return False
         run = event.run
-        span_id = f"{_class_name(run)}.run-{uuid.uuid4()}"
-        parent_id = llama.active_span_id.get()
+        skip = _engine_traces(run)
+        run_targets = llama.targets(llama.run_dispatcher, skip)
+        step_targets = llama.targets(llama.step_dispatcher, skip)
         tags = {**llama.active_instrument_tags.get(), RUN_ID_TAG: run.run_id}
         bound_args = _RUN_SIGNATURE.bind(event.start_event)
-        entering = tags
-        if event.start_event is not None:
-            entering = {**tags, START_EVENT_TAG: summarize_event(event.start_event)}
-        tags_token = llama.active_instrument_tags.set(entering)
-        try:
-            llama.run_dispatcher.span_enter(
-                id_=span_id, bound_args=bound_args, instance=event.workflow, parent_id=parent_id
-            )
-        finally:
-            llama.active_instrument_tags.reset(tags_token)
-        tokens = (llama.active_span_id.set(span_id), llama.active_instrument_tags.set(tags))
-        run.scratch[self] = _RunSpans(_OpenSpan(span_id, bound_args, tokens), tags)
+        span_id: str | None = None
+        span_token: Token[Any] | None = None
+        if run_targets or step_targets:
+            span_id = f"{_class_name(run)}.run-{uuid.uuid4()}"
+            parent_id = llama.active_span_id.get()
+            entering = tags
+            if event.start_event is not None:
+                entering = {**tags, START_EVENT_TAG: summarize_event(event.start_event)}
+            entering_token = llama.active_instrument_tags.set(entering)
+            try:
+                run_targets.span_enter(id_=span_id, bound_args=bound_args, instance=event.workflow, parent_id=parent_id)
+            finally:
+                llama.active_instrument_tags.reset(entering_token)
+            span_token = llama.active_span_id.set(span_id)
+        opened = _OpenSpan(span_id, bound_args, llama.active_instrument_tags.set(tags), span_token)
+        run.scratch[self] = _RunSpans(opened, tags, run_targets, step_targets)
         return True
 
     def _run_finished(self, event: RunFinished) -> None:
@@ -239,22 +318,26 @@ class LlamaIndexBridge:
         llama = _llama()
         span = state.run
         try:
+            if span.span_id is None:
+                return
             # Only a step that died of a BaseException the runtime does not catch leaves
             # its span open; drop it so handlers do not keep it forever.
             orphan_error = event.error or RuntimeError("the run ended before the step finished")
             for step in state.steps.values():
-                llama.step_dispatcher.span_drop(id_=step.span_id, bound_args=step.bound_args, err=orphan_error)
+                if step.span_id is not None:
+                    state.step_targets.span_drop(id_=step.span_id, bound_args=step.bound_args, err=orphan_error)
+            targets = state.run_targets
             if event.status == "completed":
                 if event.stop_event is not None:
-                    llama.run_dispatcher.event(llama.run_output_event(output=summarize_event(event.stop_event)))
-                llama.run_dispatcher.span_exit(id_=span.span_id, bound_args=span.bound_args, result=event.stop_event)
+                    targets.event(llama.run_output_event(output=summarize_event(event.stop_event)), state.tags)
+                targets.span_exit(id_=span.span_id, bound_args=span.bound_args, result=event.stop_event)
             elif event.status == "cancelled" and not isinstance(event.error, asyncio.CancelledError):
-                llama.run_dispatcher.event(llama.span_cancelled_event(reason="workflow cancelled by user"))
-                llama.run_dispatcher.span_exit(id_=span.span_id, bound_args=span.bound_args, result=None)
+                targets.event(llama.span_cancelled_event(reason="workflow cancelled by user"), state.tags)
+                targets.span_exit(id_=span.span_id, bound_args=span.bound_args, result=None)
             else:
-                _drop(llama, llama.run_dispatcher, span, event.error)
+                _drop(llama, targets, span, event.error, state.tags)
         finally:
-            _reset(llama, span)
+            span.reset(llama)
 
     # -- steps ----------------------------------------------------------------------
     def _step_started(self, event: StepStarted) -> None:
@@ -264,55 +347,74 @@ class LlamaIndexBridge:
         llama = _llama()
         step_ctx = llama.current_step_context.get()
         spec = step_ctx._run.routes.steps.get(event.step) if step_ctx is not None and step_ctx._run else None
-        name = spec.func.__qualname__ if spec is not None else event.step
-        span_id = f"{name}-{uuid.uuid4()}"
         tags = dict(state.tags)
-        arguments: dict[str, Any] = {}
         if event.event is not None:
             tags[INPUT_EVENT_TAG] = type(event.event).__name__
             tags[INPUT_SUMMARY_TAG] = summarize_event(event.event)
+        tags_token = llama.active_instrument_tags.set(tags)
+        if state.run.span_id is None:
+            state.steps[(event.step, event.invocation_id)] = _OpenSpan(None, _NO_ARGUMENTS, tags_token, None)
+            return
+        name = spec.func.__qualname__ if spec is not None else event.step
+        span_id = f"{name}-{uuid.uuid4()}"
+        arguments: dict[str, Any] = {}
         if spec is not None:
             arguments[spec.config.event_name] = event.event
             if spec.config.context_parameter is not None:
                 arguments[spec.config.context_parameter] = step_ctx
         bound_args = _bind(spec.func if spec is not None else None, arguments)
-        tokens = (llama.active_span_id.set(span_id), llama.active_instrument_tags.set(tags))
-        state.steps[(event.step, event.invocation_id)] = _OpenSpan(span_id, bound_args, tokens)
-        llama.step_dispatcher.span_enter(
+        span_token = llama.active_span_id.set(span_id)
+        state.steps[(event.step, event.invocation_id)] = _OpenSpan(span_id, bound_args, tags_token, span_token)
+        state.step_targets.span_enter(
             id_=span_id, bound_args=bound_args, instance=None, parent_id=state.run.span_id, tags=tags
         )
 
     def _step_finished(self, event: StepFinished) -> None:
         state: _RunSpans | None = event.run.scratch.get(self) if event.run is not None else None
         span = state.steps.pop((event.step, event.invocation_id), None) if state is not None else None
-        if span is None:
+        if state is None or span is None:
             return
         llama = _llama()
         try:
+            if span.span_id is None:
+                return
+            tags = llama.active_instrument_tags.get()
+            targets = state.step_targets
             if event.outcome == "completed":
                 if event.output is not None:
-                    llama.run_dispatcher.event(llama.step_output_event(output=summarize_event(event.output)))
-                llama.step_dispatcher.span_exit(id_=span.span_id, bound_args=span.bound_args, result=event.output)
+                    state.run_targets.event(llama.step_output_event(output=summarize_event(event.output)), tags)
+                targets.span_exit(id_=span.span_id, bound_args=span.bound_args, result=event.output)
             elif event.outcome == "waiting":
-                llama.step_dispatcher.span_exit(id_=span.span_id, bound_args=span.bound_args, result=None)
+                targets.span_exit(id_=span.span_id, bound_args=span.bound_args, result=None)
             elif event.outcome == "cancelled":
-                llama.run_dispatcher.event(llama.span_cancelled_event(reason="step cancelled"))
-                llama.step_dispatcher.span_exit(id_=span.span_id, bound_args=span.bound_args, result=None)
+                state.run_targets.event(llama.span_cancelled_event(reason="step cancelled"), tags)
+                targets.span_exit(id_=span.span_id, bound_args=span.bound_args, result=None)
             else:  # failed, or retrying: this attempt raised
-                _drop(llama, llama.step_dispatcher, span, event.error)
+                _drop(llama, targets, span, event.error, tags)
         finally:
-            _reset(llama, span)
+            span.reset(llama)
 
 
-def _drop(llama: _Llama, dispatcher: LlamaDispatcher, span: _OpenSpan, error: BaseException | None) -> None:
-    dispatcher.event(llama.span_drop_event(span_id=span.span_id, err_str=safe_text(error)))
-    dispatcher.span_drop(id_=span.span_id, bound_args=span.bound_args, err=error)
+_NO_ARGUMENTS = inspect.Signature().bind()
 
 
-def _reset(llama: _Llama, span: _OpenSpan) -> None:
-    span_token, tags_token = span.tokens
-    llama.active_instrument_tags.reset(tags_token)
-    llama.active_span_id.reset(span_token)
+def _drop(
+    llama: _Llama, targets: _Targets, span: _OpenSpan, error: BaseException | None, tags: dict[str, Any]
+) -> None:
+    targets.event(llama.span_drop_event(span_id=span.span_id, err_str=safe_text(error)), tags)
+    targets.span_drop(id_=span.span_id, bound_args=span.bound_args, err=error)
+
+
+def _engine_traces(run: RunInfo) -> bool:
+    """Whether one of this engine's OpenTelemetry handlers traces ``run`` (or, when it has
+    not seen the run yet, would: its tracer belongs to a configured SDK)."""
+    from workflows.instrumentation.otel import OpenTelemetryHandler
+
+    for handler in get_dispatcher().all_handlers():
+        if isinstance(handler, OpenTelemetryHandler):
+            if handler in run.scratch or not isinstance(handler.tracer, (NoOpTracer, ProxyTracer)):
+                return True
+    return False
 
 
 def _bind(func: Any, arguments: dict[str, Any]) -> inspect.BoundArguments:

@@ -133,9 +133,7 @@ async def test_human_in_the_loop_after_serialize_and_resume():
     async for ev in handler.stream_events():
         if isinstance(ev, InputRequiredEvent):
             break
-    # The agent's memory (a ChatMemoryBuffer) does not survive JSON with current pydantic releases
-    # (llama-index-core's ChatMessage serializer fails inside pydantic), so it is pickled, as
-    # LlamaIndex's docs suggest for unserializable state.
+    # PickleSerializer (trusted data) still works; the default JSON serializer is in scenario_resume.
     saved = json.loads(json.dumps(handler.ctx.to_dict(serializer=PickleSerializer())))
     await handler.cancel_run()
     with pytest.raises(WorkflowCancelledByUser):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 from conftest import scripted_llm
@@ -84,6 +87,35 @@ async def test_draw_most_recent_execution(tmp_path: Path):
     html = out.read_text()
     for label in ("write#1", "ask#1", "publish#1", "HumanResponseEvent", "external_step"):
         assert label in html
+    # A well-formed page whose graph data is consistent: the body's tags balance, the node and
+    # edge data sets are valid JSON, and every edge joins two drawn nodes.
+    assert _unbalanced_body_tags(html) == []
+    nodes = json.loads(re.search(r"nodes = new vis\.DataSet\((\[.*?\])\);", html).group(1))
+    edges = json.loads(re.search(r"edges = new vis\.DataSet\((\[.*?\])\);", html).group(1))
+    ids = {node["id"] for node in nodes}
+    assert len(ids) == len(nodes) == 9 and all(edge["from"] in ids and edge["to"] in ids for edge in edges)
+
+
+def _unbalanced_body_tags(page: str) -> list[str]:
+    class Checker(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.open: list[str] = []
+            self.problems: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            if tag not in ("meta", "link", "br", "img", "input", "hr"):
+                self.open.append(tag)
+
+        def handle_endtag(self, tag: str) -> None:
+            if self.open and self.open[-1] == tag:
+                self.open.pop()
+            else:
+                self.problems.append(f"</{tag}> at {self.getpos()} closes {self.open[-1:] or 'nothing'}")
+
+    checker = Checker()
+    checker.feed(page[page.index("<body>"):page.index("</html>")])
+    return checker.problems + [f"<{tag}> left open" for tag in checker.open if tag != "body"]
 
 
 async def test_draw_most_recent_execution_mermaid(tmp_path: Path):
