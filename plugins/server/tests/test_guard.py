@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from server_helpers import APPS, free_port, wait_for
 
-from workflows_server.guard.exposure import exposure_warning, mask_url
+from workflows_server.http.guard.exposure import exposure_warning, mask_url
 
 
 def test_every_response_carries_the_security_headers(make_server: Any) -> None:

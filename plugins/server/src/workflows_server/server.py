@@ -15,9 +15,9 @@ from starlette.middleware.cors import CORSMiddleware
 
 from workflows import Workflow
 from workflows.events import Event
-from workflows_server.api import Api
+from workflows_server.http.routes import Api
 from workflows_server.durable import DurableRuntime
-from workflows_server.guard import (
+from workflows_server.http.guard import (
     Auth,
     CrossSiteCheck,
     HostCheck,
@@ -30,7 +30,7 @@ from workflows_server.guard import (
     log_config,
     mask_url,
 )
-from workflows_server.http import RequestSpans, http_error, logger, route_namer
+from workflows_server.http.middleware import RequestSpans, http_error, logger, route_namer
 from workflows_server.runs import RunService
 from workflows_server.settings import ServerSettings
 from workflows_server.store import RunStore, SharedStore, open_store

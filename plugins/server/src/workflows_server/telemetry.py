@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from workflows_server.http import METER_NAME
+from workflows_server.http.middleware import METER_NAME
 from workflows_server.store import StoreError
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 sys.path.insert(0, str(Path(__file__).parent))
 import durable_app  # noqa: E402
 
-from workflows_server.guard.requests import REQUEST_ID_ATTRIBUTE  # noqa: E402
+from workflows_server.http.guard.requests import REQUEST_ID_ATTRIBUTE  # noqa: E402
 
 durable_app.server.configure(store=sys.argv[1])
 

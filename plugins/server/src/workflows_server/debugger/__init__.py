@@ -31,15 +31,15 @@ from workflows_server.durable.envelopes import envelope
 from workflows_server.store.queries import LlmCall, RunIndexUpdate
 
 if TYPE_CHECKING:
-    from workflows_server.server import WorkflowServer
+    from workflows_server.http.served import Served
 
 logger = logging.getLogger("workflows_server.debugger")
 
 
 class Debugger:
-    """The debugger of one ``WorkflowServer``; see the module docstring."""
+    """The debugger of one ``Served``; see the module docstring."""
 
-    def __init__(self, server: WorkflowServer) -> None:
+    def __init__(self, server: Served) -> None:
         self.server = server
         self.api = DebuggerApi(server)
         runtime = server.runtime
@@ -110,7 +110,7 @@ class Debugger:
             logger.error("the debugger could not index run %s", handler_id, exc_info=error)
 
 
-def debugger_routes(server: WorkflowServer) -> list[Any]:
+def debugger_routes(server: Served) -> list[Any]:
     """The routes of ``server``'s debugger (the server's one hook into this package)."""
     return Debugger(server).routes()
 

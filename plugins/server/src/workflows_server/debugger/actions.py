@@ -30,7 +30,7 @@ from workflows_server.store import HandlerRow
 from workflows_server.store.queries import RunIndexUpdate, RunQuery, RunSummary
 
 if TYPE_CHECKING:
-    from workflows_server.server import WorkflowServer
+    from workflows_server.http.served import Served
 
 
 class ActionError(Exception):
@@ -41,7 +41,7 @@ class ActionError(Exception):
         self.status = status
 
 
-def _workflow(server: WorkflowServer, row: HandlerRow) -> Workflow:
+def _workflow(server: Served, row: HandlerRow) -> Workflow:
     workflow = server.workflows.get(row.workflow_name)
     if workflow is None:
         raise ActionError(f"run {row.handler_id!r} is of workflow {row.workflow_name!r}, which this server does not serve")
@@ -49,7 +49,7 @@ def _workflow(server: WorkflowServer, row: HandlerRow) -> Workflow:
 
 
 async def _records(
-    server: WorkflowServer, workflow: Workflow, row: HandlerRow
+    server: Served, workflow: Workflow, row: HandlerRow
 ) -> tuple[list[Any], list[Any], dict[str, Any]]:
     store, read = server.runs.store, server.runs.worker.read
     entries = current_run(await read(store.journal, row.handler_id))
@@ -63,12 +63,12 @@ async def _records(
     return entries, records, dict(base.payload)
 
 
-def _types(server: WorkflowServer, workflow: Workflow) -> Any:
+def _types(server: Served, workflow: Workflow) -> Any:
     """The serializer's allow-list scope of ``workflow``: its own types and those the server was given."""
     return known_types([*workflow_types(workflow), *server.runtime.extra_types.get(id(workflow), ())])
 
 
-async def start_event_of(server: WorkflowServer, row: HandlerRow) -> StartEvent:
+async def start_event_of(server: Served, row: HandlerRow) -> StartEvent:
     """The start event of ``row``'s run, or of the run it was forked from."""
     seen: set[str] = set()
     current: HandlerRow | None = row
@@ -90,14 +90,14 @@ async def start_event_of(server: WorkflowServer, row: HandlerRow) -> StartEvent:
     raise ActionError(f"run {row.handler_id!r} has no start event in the store to run again")
 
 
-async def summary_of(server: WorkflowServer, handler_id: str) -> RunSummary | None:
+async def summary_of(server: Served, handler_id: str) -> RunSummary | None:
     """The run's summary from the store's run list (its index entry and totals)."""
     runs = server.runs
     page = await runs.worker.read(runs.store.search_runs, RunQuery(handler_id=handler_id, limit=1))
     return page.runs[0] if page.runs else None
 
 
-async def rerun(server: WorkflowServer, row: HandlerRow) -> HandlerRow:
+async def rerun(server: Served, row: HandlerRow) -> HandlerRow:
     """Start the workflow again with the run's start event; the new run links to ``row``."""
     start = await start_event_of(server, row)
     runs = server.runs
@@ -129,7 +129,7 @@ def _edited_state(workflow: Workflow, ctx: Context[Any], state: Any) -> dict[str
     return payload
 
 
-async def fork(server: WorkflowServer, row: HandlerRow, seq: int, state: Any = None) -> HandlerRow:
+async def fork(server: Served, row: HandlerRow, seq: int, state: Any = None) -> HandlerRow:
     """Continue ``row``'s run, as it was when the step of work item ``seq`` finished, as a new run.
 
     ``state`` (a JSON object) replaces the state at that moment. The fork gets a

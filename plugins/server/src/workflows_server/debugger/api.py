@@ -27,15 +27,15 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from workflows.representation import get_workflow_representation, render_html
-from workflows_server.api import handler_data, read_json
+from workflows_server.http.wire import handler_data, read_json
 from workflows_server.debugger.actions import ActionError, fork, rerun, summary_of
-from workflows_server.guard.limits import search_text
+from workflows_server.http.guard.limits import search_text
 from workflows_server.debugger.view import millis, parse_time, run_view, trace_id_of, trace_link
 from workflows_server.store import STATUSES
 from workflows_server.store.queries import RunQuery, RunSummary
 
 if TYPE_CHECKING:
-    from workflows_server.server import WorkflowServer
+    from workflows_server.http.served import Served
 
 STATIC = Path(__file__).parent / "static"
 LIST_STATUSES = (*STATUSES, "waiting")
@@ -57,9 +57,9 @@ def _values(request: Request, name: str) -> list[str]:
 
 
 class DebuggerApi:
-    """Route handlers of the debugger of one ``WorkflowServer``."""
+    """Route handlers of the debugger of one ``Served``."""
 
-    def __init__(self, server: WorkflowServer) -> None:
+    def __init__(self, server: Served) -> None:
         self.server = server
         self._graphs: dict[str, dict[str, Any]] = {}
 

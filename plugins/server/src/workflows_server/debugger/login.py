@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from workflows_server.api import read_json
+from workflows_server.http.wire import read_json
 from workflows_server.debugger.api import STATIC
-from workflows_server.guard.sessions import COOKIE, Sessions, role_of, session_cookie
+from workflows_server.http.guard.sessions import COOKIE, Sessions, role_of, session_cookie
 
 
 def _secure(request: Request) -> bool:

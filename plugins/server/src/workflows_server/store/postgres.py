@@ -29,7 +29,6 @@ import uuid
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Literal, Sequence
 
-from workflows_server.guard.exposure import mask_url
 from workflows_server.store.base import SharedStore
 from workflows_server.store.records import (
     Append,
@@ -47,6 +46,7 @@ from workflows_server.store.records import (
     now_iso,
 )
 from workflows_server.store.queries import LlmCall, RunIndexUpdate, RunPage, RunQuery
+from workflows_server.store.urls import mask_url
 from workflows_server.store.sql import (
     handler_update,
     insert_llm_call_sql,

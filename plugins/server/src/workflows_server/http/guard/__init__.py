@@ -16,13 +16,13 @@ Pure ASGI middleware and small functions, each module one job:
 
 from __future__ import annotations
 
-from workflows_server.guard.exposure import exposure_warning, mask_url
-from workflows_server.guard.headers import SecurityHeaders
-from workflows_server.guard.hosts import HostCheck, allowed_hosts
-from workflows_server.guard.limits import InputCheck, check_handler_id, integer_param, parse_json, search_text
-from workflows_server.guard.origins import CrossSiteCheck
-from workflows_server.guard.requests import RequestIds, RequestIdFilter, current_request_id, log_config
-from workflows_server.guard.sessions import Auth, Sessions
+from workflows_server.http.guard.exposure import exposure_warning, mask_url
+from workflows_server.http.guard.headers import SecurityHeaders
+from workflows_server.http.guard.hosts import HostCheck, allowed_hosts
+from workflows_server.http.guard.limits import InputCheck, check_handler_id, integer_param, parse_json, search_text
+from workflows_server.http.guard.origins import CrossSiteCheck
+from workflows_server.http.guard.requests import RequestIds, RequestIdFilter, current_request_id, log_config
+from workflows_server.http.guard.sessions import Auth, Sessions
 
 __all__ = [
     "Auth",

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from workflows_server.guard.refuse import refuse, shown
+from workflows_server.http.guard.refuse import refuse, shown
 
 ID_ALPHABET = "A-Z a-z 0-9 . _ : -"
 MAX_ID_CHARS = 128

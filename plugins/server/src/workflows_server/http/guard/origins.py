@@ -17,7 +17,7 @@ from typing import Iterable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from workflows_server.guard.refuse import env, refuse, shown
+from workflows_server.http.guard.refuse import env, refuse, shown
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}

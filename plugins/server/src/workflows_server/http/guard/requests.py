@@ -24,7 +24,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from workflows_server.guard.limits import ID_PATTERN
+from workflows_server.http.guard.limits import ID_PATTERN
 
 logger = logging.getLogger("workflows_server")
 

@@ -1,4 +1,4 @@
-"""What wraps every request: a trace span, JSON errors (auth and the other guards: ``workflows_server.guard``).
+"""What wraps every request: a trace span, JSON errors (auth and the other guards: ``workflows_server.http.guard``).
 
 Spans and metrics go through the OpenTelemetry API only: they reach whatever the
 process configured (a plugin's ``register()``, ``WORKFLOWS_EXPORTERS``), the same

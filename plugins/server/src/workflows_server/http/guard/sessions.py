@@ -26,8 +26,8 @@ from starlette.datastructures import Headers
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from workflows_server.guard.origins import SAFE_METHODS
-from workflows_server.guard.refuse import env, refuse, route_path
+from workflows_server.http.guard.origins import SAFE_METHODS
+from workflows_server.http.guard.refuse import env, refuse, route_path
 
 Role = Literal["full", "read"]
 FULL: Role = "full"

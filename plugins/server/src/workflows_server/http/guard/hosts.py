@@ -8,7 +8,7 @@ from typing import Iterable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from workflows_server.guard.refuse import env, refuse, route_path, shown
+from workflows_server.http.guard.refuse import env, refuse, route_path, shown
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})

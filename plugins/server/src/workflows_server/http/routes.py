@@ -21,31 +21,17 @@ from workflows.context.serializers import PickleSerializer
 from workflows.errors import ContextSerdeError, WorkflowRuntimeError
 from workflows.representation import get_workflow_representation
 from workflows_server.durable.envelopes import BadEvent, parse_event, parse_start_event, registry
-from workflows_server.guard.limits import MAX_SEQUENCE, check_handler_id, integer_param, parse_json
+from workflows_server.http.guard.limits import MAX_SEQUENCE, check_handler_id, integer_param
+from workflows_server.http.wire import handler_data, read_json
 from workflows_server.runs import RunConflict, RunNotFound
 from workflows_server.store import STATUSES, TERMINAL, HandlerRow, StreamEvent
 from workflows_server.store.queries import RunQuery
 from workflows_server.store.sql import MAX_PAGE
 
 if TYPE_CHECKING:
-    from workflows_server.server import WorkflowServer
+    from workflows_server.http.served import Served
 
 _RUN_KEYS = frozenset({"start_event", "context", "handler_id", "kwargs"})
-
-
-def handler_data(row: HandlerRow) -> dict[str, Any]:
-    """A run as the API's HandlerData."""
-    return {
-        "handler_id": row.handler_id,
-        "workflow_name": row.workflow_name,
-        "run_id": row.run_id,
-        "error": row.error,
-        "result": row.result,
-        "status": row.status,
-        "started_at": row.started_at,
-        "updated_at": row.updated_at,
-        "completed_at": row.completed_at,
-    }
 
 
 def _flag(request: Request, name: str, default: bool) -> bool:
@@ -60,29 +46,10 @@ def _flag(request: Request, name: str, default: bool) -> bool:
     raise HTTPException(400, f"query parameter {name!r} must be true or false, got {raw!r}")
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request's JSON body (``None`` when empty); 413 past ``limit`` bytes, 400 if it is not JSON
-    or breaks a limit of ``guard.parse_json`` (nesting, NUL)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"request body of {declared} bytes is over the limit of {limit} bytes "
-                                 "(WORKFLOWS_SERVER_MAX_BODY_BYTES)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"request body is over the limit of {limit} bytes (WORKFLOWS_SERVER_MAX_BODY_BYTES)")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body.strip():
-        return None
-    return parse_json(body)
-
-
 class Api:
-    """The route handlers of one ``WorkflowServer``."""
+    """The route handlers of one ``Served``."""
 
-    def __init__(self, server: WorkflowServer) -> None:
+    def __init__(self, server: Served) -> None:
         self.server = server
 
     @property
