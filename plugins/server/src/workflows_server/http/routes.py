@@ -335,6 +335,7 @@ class Api:
         data: dict[str, Any] = {
             "store": runs.store.url, "shared": runs.store.shared, "live": sorted(runs.live.handlers),
             "counts": dict(runs.counts),
+            "store_writes": {"flushes": runs.worker.stats.flushes, "records": runs.worker.stats.records},
         }
         replica = runs.replica
         if replica is not None:
