@@ -18,6 +18,10 @@ from workflows._namespace import caller_namespace
 from workflows.collect import Collect, Take
 from workflows.errors import WorkflowValidationError
 from workflows.events import Event, StepFailedEvent
+# SpanKind and SPAN_KINDS are re-exported: they were defined here first.
+from workflows.instrumentation.semconv import SPAN_KINDS as SPAN_KINDS
+from workflows.instrumentation.semconv import SpanKind as SpanKind
+from workflows.instrumentation.semconv import check_span_kind
 
 if TYPE_CHECKING:
     from workflows.resource import ResourceDefinition
@@ -26,14 +30,6 @@ if TYPE_CHECKING:
 
 GraphCheck = Literal["reachability", "dead_end"]
 _GRAPH_CHECKS = ("reachability", "dead_end")
-
-SpanKind = Literal[
-    "CHAIN", "TOOL", "RETRIEVER", "LLM", "EMBEDDING", "AGENT", "RERANKER",
-    "GUARDRAIL", "EVALUATOR", "PROMPT", "DECISION", "UNKNOWN",
-]  # fmt: skip
-"""What kind of work a step is, for OpenInference (``openinference.span.kind``): Phoenix
-picks the span's icon and filters by it, Langfuse its observation type."""
-SPAN_KINDS: tuple[str, ...] = typing.get_args(SpanKind)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -372,15 +368,10 @@ def step(
 
 
 def _span_kind(kind: Any) -> SpanKind | None:
-    if kind is None:
-        return None
-    normalized = kind.upper() if isinstance(kind, str) else kind
-    if normalized not in SPAN_KINDS:
-        raise WorkflowValidationError(
-            f"@step(kind={kind!r}) is not an OpenInference span kind: use one of {', '.join(SPAN_KINDS)} "
-            "(for example kind='TOOL' for a tool call, kind='RETRIEVER' for a search), or leave it out for CHAIN"
-        )
-    return typing.cast(SpanKind, normalized)
+    try:
+        return check_span_kind(kind, "@step")
+    except ValueError as exc:
+        raise WorkflowValidationError(str(exc)) from None
 
 
 def catch_error(

@@ -53,10 +53,10 @@ from workflows.instrumentation.events import (
 )
 from workflows.instrumentation.logs import install_log_correlation
 from workflows.instrumentation.metrics import OpenTelemetryMetricsHandler
+from workflows.instrumentation import semconv
 from workflows.instrumentation.payloads import JSON, PayloadPolicy, Redactor, Rendered, dumps
-from workflows.instrumentation.settings import TraceDetail, trace_detail
-
-KIND = "openinference.span.kind"
+from workflows.instrumentation.semconv import ERROR_TYPE, EXECUTE_TOOL, KIND
+from workflows.instrumentation.settings import TraceDetail, gen_ai_span_names, trace_detail
 _EMITTED_MEMORY = 4096  # emit span contexts kept per run, for step -> cause links
 _RENDERED_MEMORY = 64  # rendered event payloads kept per run
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -69,13 +69,17 @@ _SPAN_KEYS: set[str] = set()
 # answer's actual type when it arrives.
 _ANSWER_TYPE = "HumanResponseEvent"
 _NO_KINDS: Mapping[str, str] = {}
+# error.type of a span cut short by a timeout that has no exception of its own
+_TIMEOUT = "timeout"
+_OTHER = "_OTHER"  # the conventions' value for an error of no known type
 
 
 class _Open:
     """A span this handler started and has not ended: its context when other spans are
-    parented to it, its token when it is attached as the current span."""
+    parented to it, its token when it is attached as the current span, and its GenAI
+    operation (``execute_tool``, ...) when it has one."""
 
-    __slots__ = ("span", "context", "token")
+    __slots__ = ("span", "context", "token", "operation")
 
     def __init__(
         self,
@@ -86,6 +90,7 @@ class _Open:
         self.span = span
         self.context = context
         self.token = token
+        self.operation: str | None = None
 
 
 class _RunTrace:
@@ -152,7 +157,8 @@ class OpenTelemetryHandler:
     when each run starts, so a provider installed after this handler was built is used.
     ``capture_content`` (default: ``WORKFLOWS_CAPTURE_CONTENT``, on), ``max_payload_bytes``
     (default: ``WORKFLOWS_MAX_PAYLOAD_BYTES``, 16 KiB) and ``redact`` govern payloads
-    (see ``PayloadPolicy``). ``detail`` is ``"full"`` (every span) or ``"steps"`` (run,
+    (see ``PayloadPolicy``); with content capture on, tool spans also carry their arguments
+    and result as ``gen_ai.tool.call.arguments`` / ``.result``. ``detail`` is ``"full"`` (every span) or ``"steps"`` (run,
     step and wait spans; emitted events and state changes as span events on them);
     default: ``WORKFLOWS_TRACE_DETAIL``, else ``"full"``. ``metrics=False`` leaves
     metrics to another handler, and ``log_correlation=False`` leaves log records
@@ -179,6 +185,8 @@ class OpenTelemetryHandler:
         self.payloads = PayloadPolicy(capture_content, max_payload_bytes, redact)
         self.detail: TraceDetail = trace_detail(detail)
         self._compact = self.detail == "steps"
+        # Span names follow the GenAI conventions only when OpenTelemetry's opt-in says so.
+        self._latest_names = gen_ai_span_names()
         self.metrics = OpenTelemetryMetricsHandler(meter_provider) if metrics else None
         self._tracer_provider = tracer_provider
         self._provider_seen: TracerProvider | None = None
@@ -247,19 +255,24 @@ class OpenTelemetryHandler:
             return False
         tracer = self.tracer
         common = _common_attributes(run)
+        # Everything a sampler may read is given at the start (the GenAI attributes too).
         attributes = {
             **common,
             KIND: "AGENT" if run.is_agent else "CHAIN",
             "workflow.resumed": event.resumed,
             "metadata": _metadata(run),
+            **semconv.run_attributes(run.workflow_name, run.session_id, run.is_agent),
         }
         if run.is_agent:
-            attributes["agent.name"] = run.workflow_name
+            attributes[semconv.AGENT_NAME_OI] = run.workflow_name
         parent, links = self._run_parent(event)
         if parent is None:
             parent = self._ambient_parent()
         span = tracer.start_span(
-            f"{run.workflow_name}.run", context=parent, attributes=attributes, links=links
+            semconv.run_span_name(run.workflow_name, run.is_agent, self._latest_names),
+            context=parent,
+            attributes=attributes,
+            links=links,
         )
         if not span.is_recording():
             return False
@@ -291,6 +304,8 @@ class OpenTelemetryHandler:
             attributes: dict[str, Any] = {"workflow.run.status": event.status}
             if event.status == "completed":
                 attributes.update(_io("output", self.payloads.render(event.result)))
+            if event.status in ("failed", "timed_out"):
+                attributes[ERROR_TYPE] = _error_type(event.error, _TIMEOUT if event.status == "timed_out" else _OTHER)
             span.set_attributes(attributes)
             if event.error is not None and event.status in ("failed", "timed_out"):
                 self._record_exception(span, event.error)  # a cancel is not an error: no exception event
@@ -321,28 +336,57 @@ class OpenTelemetryHandler:
             if backoff is not None:  # the next attempt begins: the back-off is over
                 backoff.span.set_status(_OK)
                 backoff.span.end()
+        kind = traced.kinds.get(event.step)
         attributes = {
             **traced.common,
-            KIND: traced.kinds.get(event.step, "CHAIN"),
+            KIND: kind or "CHAIN",
             "workflow.step.name": event.step,
             "workflow.step.attempt": event.attempt,
             "workflow.step.worker": event.worker,
         }
+        rendered = None
         if event.event is not None:
             attributes["workflow.event.type"] = type(event.event).__name__
-            attributes.update(_io("input", traced.render_event(self.payloads, event.event)))
+            rendered = traced.render_event(self.payloads, event.event)
+            attributes.update(_io("input", rendered))
+        name = f"{run.workflow_name}.{event.step}"
+        operation = semconv.operation_of(kind) if kind is not None else None
+        if operation is not None:
+            name = self._gen_ai_step(attributes, operation, event, rendered, run.session_id) or name
         links = None
         if event.event_id is not None:
             cause = traced.emitted.get(event.event_id)
             if cause is not None:
                 links = [Link(cause)]
-        span = traced.tracer.start_span(
-            f"{run.workflow_name}.{event.step}",
-            context=traced.context,
-            attributes=attributes,
-            links=links,
-        )
-        traced.steps[key] = self._attach(span, run.session_id)
+        span = traced.tracer.start_span(name, context=traced.context, attributes=attributes, links=links)
+        opened = traced.steps[key] = self._attach(span, run.session_id)
+        opened.operation = operation
+
+    def _gen_ai_step(
+        self,
+        attributes: dict[str, Any],
+        operation: str,
+        event: StepStarted,
+        rendered: Rendered | None,
+        session_id: str,
+    ) -> str | None:
+        """Add the GenAI attributes of a step marked ``TOOL`` or ``AGENT``; the span's name
+        under the GenAI conventions' opt-in, else ``None``."""
+        attributes[semconv.OPERATION] = operation
+        if operation == EXECUTE_TOOL:
+            subject = semconv.field_of(event.event, (semconv.TOOL_NAME_FIELD,)) or event.step
+            attributes[semconv.TOOL_NAME] = subject
+            call_id = semconv.field_of(event.event, semconv.TOOL_CALL_ID_FIELDS)
+            if call_id is not None:
+                attributes[semconv.TOOL_CALL_ID] = call_id
+            if rendered is not None and self.payloads.capture_content:
+                attributes[semconv.TOOL_CALL_ARGUMENTS] = rendered.text
+        else:  # an agent of a multi-agent workflow
+            subject = event.step
+            attributes[semconv.AGENT_NAME] = subject
+            attributes[semconv.AGENT_NAME_OI] = subject
+            attributes[semconv.CONVERSATION_ID] = session_id
+        return f"{operation} {subject}" if self._latest_names else None
 
     def _step_finished(self, event: StepFinished) -> None:
         traced = _traced(self, event)
@@ -355,9 +399,16 @@ class OpenTelemetryHandler:
         try:
             attributes: dict[str, Any] = {"workflow.step.outcome": event.outcome}
             if event.output is not None:
-                attributes.update(_io("output", traced.render_event(self.payloads, event.output)))
+                output = traced.render_event(self.payloads, event.output)
+                attributes.update(_io("output", output))
+                if opened.operation == EXECUTE_TOOL and self.payloads.capture_content:
+                    attributes[semconv.TOOL_CALL_RESULT] = output.text
             if event.retry_delay is not None:
                 attributes["workflow.step.retry_delay"] = event.retry_delay
+            if event.error is not None and event.outcome != "retrying":
+                attributes[ERROR_TYPE] = _error_type(event.error)
+            elif event.outcome == "timed_out":
+                attributes[ERROR_TYPE] = _TIMEOUT
             span.set_attributes(attributes)
             if event.error is not None:
                 self._record_exception(span, event.error)
@@ -538,6 +589,7 @@ class OpenTelemetryHandler:
             if event.outcome == "received":
                 span.set_status(_OK)
             elif event.outcome == "timed_out":
+                span.set_attribute(ERROR_TYPE, _TIMEOUT)
                 span.set_status(Status(StatusCode.ERROR, "the wait timed out"))
         finally:
             span.end()
@@ -573,11 +625,33 @@ class OpenTelemetryHandler:
         traced = _traced(self, event)
         tracer = traced.tracer if traced is not None else self.tracer
         attributes: dict[str, Any] = dict(traced.common) if traced is not None else {}
-        attributes[KIND] = "CHAIN"
-        span = tracer.start_span(event.name, context=self._ambient_parent(), attributes=attributes)
+        attributes[KIND] = event.kind or "CHAIN"
+        name = event.name
+        operation = semconv.operation_of(event.kind)
+        if operation is not None:
+            subject = event.gen_ai_name or event.name
+            attributes[semconv.OPERATION] = operation
+            if operation == EXECUTE_TOOL:
+                attributes[semconv.TOOL_NAME] = subject
+                call_id = semconv.tool_call_id(event.arguments) if event.arguments else None
+                if call_id is not None:
+                    attributes[semconv.TOOL_CALL_ID] = call_id
+            else:
+                attributes[semconv.AGENT_NAME] = subject
+                attributes[semconv.AGENT_NAME_OI] = subject
+                if traced is not None:
+                    attributes[semconv.CONVERSATION_ID] = traced.common["session.id"]
+            if self._latest_names:
+                name = f"{operation} {subject}"
+        span = tracer.start_span(name, context=self._ambient_parent(), attributes=attributes)
         if event.arguments and span.is_recording():
-            span.set_attributes(_io("input", self.payloads.render(dict(event.arguments))))
-        (traced.user_spans if traced is not None else self._user_spans)[event.span_id] = self._attach(span)
+            rendered = self.payloads.render(dict(event.arguments))
+            span.set_attributes(_io("input", rendered))
+            if operation == EXECUTE_TOOL and self.payloads.capture_content:
+                span.set_attribute(semconv.TOOL_CALL_ARGUMENTS, rendered.text)
+        opened = self._attach(span)
+        opened.operation = operation
+        (traced.user_spans if traced is not None else self._user_spans)[event.span_id] = opened
 
     def _span_exited(self, event: SpanExited) -> None:
         traced = _traced(self, event)
@@ -595,11 +669,15 @@ class OpenTelemetryHandler:
                     # Cut off by the end of its run (or a cancel): not a failure of its own.
                     span.set_attribute("workflow.step.outcome", "cancelled")
                 elif event.error is not None:
+                    span.set_attribute(ERROR_TYPE, _error_type(event.error))
                     self._record_exception(span, event.error)
                     span.set_status(Status(StatusCode.ERROR, self.payloads.describe_exception(event.error, "failed")))
                 else:
                     if event.result is not None:
-                        span.set_attributes(_io("output", self.payloads.render(event.result)))
+                        output = self.payloads.render(event.result)
+                        span.set_attributes(_io("output", output))
+                        if opened.operation == EXECUTE_TOOL and self.payloads.capture_content:
+                            span.set_attribute(semconv.TOOL_CALL_RESULT, output.text)
                     span.set_status(_OK)
             span.end()
         finally:
@@ -680,6 +758,11 @@ def _step_kinds(workflow: Any) -> Mapping[str, str]:
 
 
 
+def _error_type(error: BaseException | None, fallback: str = _TIMEOUT) -> str:
+    """``error.type`` of a span that failed: the exception's class, else ``fallback``."""
+    return semconv.exception_type(error) if error is not None else fallback
+
+
 def _detach(opened: _Open) -> None:
     if opened.token is not None:
         otel_context.detach(opened.token)
@@ -709,6 +792,7 @@ def _end_leftovers(traced: _RunTrace, run_status: str) -> None:
         try:
             opened.span.set_attribute(outcome_key, "cancelled")
             if run_status == "timed_out":
+                opened.span.set_attribute(ERROR_TYPE, _TIMEOUT)
                 opened.span.set_status(Status(StatusCode.ERROR, "interrupted: the run timed out"))
             opened.span.end()
         except Exception as exc:  # end the others anyway, then report

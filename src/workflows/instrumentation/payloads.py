@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple
 from pydantic import BaseModel
 
 from workflows.instrumentation.events import MISSING
+from workflows.instrumentation.semconv import exception_type
 from workflows.instrumentation.settings import CAPTURE_CONTENT_VAR, MAX_PAYLOAD_BYTES_VAR, env_flag, env_int
 
 logger = logging.getLogger("workflows.instrumentation")
@@ -430,7 +431,7 @@ class PayloadPolicy:
         names them; the message and the stack are payloads (scrubbed, redacted, capped;
         with content capture off the message is dropped and the stack keeps its frames)."""
         kind = type(error)
-        name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"
+        name = exception_type(error)
         if not self.capture_content:
             frames = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
             return {"exception.type": name, "exception.message": "", "exception.stacktrace": f"{frames}{name}"}
