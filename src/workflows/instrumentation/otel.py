@@ -601,10 +601,10 @@ class OpenTelemetryHandler:
         With ``session_id``, the context also carries ``session.id``, which OpenInference
         instrumentors (openai, ...) copy onto the LLM spans they open inside the step.
         """
-        context = otel_context.set_value(self._span_key, span)
+        values = {**otel_context.get_current(), self._span_key: span}  # one copy for both keys
         if session_id is not None:
-            context = otel_context.set_value(_SESSION_KEY, session_id, context)
-        context = trace.set_span_in_context(span, context)
+            values[_SESSION_KEY] = session_id
+        context = trace.set_span_in_context(span, otel_context.Context(values))
         return _Open(span, context, otel_context.attach(context))
 
     def _ambient_parent(self) -> otel_context.Context | None:

@@ -238,7 +238,8 @@ def _model_json(model: BaseModel, mask: bool) -> str | None:
     """The model's JSON straight from pydantic, or ``None`` when it needs the slow path
     (dynamic fields to merge, a key that may be a secret, a dump that fails)."""
     try:
-        text = model.model_dump_json(**_FALLBACK)
+        # What model_dump_json() does, without its Python wrapper (a third of the cost).
+        text: str = type(model).__pydantic_serializer__.to_json(model, **_FALLBACK).decode()
     except Exception:
         return None
     if '"_data":' in text:
