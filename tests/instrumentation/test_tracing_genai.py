@@ -363,3 +363,20 @@ def test_the_names_are_those_of_opentelemetry_semantic_conventions() -> None:
     assert semconv.ERROR_TYPE == ERROR_TYPE
     operations = {v.value for v in gen_ai_attributes.GenAiOperationNameValues}
     assert {semconv.INVOKE_AGENT, semconv.INVOKE_WORKFLOW, semconv.EXECUTE_TOOL} <= operations
+
+
+async def test_every_gen_ai_attribute_set_is_in_the_docs_table(tracing: Tracing) -> None:
+    from pathlib import Path
+
+    await ResearchAgent().run(topic="otel")
+    await Pipeline().run(text="x")
+    with pytest.raises(KeyError):
+        await Broken().run()
+
+    set_keys = {k for s in tracing.spans() for k in gen_ai(s)}
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "tracing.md").read_text()
+    section = docs[docs.index("## OpenTelemetry GenAI conventions") :]
+    table = section[: section.index("\n\n", section.index("| attribute | on |"))]
+    documented = {key for key in set_keys if f"`{key}`" in table}
+    assert set_keys - documented == set()
+    assert "gen_ai.tool.call.result" in set_keys and "error.type" in set_keys
