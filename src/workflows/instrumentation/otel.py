@@ -157,9 +157,10 @@ class OpenTelemetryHandler:
     when each run starts, so a provider installed after this handler was built is used.
     ``capture_content`` (default: ``WORKFLOWS_CAPTURE_CONTENT``, on), ``max_payload_bytes``
     (default: ``WORKFLOWS_MAX_PAYLOAD_BYTES``, 16 KiB) and ``redact`` govern payloads
-    (see ``PayloadPolicy``); with content capture on, tool spans also carry their arguments
-    and result as ``gen_ai.tool.call.arguments`` / ``.result``. ``detail`` is ``"full"`` (every span) or ``"steps"`` (run,
-    step and wait spans; emitted events and state changes as span events on them);
+    (see ``PayloadPolicy``); with content capture on, tool spans also carry their
+    arguments and result as ``gen_ai.tool.call.arguments`` / ``.result``. ``detail`` is
+    ``"full"`` (every span) or ``"steps"`` (run, step and wait spans; emitted events and
+    state changes as span events on them);
     default: ``WORKFLOWS_TRACE_DETAIL``, else ``"full"``. ``metrics=False`` leaves
     metrics to another handler, and ``log_correlation=False`` leaves log records
     untouched (see ``logs.py``).
@@ -263,8 +264,6 @@ class OpenTelemetryHandler:
             "metadata": _metadata(run),
             **semconv.run_attributes(run.workflow_name, run.session_id, run.is_agent),
         }
-        if run.is_agent:
-            attributes[semconv.AGENT_NAME_OI] = run.workflow_name
         parent, links = self._run_parent(event)
         if parent is None:
             parent = self._ambient_parent()
@@ -372,21 +371,16 @@ class OpenTelemetryHandler:
     ) -> str | None:
         """Add the GenAI attributes of a step marked ``TOOL`` or ``AGENT``; the span's name
         under the GenAI conventions' opt-in, else ``None``."""
-        attributes[semconv.OPERATION] = operation
         if operation == EXECUTE_TOOL:
             subject = semconv.field_of(event.event, (semconv.TOOL_NAME_FIELD,)) or event.step
-            attributes[semconv.TOOL_NAME] = subject
             call_id = semconv.field_of(event.event, semconv.TOOL_CALL_ID_FIELDS)
-            if call_id is not None:
-                attributes[semconv.TOOL_CALL_ID] = call_id
+            attributes.update(semconv.operation_attributes(operation, subject, call_id=call_id))
             if rendered is not None and self.payloads.capture_content:
                 attributes[semconv.TOOL_CALL_ARGUMENTS] = rendered.text
         else:  # an agent of a multi-agent workflow
             subject = event.step
-            attributes[semconv.AGENT_NAME] = subject
-            attributes[semconv.AGENT_NAME_OI] = subject
-            attributes[semconv.CONVERSATION_ID] = session_id
-        return f"{operation} {subject}" if self._latest_names else None
+            attributes.update(semconv.operation_attributes(operation, subject, session_id=session_id))
+        return semconv.span_name(operation, subject) if self._latest_names else None
 
     def _step_finished(self, event: StepFinished) -> None:
         traced = _traced(self, event)
@@ -630,19 +624,16 @@ class OpenTelemetryHandler:
         operation = semconv.operation_of(event.kind)
         if operation is not None:
             subject = event.gen_ai_name or event.name
-            attributes[semconv.OPERATION] = operation
-            if operation == EXECUTE_TOOL:
-                attributes[semconv.TOOL_NAME] = subject
-                call_id = semconv.tool_call_id(event.arguments) if event.arguments else None
-                if call_id is not None:
-                    attributes[semconv.TOOL_CALL_ID] = call_id
-            else:
-                attributes[semconv.AGENT_NAME] = subject
-                attributes[semconv.AGENT_NAME_OI] = subject
-                if traced is not None:
-                    attributes[semconv.CONVERSATION_ID] = traced.common["session.id"]
+            attributes.update(
+                semconv.operation_attributes(
+                    operation,
+                    subject,
+                    call_id=semconv.tool_call_id(event.arguments) if event.arguments else None,
+                    session_id=traced.common["session.id"] if traced is not None else None,
+                )
+            )
             if self._latest_names:
-                name = f"{operation} {subject}"
+                name = semconv.span_name(operation, subject)
         span = tracer.start_span(name, context=self._ambient_parent(), attributes=attributes)
         if event.arguments and span.is_recording():
             rendered = self.payloads.render(dict(event.arguments))

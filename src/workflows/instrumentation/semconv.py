@@ -66,21 +66,47 @@ def check_span_kind(kind: Any, decorator: str) -> SpanKind | None:
 
 
 def run_attributes(workflow_name: str, session_id: str, is_agent: bool) -> dict[str, Any]:
-    """The GenAI attributes of a run span: an agent's invocation, or a workflow's."""
+    """The GenAI attributes of a run span: an agent's invocation (with OpenInference's
+    ``agent.name`` too), or a workflow's."""
     attributes: dict[str, Any] = {
         OPERATION: INVOKE_AGENT if is_agent else INVOKE_WORKFLOW,
         AGENT_NAME: workflow_name,
         CONVERSATION_ID: session_id,
     }
-    if not is_agent:
+    if is_agent:
+        attributes[AGENT_NAME_OI] = workflow_name
+    else:
         attributes[WORKFLOW_NAME] = workflow_name
     return attributes
 
 
 def run_span_name(workflow_name: str, is_agent: bool, latest: bool) -> str:
+    """The run span's name: ``{Workflow}.run``, or the conventions' under their opt-in."""
     if latest:
-        return f"{INVOKE_AGENT if is_agent else INVOKE_WORKFLOW} {workflow_name}"
+        return span_name(INVOKE_AGENT if is_agent else INVOKE_WORKFLOW, workflow_name)
     return f"{workflow_name}.run"
+
+
+def span_name(operation: str, subject: str) -> str:
+    """A span's name under the conventions: ``{operation} {agent, tool or workflow name}``."""
+    return f"{operation} {subject}"
+
+
+def operation_attributes(
+    operation: str, subject: str, *, call_id: str | None = None, session_id: str | None = None
+) -> dict[str, Any]:
+    """The GenAI attributes of a tool's execution (``subject`` is the tool, ``call_id`` the
+    call's id when known) or of an agent's invocation (``subject`` is the agent, in the
+    conversation ``session_id``)."""
+    if operation == EXECUTE_TOOL:
+        attributes: dict[str, Any] = {OPERATION: operation, TOOL_NAME: subject}
+        if call_id is not None:
+            attributes[TOOL_CALL_ID] = call_id
+        return attributes
+    attributes = {OPERATION: operation, AGENT_NAME: subject, AGENT_NAME_OI: subject}
+    if session_id is not None:
+        attributes[CONVERSATION_ID] = session_id
+    return attributes
 
 
 def operation_of(kind: str | None) -> str | None:
