@@ -337,7 +337,10 @@ def step(
     invocations run at once; ``retry_policy`` decides whether a failure is retried.
     ``kind`` says what kind of work the step is for OpenInference (``"TOOL"``,
     ``"RETRIEVER"``, ``"LLM"``, ... see ``SpanKind``; default ``CHAIN``): traces show the
-    step's span with that kind. Signature problems raise ``WorkflowValidationError``
+    step's span with that kind. ``"TOOL"`` also makes it a tool execution in OpenTelemetry's
+    GenAI conventions (``gen_ai.tool.name`` from the input event's ``tool_name``, else the
+    step's name; ``gen_ai.tool.call.id`` from its ``tool_call_id``, ``tool_id`` or
+    ``call_id``), ``"AGENT"`` an agent invoked by the workflow (see docs/tracing.md). Signature problems raise ``WorkflowValidationError``
     here, at decoration time.
     """
     localns = caller_namespace(1)

@@ -291,36 +291,36 @@ async def test_a_timed_out_run_has_error_type(tracing: Tracing) -> None:
 
 
 # -- span names under OpenTelemetry's opt-in ---------------------------------------------------
+CONVENTION_NAMES = {
+    "invoke_agent ResearchAgent",
+    "execute_tool search",
+    "execute_tool lookup",
+    "invoke_agent writer",
+    "invoke_workflow Pipeline",
+}
+DOCUMENTED_NAMES = {"ResearchAgent.run", "ResearchAgent.call_tool", "lookup", "ResearchAgent.writer", "Pipeline.run"}
+
+
+@pytest.mark.parametrize(
+    ("opt_in", "expected", "unexpected"),
+    [
+        ("http, gen_ai_latest_experimental", CONVENTION_NAMES, DOCUMENTED_NAMES),
+        ("http", DOCUMENTED_NAMES, CONVENTION_NAMES),
+        ("", DOCUMENTED_NAMES, CONVENTION_NAMES),
+    ],
+)
 async def test_span_names_follow_the_conventions_only_under_the_opt_in(
-    swap_tracing: Any, monkeypatch: pytest.MonkeyPatch
+    swap_tracing: Any, monkeypatch: pytest.MonkeyPatch, opt_in: str, expected: set[str], unexpected: set[str]
 ) -> None:
-    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "http, gen_ai_latest_experimental")
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in)
     tracing = swap_tracing()
     await ResearchAgent().run(topic="otel")
     await Pipeline().run(text="x")
 
     names = {s.name for s in tracing.spans()}
-    assert {
-        "invoke_agent ResearchAgent",
-        "execute_tool search",
-        "execute_tool lookup",
-        "invoke_agent writer",
-        "invoke_workflow Pipeline",
-    } <= names
-    # spans the conventions have no name for keep theirs
+    assert expected <= names and not unexpected & names
+    # spans the conventions have no name for keep theirs either way
     assert {"ResearchAgent.plan", "Pipeline.first", "emit ToolCall"} <= names
-    assert not {"ResearchAgent.run", "Pipeline.run", "ResearchAgent.call_tool", "lookup"} & names
-
-
-async def test_without_the_opt_in_the_documented_names_stay(
-    swap_tracing: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
-    tracing = swap_tracing()
-    await ResearchAgent().run(topic="otel")
-
-    names = {s.name for s in tracing.spans()}
-    assert {"ResearchAgent.run", "ResearchAgent.call_tool", "ResearchAgent.writer", "lookup"} <= names
 
 
 # -- declaring kinds ----------------------------------------------------------------------------

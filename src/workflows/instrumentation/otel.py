@@ -629,7 +629,7 @@ class OpenTelemetryHandler:
                     operation,
                     subject,
                     call_id=semconv.tool_call_id(event.arguments) if event.arguments else None,
-                    session_id=traced.common["session.id"] if traced is not None else None,
+                    session_id=event.run.session_id if event.run is not None else None,
                 )
             )
             if self._latest_names:
