@@ -26,7 +26,7 @@ import asyncio
 import json
 from collections import OrderedDict, deque
 from contextvars import Token
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -98,10 +98,12 @@ class _RunTrace:
 
     __slots__ = (
         "span", "context", "tracer", "common", "kinds", "steps", "waits", "input_waits", "backoffs",
-        "user_spans", "emitted", "rendered",
+        "user_spans", "emitted", "rendered", "metered",
     )  # fmt: skip
 
-    def __init__(self, span: Span, tracer: Tracer, common: dict[str, Any], kinds: Mapping[str, str]) -> None:
+    def __init__(
+        self, span: Span, tracer: Tracer, common: dict[str, Any], kinds: Mapping[str, str], metered: bool
+    ) -> None:
         self.span = span
         self.context = trace.set_span_in_context(span, otel_context.Context())
         self.tracer = tracer
@@ -117,6 +119,7 @@ class _RunTrace:
         # The same event is the emit span's input, its producer's output and its consumer's
         # input: render it once (keyed by identity; the event is kept so the id stays its own).
         self.rendered: dict[int, tuple[object, Rendered]] = {}
+        self.metered = metered  # whether the metrics handler follows the run too
 
     def render_event(self, payloads: PayloadPolicy, event: object) -> Rendered:
         hit = self.rendered.get(id(event))
@@ -199,7 +202,8 @@ class OpenTelemetryHandler:
         self._user_spans: dict[int, _Open] = {}  # @dispatcher.span spans outside traced runs
         self._span_key = otel_context.create_key("workflows-handler-span")
         _SPAN_KEYS.add(self._span_key)
-        self._handlers: dict[type, Callable[[Any], None]] = {
+        # Each gets the record and the run's trace (None when this handler does not trace it).
+        self._handlers: dict[type, Callable[[Any, _RunTrace | None], None]] = {
             StepStarted: self._step_started,
             StepFinished: self._step_finished,
             EventEmitted: self._event_emitted,
@@ -232,13 +236,16 @@ class OpenTelemetryHandler:
         if type(event) is RunStarted:
             # metrics first: if they raise, no run span has been opened that would leak
             metered = self.metrics is not None and self.metrics.handle(event) is not False
-            return self._run_started(event) or metered
+            return self._run_started(event, metered) or metered
+        run = event.run
+        traced: _RunTrace | None = run.scratch.get(self) if run is not None else None
         try:
             handler = self._handlers.get(type(event))
             if handler is not None:
-                handler(event)
+                handler(event, traced)
         finally:
-            if self.metrics is not None:
+            # A traced run knows whether it is metered; any other run may be metered alone.
+            if self.metrics is not None and (traced is None or traced.metered):
                 self.metrics.handle(event)
         return None
 
@@ -250,7 +257,7 @@ class OpenTelemetryHandler:
             _PROPAGATOR.inject(carrier, context=traced.context)
 
     # -- runs ----------------------------------------------------------------------
-    def _run_started(self, event: RunStarted) -> bool:
+    def _run_started(self, event: RunStarted, metered: bool) -> bool:
         run = event.run
         if run is None:
             return False
@@ -276,8 +283,8 @@ class OpenTelemetryHandler:
         if not span.is_recording():
             return False
         if event.start_event is not None:
-            span.set_attributes(_io("input", self.payloads.render(event.start_event)))
-        run.scratch[self] = _RunTrace(span, tracer, common, _step_kinds(event.workflow))
+            span.set_attributes(_io(_INPUT, self.payloads.render(event.start_event)))
+        run.scratch[self] = _RunTrace(span, tracer, common, _step_kinds(event.workflow), metered)
         return True
 
     @staticmethod
@@ -293,16 +300,15 @@ class OpenTelemetryHandler:
         links = [Link(caller, {"workflow.link": "caller"})] if caller.is_valid else None
         return restored, links
 
-    def _run_finished(self, event: RunFinished) -> None:
-        run = event.run
-        traced = run.scratch.pop(self, None) if run is not None else None
-        if traced is None:
+    def _run_finished(self, event: RunFinished, traced: _RunTrace | None) -> None:
+        if traced is None or event.run is None:
             return
+        del event.run.scratch[self]
         span = traced.span
         try:
             attributes: dict[str, Any] = {"workflow.run.status": event.status}
             if event.status == "completed":
-                attributes.update(_io("output", self.payloads.render(event.result)))
+                _io(_OUTPUT, self.payloads.render(event.result), attributes)
             if event.status in ("failed", "timed_out"):
                 attributes[ERROR_TYPE] = _error_type(event.error, _TIMEOUT if event.status == "timed_out" else _OTHER)
             span.set_attributes(attributes)
@@ -323,8 +329,7 @@ class OpenTelemetryHandler:
                 span.end()
 
     # -- steps ---------------------------------------------------------------------
-    def _step_started(self, event: StepStarted) -> None:
-        traced = _traced(self, event)
+    def _step_started(self, event: StepStarted, traced: _RunTrace | None) -> None:
         if traced is None:
             return
         run = event.run
@@ -347,7 +352,7 @@ class OpenTelemetryHandler:
         if event.event is not None:
             attributes["workflow.event.type"] = type(event.event).__name__
             rendered = traced.render_event(self.payloads, event.event)
-            attributes.update(_io("input", rendered))
+            _io(_INPUT, rendered, attributes)
         name = f"{run.workflow_name}.{event.step}"
         operation = semconv.operation_of(kind) if kind is not None else None
         if operation is not None:
@@ -382,8 +387,7 @@ class OpenTelemetryHandler:
             attributes.update(semconv.operation_attributes(operation, subject, session_id=session_id))
         return semconv.span_name(operation, subject) if self._latest_names else None
 
-    def _step_finished(self, event: StepFinished) -> None:
-        traced = _traced(self, event)
+    def _step_finished(self, event: StepFinished, traced: _RunTrace | None) -> None:
         if traced is None:
             return
         opened = traced.steps.pop((event.step, event.invocation_id), None)
@@ -394,7 +398,7 @@ class OpenTelemetryHandler:
             attributes: dict[str, Any] = {"workflow.step.outcome": event.outcome}
             if event.output is not None:
                 output = traced.render_event(self.payloads, event.output)
-                attributes.update(_io("output", output))
+                _io(_OUTPUT, output, attributes)
                 if opened.operation == EXECUTE_TOOL and self.payloads.capture_content:
                     attributes[semconv.TOOL_CALL_RESULT] = output.text
             if event.retry_delay is not None:
@@ -441,25 +445,22 @@ class OpenTelemetryHandler:
         traced.backoffs[(event.step, event.invocation_id)] = _Open(span)
 
     # -- events and state ----------------------------------------------------------
-    def _event_emitted(self, event: EventEmitted) -> None:
-        traced = _traced(self, event)
+    def _event_emitted(self, event: EventEmitted, traced: _RunTrace | None) -> None:
         if traced is None:
             return
         type_name = type(event.event).__name__ if event.event is not None else "Event"
         compact = self._compact
         # A span event leaves out the run's identity: the span that carries it has it.
         attributes: dict[str, Any] = {} if compact else dict(traced.common)
-        attributes.update({
-            KIND: "CHAIN",
-            "workflow.event.type": type_name,
-            "workflow.event.id": event.event_id,
-            "workflow.event.source": event.source,
-            "workflow.event.targets": list(event.targets),
-        })  # fmt: skip
+        attributes[KIND] = "CHAIN"
+        attributes["workflow.event.type"] = type_name
+        attributes["workflow.event.id"] = event.event_id
+        attributes["workflow.event.source"] = event.source
+        attributes["workflow.event.targets"] = event.targets  # a tuple: the SDK keeps it as is
         if event.step is not None:
             attributes["workflow.step.name"] = event.step
         if event.event is not None:
-            attributes.update(_io("input", traced.render_event(self.payloads, event.event)))
+            _io(_INPUT, traced.render_event(self.payloads, event.event), attributes)
         if traced.input_waits and event.source == "external":
             self._end_input_wait(traced, event)
         if compact:
@@ -493,7 +494,7 @@ class OpenTelemetryHandler:
             "workflow.wait.request": request_type,
         }
         assert event.event is not None
-        attributes.update(_io("input", traced.render_event(self.payloads, event.event)))
+        _io(_INPUT, traced.render_event(self.payloads, event.event), attributes)
         span = traced.tracer.start_span(f"wait {_ANSWER_TYPE}", context=traced.context, attributes=attributes)
         traced.input_waits.append(_Open(span))
 
@@ -507,14 +508,13 @@ class OpenTelemetryHandler:
                 span.update_name(f"wait {answer}")
             attributes: dict[str, Any] = {"workflow.wait.outcome": "received", "workflow.event.type": answer}
             if event.event is not None:
-                attributes.update(_io("output", traced.render_event(self.payloads, event.event)))
+                _io(_OUTPUT, traced.render_event(self.payloads, event.event), attributes)
             span.set_attributes(attributes)
             span.set_status(_OK)
         finally:
             span.end()
 
-    def _state_changed(self, event: StateChanged) -> None:
-        traced = _traced(self, event)
+    def _state_changed(self, event: StateChanged, traced: _RunTrace | None) -> None:
         if traced is None:
             return
         diff = self.payloads.render_state_change(event.path, event.before, event.after)
@@ -523,7 +523,7 @@ class OpenTelemetryHandler:
             KIND: "CHAIN",
             "workflow.state.keys": list(event.keys),
             "workflow.state.diff": diff.text,
-            **_io("output", diff),
+            **_io(_OUTPUT, diff),
         })  # fmt: skip
         if diff.truncated:
             attributes["workflow.state.diff.truncated"] = True
@@ -541,8 +541,7 @@ class OpenTelemetryHandler:
         span.end()
 
     # -- waits ---------------------------------------------------------------------
-    def _wait_started(self, event: WaitStarted) -> None:
-        traced = _traced(self, event)
+    def _wait_started(self, event: WaitStarted, traced: _RunTrace | None) -> None:
         if traced is None:
             return
         type_name = event.event_type.__name__ if event.event_type is not None else "Event"
@@ -556,7 +555,7 @@ class OpenTelemetryHandler:
         if event.timeout is not None:
             attributes["workflow.wait.timeout"] = event.timeout
         if event.requirements:
-            attributes.update(_io("input", self.payloads.render(event.requirements)))
+            _io(_INPUT, self.payloads.render(event.requirements), attributes)
         previous = traced.waits.pop(event.waiter_id, None)
         if previous is not None:  # the step re-ran and waits again: the old wait is over
             previous.span.end()
@@ -567,8 +566,7 @@ class OpenTelemetryHandler:
         )
         traced.waits[event.waiter_id] = _Open(span)
 
-    def _wait_ended(self, event: WaitEnded) -> None:
-        traced = _traced(self, event)
+    def _wait_ended(self, event: WaitEnded, traced: _RunTrace | None) -> None:
         if traced is None:
             return
         opened = traced.waits.pop(event.waiter_id, None)
@@ -578,7 +576,7 @@ class OpenTelemetryHandler:
         try:
             attributes: dict[str, Any] = {"workflow.wait.outcome": event.outcome}
             if event.event is not None:
-                attributes.update(_io("output", self.payloads.render(event.event)))
+                _io(_OUTPUT, self.payloads.render(event.event), attributes)
             span.set_attributes(attributes)
             if event.outcome == "received":
                 span.set_status(_OK)
@@ -615,8 +613,7 @@ class OpenTelemetryHandler:
         return trace.set_span_in_context(mine)
 
     # -- user spans and events -----------------------------------------------------
-    def _span_entered(self, event: SpanEntered) -> None:
-        traced = _traced(self, event)
+    def _span_entered(self, event: SpanEntered, traced: _RunTrace | None) -> None:
         tracer = traced.tracer if traced is not None else self.tracer
         attributes: dict[str, Any] = dict(traced.common) if traced is not None else {}
         attributes[KIND] = event.kind or "CHAIN"
@@ -637,15 +634,14 @@ class OpenTelemetryHandler:
         span = tracer.start_span(name, context=self._ambient_parent(), attributes=attributes)
         if event.arguments and span.is_recording():
             rendered = self.payloads.render(dict(event.arguments))
-            span.set_attributes(_io("input", rendered))
+            span.set_attributes(_io(_INPUT, rendered))
             if operation == EXECUTE_TOOL and self.payloads.capture_content:
                 span.set_attribute(semconv.TOOL_CALL_ARGUMENTS, rendered.text)
         opened = self._attach(span)
         opened.operation = operation
         (traced.user_spans if traced is not None else self._user_spans)[event.span_id] = opened
 
-    def _span_exited(self, event: SpanExited) -> None:
-        traced = _traced(self, event)
+    def _span_exited(self, event: SpanExited, traced: _RunTrace | None) -> None:
         opened = None
         if traced is not None:
             opened = traced.user_spans.pop(event.span_id, None)
@@ -666,7 +662,7 @@ class OpenTelemetryHandler:
                 else:
                     if event.result is not None:
                         output = self.payloads.render(event.result)
-                        span.set_attributes(_io("output", output))
+                        span.set_attributes(_io(_OUTPUT, output))
                         if opened.operation == EXECUTE_TOOL and self.payloads.capture_content:
                             span.set_attribute(semconv.TOOL_CALL_RESULT, output.text)
                     span.set_status(_OK)
@@ -674,7 +670,7 @@ class OpenTelemetryHandler:
         finally:
             _detach(opened)
 
-    def _user_event(self, event: UserEvent) -> None:
+    def _user_event(self, event: UserEvent, traced: _RunTrace | None) -> None:
         span = trace.get_current_span()
         if span.is_recording():
             span.add_event(event.name, self._event_attributes(event.attributes))
@@ -705,11 +701,6 @@ class OpenTelemetryHandler:
 
 
 # -- helpers ---------------------------------------------------------------------------
-def _traced(handler: OpenTelemetryHandler, event: InstrumentationEvent) -> _RunTrace | None:
-    run = event.run
-    return run.scratch.get(handler) if run is not None else None
-
-
 def _common_attributes(run: RunInfo) -> dict[str, Any]:
     """What every span of the run carries (Phoenix binds a trace to the session of the
     first span it stores, so the session id goes everywhere)."""
@@ -729,13 +720,25 @@ def _metadata(run: RunInfo) -> str:
     return json.dumps(metadata)
 
 
-def _io(direction: str, rendered: Rendered) -> dict[str, Any]:
-    attributes: dict[str, Any] = {
-        f"{direction}.value": rendered.text,
-        f"{direction}.mime_type": rendered.mime_type,
-    }
+class _IoKeys(NamedTuple):
+    """The attribute names of one direction of a span's payload."""
+
+    value: str
+    mime_type: str
+    truncated: str
+
+
+_INPUT = _IoKeys("input.value", "input.mime_type", "workflow.input.truncated")
+_OUTPUT = _IoKeys("output.value", "output.mime_type", "workflow.output.truncated")
+
+
+def _io(keys: _IoKeys, rendered: Rendered, into: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``rendered`` as the payload attributes named by ``keys``, added to ``into`` (or a new dict)."""
+    attributes: dict[str, Any] = {} if into is None else into
+    attributes[keys.value] = rendered.text
+    attributes[keys.mime_type] = rendered.mime_type
     if rendered.truncated:
-        attributes[f"workflow.{direction}.truncated"] = True
+        attributes[keys.truncated] = True
     return attributes
 
 
