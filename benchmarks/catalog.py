@@ -140,6 +140,21 @@ VARIANTS: tuple[Variant, ...] = (
         trace_detail="steps",
     ),
     Variant(
+        key="traced-loop-floor",
+        scenario="traced",
+        title="traced loop, SDK alone",
+        script="sdk_floor.py",
+        args={"tiny": {"n": 200}, "full": {"n": 5000}},
+        metrics=(
+            US_PER_STEP,
+            CPU_US_PER_STEP,
+            Metric("spans_per_step", "spans per step", informative=True),
+            Metric("attributes_per_step", "attributes per step", informative=True),
+        ),
+        traced=True,
+        untraced="loop",
+    ),
+    Variant(
         key="traced-many-runs",
         scenario="traced",
         title="traced many runs (10 steps each)",

@@ -98,6 +98,12 @@ def publish(
     outcomes = targets.evaluate(summary)
     print()
     print(report.text_table(report.rows(summary, variants, run, spread=False)))
+    for b in report.breakdowns(summary, run):
+        print(
+            f"traced loop, {b.engine}: {b.traced:.1f} us CPU per step = untraced {b.untraced:.1f} + SDK floor "
+            f"{b.floor:.1f} ({b.floor / b.spans:.1f} per span) + beyond the SDK {b.beyond_sdk:.1f} "
+            f"({b.beyond_sdk / b.spans:.1f} per span)"
+        )
     print()
     print("Targets:")
     print(report.targets_text(outcomes, run.size))

@@ -107,6 +107,81 @@ def markdown_table(table: list[Row]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Breakdown:
+    """Where one engine's traced loop step goes, in CPU microseconds (medians)."""
+
+    engine: str
+    untraced: float
+    traced: float
+    floor: float
+    spans: float
+
+    @property
+    def beyond_sdk(self) -> float:
+        """What tracing costs that is neither the step itself nor the SDK's own work."""
+        return self.traced - self.untraced - self.floor
+
+
+def breakdowns(summary: Summary, run: Run) -> list[Breakdown]:
+    """The traced loop step of each engine split into the untraced step, the SDK's floor
+    for the same spans (``traced-loop-floor``) and the instrumentation's share beyond it."""
+    found = []
+    for engine in run.engines:
+        values = [
+            summary.median(variant, engine, metric)
+            for variant, metric in (
+                ("loop", "cpu_us_per_step"),
+                ("traced-loop", "cpu_us_per_step"),
+                ("traced-loop-floor", "cpu_us_per_step"),
+                ("traced-loop", "spans_per_step"),
+            )
+        ]
+        untraced, traced, floor, spans = values
+        if untraced is not None and traced is not None and floor is not None and spans:
+            found.append(Breakdown(engine, untraced, traced, floor, spans))
+    return found
+
+
+def breakdown_markdown(found: list[Breakdown], reference_traced: float | None) -> list[str]:
+    """A table of the breakdowns, per step and per span, and as a share of the reference traced."""
+    if not found:
+        return []
+    lines = [
+        "## Where the traced loop's CPU goes",
+        "",
+        (
+            "Per loop step, CPU time (medians). *SDK floor*: the OpenTelemetry SDK alone making the "
+            "same spans with the same attributes (`traced loop, SDK alone`, scenarios/sdk_floor.py); "
+            "*beyond the SDK*: traced step - untraced step - SDK floor, i.e. the instrumentation's own "
+            "work (for ours: the handler, payload rendering, the records it reads)."
+        ),
+        "",
+        "| engine | untraced step | traced step | spans per step | SDK floor | SDK floor per span | "
+        "beyond the SDK | beyond the SDK per span |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for b in found:
+        lines.append(
+            f"| {ENGINE_NAMES[b.engine]} | {format_value(b.untraced)} | {format_value(b.traced)} | "
+            f"{format_value(b.spans)} | {format_value(b.floor)} | {format_value(b.floor / b.spans)} | "
+            f"{format_value(b.beyond_sdk)} | {format_value(b.beyond_sdk / b.spans)} |"
+        )
+    if reference_traced:
+        ours = next((b for b in found if b.engine == "ours"), None)
+        if ours is not None:
+            lines += [
+                "",
+                (
+                    f"As shares of the reference traced ({format_value(reference_traced)} us of CPU per step): "
+                    f"our untraced step {ours.untraced / reference_traced:.3f}, the SDK floor of our spans "
+                    f"{ours.floor / reference_traced:.3f}, our handler's share beyond the SDK "
+                    f"{ours.beyond_sdk / reference_traced:.3f}; in all {ours.traced / reference_traced:.3f}."
+                ),
+            ]
+    return lines + [""]
+
+
 def targets_text(outcomes: list[Outcome], size: str) -> str:
     lines = []
     if size != "full":
@@ -186,6 +261,7 @@ def write_markdown(
     skipped = [(v.title, v.reference_skipped[run.size]) for v in variants if run.size in v.reference_skipped]
     if skipped and "llama" in run.engines:
         lines += [f"Reference not run for {title}: {reason}." for title, reason in skipped] + [""]
+    lines += breakdown_markdown(breakdowns(summary, run), summary.median("traced-loop", "llama", "cpu_us_per_step"))
     lines += ["## Targets", "", targets_text(outcomes, run.size), ""]
     errors = summary.errors()
     if errors:

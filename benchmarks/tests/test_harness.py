@@ -6,6 +6,7 @@ ran, and that the table, RESULTS.md and the chart were produced.
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from benchmarks import catalog
 from benchmarks.engines import REFERENCE_VENV
 from benchmarks.measure import Measurement
+from benchmarks.report import Run, breakdown_markdown, breakdowns
 from benchmarks.summary import Summary
 from benchmarks.targets import RatioAtMost
 
@@ -47,6 +49,8 @@ def test_every_scenario_runs_on_our_engine_and_the_report_is_written(tmp_path: P
     chart = (tmp_path / "results.png").read_bytes()
     assert chart.startswith(PNG_SIGNATURE) and len(chart) > 10_000
     assert "time per step (us)" in done.stdout and "Targets:" in done.stdout
+    assert "## Where the traced loop's CPU goes" in results
+    assert "traced loop, ours:" in done.stdout and "SDK floor" in done.stdout
     raw = json.loads((tmp_path / "results.json").read_text())
     assert {m["variant"] for m in raw["measurements"]} == {v.key for v in catalog.VARIANTS}
 
@@ -91,6 +95,28 @@ def test_ratio_is_taken_on_medians_of_ours_over_the_reference() -> None:
     assert summary.ratio("loop", "us_per_step") == pytest.approx(0.1)
     assert RatioAtMost("loop", "us_per_step", 0.07, "goal").evaluate(summary).met is False
     assert RatioAtMost("loop", "us_per_step", 0.1, "goal").evaluate(summary).met is True
+
+
+def test_the_traced_step_is_split_into_the_step_the_sdk_floor_and_the_rest() -> None:
+    def measured(variant: str, engine: str, **metrics: float) -> Measurement:
+        return Measurement(variant, engine, 1, dict(metrics))
+
+    summary = Summary(
+        [
+            measured("loop", "ours", cpu_us_per_step=6),
+            measured("traced-loop", "ours", cpu_us_per_step=90, spans_per_step=2),
+            measured("traced-loop-floor", "ours", cpu_us_per_step=70, spans_per_step=2),
+            measured("traced-loop", "llama", cpu_us_per_step=600, spans_per_step=1),
+        ]
+    )
+    run = Run("full", 1, ("ours", "llama"), datetime.datetime(2026, 1, 1))
+
+    [ours] = breakdowns(summary, run)  # the reference has no floor measured: no breakdown
+
+    assert (ours.floor / ours.spans, ours.beyond_sdk, ours.beyond_sdk / ours.spans) == (35, 14, 7)
+    text = "\n".join(breakdown_markdown([ours], 600))
+    assert "| ours | 6.00 | 90.0 | 2.00 | 70.0 | 35.0 | 14.0 | 7.00 |" in text
+    assert "the SDK floor of our spans 0.117, our handler's share beyond the SDK 0.023; in all 0.150" in text
 
 
 def test_an_interpreter_without_our_engine_is_refused_with_a_hint(tmp_path: Path) -> None:

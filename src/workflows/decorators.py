@@ -19,7 +19,13 @@ from workflows._namespace import caller_namespace
 from workflows.collect import Collect, Take
 from workflows.errors import WorkflowValidationError
 from workflows.events import Event, StepFailedEvent
-from workflows.runtime.steps import SPAN_KINDS, SpanKind, StepConfig, StepInputs
+# SpanKind and SPAN_KINDS are re-exported (they were defined here first), and StepConfig,
+# which the runtime owns.
+from workflows.instrumentation.semconv import SPAN_KINDS as SPAN_KINDS
+from workflows.instrumentation.semconv import SpanKind as SpanKind
+from workflows.instrumentation.semconv import check_span_kind
+from workflows.runtime.steps import StepConfig as StepConfig
+from workflows.runtime.steps import StepInputs
 
 if TYPE_CHECKING:
     from workflows.retry_policy import LegacyRetryPolicy, RetryPolicy
@@ -299,7 +305,10 @@ def step(
     invocations run at once; ``retry_policy`` decides whether a failure is retried.
     ``kind`` says what kind of work the step is for OpenInference (``"TOOL"``,
     ``"RETRIEVER"``, ``"LLM"``, ... see ``SpanKind``; default ``CHAIN``): traces show the
-    step's span with that kind. Signature problems raise ``WorkflowValidationError``
+    step's span with that kind. ``"TOOL"`` also makes it a tool execution in OpenTelemetry's
+    GenAI conventions (``gen_ai.tool.name`` from the input event's ``tool_name``, else the
+    step's name; ``gen_ai.tool.call.id`` from its ``tool_call_id``, ``tool_id`` or
+    ``call_id``), ``"AGENT"`` an agent invoked by the workflow (see docs/tracing.md). Signature problems raise ``WorkflowValidationError``
     here, at decoration time.
     """
     localns = caller_namespace(1)
@@ -330,15 +339,10 @@ def step(
 
 
 def _span_kind(kind: Any) -> SpanKind | None:
-    if kind is None:
-        return None
-    normalized = kind.upper() if isinstance(kind, str) else kind
-    if normalized not in SPAN_KINDS:
-        raise WorkflowValidationError(
-            f"@step(kind={kind!r}) is not an OpenInference span kind: use one of {', '.join(SPAN_KINDS)} "
-            "(for example kind='TOOL' for a tool call, kind='RETRIEVER' for a search), or leave it out for CHAIN"
-        )
-    return typing.cast(SpanKind, normalized)
+    try:
+        return check_span_kind(kind, "@step")
+    except ValueError as exc:
+        raise WorkflowValidationError(str(exc)) from None
 
 
 def catch_error(

@@ -18,7 +18,7 @@ import inspect
 import itertools
 import logging
 import threading
-from typing import Any, Callable, Iterable, Protocol, TypeVar, runtime_checkable
+from typing import Any, Callable, Iterable, Protocol, TypeVar, overload, runtime_checkable
 
 from workflows.instrumentation.events import (
     InstrumentationEvent,
@@ -29,6 +29,7 @@ from workflows.instrumentation.events import (
     UserEvent,
     current_run,
 )
+from workflows.instrumentation.semconv import SpanKind, check_span_kind
 
 logger = logging.getLogger("workflows.instrumentation")
 
@@ -153,14 +154,36 @@ class Dispatcher:
         return node
 
     # -- user instrumentation -------------------------------------------------------
-    def span(self, func: F) -> F:
+    @overload
+    def span(self, func: F, *, kind: SpanKind | None = None, name: str | None = None) -> F: ...
+
+    @overload
+    def span(self, func: None = None, *, kind: SpanKind | None = None, name: str | None = None) -> Callable[[F], F]: ...
+
+    def span(self, func: F | None = None, *, kind: SpanKind | None = None, name: str | None = None) -> Any:
         """Decorate a sync or async function so each call is a span under the current one.
 
-        The span is named after the function's qualified name, parented to whatever span
-        is current (inside a step: that step's span), and records the error if the
-        function raises. The function's behaviour and return value are unchanged.
+        Used bare (``@dispatcher.span``) or with options (``@dispatcher.span(kind="TOOL")``).
+        The span is named after the function's qualified name (or ``name``), parented to
+        whatever span is current (inside a step: that step's span), and records the error
+        if the function raises. The function's behaviour and return value are unchanged.
+
+        ``kind`` is the OpenInference span kind (default ``CHAIN``; ``ValueError`` for a
+        value that is not one). ``kind="TOOL"`` makes the call a tool execution in
+        OpenTelemetry's GenAI terms (``gen_ai.operation.name=execute_tool``,
+        ``gen_ai.tool.name`` = ``name`` or the function's ``__name__``, and
+        ``gen_ai.tool.call.id`` from an argument named ``tool_call_id``, ``tool_id`` or
+        ``call_id``, or such a field of an argument); ``kind="AGENT"`` an agent's
+        invocation (``invoke_agent``). See docs/tracing.md.
         """
-        name = func.__qualname__
+        checked = check_span_kind(kind, "@dispatcher.span")
+        if func is None:
+            return lambda f: self._span(f, checked, name)
+        return self._span(func, checked, name)
+
+    def _span(self, func: F, kind: SpanKind | None, given_name: str | None) -> F:
+        name = given_name or func.__qualname__
+        gen_ai_name: str = given_name or getattr(func, "__name__", None) or name
         signature = inspect.signature(func)
 
         def arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +192,11 @@ class Dispatcher:
             except TypeError:
                 return {}
             return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+
+        def entered(run: RunInfo | None, span_id: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> SpanEntered:
+            return SpanEntered(
+                run=run, span_id=span_id, name=name, arguments=arguments(args, kwargs), kind=kind, gen_ai_name=gen_ai_name
+            )
 
         if inspect.iscoroutinefunction(func):
 
@@ -180,7 +208,7 @@ class Dispatcher:
                     return await func(*args, **kwargs)
                 span_id = next(_span_ids)
                 run = current_run.get()
-                self.publish(SpanEntered(run=run, span_id=span_id, name=name, arguments=arguments(args, kwargs)), handlers)
+                self.publish(entered(run, span_id, args, kwargs), handlers)
                 try:
                     result = await func(*args, **kwargs)
                 except BaseException as exc:
@@ -199,7 +227,7 @@ class Dispatcher:
                 return func(*args, **kwargs)
             span_id = next(_span_ids)
             run = current_run.get()
-            self.publish(SpanEntered(run=run, span_id=span_id, name=name, arguments=arguments(args, kwargs)), handlers)
+            self.publish(entered(run, span_id, args, kwargs), handlers)
             try:
                 result = func(*args, **kwargs)
             except BaseException as exc:

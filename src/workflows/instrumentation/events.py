@@ -44,11 +44,16 @@ from workflows.runtime.journal import (
 
 @dataclass(eq=False, kw_only=True, slots=True)
 class SpanEntered(InstrumentationEvent):
-    """A function decorated with ``@dispatcher.span`` was entered (in the calling task)."""
+    """A function decorated with ``@dispatcher.span`` was entered (in the calling task).
+
+    ``kind`` is the OpenInference span kind it was declared with (``None``: ``CHAIN``);
+    ``gen_ai_name`` what GenAI attributes call it (the tool's or agent's name)."""
 
     span_id: int = 0
     name: str = ""
     arguments: Mapping[str, Any] | None = None
+    kind: str | None = None
+    gen_ai_name: str = ""
 
 
 @dataclass(eq=False, kw_only=True, slots=True)

@@ -26,7 +26,7 @@ import asyncio
 import json
 from collections import OrderedDict, deque
 from contextvars import Token
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -53,10 +53,10 @@ from workflows.instrumentation.events import (
 )
 from workflows.instrumentation.logs import install_log_correlation
 from workflows.instrumentation.metrics import OpenTelemetryMetricsHandler
+from workflows.instrumentation import semconv
 from workflows.instrumentation.payloads import JSON, PayloadPolicy, Redactor, Rendered, dumps
-from workflows.instrumentation.settings import TraceDetail, trace_detail
-
-KIND = "openinference.span.kind"
+from workflows.instrumentation.semconv import ERROR_TYPE, EXECUTE_TOOL, KIND
+from workflows.instrumentation.settings import TraceDetail, gen_ai_span_names, trace_detail
 _EMITTED_MEMORY = 4096  # emit span contexts kept per run, for step -> cause links
 _RENDERED_MEMORY = 64  # rendered event payloads kept per run
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -69,13 +69,17 @@ _SPAN_KEYS: set[str] = set()
 # answer's actual type when it arrives.
 _ANSWER_TYPE = "HumanResponseEvent"
 _NO_KINDS: Mapping[str, str] = {}
+# error.type of a span cut short by a timeout that has no exception of its own
+_TIMEOUT = "timeout"
+_OTHER = "_OTHER"  # the conventions' value for an error of no known type
 
 
 class _Open:
     """A span this handler started and has not ended: its context when other spans are
-    parented to it, its token when it is attached as the current span."""
+    parented to it, its token when it is attached as the current span, and its GenAI
+    operation (``execute_tool``, ...) when it has one."""
 
-    __slots__ = ("span", "context", "token")
+    __slots__ = ("span", "context", "token", "operation")
 
     def __init__(
         self,
@@ -86,6 +90,7 @@ class _Open:
         self.span = span
         self.context = context
         self.token = token
+        self.operation: str | None = None
 
 
 class _RunTrace:
@@ -93,10 +98,12 @@ class _RunTrace:
 
     __slots__ = (
         "span", "context", "tracer", "common", "kinds", "steps", "waits", "input_waits", "backoffs",
-        "user_spans", "emitted", "rendered",
+        "user_spans", "emitted", "rendered", "metered",
     )  # fmt: skip
 
-    def __init__(self, span: Span, tracer: Tracer, common: dict[str, Any], kinds: Mapping[str, str]) -> None:
+    def __init__(
+        self, span: Span, tracer: Tracer, common: dict[str, Any], kinds: Mapping[str, str], metered: bool
+    ) -> None:
         self.span = span
         self.context = trace.set_span_in_context(span, otel_context.Context())
         self.tracer = tracer
@@ -112,6 +119,7 @@ class _RunTrace:
         # The same event is the emit span's input, its producer's output and its consumer's
         # input: render it once (keyed by identity; the event is kept so the id stays its own).
         self.rendered: dict[int, tuple[object, Rendered]] = {}
+        self.metered = metered  # whether the metrics handler follows the run too
 
     def render_event(self, payloads: PayloadPolicy, event: object) -> Rendered:
         hit = self.rendered.get(id(event))
@@ -152,8 +160,10 @@ class OpenTelemetryHandler:
     when each run starts, so a provider installed after this handler was built is used.
     ``capture_content`` (default: ``WORKFLOWS_CAPTURE_CONTENT``, on), ``max_payload_bytes``
     (default: ``WORKFLOWS_MAX_PAYLOAD_BYTES``, 16 KiB) and ``redact`` govern payloads
-    (see ``PayloadPolicy``). ``detail`` is ``"full"`` (every span) or ``"steps"`` (run,
-    step and wait spans; emitted events and state changes as span events on them);
+    (see ``PayloadPolicy``); with content capture on, tool spans also carry their
+    arguments and result as ``gen_ai.tool.call.arguments`` / ``.result``. ``detail`` is
+    ``"full"`` (every span) or ``"steps"`` (run, step and wait spans; emitted events and
+    state changes as span events on them);
     default: ``WORKFLOWS_TRACE_DETAIL``, else ``"full"``. ``metrics=False`` leaves
     metrics to another handler, and ``log_correlation=False`` leaves log records
     untouched (see ``logs.py``).
@@ -179,6 +189,8 @@ class OpenTelemetryHandler:
         self.payloads = PayloadPolicy(capture_content, max_payload_bytes, redact)
         self.detail: TraceDetail = trace_detail(detail)
         self._compact = self.detail == "steps"
+        # Span names follow the GenAI conventions only when OpenTelemetry's opt-in says so.
+        self._latest_names = gen_ai_span_names()
         self.metrics = OpenTelemetryMetricsHandler(meter_provider) if metrics else None
         self._tracer_provider = tracer_provider
         self._provider_seen: TracerProvider | None = None
@@ -190,7 +202,8 @@ class OpenTelemetryHandler:
         self._user_spans: dict[int, _Open] = {}  # @dispatcher.span spans outside traced runs
         self._span_key = otel_context.create_key("workflows-handler-span")
         _SPAN_KEYS.add(self._span_key)
-        self._handlers: dict[type, Callable[[Any], None]] = {
+        # Each gets the record and the run's trace (None when this handler does not trace it).
+        self._handlers: dict[type, Callable[[Any, _RunTrace | None], None]] = {
             StepStarted: self._step_started,
             StepFinished: self._step_finished,
             EventEmitted: self._event_emitted,
@@ -223,13 +236,16 @@ class OpenTelemetryHandler:
         if type(event) is RunStarted:
             # metrics first: if they raise, no run span has been opened that would leak
             metered = self.metrics is not None and self.metrics.handle(event) is not False
-            return self._run_started(event) or metered
+            return self._run_started(event, metered) or metered
+        run = event.run
+        traced: _RunTrace | None = run.scratch.get(self) if run is not None else None
         try:
             handler = self._handlers.get(type(event))
             if handler is not None:
-                handler(event)
+                handler(event, traced)
         finally:
-            if self.metrics is not None:
+            # A traced run knows whether it is metered; any other run may be metered alone.
+            if self.metrics is not None and (traced is None or traced.metered):
                 self.metrics.handle(event)
         return None
 
@@ -241,31 +257,34 @@ class OpenTelemetryHandler:
             _PROPAGATOR.inject(carrier, context=traced.context)
 
     # -- runs ----------------------------------------------------------------------
-    def _run_started(self, event: RunStarted) -> bool:
+    def _run_started(self, event: RunStarted, metered: bool) -> bool:
         run = event.run
         if run is None:
             return False
         tracer = self.tracer
         common = _common_attributes(run)
+        # Everything a sampler may read is given at the start (the GenAI attributes too).
         attributes = {
             **common,
             KIND: "AGENT" if run.is_agent else "CHAIN",
             "workflow.resumed": event.resumed,
             "metadata": _metadata(run),
+            **semconv.run_attributes(run.workflow_name, run.session_id, run.is_agent),
         }
-        if run.is_agent:
-            attributes["agent.name"] = run.workflow_name
         parent, links = self._run_parent(event)
         if parent is None:
             parent = self._ambient_parent()
         span = tracer.start_span(
-            f"{run.workflow_name}.run", context=parent, attributes=attributes, links=links
+            semconv.run_span_name(run.workflow_name, run.is_agent, self._latest_names),
+            context=parent,
+            attributes=attributes,
+            links=links,
         )
         if not span.is_recording():
             return False
         if event.start_event is not None:
-            span.set_attributes(_io("input", self.payloads.render(event.start_event)))
-        run.scratch[self] = _RunTrace(span, tracer, common, _step_kinds(event.workflow))
+            span.set_attributes(_io(_INPUT, self.payloads.render(event.start_event)))
+        run.scratch[self] = _RunTrace(span, tracer, common, _step_kinds(event.workflow), metered)
         return True
 
     @staticmethod
@@ -281,16 +300,17 @@ class OpenTelemetryHandler:
         links = [Link(caller, {"workflow.link": "caller"})] if caller.is_valid else None
         return restored, links
 
-    def _run_finished(self, event: RunFinished) -> None:
-        run = event.run
-        traced = run.scratch.pop(self, None) if run is not None else None
-        if traced is None:
+    def _run_finished(self, event: RunFinished, traced: _RunTrace | None) -> None:
+        if traced is None or event.run is None:
             return
+        del event.run.scratch[self]
         span = traced.span
         try:
             attributes: dict[str, Any] = {"workflow.run.status": event.status}
             if event.status == "completed":
-                attributes.update(_io("output", self.payloads.render(event.result)))
+                _io(_OUTPUT, self.payloads.render(event.result), attributes)
+            if event.status in ("failed", "timed_out"):
+                attributes[ERROR_TYPE] = _error_type(event.error, _TIMEOUT if event.status == "timed_out" else _OTHER)
             span.set_attributes(attributes)
             if event.error is not None and event.status in ("failed", "timed_out"):
                 self._record_exception(span, event.error)  # a cancel is not an error: no exception event
@@ -309,8 +329,7 @@ class OpenTelemetryHandler:
                 span.end()
 
     # -- steps ---------------------------------------------------------------------
-    def _step_started(self, event: StepStarted) -> None:
-        traced = _traced(self, event)
+    def _step_started(self, event: StepStarted, traced: _RunTrace | None) -> None:
         if traced is None:
             return
         run = event.run
@@ -321,31 +340,54 @@ class OpenTelemetryHandler:
             if backoff is not None:  # the next attempt begins: the back-off is over
                 backoff.span.set_status(_OK)
                 backoff.span.end()
+        kind = traced.kinds.get(event.step)
         attributes = {
             **traced.common,
-            KIND: traced.kinds.get(event.step, "CHAIN"),
+            KIND: kind or "CHAIN",
             "workflow.step.name": event.step,
             "workflow.step.attempt": event.attempt,
             "workflow.step.worker": event.worker,
         }
+        rendered = None
         if event.event is not None:
             attributes["workflow.event.type"] = type(event.event).__name__
-            attributes.update(_io("input", traced.render_event(self.payloads, event.event)))
+            rendered = traced.render_event(self.payloads, event.event)
+            _io(_INPUT, rendered, attributes)
+        name = f"{run.workflow_name}.{event.step}"
+        operation = semconv.operation_of(kind) if kind is not None else None
+        if operation is not None:
+            name = self._gen_ai_step(attributes, operation, event, rendered, run.session_id) or name
         links = None
         if event.event_id is not None:
             cause = traced.emitted.get(event.event_id)
             if cause is not None:
                 links = [Link(cause)]
-        span = traced.tracer.start_span(
-            f"{run.workflow_name}.{event.step}",
-            context=traced.context,
-            attributes=attributes,
-            links=links,
-        )
-        traced.steps[key] = self._attach(span, run.session_id)
+        span = traced.tracer.start_span(name, context=traced.context, attributes=attributes, links=links)
+        opened = traced.steps[key] = self._attach(span, run.session_id)
+        opened.operation = operation
 
-    def _step_finished(self, event: StepFinished) -> None:
-        traced = _traced(self, event)
+    def _gen_ai_step(
+        self,
+        attributes: dict[str, Any],
+        operation: str,
+        event: StepStarted,
+        rendered: Rendered | None,
+        session_id: str,
+    ) -> str | None:
+        """Add the GenAI attributes of a step marked ``TOOL`` or ``AGENT``; the span's name
+        under the GenAI conventions' opt-in, else ``None``."""
+        if operation == EXECUTE_TOOL:
+            subject = semconv.field_of(event.event, (semconv.TOOL_NAME_FIELD,)) or event.step
+            call_id = semconv.field_of(event.event, semconv.TOOL_CALL_ID_FIELDS)
+            attributes.update(semconv.operation_attributes(operation, subject, call_id=call_id))
+            if rendered is not None and self.payloads.capture_content:
+                attributes[semconv.TOOL_CALL_ARGUMENTS] = rendered.text
+        else:  # an agent of a multi-agent workflow
+            subject = event.step
+            attributes.update(semconv.operation_attributes(operation, subject, session_id=session_id))
+        return semconv.span_name(operation, subject) if self._latest_names else None
+
+    def _step_finished(self, event: StepFinished, traced: _RunTrace | None) -> None:
         if traced is None:
             return
         opened = traced.steps.pop((event.step, event.invocation_id), None)
@@ -355,9 +397,16 @@ class OpenTelemetryHandler:
         try:
             attributes: dict[str, Any] = {"workflow.step.outcome": event.outcome}
             if event.output is not None:
-                attributes.update(_io("output", traced.render_event(self.payloads, event.output)))
+                output = traced.render_event(self.payloads, event.output)
+                _io(_OUTPUT, output, attributes)
+                if opened.operation == EXECUTE_TOOL and self.payloads.capture_content:
+                    attributes[semconv.TOOL_CALL_RESULT] = output.text
             if event.retry_delay is not None:
                 attributes["workflow.step.retry_delay"] = event.retry_delay
+            if event.error is not None and event.outcome != "retrying":
+                attributes[ERROR_TYPE] = _error_type(event.error)
+            elif event.outcome == "timed_out":
+                attributes[ERROR_TYPE] = _TIMEOUT
             span.set_attributes(attributes)
             if event.error is not None:
                 self._record_exception(span, event.error)
@@ -396,25 +445,22 @@ class OpenTelemetryHandler:
         traced.backoffs[(event.step, event.invocation_id)] = _Open(span)
 
     # -- events and state ----------------------------------------------------------
-    def _event_emitted(self, event: EventEmitted) -> None:
-        traced = _traced(self, event)
+    def _event_emitted(self, event: EventEmitted, traced: _RunTrace | None) -> None:
         if traced is None:
             return
         type_name = type(event.event).__name__ if event.event is not None else "Event"
         compact = self._compact
         # A span event leaves out the run's identity: the span that carries it has it.
         attributes: dict[str, Any] = {} if compact else dict(traced.common)
-        attributes.update({
-            KIND: "CHAIN",
-            "workflow.event.type": type_name,
-            "workflow.event.id": event.event_id,
-            "workflow.event.source": event.source,
-            "workflow.event.targets": list(event.targets),
-        })  # fmt: skip
+        attributes[KIND] = "CHAIN"
+        attributes["workflow.event.type"] = type_name
+        attributes["workflow.event.id"] = event.event_id
+        attributes["workflow.event.source"] = event.source
+        attributes["workflow.event.targets"] = event.targets  # a tuple: the SDK keeps it as is
         if event.step is not None:
             attributes["workflow.step.name"] = event.step
         if event.event is not None:
-            attributes.update(_io("input", traced.render_event(self.payloads, event.event)))
+            _io(_INPUT, traced.render_event(self.payloads, event.event), attributes)
         if traced.input_waits and event.source == "external":
             self._end_input_wait(traced, event)
         if compact:
@@ -448,7 +494,7 @@ class OpenTelemetryHandler:
             "workflow.wait.request": request_type,
         }
         assert event.event is not None
-        attributes.update(_io("input", traced.render_event(self.payloads, event.event)))
+        _io(_INPUT, traced.render_event(self.payloads, event.event), attributes)
         span = traced.tracer.start_span(f"wait {_ANSWER_TYPE}", context=traced.context, attributes=attributes)
         traced.input_waits.append(_Open(span))
 
@@ -462,14 +508,13 @@ class OpenTelemetryHandler:
                 span.update_name(f"wait {answer}")
             attributes: dict[str, Any] = {"workflow.wait.outcome": "received", "workflow.event.type": answer}
             if event.event is not None:
-                attributes.update(_io("output", traced.render_event(self.payloads, event.event)))
+                _io(_OUTPUT, traced.render_event(self.payloads, event.event), attributes)
             span.set_attributes(attributes)
             span.set_status(_OK)
         finally:
             span.end()
 
-    def _state_changed(self, event: StateChanged) -> None:
-        traced = _traced(self, event)
+    def _state_changed(self, event: StateChanged, traced: _RunTrace | None) -> None:
         if traced is None:
             return
         diff = self.payloads.render_state_change(event.path, event.before, event.after)
@@ -478,7 +523,7 @@ class OpenTelemetryHandler:
             KIND: "CHAIN",
             "workflow.state.keys": list(event.keys),
             "workflow.state.diff": diff.text,
-            **_io("output", diff),
+            **_io(_OUTPUT, diff),
         })  # fmt: skip
         if diff.truncated:
             attributes["workflow.state.diff.truncated"] = True
@@ -496,8 +541,7 @@ class OpenTelemetryHandler:
         span.end()
 
     # -- waits ---------------------------------------------------------------------
-    def _wait_started(self, event: WaitStarted) -> None:
-        traced = _traced(self, event)
+    def _wait_started(self, event: WaitStarted, traced: _RunTrace | None) -> None:
         if traced is None:
             return
         type_name = event.event_type.__name__ if event.event_type is not None else "Event"
@@ -511,7 +555,7 @@ class OpenTelemetryHandler:
         if event.timeout is not None:
             attributes["workflow.wait.timeout"] = event.timeout
         if event.requirements:
-            attributes.update(_io("input", self.payloads.render(event.requirements)))
+            _io(_INPUT, self.payloads.render(event.requirements), attributes)
         previous = traced.waits.pop(event.waiter_id, None)
         if previous is not None:  # the step re-ran and waits again: the old wait is over
             previous.span.end()
@@ -522,8 +566,7 @@ class OpenTelemetryHandler:
         )
         traced.waits[event.waiter_id] = _Open(span)
 
-    def _wait_ended(self, event: WaitEnded) -> None:
-        traced = _traced(self, event)
+    def _wait_ended(self, event: WaitEnded, traced: _RunTrace | None) -> None:
         if traced is None:
             return
         opened = traced.waits.pop(event.waiter_id, None)
@@ -533,11 +576,12 @@ class OpenTelemetryHandler:
         try:
             attributes: dict[str, Any] = {"workflow.wait.outcome": event.outcome}
             if event.event is not None:
-                attributes.update(_io("output", self.payloads.render(event.event)))
+                _io(_OUTPUT, self.payloads.render(event.event), attributes)
             span.set_attributes(attributes)
             if event.outcome == "received":
                 span.set_status(_OK)
             elif event.outcome == "timed_out":
+                span.set_attribute(ERROR_TYPE, _TIMEOUT)
                 span.set_status(Status(StatusCode.ERROR, "the wait timed out"))
         finally:
             span.end()
@@ -549,10 +593,10 @@ class OpenTelemetryHandler:
         With ``session_id``, the context also carries ``session.id``, which OpenInference
         instrumentors (openai, ...) copy onto the LLM spans they open inside the step.
         """
-        context = otel_context.set_value(self._span_key, span)
+        values = {**otel_context.get_current(), self._span_key: span}  # one copy for both keys
         if session_id is not None:
-            context = otel_context.set_value(_SESSION_KEY, session_id, context)
-        context = trace.set_span_in_context(span, context)
+            values[_SESSION_KEY] = session_id
+        context = trace.set_span_in_context(span, otel_context.Context(values))
         return _Open(span, context, otel_context.attach(context))
 
     def _ambient_parent(self) -> otel_context.Context | None:
@@ -569,18 +613,35 @@ class OpenTelemetryHandler:
         return trace.set_span_in_context(mine)
 
     # -- user spans and events -----------------------------------------------------
-    def _span_entered(self, event: SpanEntered) -> None:
-        traced = _traced(self, event)
+    def _span_entered(self, event: SpanEntered, traced: _RunTrace | None) -> None:
         tracer = traced.tracer if traced is not None else self.tracer
         attributes: dict[str, Any] = dict(traced.common) if traced is not None else {}
-        attributes[KIND] = "CHAIN"
-        span = tracer.start_span(event.name, context=self._ambient_parent(), attributes=attributes)
+        attributes[KIND] = event.kind or "CHAIN"
+        name = event.name
+        operation = semconv.operation_of(event.kind)
+        if operation is not None:
+            subject = event.gen_ai_name or event.name
+            attributes.update(
+                semconv.operation_attributes(
+                    operation,
+                    subject,
+                    call_id=semconv.tool_call_id(event.arguments) if event.arguments else None,
+                    session_id=event.run.session_id if event.run is not None else None,
+                )
+            )
+            if self._latest_names:
+                name = semconv.span_name(operation, subject)
+        span = tracer.start_span(name, context=self._ambient_parent(), attributes=attributes)
         if event.arguments and span.is_recording():
-            span.set_attributes(_io("input", self.payloads.render(dict(event.arguments))))
-        (traced.user_spans if traced is not None else self._user_spans)[event.span_id] = self._attach(span)
+            rendered = self.payloads.render(dict(event.arguments))
+            span.set_attributes(_io(_INPUT, rendered))
+            if operation == EXECUTE_TOOL and self.payloads.capture_content:
+                span.set_attribute(semconv.TOOL_CALL_ARGUMENTS, rendered.text)
+        opened = self._attach(span)
+        opened.operation = operation
+        (traced.user_spans if traced is not None else self._user_spans)[event.span_id] = opened
 
-    def _span_exited(self, event: SpanExited) -> None:
-        traced = _traced(self, event)
+    def _span_exited(self, event: SpanExited, traced: _RunTrace | None) -> None:
         opened = None
         if traced is not None:
             opened = traced.user_spans.pop(event.span_id, None)
@@ -595,17 +656,21 @@ class OpenTelemetryHandler:
                     # Cut off by the end of its run (or a cancel): not a failure of its own.
                     span.set_attribute("workflow.step.outcome", "cancelled")
                 elif event.error is not None:
+                    span.set_attribute(ERROR_TYPE, _error_type(event.error))
                     self._record_exception(span, event.error)
                     span.set_status(Status(StatusCode.ERROR, self.payloads.describe_exception(event.error, "failed")))
                 else:
                     if event.result is not None:
-                        span.set_attributes(_io("output", self.payloads.render(event.result)))
+                        output = self.payloads.render(event.result)
+                        span.set_attributes(_io(_OUTPUT, output))
+                        if opened.operation == EXECUTE_TOOL and self.payloads.capture_content:
+                            span.set_attribute(semconv.TOOL_CALL_RESULT, output.text)
                     span.set_status(_OK)
             span.end()
         finally:
             _detach(opened)
 
-    def _user_event(self, event: UserEvent) -> None:
+    def _user_event(self, event: UserEvent, traced: _RunTrace | None) -> None:
         span = trace.get_current_span()
         if span.is_recording():
             span.add_event(event.name, self._event_attributes(event.attributes))
@@ -636,11 +701,6 @@ class OpenTelemetryHandler:
 
 
 # -- helpers ---------------------------------------------------------------------------
-def _traced(handler: OpenTelemetryHandler, event: InstrumentationEvent) -> _RunTrace | None:
-    run = event.run
-    return run.scratch.get(handler) if run is not None else None
-
-
 def _common_attributes(run: RunInfo) -> dict[str, Any]:
     """What every span of the run carries (Phoenix binds a trace to the session of the
     first span it stores, so the session id goes everywhere)."""
@@ -660,13 +720,25 @@ def _metadata(run: RunInfo) -> str:
     return json.dumps(metadata)
 
 
-def _io(direction: str, rendered: Rendered) -> dict[str, Any]:
-    attributes: dict[str, Any] = {
-        f"{direction}.value": rendered.text,
-        f"{direction}.mime_type": rendered.mime_type,
-    }
+class _IoKeys(NamedTuple):
+    """The attribute names of one direction of a span's payload."""
+
+    value: str
+    mime_type: str
+    truncated: str
+
+
+_INPUT = _IoKeys("input.value", "input.mime_type", "workflow.input.truncated")
+_OUTPUT = _IoKeys("output.value", "output.mime_type", "workflow.output.truncated")
+
+
+def _io(keys: _IoKeys, rendered: Rendered, into: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``rendered`` as the payload attributes named by ``keys``, added to ``into`` (or a new dict)."""
+    attributes: dict[str, Any] = {} if into is None else into
+    attributes[keys.value] = rendered.text
+    attributes[keys.mime_type] = rendered.mime_type
     if rendered.truncated:
-        attributes[f"workflow.{direction}.truncated"] = True
+        attributes[keys.truncated] = True
     return attributes
 
 
@@ -678,6 +750,11 @@ def _step_kinds(workflow: Any) -> Mapping[str, str]:
     kinds = {name: spec.config.kind for name, spec in steps.items() if getattr(spec.config, "kind", None)}
     return kinds or _NO_KINDS
 
+
+
+def _error_type(error: BaseException | None, fallback: str = _TIMEOUT) -> str:
+    """``error.type`` of a span that failed: the exception's class, else ``fallback``."""
+    return semconv.exception_type(error) if error is not None else fallback
 
 
 def _detach(opened: _Open) -> None:
@@ -709,6 +786,7 @@ def _end_leftovers(traced: _RunTrace, run_status: str) -> None:
         try:
             opened.span.set_attribute(outcome_key, "cancelled")
             if run_status == "timed_out":
+                opened.span.set_attribute(ERROR_TYPE, _TIMEOUT)
                 opened.span.set_status(Status(StatusCode.ERROR, "interrupted: the run timed out"))
             opened.span.end()
         except Exception as exc:  # end the others anyway, then report

@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple
 from pydantic import BaseModel
 
 from workflows.instrumentation.events import MISSING
+from workflows.instrumentation.semconv import exception_type
 from workflows.instrumentation.settings import CAPTURE_CONTENT_VAR, MAX_PAYLOAD_BYTES_VAR, env_flag, env_int
 
 logger = logging.getLogger("workflows.instrumentation")
@@ -237,7 +238,8 @@ def _model_json(model: BaseModel, mask: bool) -> str | None:
     """The model's JSON straight from pydantic, or ``None`` when it needs the slow path
     (dynamic fields to merge, a key that may be a secret, a dump that fails)."""
     try:
-        text = model.model_dump_json(**_FALLBACK)
+        # What model_dump_json() does, without its Python wrapper (a third of the cost).
+        text: str = type(model).__pydantic_serializer__.to_json(model, **_FALLBACK).decode()
     except Exception:
         return None
     if '"_data":' in text:
@@ -430,7 +432,7 @@ class PayloadPolicy:
         names them; the message and the stack are payloads (scrubbed, redacted, capped;
         with content capture off the message is dropped and the stack keeps its frames)."""
         kind = type(error)
-        name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"
+        name = exception_type(error)
         if not self.capture_content:
             frames = "".join(traceback.format_list(traceback.extract_tb(error.__traceback__)))
             return {"exception.type": name, "exception.message": "", "exception.stacktrace": f"{frames}{name}"}

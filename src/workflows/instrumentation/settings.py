@@ -24,6 +24,10 @@ TRACE_DETAIL_VAR = "WORKFLOWS_TRACE_DETAIL"
 """``full`` (every span) or ``steps`` (run, step and wait spans; the rest as span events)."""
 EXPORT_GRACE_VAR = "WORKFLOWS_EXPORT_GRACE_SECONDS"
 """How long, in all, the exporter plugins may spend sending what is left when the program ends."""
+SEMCONV_OPT_IN_VAR = "OTEL_SEMCONV_STABILITY_OPT_IN"
+"""OpenTelemetry's own switch to its newest, experimental conventions (a comma-separated list);
+with ``gen_ai_latest_experimental`` in it, span names follow the GenAI conventions."""
+GEN_AI_LATEST = "gen_ai_latest_experimental"
 
 TraceDetail = Literal["full", "steps"]
 TRACE_DETAILS: tuple[TraceDetail, ...] = ("full", "steps")
@@ -83,6 +87,13 @@ def trace_detail(given: str | None = None) -> TraceDetail:
         "%s=%r is not a trace detail (use full or steps); using %s", TRACE_DETAIL_VAR, raw, DEFAULT_TRACE_DETAIL
     )
     return DEFAULT_TRACE_DETAIL
+
+
+def gen_ai_span_names() -> bool:
+    """Whether span names follow OpenTelemetry's GenAI conventions (``invoke_agent {name}``,
+    ``execute_tool {name}``): ``OTEL_SEMCONV_STABILITY_OPT_IN`` lists ``gen_ai_latest_experimental``."""
+    raw = os.environ.get(SEMCONV_OPT_IN_VAR, "")
+    return GEN_AI_LATEST in (part.strip().lower() for part in raw.split(","))
 
 
 def export_grace_seconds(given: float | None = None) -> float:

@@ -6,21 +6,15 @@ re-exports it); it lives here so that the runtime does not import the decorators
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Literal
+
+# SpanKind is named once, by the tracing conventions (a leaf module of plain names).
+from workflows.instrumentation.semconv import SpanKind
 
 if TYPE_CHECKING:
     from workflows.resource import ResourceDefinition
     from workflows.retry_policy import LegacyRetryPolicy, RetryPolicy
-
-SpanKind = Literal[
-    "CHAIN", "TOOL", "RETRIEVER", "LLM", "EMBEDDING", "AGENT", "RERANKER",
-    "GUARDRAIL", "EVALUATOR", "PROMPT", "DECISION", "UNKNOWN",
-]  # fmt: skip
-"""What kind of work a step is, for OpenInference (``openinference.span.kind``): Phoenix
-picks the span's icon and filters by it, Langfuse its observation type."""
-SPAN_KINDS: tuple[str, ...] = typing.get_args(SpanKind)
 
 StepInputs = Literal["event", "join", "collect"]
 """How a step receives its events: one event, a join of several, or a fan-out's batch."""

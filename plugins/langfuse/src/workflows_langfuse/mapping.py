@@ -21,7 +21,7 @@ from typing import Any
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import StatusCode
 
-KIND = "openinference.span.kind"
+from workflows.instrumentation.semconv import EXECUTE_TOOL, INVOKE_AGENT, KIND, OPERATION, TOOL_CALL_ID
 APP_ROOT = "langfuse.internal.is_app_root"  # set by the Langfuse SDK's processor when a span starts
 
 TYPE = "langfuse.observation.type"
@@ -52,6 +52,8 @@ _TYPE_OF_KIND = {
     "GUARDRAIL": "guardrail",
     "EVALUATOR": "evaluator",
 }
+# GenAI operations (``gen_ai.operation.name``) of spans that carry no OpenInference kind.
+_TYPE_OF_OPERATION = {INVOKE_AGENT: "agent", "create_agent": "agent", EXECUTE_TOOL: "tool"}
 _GENERATION_OPERATIONS = {"chat", "completion", "text_completion", "generate_content", "generate"}
 
 
@@ -125,6 +127,7 @@ def _workflow_observation(role: str, attributes: Mapping[str, Any]) -> dict[str,
         ("event_source", "workflow.event.source"),
         ("run_status", "workflow.run.status"),
         ("wait_outcome", "workflow.wait.outcome"),
+        ("tool_call_id", TOOL_CALL_ID),
     ):
         value = attributes.get(source)
         if value is not None and value != "":
@@ -140,12 +143,22 @@ def _observation_type(role: str, attributes: Mapping[str, Any]) -> str:
     """Emitted events and state changes are instants (``event``); a step is a link of
     the workflow's chain (``chain``, unless it is marked as a tool, agent, ...), which
     also makes Langfuse draw the steps as a graph; the run is a ``chain`` or, for an
-    agent workflow, an ``agent``; waits and user spans are plain durations (``span``)."""
+    agent workflow, an ``agent``; waits are plain durations (``span``), and so are
+    ``@dispatcher.span`` functions unless declared a tool, an agent, ...
+
+    The OpenInference kind decides; a span without one is typed by its GenAI operation
+    (``invoke_agent`` an agent, ``execute_tool`` a tool), as Langfuse itself would."""
     if role in ("emit", "state"):
         return "event"
-    if role in ("wait", "workflow"):
+    if role == "wait":
         return "span"
-    return _TYPE_OF_KIND.get(str(attributes.get(KIND, "CHAIN")).upper(), "chain")
+    kind = str(attributes.get(KIND, "")).upper()
+    default = "span" if role == "workflow" else "chain"
+    if not kind:
+        return _TYPE_OF_OPERATION.get(str(attributes.get(OPERATION, "")), default)
+    if kind == "CHAIN":
+        return default
+    return _TYPE_OF_KIND.get(kind, default)
 
 
 def _trace_of_run(attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -217,7 +230,7 @@ def _is_llm_call(attributes: Mapping[str, Any]) -> bool:
     kind = str(attributes.get(KIND, "")).upper()
     if kind:
         return kind == "LLM"
-    return attributes.get("gen_ai.operation.name") in _GENERATION_OPERATIONS
+    return attributes.get(OPERATION) in _GENERATION_OPERATIONS
 
 
 def _generation(attributes: Mapping[str, Any]) -> dict[str, Any]:
