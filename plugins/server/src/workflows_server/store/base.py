@@ -122,6 +122,15 @@ class Append:
 
 
 @dataclass(kw_only=True)
+class NewRun:
+    """A run to insert with ``RunStore.create_handlers``: its row, its epoch-0 snapshot and its index entry."""
+
+    row: HandlerRow
+    base: dict[str, Any] = field(default_factory=dict)
+    index: RunIndexUpdate | None = None
+
+
+@dataclass(kw_only=True)
 class StreamEvent:
     """One event of a run's stream, with its sequence number."""
 
@@ -168,6 +177,19 @@ class RunStore(ABC):
     @abstractmethod
     def create_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
         """Insert a run and its epoch-0 snapshot; ``HandlerExists`` if the id is taken."""
+
+    def create_handlers(self, runs: Sequence[NewRun]) -> None:
+        """Insert many runs, each with its epoch-0 snapshot and its index entry (``index_run``).
+
+        For imports and for filling a store (``benchmarks/runs_at_scale.py``): the SQL stores
+        write them in one transaction, so a thousand runs cost about what one does;
+        ``HandlerExists`` if an id is taken, and nothing is written then. This default
+        writes them one by one with ``create_handler`` and ``index_run`` (not atomic).
+        """
+        for run in runs:
+            self.create_handler(run.row, run.base)
+            if run.index is not None:
+                self.index_run(run.row.handler_id, run.index)
 
     @abstractmethod
     def restart_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
@@ -410,6 +432,7 @@ __all__ = [
     "HandlerRow",
     "HandlerUpdate",
     "JournalEntry",
+    "NewRun",
     "NewStreamEvent",
     "RunStore",
     "STATUSES",
