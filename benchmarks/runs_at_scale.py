@@ -82,13 +82,13 @@ def make_run(index: int, runs: int, rng: random.Random) -> NewRun:
     return NewRun(row=row, base={}, index=RunIndexUpdate(session_id=session, input_text=text, add_steps=rng.randint(1, 6)))
 
 
-def fill(store: RunStore, runs: int, *, batch: int = 5000, seed: int = 7, progress: bool = True) -> float:
+def fill(store: RunStore, runs: int, *, batch: int = 10000, seed: int = 7, progress: bool = True) -> float:
     """Write ``runs`` generated runs into ``store`` in batches; return the seconds it took."""
     rng = random.Random(seed)
     began = time.perf_counter()
     for first in range(0, runs, batch):
         store.create_handlers([make_run(i, runs, rng) for i in range(first, min(first + batch, runs))])
-        if progress and (first // batch) % 20 == 19:
+        if progress and (first // batch) % 10 == 9:
             done = first + batch
             print(f"  {done:>9,} runs, {time.perf_counter() - began:6.1f} s", file=sys.stderr, flush=True)
     return time.perf_counter() - began
@@ -127,7 +127,7 @@ def cases(store: RunStore, runs: int) -> list[Case]:
         Case(name="text: an error (~0.8 %)", query=RunQuery(text="payments timed out")),
         Case(name="text: a city (~2 %)", query=RunQuery(text="lisbon")),
         Case(name="text: in every run", query=RunQuery(text="trip to")),
-        Case(name="text: 2 characters", query=RunQuery(text="Hu")),
+        Case(name="text: 3 characters (~2 %)", query=RunQuery(text="Hue")),
         Case(name="text + status = failed", query=RunQuery(text="payments", status=["failed"])),
     ]
 
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--stores", default="sqlite,postgres", help="sqlite, postgres or both")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=5000, help="runs per create_handlers call (one transaction)")
+    parser.add_argument("--batch", type=int, default=10000, help="runs per create_handlers call (one transaction)")
     parser.add_argument("--json", type=Path, default=BENCHMARKS / "runs_at_scale_results.json")
     parser.add_argument("--results", type=Path, default=None, help="RESULTS.md to write the section into")
     parser.add_argument("--keep", type=Path, default=None, help="folder for the SQLite file (kept; default: temporary)")

@@ -246,6 +246,8 @@ _INDEX_RUN = (
 _TEXT_INDEX = TextIndex(
     ids="SELECT handler_id FROM search_text WHERE handler_id ILIKE %s ESCAPE '\\' OR input_text ILIKE %s ESCAPE '\\' "
         "OR result ILIKE %s ESCAPE '\\' OR error ILIKE %s ESCAPE '\\'",
+    row="(h.handler_id ILIKE %s ESCAPE '\\' OR i.input_text ILIKE %s ESCAPE '\\' OR h.result ILIKE %s ESCAPE '\\' "
+        "OR h.error ILIKE %s ESCAPE '\\')",
     params=lambda text: [like_pattern(text)] * 4,
 )
 _TABLES = ("handlers", "snapshots", "journal", "stream", "inbox", "run_index", "llm_calls")

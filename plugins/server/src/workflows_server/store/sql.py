@@ -92,10 +92,12 @@ class TextIndex:
     """A store's full-text index of the runs' text (id, input, result, error).
 
     ``ids`` is a ``SELECT`` of the handler ids whose text holds a string (case-insensitive
-    substring, as ``LIKE``), and ``params`` its parameters for that string.
+    substring), ``row`` the same test for one run (the handler ``h`` and its index entry
+    ``i`` of the run list's statement), and ``params`` their parameters for that string.
     """
 
     ids: str
+    row: str
     params: Callable[[str], list[Any]]
 
 
@@ -104,9 +106,9 @@ def like_pattern(text: str) -> str:
     return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _filters(query: RunQuery, *, mark: str, text_ids: TextIndex | None) -> tuple[list[str], list[Any]]:
-    """The ``WHERE`` conditions of ``query`` and their parameters; the text is looked up
-    in ``text_ids`` when given, else matched with ``LIKE`` on each run read."""
+def _filters(query: RunQuery, *, mark: str, text_index: TextIndex, look_up: bool) -> tuple[list[str], list[Any]]:
+    """The ``WHERE`` conditions of ``query`` and their parameters; the text is looked up in
+    the index (``look_up``), or tested on each run read."""
     where: list[str] = []
     params: list[Any] = []
     for column, values in (("h.status", query.status), ("h.workflow_name", query.workflow_name)):
@@ -126,16 +128,16 @@ def _filters(query: RunQuery, *, mark: str, text_ids: TextIndex | None) -> tuple
         params.append(query.started_before)
     if query.waiting is not None:
         where.append("h.waiting_since IS NOT NULL" if query.waiting else "h.waiting_since IS NULL")
-    if query.text and text_ids is not None:
-        where.append(f"h.handler_id IN ({text_ids.ids})")
-        params.extend(text_ids.params(query.text))
-    elif query.text:
+    if query.text and len(query.text) < MIN_INDEXED_TEXT:
         like = f"LIKE {mark} ESCAPE '\\'"
         where.append(
             f"(LOWER(COALESCE(i.input_text, '')) {like} OR LOWER(COALESCE(h.result, '')) {like} "
             f"OR LOWER(COALESCE(h.error, '')) {like} OR LOWER(h.handler_id) {like})"
         )
         params.extend([like_pattern(query.text)] * 4)
+    elif query.text:
+        where.append(f"h.handler_id IN ({text_index.ids})" if look_up else text_index.row)
+        params.extend(text_index.params(query.text))
     return where, params
 
 
@@ -178,19 +180,21 @@ class RunSearch:
 
 
 def run_search(
-    query: RunQuery, *, columns: Sequence[str], mark: str, text_ids: TextIndex | None = None, known_total: int | None = None
+    query: RunQuery, *, columns: Sequence[str], mark: str, text_index: TextIndex, look_up: bool = True,
+    known_total: int | None = None,
 ) -> RunSearch:
     """The statements that answer ``query`` in a store whose handler rows have
-    ``columns`` (in ``HandlerRow`` order) and whose driver marks parameters with
-    ``mark`` (``?`` for sqlite3, ``%s`` for psycopg). ``text_ids``: look the text up in
-    this index (else ``LIKE`` on each run read); ``known_total``: the count is known
-    already (no count statement). ``ValueError`` for a bad cursor.
+    ``columns`` (in ``HandlerRow`` order), whose driver marks parameters with ``mark``
+    (``?`` for sqlite3, ``%s`` for psycopg) and whose text index is ``text_index``.
+    ``look_up``: find the text's runs in the index first (else test each run read);
+    ``known_total``: the count is known already (no count statement). ``ValueError`` for
+    a bad cursor.
 
     The page is read newest first (or oldest first) along an index that starts with
     ``started_at``, from the cursor on (keyset pagination: a deep page costs what the
     first one does); the LLM totals are summed for the page's runs only.
     """
-    where, params = _filters(query, mark=mark, text_ids=text_ids)
+    where, params = _filters(query, mark=mark, text_index=text_index, look_up=look_up)
     count = None
     if known_total is None:
         count = Statement(
@@ -238,10 +242,12 @@ def search_runs(
     A text is first looked up in the store's full-text index, counting at most
     ``COUNT_CAP + 1`` runs: when it is that rare, the page and the count are read from the
     runs the index names; when it is more common, the runs are read newest first and
-    matched one by one (``LIKE``), which finds a page's worth quickly precisely because
-    the text is common. Both ways match the same runs.
+    tested one by one (``TextIndex.row``), which finds a page's worth quickly precisely
+    because the text is common. Both ways match the same runs. A text shorter than
+    ``MIN_INDEXED_TEXT`` is tested run by run with ``LOWER(...) LIKE`` (correct, but it
+    reads the whole store when it is rare: the debugger's API refuses such texts).
     """
-    text_ids: TextIndex | None = None
+    look_up = True
     known_total: int | None = None
     if query.text and len(query.text) >= MIN_INDEXED_TEXT:
         probe = Statement(sql=f"SELECT COUNT(*) FROM ({text_index.ids} LIMIT {COUNT_CAP + 1}) m",
@@ -252,9 +258,9 @@ def search_runs(
         alone = RunQuery(text=query.text, limit=query.limit, cursor=query.cursor, oldest_first=query.oldest_first)
         if query == alone:
             known_total = found  # the text is the only filter: the probe counted the runs
-        if found <= COUNT_CAP:
-            text_ids = text_index
-    search = run_search(query, columns=columns, mark=mark, text_ids=text_ids, known_total=known_total)
+        look_up = found <= COUNT_CAP
+    search = run_search(query, columns=columns, mark=mark, text_index=text_index, look_up=look_up,
+                        known_total=known_total)
     total = known_total if search.count is None else int(execute(search.count)[0][0])
     return search.answer(execute(search.page), total, handler_row)
 

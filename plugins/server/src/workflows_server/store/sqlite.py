@@ -50,7 +50,9 @@ from workflows_server.store.sql import (
 def _refresh_text(handler_id: str) -> str:
     """Trigger statements that write the run's row of ``search_text`` again from its handler and index rows."""
     return (
-        f"INSERT OR IGNORE INTO search_keys (handler_id) VALUES ({handler_id}); "
+        # Not INSERT OR IGNORE: a trigger's conflict clause gives way to its outer statement's (an upsert).
+        f"INSERT INTO search_keys (handler_id) SELECT {handler_id} "
+        f"WHERE NOT EXISTS (SELECT 1 FROM search_keys WHERE handler_id = {handler_id}); "
         f"DELETE FROM search_text WHERE rowid = (SELECT id FROM search_keys WHERE handler_id = {handler_id}); "
         "INSERT INTO search_text (rowid, handler_id, input_text, result, error) "
         "SELECT k.id, h.handler_id, i.input_text, h.result, h.error FROM search_keys k "
@@ -217,6 +219,8 @@ _INDEX_NEW_TEXT = (
 # it is a substring, case-insensitively (what LIKE '%text%' matched).
 _TEXT_INDEX = TextIndex(
     ids="SELECT k.handler_id FROM search_text JOIN search_keys k ON k.id = search_text.rowid WHERE search_text MATCH ?",
+    row="EXISTS (SELECT 1 FROM search_keys k JOIN search_text ON search_text.rowid = k.id "
+        "WHERE k.handler_id = h.handler_id AND search_text MATCH ?)",
     params=lambda text: ['"' + text.replace('"', '""') + '"'],
 )
 
@@ -278,6 +282,8 @@ class SqliteStore(RunStore):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable_fsync else 'NORMAL'}")
             self._db.execute("PRAGMA busy_timeout=10000")
+            # 64 MiB of pages (SQLite's default is 2 MiB): the indexes of a million runs stay in memory.
+            self._db.execute("PRAGMA cache_size=-65536")
             self.migrated_from = migrate(self._db, file)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the SQLite store {file}: {exc}") from exc
