@@ -268,7 +268,7 @@ def migrate(connection: psycopg.Connection[Any], url: str) -> int:
         for statements in MIGRATIONS[found:]:
             for statement in statements:
                 try:
-                    connection.execute(statement)  # type: ignore[arg-type]
+                    connection.execute(statement)
                 except psycopg.Error as exc:
                     if "pg_trgm" not in statement:
                         raise

@@ -261,7 +261,7 @@ def search_runs(
         look_up = found <= COUNT_CAP
     search = run_search(query, columns=columns, mark=mark, text_index=text_index, look_up=look_up,
                         known_total=known_total)
-    total = known_total if search.count is None else int(execute(search.count)[0][0])
+    total = int(execute(search.count)[0][0]) if search.count is not None else int(known_total or 0)
     return search.answer(execute(search.page), total, handler_row)
 
 
