@@ -36,6 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
+from benchmarks.report import KEPT
 from workflows_server.store import HandlerRow, NewRun, RunStore, SqliteStore, Status
 from workflows_server.store.queries import RunIndexUpdate, RunQuery, encode_cursor
 from workflows_server.store.sql import COUNT_CAP
@@ -56,7 +57,7 @@ CITIES = (
     "Oban",
 )
 SERVICES = ("payments", "inventory", "search", "mailer", "pricing", "geo", "ledger", "auth", "catalog", "shipping")
-BEGIN, END = "<!-- runs-at-scale:start -->", "<!-- runs-at-scale:end -->"
+BEGIN, END = KEPT[0]
 
 
 def make_run(index: int, runs: int, rng: random.Random) -> NewRun:
@@ -105,7 +106,7 @@ class Case:
     query: RunQuery
 
 
-def cases(store: RunStore, runs: int) -> list[Case]:
+def cases(runs: int) -> list[Case]:
     """The list, each filter and text searches, with values taken from the generated runs."""
     rng = random.Random(7)
     sample = [make_run(i, runs, rng) for i in range(min(runs, 200))]
@@ -148,7 +149,7 @@ def measure(store: RunStore, runs: int, repeat: int) -> list[dict[str, Any]]:
     """Time each case's first page and a deep page (the list's API does ``search_runs`` + ``workflow_names``)."""
     rows = []
     names_ms, _ = timed(store.workflow_names, repeat)
-    for case in cases(store, runs):
+    for case in cases(runs):
         first_ms, page = timed(partial(store.search_runs, case.query), repeat)
         row: dict[str, Any] = {
             "query": case.name, "total": page.total, "capped": page.total_capped,
@@ -270,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 parser.error(f"unknown store {name!r}: use sqlite or postgres")
             seconds = fill(store, args.runs, batch=args.batch)
+            if name == "postgres":
+                # Statistics, as autovacuum gathers them after such a load (the planner needs them).
+                store._db.execute("ANALYZE")  # type: ignore[attr-defined]  # noqa: SLF001
             print(f"{name}: filled in {seconds:.1f} s; timing", file=sys.stderr, flush=True)
             report["stores"][{"sqlite": "SQLite", "postgres": "PostgreSQL"}[name]] = {
                 "detail": detail, "fill_s": seconds, "rows": measure(store, args.runs, args.repeat),

@@ -210,8 +210,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                 input_text = excluded.input_text, result = excluded.result, error = excluded.error;
             RETURN NULL;
         END $$""",
-        "CREATE TRIGGER search_on_insert AFTER INSERT OR DELETE ON handlers "
+        "CREATE TRIGGER search_on_delete AFTER DELETE ON handlers "
         "FOR EACH ROW EXECUTE FUNCTION workflows_search_refresh()",
+        # New runs, once per statement: create_handlers inserts thousands in one.
+        """CREATE FUNCTION workflows_search_added() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO search_text (handler_id, input_text, result, error)
+                SELECT n.handler_id, i.input_text, n.result, n.error FROM added n
+                LEFT JOIN run_index i ON i.handler_id = n.handler_id
+            ON CONFLICT (handler_id) DO UPDATE SET
+                input_text = excluded.input_text, result = excluded.result, error = excluded.error;
+            RETURN NULL;
+        END $$""",
+        "CREATE TRIGGER search_on_insert AFTER INSERT ON handlers REFERENCING NEW TABLE AS added "
+        "FOR EACH STATEMENT EXECUTE FUNCTION workflows_search_added()",
         "CREATE TRIGGER search_on_update AFTER UPDATE OF result, error ON handlers FOR EACH ROW "
         "WHEN (OLD.result IS DISTINCT FROM NEW.result OR OLD.error IS DISTINCT FROM NEW.error) "
         "EXECUTE FUNCTION workflows_search_refresh()",
@@ -420,23 +432,28 @@ class PostgresStore(SharedStore):
                 cursor.executemany(
                     _INDEX_RUN, [self._index_values(run.row.handler_id, run.index) for run in runs if run.index]
                 )
-                cursor.executemany(
+                rows = [run.row for run in runs]
+                # One statement per table (arrays unnested), so the text-index trigger runs once.
+                cursor.execute(
                     "INSERT INTO handlers (handler_id, workflow_name, run_id, status, error, result, started_at, "
                     "updated_at, completed_at, start_event, carrier, epoch, waiting_since, continued) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s)",
+                    "SELECT a, b, c, d, e, f, g, h, i, j, k, 0, l, m FROM unnest("
+                    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+                    "%s::text[], %s::text[], %s::text[], %s::text[], %s::int[]) AS t(a, b, c, d, e, f, g, h, i, j, k, l, m)",
                     [
-                        (
-                            row.handler_id, row.workflow_name, row.run_id, row.status, row.error,
-                            json.dumps(row.result) if row.result is not None else None, row.started_at,
-                            row.updated_at or row.started_at, row.completed_at, row.start_event,
-                            json.dumps(row.carrier), row.waiting_since, row.continued,
-                        )
-                        for row in (run.row for run in runs)
+                        [r.handler_id for r in rows], [r.workflow_name for r in rows], [r.run_id for r in rows],
+                        [r.status for r in rows], [r.error for r in rows],
+                        [None if r.result is None else json.dumps(r.result) for r in rows],
+                        [r.started_at for r in rows], [r.updated_at or r.started_at for r in rows],
+                        [r.completed_at for r in rows], [r.start_event for r in rows],
+                        [json.dumps(r.carrier) for r in rows], [r.waiting_since for r in rows],
+                        [r.continued for r in rows],
                     ],
                 )
-                cursor.executemany(
-                    "INSERT INTO snapshots (handler_id, epoch, at, payload) VALUES (%s, 0, %s, %s)",
-                    [(run.row.handler_id, now, json.dumps(run.base)) for run in runs],
+                cursor.execute(
+                    "INSERT INTO snapshots (handler_id, epoch, at, payload) "
+                    "SELECT id, 0, %s, payload FROM unnest(%s::text[], %s::text[]) AS t(id, payload)",
+                    [now, [r.handler_id for r in rows], [json.dumps(run.base) for run in runs]],
                 )
                 queued = next((run.row.handler_id for run in runs if run.row.status == "running"), None)
                 if queued is not None:

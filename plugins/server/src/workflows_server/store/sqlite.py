@@ -247,6 +247,11 @@ def migrate(connection: sqlite3.Connection, path: str) -> int:
         )
     if found == SCHEMA_VERSION:
         return found
+    if sqlite3.sqlite_version_info < (3, 34):
+        raise StoreError(
+            f"{path} needs SQLite 3.34 or newer for the run search (the FTS5 trigram tokenizer); this Python "
+            f"has SQLite {sqlite3.sqlite_version}: use a Python built with a newer SQLite"
+        )
     connection.execute("BEGIN IMMEDIATE")
     try:
         for statements in MIGRATIONS[found:]:
