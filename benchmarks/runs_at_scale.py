@@ -246,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=BENCHMARKS / "runs_at_scale_results.json")
     parser.add_argument("--results", type=Path, default=None, help="RESULTS.md to write the section into")
     parser.add_argument("--keep", type=Path, default=None, help="folder for the SQLite file (kept; default: temporary)")
+    parser.add_argument("--postgres-url", default=None,
+                        help="an empty PostgreSQL database to fill (default: a throwaway cluster)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="time the store filled by an earlier run (SQLite: with --keep; PostgreSQL: with "
+                             "--postgres-url), its fill time read from --json")
     args = parser.parse_args(argv)
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     report: dict[str, Any] = {"runs": args.runs, "repeat": args.repeat, "machine": machine(), "stores": {},
@@ -256,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             if name == "sqlite":
                 folder = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="runs-at-scale-")))
                 path = Path(folder) / f"runs-{args.runs}.db"
-                path.unlink(missing_ok=True)
+                reuse = args.reuse and args.keep is not None and path.exists()
+                if not reuse:
+                    path.unlink(missing_ok=True)
                 store: RunStore = SqliteStore(path)
                 detail = f"SQLite {report['machine']['sqlite']}, one file, WAL"
             elif name == "postgres":
@@ -264,18 +271,23 @@ def main(argv: list[str] | None = None) -> int:
                 from support.postgres import throwaway_cluster  # noqa: PLC0415
                 from workflows_server.store.postgres import PostgresStore  # noqa: PLC0415
 
-                url = stack.enter_context(throwaway_cluster())
+                url = args.postgres_url or stack.enter_context(throwaway_cluster())
                 store = PostgresStore(url)
+                reuse = args.reuse and args.postgres_url is not None
                 version = store._read("SHOW server_version")[0][0]  # noqa: SLF001
                 detail = f"PostgreSQL {version} (Debian), a throwaway cluster on loopback (fsync off)"
             else:
                 parser.error(f"unknown store {name!r}: use sqlite or postgres")
-            seconds = fill(store, args.runs, batch=args.batch)
-            if name == "postgres":
+            title = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[name]
+            if reuse:
+                seconds = json.loads(args.json.read_text())["stores"][title]["fill_s"]
+            else:
+                seconds = fill(store, args.runs, batch=args.batch)
+            if name == "postgres" and not reuse:
                 # Statistics, as autovacuum gathers them after such a load (the planner needs them).
                 store._db.execute("ANALYZE")  # type: ignore[attr-defined]  # noqa: SLF001
             print(f"{name}: filled in {seconds:.1f} s; timing", file=sys.stderr, flush=True)
-            report["stores"][{"sqlite": "SQLite", "postgres": "PostgreSQL"}[name]] = {
+            report["stores"][title] = {
                 "detail": detail, "fill_s": seconds, "rows": measure(store, args.runs, args.repeat),
             }
             store.close()

@@ -181,7 +181,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # with pg_trgm (SQLite's 5)
     (
         "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-        "CREATE INDEX handlers_by_status_start ON handlers (status, started_at, handler_id)",
+        # waiting_since last: "running, waiting or not" is counted from the index alone.
+        "CREATE INDEX handlers_by_status_start ON handlers (status, started_at, handler_id, waiting_since)",
         "CREATE INDEX handlers_by_workflow_start ON handlers (workflow_name, started_at, handler_id)",
         "CREATE INDEX handlers_waiting ON handlers (started_at, handler_id) WHERE waiting_since IS NOT NULL",
         "CREATE INDEX run_index_by_parent ON run_index (parent_id)",
@@ -258,9 +259,12 @@ _INDEX_RUN = (
 _TEXT_INDEX = TextIndex(
     ids="SELECT handler_id FROM search_text WHERE handler_id ILIKE %s ESCAPE '\\' OR input_text ILIKE %s ESCAPE '\\' "
         "OR result ILIKE %s ESCAPE '\\' OR error ILIKE %s ESCAPE '\\'",
+    params=lambda text: [like_pattern(text)] * 4,
     row="(h.handler_id ILIKE %s ESCAPE '\\' OR i.input_text ILIKE %s ESCAPE '\\' OR h.result ILIKE %s ESCAPE '\\' "
         "OR h.error ILIKE %s ESCAPE '\\')",
-    params=lambda text: [like_pattern(text)] * 4,
+    row_params=lambda text: [like_pattern(text)] * 4,
+    among="h.handler_id = ANY(%s)",
+    found=list,
 )
 _TABLES = ("handlers", "snapshots", "journal", "stream", "inbox", "run_index", "llm_calls")
 

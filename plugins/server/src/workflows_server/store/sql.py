@@ -15,7 +15,7 @@ stays in ``sqlite.py`` and ``postgres.py``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from workflows_server.store.base import HandlerRow, HandlerUpdate, now_iso
@@ -92,13 +92,19 @@ class TextIndex:
     """A store's full-text index of the runs' text (id, input, result, error).
 
     ``ids`` is a ``SELECT`` of the handler ids whose text holds a string (case-insensitive
-    substring), ``row`` the same test for one run (the handler ``h`` and its index entry
-    ``i`` of the run list's statement), and ``params`` their parameters for that string.
+    substring) and ``params`` its parameters for that string; ``row`` is the same test for
+    one run (the handler ``h`` and its index entry ``i`` of the run list's statement),
+    ``row_params`` its parameters.
+    The ids ``ids`` found are then handed to the list's statements as one parameter.
     """
 
     ids: str
-    row: str
     params: Callable[[str], list[Any]]
+    row: str
+    row_params: Callable[[str], list[Any]]
+    among: str
+    """A condition on ``h.handler_id`` with one parameter: the ids found (``found``)."""
+    found: Callable[[list[str]], Any]
 
 
 def like_pattern(text: str) -> str:
@@ -106,9 +112,11 @@ def like_pattern(text: str) -> str:
     return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _filters(query: RunQuery, *, mark: str, text_index: TextIndex, look_up: bool) -> tuple[list[str], list[Any]]:
-    """The ``WHERE`` conditions of ``query`` and their parameters; the text is looked up in
-    the index (``look_up``), or tested on each run read."""
+def _filters(
+    query: RunQuery, *, mark: str, text_index: TextIndex, found: list[str] | None
+) -> tuple[list[str], list[Any]]:
+    """The ``WHERE`` conditions of ``query`` and their parameters; the text's runs are
+    ``found`` (looked up in the index already), or each run read is tested."""
     where: list[str] = []
     params: list[Any] = []
     for column, values in (("h.status", query.status), ("h.workflow_name", query.workflow_name)):
@@ -135,16 +143,16 @@ def _filters(query: RunQuery, *, mark: str, text_index: TextIndex, look_up: bool
             f"OR LOWER(COALESCE(h.error, '')) {like} OR LOWER(h.handler_id) {like})"
         )
         params.extend([like_pattern(query.text)] * 4)
+    elif query.text and found is not None:
+        where.append(text_index.among)
+        params.append(text_index.found(found))
     elif query.text:
-        where.append(f"h.handler_id IN ({text_index.ids})" if look_up else text_index.row)
-        params.extend(text_index.params(query.text))
+        where.append(text_index.row)
+        params.extend(text_index.row_params(query.text))
     return where, params
 
 
-_SUMMARY = (
-    "i.session_id AS i_session_id, COALESCE(i.steps, 0) AS i_steps, i.parent_id AS i_parent_id, "
-    "i.relation AS i_relation, i.fork_seq AS i_fork_seq, i.input_text AS i_input_text"
-)
+_SUMMARY = "i.session_id, COALESCE(i.steps, 0), i.parent_id, i.relation, i.fork_seq, i.input_text"
 _BASE = "FROM handlers h LEFT JOIN run_index i ON i.handler_id = h.handler_id"
 
 
@@ -180,21 +188,23 @@ class RunSearch:
 
 
 def run_search(
-    query: RunQuery, *, columns: Sequence[str], mark: str, text_index: TextIndex, look_up: bool = True,
+    query: RunQuery, *, columns: Sequence[str], mark: str, text_index: TextIndex, found: list[str] | None = None,
     known_total: int | None = None,
 ) -> RunSearch:
     """The statements that answer ``query`` in a store whose handler rows have
     ``columns`` (in ``HandlerRow`` order), whose driver marks parameters with ``mark``
     (``?`` for sqlite3, ``%s`` for psycopg) and whose text index is ``text_index``.
-    ``look_up``: find the text's runs in the index first (else test each run read);
-    ``known_total``: the count is known already (no count statement). ``ValueError`` for
-    a bad cursor.
+    ``found``: the runs holding the text, looked up in the index already (else each run
+    read is tested); ``known_total``: the count is known already (no count statement).
+    ``ValueError`` for a bad cursor.
 
     The page is read newest first (or oldest first) along an index that starts with
     ``started_at``, from the cursor on (keyset pagination: a deep page costs what the
-    first one does); the LLM totals are summed for the page's runs only.
+    first one does); several statuses are read each along its own index and merged (one
+    index read in time order per status, never a sort of every run of them); the LLM
+    totals are summed for the page's runs only.
     """
-    where, params = _filters(query, mark=mark, text_index=text_index, look_up=look_up)
+    where, params = _filters(query, mark=mark, text_index=text_index, found=found)
     count = None
     if known_total is None:
         count = Statement(
@@ -202,30 +212,47 @@ def run_search(
             + f" LIMIT {COUNT_CAP + 1}) c",
             params=list(params),
         )
+    limit = max(1, min(int(query.limit), MAX_PAGE))
     older = not query.oldest_first
-    if query.cursor:
-        started_at, handler_id = decode_cursor(query.cursor)
-        op = "<" if older else ">"
-        # The first condition is a plain range on the index; the row value picks the exact place.
-        where.append(f"h.started_at {op}= {mark} AND (h.started_at, h.handler_id) {op} ({mark}, {mark})")
-        params.extend([started_at, started_at, handler_id])
     order = "DESC" if older else "ASC"
     selected = ", ".join(f"h.{column}" for column in columns)
-    inner = (
-        f"SELECT {selected}, {_SUMMARY} {_BASE}" + ((" WHERE " + " AND ".join(where)) if where else "")
-        + f" ORDER BY h.started_at {order}, h.handler_id {order} LIMIT {mark}"
-    )
-    outer = ", ".join(f"p.{column}" for column in columns)
+
+    def page_of(one: RunQuery) -> tuple[str, list[Any]]:
+        conditions, values = _filters(one, mark=mark, text_index=text_index, found=found)
+        if one.cursor:
+            started_at, handler_id = decode_cursor(one.cursor)
+            op = "<" if older else ">"
+            # The first condition is a plain range on the index; the row value picks the exact place.
+            conditions.append(f"h.started_at {op}= {mark} AND (h.started_at, h.handler_id) {op} ({mark}, {mark})")
+            values.extend([started_at, started_at, handler_id])
+        sql = (
+            f"SELECT h.handler_id AS handler_id, h.started_at AS started_at {_BASE}"
+            + ((" WHERE " + " AND ".join(conditions)) if conditions else "")
+            + f" ORDER BY h.started_at {order}, h.handler_id {order} LIMIT {mark}"
+        )
+        return sql, [*values, limit + 1]
+
+    statuses = list(query.status or ())
+    if len(statuses) > 1:
+        parts = [page_of(replace(query, status=[status])) for status in statuses]
+        inner = (
+            "SELECT * FROM (" + " UNION ALL ".join(f"SELECT * FROM ({sql}) s{n}" for n, (sql, _) in enumerate(parts))
+            + f") u ORDER BY u.started_at {order}, u.handler_id {order} LIMIT {mark}"
+        )
+        inner_params = [value for _, values in parts for value in values] + [limit + 1]
+    else:
+        inner, inner_params = page_of(query)
+    # The page's ids are chosen first (reading only what the filters need); the rest of
+    # each run (its row, index entry, LLM totals) is read for those alone.
     page_sql = (
-        f"SELECT {outer}, p.i_session_id, p.i_steps, p.i_parent_id, p.i_relation, p.i_fork_seq, p.i_input_text, "
+        f"SELECT {selected}, {_SUMMARY}, "
         "COALESCE((SELECT SUM(c.total_tokens) FROM llm_calls c WHERE c.handler_id = p.handler_id), 0), "
         "(SELECT SUM(c.cost) FROM llm_calls c WHERE c.handler_id = p.handler_id), "
         "(SELECT COUNT(*) FROM llm_calls c WHERE c.handler_id = p.handler_id) "
-        f"FROM ({inner}) p ORDER BY p.started_at {order}, p.handler_id {order}"
+        f"FROM ({inner}) p JOIN handlers h ON h.handler_id = p.handler_id "
+        f"LEFT JOIN run_index i ON i.handler_id = p.handler_id ORDER BY p.started_at {order}, p.handler_id {order}"
     )
-    limit = max(1, min(int(query.limit), MAX_PAGE))
-    return RunSearch(count=count, page=Statement(sql=page_sql, params=[*params, limit + 1]), limit=limit,
-                     width=len(columns))
+    return RunSearch(count=count, page=Statement(sql=page_sql, params=inner_params), limit=limit, width=len(columns))
 
 
 def search_runs(
@@ -239,27 +266,27 @@ def search_runs(
 ) -> RunPage:
     """``RunStore.search_runs`` for a SQL store: ``execute`` runs a statement and returns its rows.
 
-    A text is first looked up in the store's full-text index, counting at most
-    ``COUNT_CAP + 1`` runs: when it is that rare, the page and the count are read from the
-    runs the index names; when it is more common, the runs are read newest first and
+    A text is first looked up in the store's full-text index, reading at most
+    ``COUNT_CAP + 1`` runs' ids: when it is that rare, the page and the count are read
+    from those runs; when it is more common, the runs are read newest first and
     tested one by one (``TextIndex.row``), which finds a page's worth quickly precisely
     because the text is common. Both ways match the same runs. A text shorter than
     ``MIN_INDEXED_TEXT`` is tested run by run with ``LOWER(...) LIKE`` (correct, but it
     reads the whole store when it is rare: the debugger's API refuses such texts).
     """
-    look_up = True
+    found: list[str] | None = None
     known_total: int | None = None
     if query.text and len(query.text) >= MIN_INDEXED_TEXT:
-        probe = Statement(sql=f"SELECT COUNT(*) FROM ({text_index.ids} LIMIT {COUNT_CAP + 1}) m",
-                          params=text_index.params(query.text))
-        found = int(execute(probe)[0][0])
-        if found == 0:
+        probe = Statement(sql=f"{text_index.ids} LIMIT {COUNT_CAP + 1}", params=text_index.params(query.text))
+        ids = [str(r[0]) for r in execute(probe)]
+        if not ids:
             return RunPage()
         alone = RunQuery(text=query.text, limit=query.limit, cursor=query.cursor, oldest_first=query.oldest_first)
         if query == alone:
-            known_total = found  # the text is the only filter: the probe counted the runs
-        look_up = found <= COUNT_CAP
-    search = run_search(query, columns=columns, mark=mark, text_index=text_index, look_up=look_up,
+            known_total = len(ids)  # the text is the only filter: the probe counted the runs
+        if len(ids) <= COUNT_CAP:
+            found = ids
+    search = run_search(query, columns=columns, mark=mark, text_index=text_index, found=found,
                         known_total=known_total)
     total = int(execute(search.count)[0][0]) if search.count is not None else int(known_total or 0)
     return search.answer(execute(search.page), total, handler_row)

@@ -174,7 +174,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # version 5: a million runs: the list read newest first under each filter, and full-text search
     (
-        "CREATE INDEX handlers_by_status_start ON handlers (status, started_at, handler_id)",
+        # waiting_since last: "running, waiting or not" is counted from the index alone.
+        "CREATE INDEX handlers_by_status_start ON handlers (status, started_at, handler_id, waiting_since)",
         "CREATE INDEX handlers_by_workflow_start ON handlers (workflow_name, started_at, handler_id)",
         "CREATE INDEX handlers_waiting ON handlers (started_at, handler_id) WHERE waiting_since IS NOT NULL",
         "CREATE INDEX run_index_by_parent ON run_index (parent_id)",
@@ -219,10 +220,19 @@ _INDEX_NEW_TEXT = (
 # it is a substring, case-insensitively (what LIKE '%text%' matched).
 _TEXT_INDEX = TextIndex(
     ids="SELECT k.handler_id FROM search_text JOIN search_keys k ON k.id = search_text.rowid WHERE search_text MATCH ?",
-    row="EXISTS (SELECT 1 FROM search_keys k JOIN search_text ON search_text.rowid = k.id "
-        "WHERE k.handler_id = h.handler_id AND search_text MATCH ?)",
     params=lambda text: ['"' + text.replace('"', '""') + '"'],
+    # Per run, a function of this connection (an FTS5 query per run would read the whole
+    # index each time); it folds case as the trigram tokenizer does, non-ASCII letters too.
+    row="holds_text(?, h.handler_id, i.input_text, h.result, h.error)",
+    row_params=lambda text: [text.lower()],
+    among="h.handler_id IN (SELECT value FROM json_each(?))",
+    found=json.dumps,
 )
+
+
+def _holds_text(needle: str, *fields: str | None) -> bool:
+    """SQL ``holds_text(needle, field, ...)``: is ``needle`` (lowered) in a field, case-insensitively."""
+    return any(field is not None and needle in field.lower() for field in fields)
 
 
 def path_from_url(url: str) -> str:
@@ -289,6 +299,7 @@ class SqliteStore(RunStore):
             self._db.execute("PRAGMA busy_timeout=10000")
             # 64 MiB of pages (SQLite's default is 2 MiB): the indexes of a million runs stay in memory.
             self._db.execute("PRAGMA cache_size=-65536")
+            self._db.create_function("holds_text", -1, _holds_text, deterministic=True)
             self.migrated_from = migrate(self._db, file)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the SQLite store {file}: {exc}") from exc
