@@ -189,8 +189,9 @@ def machine() -> dict[str, Any]:
         pass
     import sqlite3
 
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     return {"os": platform.platform(), "cpu": f"{cpu}, {os.cpu_count()} logical cores", "memory": memory,
-            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version}
+            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "load average at start": load}
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -74,6 +74,12 @@ CHANNEL = "workflows_server"
 """The ``NOTIFY`` channel; payloads are ``kind:handler_id`` (kinds: stream, status, inbox, queue)."""
 _MIGRATION_LOCK = 0x776F726B666C6F77  # "workflow": one advisory lock id for schema changes
 
+_TEXT_UPSERT = """ON CONFLICT (handler_id) DO UPDATE SET
+                input_text = excluded.input_text, result = excluded.result, error = excluded.error;
+            RETURN NULL;
+        END $$"""
+"""The end of the trigger functions that write a run's row of ``search_text`` (migration 4)."""
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # version 1: runs, their snapshots, journal and stream (SQLite's versions 1 and 2)
     (
@@ -207,10 +213,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             INSERT INTO search_text (handler_id, input_text, result, error)
                 SELECT h.handler_id, i.input_text, h.result, h.error FROM handlers h
                 LEFT JOIN run_index i ON i.handler_id = h.handler_id WHERE h.handler_id = NEW.handler_id
-            ON CONFLICT (handler_id) DO UPDATE SET
-                input_text = excluded.input_text, result = excluded.result, error = excluded.error;
-            RETURN NULL;
-        END $$""",
+            """ + _TEXT_UPSERT,
         "CREATE TRIGGER search_on_delete AFTER DELETE ON handlers "
         "FOR EACH ROW EXECUTE FUNCTION workflows_search_refresh()",
         # New runs, once per statement: create_handlers inserts thousands in one.
@@ -219,10 +222,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             INSERT INTO search_text (handler_id, input_text, result, error)
                 SELECT n.handler_id, i.input_text, n.result, n.error FROM added n
                 LEFT JOIN run_index i ON i.handler_id = n.handler_id
-            ON CONFLICT (handler_id) DO UPDATE SET
-                input_text = excluded.input_text, result = excluded.result, error = excluded.error;
-            RETURN NULL;
-        END $$""",
+            """ + _TEXT_UPSERT,
         "CREATE TRIGGER search_on_insert AFTER INSERT ON handlers REFERENCING NEW TABLE AS added "
         "FOR EACH STATEMENT EXECUTE FUNCTION workflows_search_added()",
         "CREATE TRIGGER search_on_update AFTER UPDATE OF result, error ON handlers FOR EACH ROW "
