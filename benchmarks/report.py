@@ -270,7 +270,21 @@ def write_markdown(
         lines.append("")
     if chart_name:
         lines += ["## Chart", "", f"![benchmark chart]({chart_name})", ""]
+    lines += _kept_sections(path)
     path.write_text("\n".join(lines))
+
+
+KEPT = (("<!-- runs-at-scale:start -->", "<!-- runs-at-scale:end -->"),)
+"""Sections other benchmarks write into RESULTS.md (``benchmarks/runs_at_scale.py``), kept when it is rewritten."""
+
+
+def _kept_sections(path: Path) -> list[str]:
+    text = path.read_text() if path.exists() else ""
+    kept = []
+    for begin, end in KEPT:
+        if begin in text and end in text:
+            kept += [text[text.index(begin): text.index(end) + len(end)], ""]
+    return kept
 
 
 def write_raw(path: Path, measurements: list[Measurement], run: Run, machine_info: dict[str, str]) -> None:

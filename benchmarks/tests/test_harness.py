@@ -130,3 +130,24 @@ def test_an_interpreter_without_our_engine_is_refused_with_a_hint(tmp_path: Path
     assert "cannot import this project's engine: ModuleNotFoundError" in done.stderr
     assert "pip install -e ." in done.stderr
     assert not (tmp_path / "RESULTS.md").exists()
+
+
+def test_the_million_runs_benchmark_runs_on_a_tiny_store_and_keeps_its_results_section(tmp_path: Path) -> None:
+    from benchmarks import runs_at_scale
+    from benchmarks.report import _kept_sections
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\nother numbers\n")
+    for _ in range(2):  # the second run replaces the section
+        assert runs_at_scale.main(["--runs", "600", "--stores", "sqlite", "--repeat", "1", "--batch", "250",
+                                   "--json", str(tmp_path / "scale.json"), "--results", str(results)]) == 0
+    text = results.read_text()
+    assert text.startswith("# Benchmark results\n\nother numbers") and text.count("## A million runs") == 1
+    report = json.loads((tmp_path / "scale.json").read_text())
+    rows = report["stores"]["SQLite"]["rows"]
+    assert [r["query"] for r in rows] == [c.name for c in runs_at_scale.cases(600)]
+    assert all(f"| {r['query']} |" in text for r in rows)
+    listed = rows[0]
+    assert listed["total"] == 600 and not listed["capped"] and "deep_ms" in listed
+    assert next(r for r in rows if r["query"].startswith("text: an order id"))["total"] == 1
+    assert "<!-- runs-at-scale:start -->" in "\n".join(_kept_sections(results)), "python -m benchmarks keeps it"

@@ -267,3 +267,40 @@ def test_a_session_is_shown_as_one_conversation(make_server, chromium) -> None:
     assert "Tokyo: 24 °C, sunny" in turns.nth(0).locator(".bubble.agent").inner_text()
     assert "And in Paris?" in turns.nth(1).locator(".bubble.user").inner_text()
     browser.check()
+
+
+def test_a_big_store_shows_a_capped_count_and_searches_from_three_characters(make_server, chromium, tmp_path) -> None:
+    # 10 050 finished runs written into the server's store beforehand (create_handlers, one
+    # transaction; finished in the future, so retention leaves them): more than the count's cap of 10 000.
+    from workflows_server.store import HandlerRow, NewRun, SqliteStore
+    from workflows_server.store.queries import RunIndexUpdate
+
+    store = SqliteStore(tmp_path / "runs.db")
+    store.create_handlers([
+        NewRun(row=HandlerRow(handler_id=f"old-{n:05d}", workflow_name="imported", run_id=f"r{n}", status="completed",
+                              started_at=f"2030-01-01T00:{n // 600 % 60:02d}:{n % 60:02d}.{n:06d}+00:00",
+                              completed_at="2030-01-02T00:00:00+00:00"),
+               index=RunIndexUpdate(input_text=json.dumps({"city": "Zanzibar" if n % 1000 == 7 else "Lima"})))
+        for n in range(10_050)
+    ])
+    store.close()
+    url = _server(make_server).url
+    listed = httpx.get(url + "/api/runs").json()
+    assert (listed["total"], listed["total_capped"], len(listed["runs"])) == (10_000, True, 25)
+    found = httpx.get(url + "/api/runs", params={"q": "zanzibar"}).json()
+    assert (found["total"], found["total_capped"]) == (11, False)
+    short = httpx.get(url + "/api/runs", params={"q": "za"})
+    assert short.status_code == 400 and "at least 3 characters" in short.json()["detail"]
+
+    browser = Browser(url, chromium)
+    page = browser.page()
+    page.goto(url + "/")
+    page.locator("#count", has_text="10 000+ runs").wait_for()
+    assert page.locator("#page-info").inner_text().endswith("of 10 000+")
+    page.fill("#f-q", "za")
+    page.locator("#notice", has_text="at least 3 characters").wait_for()
+    assert page.locator("#count").inner_text() == "10 000+ runs", "a short text does not search"
+    page.fill("#f-q", "zanz")
+    page.locator("#count", has_text="11 runs").wait_for()
+    assert len(_rows(page)) == 11 and page.locator("#notice").inner_text() == ""
+    browser.check()

@@ -11,6 +11,7 @@ from server_helpers import wait_for
 
 from workflows_server.store import FencedOut, HandlerRow, HandlerUpdate, NewStreamEvent, StoreError, open_store
 from workflows_server.store.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore
+from workflows_server.store.queries import RunQuery
 
 
 def _run(store: PostgresStore, handler_id: str = "h", workflow: str = "w") -> None:
@@ -41,6 +42,26 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_runs(fresh_post
     row = store.get_handler("old")
     assert row is not None and row.owner is None and row.fence == 0
     assert [c.handler_id for c in store.claim(workflows=["w"], limit=5, lease_seconds=30)] == ["old"]
+
+
+def test_a_version_3_database_gets_its_search_index_when_opened(fresh_postgres_db: str) -> None:
+    with psycopg.connect(fresh_postgres_db, autocommit=True) as db:
+        db.execute("CREATE TABLE workflows_schema (version INTEGER NOT NULL)")
+        db.execute("INSERT INTO workflows_schema VALUES (3)")
+        for statements in MIGRATIONS[:3]:
+            for statement in statements:
+                db.execute(statement)  # type: ignore[arg-type]
+        db.execute(
+            "INSERT INTO handlers (handler_id, workflow_name, run_id, status, started_at, error) "
+            "VALUES ('old', 'w', 'r1', 'failed', '2025-01-01T00:00:00+00:00', 'Disk Quota exceeded')"
+        )
+        db.execute("INSERT INTO run_index (handler_id, input_text) VALUES ('old', '{\"city\": \"Reykjavik\"}')")
+    store = PostgresStore(fresh_postgres_db)
+    assert store.migrated_from == 3 and SCHEMA_VERSION == 4
+    for text in ("quota", "reykjavik", "OLD"):
+        assert [r.row.handler_id for r in store.search_runs(RunQuery(text=text)).runs] == ["old"], text
+    with psycopg.connect(fresh_postgres_db) as db:
+        assert db.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone() == (1,)
 
 
 def test_a_newer_database_is_refused_naming_the_fix(fresh_postgres_db: str) -> None:
@@ -168,6 +189,7 @@ def test_finished_runs_are_purged_after_the_retention_period(fresh_postgres_db: 
     "test_run_view_folds_attempts_retries_state_changes_and_result",
     "test_store_searches_filters_and_pages_runs_with_their_totals",
     "test_llm_spans_under_a_step_span_become_the_runs_llm_calls",
+    "test_indexed_search_and_capped_counts_answer_as_the_substring_scan_did",
 ])
 def test_the_debuggers_queries_answer_the_same_on_postgres(
     check: str, fresh_postgres_db: str, monkeypatch: pytest.MonkeyPatch, tmp_path

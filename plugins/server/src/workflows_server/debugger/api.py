@@ -6,7 +6,7 @@ conversation). Endpoints, all JSON, errors as ``{"detail": "..."}``:
 
 | method, path | does |
 | --- | --- |
-| GET /api/runs | the run list: ``status`` (running, waiting, completed, failed, cancelled), ``workflow``, ``session``, ``since``/``until`` (ISO 8601), ``q`` (text in input, result, error), ``limit``, ``cursor`` |
+| GET /api/runs | the run list: ``status`` (running, waiting, completed, failed, cancelled), ``workflow``, ``session``, ``since``/``until`` (ISO 8601), ``q`` (text in id, input, result, error; 3 characters or more), ``limit``, ``cursor``; ``total`` counts up to 10 000 (``total_capped``: more match) |
 | GET /api/runs/{id} | the run page's data: the run, its graph, step attempts, back-offs, waits, state after each step with its JSON Patch, events, LLM calls, totals, links |
 | POST /api/runs/{id}/rerun | a new run with the same start event; ``{"handler_id"}`` of it |
 | POST /api/runs/{id}/fork | body ``{"seq": N, "state"?: {...}}``: a new run from the end of the step of work item N |
@@ -29,10 +29,10 @@ from starlette.staticfiles import StaticFiles
 from workflows.representation import get_workflow_representation, render_html
 from workflows_server.http.wire import handler_data, read_json
 from workflows_server.debugger.actions import ActionError, fork, rerun, summary_of
-from workflows_server.http.guard.limits import search_text
 from workflows_server.debugger.view import millis, parse_time, run_view, trace_id_of, trace_link
 from workflows_server.store import STATUSES
 from workflows_server.store.queries import RunQuery, RunSummary
+from workflows_server.store.sql import MIN_INDEXED_TEXT
 
 if TYPE_CHECKING:
     from workflows_server.http.served import Served
@@ -186,10 +186,14 @@ class DebuggerApi:
                 raise ValueError
         except ValueError:
             raise HTTPException(400, f"limit must be an integer from 1 to 500, got {raw_limit!r}") from None
+        text = request.query_params.get("q") or None
+        if text is not None and len(text) < MIN_INDEXED_TEXT:
+            raise HTTPException(400, f"q must be at least {MIN_INDEXED_TEXT} characters, got {text!r}: runs are "
+                                     "searched by the trigrams (3-character pieces) of their text")
         query = RunQuery(
             status=statuses or None, workflow_name=_values(request, "workflow") or None,
             session_id=request.query_params.get("session") or None, started_after=_time(request, "since"),
-            started_before=_time(request, "until"), text=search_text(request.query_params.get("q"), "q"), waiting=waiting,
+            started_before=_time(request, "until"), text=text, waiting=waiting,
             limit=limit, cursor=request.query_params.get("cursor") or None,
         )
         try:
@@ -200,6 +204,7 @@ class DebuggerApi:
         return JSONResponse({
             "runs": [self.summary(s) for s in page.runs],
             "total": page.total,
+            "total_capped": page.total_capped,
             "next_cursor": page.next_cursor,
             "workflows": names,
             "statuses": list(LIST_STATUSES),

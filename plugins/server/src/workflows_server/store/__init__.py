@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from workflows_server.settings import DEFAULT_STORE
-from workflows_server.store.base import RunStore, SharedStore
+from workflows_server.store.base import NewRun, RunStore, SharedStore
 from workflows_server.store.index import RunIndex
 from workflows_server.store.records import (
     Append,
@@ -77,6 +77,7 @@ __all__ = [
     "HandlerRow",
     "HandlerUpdate",
     "JournalEntry",
+    "NewRun",
     "NewStreamEvent",
     "RunIndex",
     "RunStore",

@@ -22,9 +22,11 @@ timestamps), so the SQL of one engine never leaks into the rest.
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
 from workflows_server.store.index import RunIndex
+from workflows_server.store.queries import RunIndexUpdate
 from workflows_server.store.records import (
     Append,
     Claim,
@@ -37,6 +39,16 @@ from workflows_server.store.records import (
     StoreError,
     StreamEvent,
 )
+
+
+@dataclass(kw_only=True)
+class NewRun:
+    """A run to insert with ``RunStore.create_handlers``: its row, its epoch-0 snapshot and its index entry."""
+
+    row: HandlerRow
+    base: dict[str, Any] = field(default_factory=dict)
+    index: RunIndexUpdate | None = None
+
 
 class RunStore(RunIndex):
     """Where runs, their journals, snapshots and streams are kept; see the module docstring.
@@ -53,6 +65,19 @@ class RunStore(RunIndex):
     @abstractmethod
     def create_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
         """Insert a run and its epoch-0 snapshot; ``HandlerExists`` if the id is taken."""
+
+    def create_handlers(self, runs: Sequence[NewRun]) -> None:
+        """Insert many runs, each with its epoch-0 snapshot and its index entry (``index_run``).
+
+        For imports and for filling a store (``benchmarks/runs_at_scale.py``): the SQL stores
+        write them in one transaction, so a thousand runs cost about what one does;
+        ``HandlerExists`` if an id is taken, and nothing is written then. This default
+        writes them one by one with ``create_handler`` and ``index_run`` (not atomic).
+        """
+        for run in runs:
+            self.create_handler(run.row, run.base)
+            if run.index is not None:
+                self.index_run(run.row.handler_id, run.index)
 
     @abstractmethod
     def restart_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
@@ -235,4 +260,4 @@ class SharedStore(RunStore):
         makes (channels: ``"stream"``, ``"status"``, ``"inbox"``, ``"queue"``); returns a function that stops."""
 
 
-__all__ = ["RunStore", "SharedStore"]
+__all__ = ["NewRun", "RunStore", "SharedStore"]

@@ -29,7 +29,7 @@ import uuid
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Literal, Sequence
 
-from workflows_server.store.base import SharedStore
+from workflows_server.store.base import NewRun, SharedStore
 from workflows_server.store.records import (
     Append,
     Claim,
@@ -48,12 +48,15 @@ from workflows_server.store.records import (
 from workflows_server.store.queries import LlmCall, RunIndexUpdate, RunPage, RunQuery
 from workflows_server.store.urls import mask_url
 from workflows_server.store.sql import (
+    WORKFLOW_NAMES,
+    TextIndex,
     handler_update,
+    like_pattern,
     insert_llm_call_sql,
     list_handlers,
     llm_call_of,
     llm_call_values,
-    run_search,
+    search_runs,
     select_llm_calls_sql,
 )
 
@@ -70,6 +73,12 @@ logger = logging.getLogger("workflows_server.store")
 CHANNEL = "workflows_server"
 """The ``NOTIFY`` channel; payloads are ``kind:handler_id`` (kinds: stream, status, inbox, queue)."""
 _MIGRATION_LOCK = 0x776F726B666C6F77  # "workflow": one advisory lock id for schema changes
+
+_TEXT_UPSERT = """ON CONFLICT (handler_id) DO UPDATE SET
+                input_text = excluded.input_text, result = excluded.result, error = excluded.error;
+            RETURN NULL;
+        END $$"""
+"""The end of the trigger functions that write a run's row of ``search_text`` (migration 4)."""
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # version 1: runs, their snapshots, journal and stream (SQLite's versions 1 and 2)
@@ -174,6 +183,56 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             at TEXT NOT NULL
         )""",
     ),
+    # version 4: a million runs: the list read newest first under each filter, and text search
+    # with pg_trgm (SQLite's 5)
+    (
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+        # waiting_since last: "running, waiting or not" is counted from the index alone.
+        "CREATE INDEX handlers_by_status_start ON handlers (status, started_at, handler_id, waiting_since)",
+        "CREATE INDEX handlers_by_workflow_start ON handlers (workflow_name, started_at, handler_id)",
+        "CREATE INDEX handlers_waiting ON handlers (started_at, handler_id) WHERE waiting_since IS NOT NULL",
+        "CREATE INDEX run_index_by_parent ON run_index (parent_id)",
+        """CREATE TABLE search_text (
+            handler_id TEXT PRIMARY KEY,
+            input_text TEXT,
+            result TEXT,
+            error TEXT
+        )""",
+        "INSERT INTO search_text (handler_id, input_text, result, error) "
+        "SELECT h.handler_id, i.input_text, h.result, h.error FROM handlers h "
+        "LEFT JOIN run_index i ON i.handler_id = h.handler_id",
+        "CREATE INDEX search_text_trigrams ON search_text USING gin "
+        "(handler_id gin_trgm_ops, input_text gin_trgm_ops, result gin_trgm_ops, error gin_trgm_ops)",
+        # search_text follows the runs' id, input, result and error, whichever statement changes them.
+        """CREATE FUNCTION workflows_search_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'DELETE' THEN
+                DELETE FROM search_text WHERE handler_id = OLD.handler_id;
+                RETURN NULL;
+            END IF;
+            INSERT INTO search_text (handler_id, input_text, result, error)
+                SELECT h.handler_id, i.input_text, h.result, h.error FROM handlers h
+                LEFT JOIN run_index i ON i.handler_id = h.handler_id WHERE h.handler_id = NEW.handler_id
+            """ + _TEXT_UPSERT,
+        "CREATE TRIGGER search_on_delete AFTER DELETE ON handlers "
+        "FOR EACH ROW EXECUTE FUNCTION workflows_search_refresh()",
+        # New runs, once per statement: create_handlers inserts thousands in one.
+        """CREATE FUNCTION workflows_search_added() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO search_text (handler_id, input_text, result, error)
+                SELECT n.handler_id, i.input_text, n.result, n.error FROM added n
+                LEFT JOIN run_index i ON i.handler_id = n.handler_id
+            """ + _TEXT_UPSERT,
+        "CREATE TRIGGER search_on_insert AFTER INSERT ON handlers REFERENCING NEW TABLE AS added "
+        "FOR EACH STATEMENT EXECUTE FUNCTION workflows_search_added()",
+        "CREATE TRIGGER search_on_update AFTER UPDATE OF result, error ON handlers FOR EACH ROW "
+        "WHEN (OLD.result IS DISTINCT FROM NEW.result OR OLD.error IS DISTINCT FROM NEW.error) "
+        "EXECUTE FUNCTION workflows_search_refresh()",
+        "CREATE TRIGGER search_on_index AFTER INSERT ON run_index FOR EACH ROW WHEN (NEW.input_text IS NOT NULL) "
+        "EXECUTE FUNCTION workflows_search_refresh()",
+        "CREATE TRIGGER search_on_reindex AFTER UPDATE OF input_text ON run_index FOR EACH ROW "
+        "WHEN (OLD.input_text IS DISTINCT FROM NEW.input_text) EXECUTE FUNCTION workflows_search_refresh()",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -185,6 +244,28 @@ _COLUMN_NAMES = tuple(column.strip() for column in _COLUMNS.split(","))
 _MARK = "%s"  # psycopg's parameter mark
 _INSERT_LLM_CALL = insert_llm_call_sql(_MARK)
 _SELECT_LLM_CALLS = select_llm_calls_sql(_MARK)
+_INDEX_RUN = (
+    "INSERT INTO run_index AS r (handler_id, session_id, input_text, steps, parent_id, relation, fork_seq) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (handler_id) DO UPDATE SET "
+    "session_id = COALESCE(excluded.session_id, r.session_id), "
+    "input_text = COALESCE(excluded.input_text, r.input_text), "
+    "steps = CASE WHEN %s::boolean THEN excluded.steps ELSE r.steps + excluded.steps END, "
+    "parent_id = COALESCE(excluded.parent_id, r.parent_id), "
+    "relation = COALESCE(excluded.relation, r.relation), "
+    "fork_seq = COALESCE(excluded.fork_seq, r.fork_seq)"
+)
+# pg_trgm's GIN index answers ILIKE '%text%' on each column (texts of 3 characters or more
+# are looked up by their trigrams; the matches are checked against the text itself).
+_TEXT_INDEX = TextIndex(
+    ids="SELECT handler_id FROM search_text WHERE handler_id ILIKE %s ESCAPE '\\' OR input_text ILIKE %s ESCAPE '\\' "
+        "OR result ILIKE %s ESCAPE '\\' OR error ILIKE %s ESCAPE '\\'",
+    params=lambda text: [like_pattern(text)] * 4,
+    row="(h.handler_id ILIKE %s ESCAPE '\\' OR i.input_text ILIKE %s ESCAPE '\\' OR h.result ILIKE %s ESCAPE '\\' "
+        "OR h.error ILIKE %s ESCAPE '\\')",
+    row_params=lambda text: [like_pattern(text)] * 4,
+    among="h.handler_id = ANY(%s)",
+    found=list,
+)
 _TABLES = ("handlers", "snapshots", "journal", "stream", "inbox", "run_index", "llm_calls")
 
 
@@ -202,7 +283,16 @@ def migrate(connection: psycopg.Connection[Any], url: str) -> int:
             )
         for statements in MIGRATIONS[found:]:
             for statement in statements:
-                connection.execute(statement)
+                try:
+                    connection.execute(statement)
+                except psycopg.Error as exc:
+                    if "pg_trgm" not in statement:
+                        raise
+                    raise StoreError(
+                        f"{url} needs the pg_trgm extension for text search, which this user cannot create ({exc}): "
+                        "have a superuser run CREATE EXTENSION pg_trgm in this database (it ships with PostgreSQL: "
+                        "Debian's postgresql package, postgresql-contrib elsewhere)"
+                    ) from exc
         if found_row is None:
             connection.execute("INSERT INTO workflows_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
         elif found != SCHEMA_VERSION:
@@ -327,26 +417,46 @@ class PostgresStore(SharedStore):
         )
 
     def create_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
+        self.create_handlers([NewRun(row=row, base=base)])
+
+    def create_handlers(self, runs: Sequence[NewRun]) -> None:
+        now = now_iso()
         try:
-            with self._tx() as db:
-                db.execute(
+            with self._tx() as db, db.cursor() as cursor:
+                # Index entries first: the handler's trigger then indexes the run's text once.
+                cursor.executemany(
+                    _INDEX_RUN, [self._index_values(run.row.handler_id, run.index) for run in runs if run.index]
+                )
+                rows = [run.row for run in runs]
+                # One statement per table (arrays unnested), so the text-index trigger runs once.
+                cursor.execute(
                     "INSERT INTO handlers (handler_id, workflow_name, run_id, status, error, result, started_at, "
                     "updated_at, completed_at, start_event, carrier, epoch, waiting_since, continued) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s)",
-                    (
-                        row.handler_id, row.workflow_name, row.run_id, row.status, row.error,
-                        json.dumps(row.result) if row.result is not None else None, row.started_at,
-                        row.updated_at or row.started_at, row.completed_at, row.start_event, json.dumps(row.carrier),
-                        row.waiting_since, row.continued,
-                    ),
+                    "SELECT a, b, c, d, e, f, g, h, i, j, k, 0, l, m FROM unnest("
+                    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+                    "%s::text[], %s::text[], %s::text[], %s::text[], %s::int[]) AS t(a, b, c, d, e, f, g, h, i, j, k, l, m)",
+                    [
+                        [r.handler_id for r in rows], [r.workflow_name for r in rows], [r.run_id for r in rows],
+                        [r.status for r in rows], [r.error for r in rows],
+                        [None if r.result is None else json.dumps(r.result) for r in rows],
+                        [r.started_at for r in rows], [r.updated_at or r.started_at for r in rows],
+                        [r.completed_at for r in rows], [r.start_event for r in rows],
+                        [json.dumps(r.carrier) for r in rows], [r.waiting_since for r in rows],
+                        [r.continued for r in rows],
+                    ],
                 )
-                db.execute(
-                    "INSERT INTO snapshots (handler_id, epoch, at, payload) VALUES (%s, 0, %s, %s)",
-                    (row.handler_id, now_iso(), json.dumps(base)),
+                cursor.execute(
+                    "INSERT INTO snapshots (handler_id, epoch, at, payload) "
+                    "SELECT id, 0, %s, payload FROM unnest(%s::text[], %s::text[]) AS t(id, payload)",
+                    [now, [r.handler_id for r in rows], [json.dumps(run.base) for run in runs]],
                 )
-                self._notify(db, "queue", row.handler_id)
-        except pg_errors.UniqueViolation:
-            raise HandlerExists(f"a handler with id {row.handler_id!r} already exists") from None
+                queued = next((run.row.handler_id for run in runs if run.row.status == "running"), None)
+                if queued is not None:
+                    self._notify(db, "queue", queued)  # one note wakes every replica's claim loop
+        except pg_errors.UniqueViolation as exc:
+            if len(runs) == 1:
+                raise HandlerExists(f"a handler with id {runs[0].row.handler_id!r} already exists") from None
+            raise HandlerExists(f"one of the {len(runs)} handlers' ids is taken ({exc}); none was written") from None
 
     def restart_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
         with self._tx() as db:
@@ -568,31 +678,26 @@ class PostgresStore(SharedStore):
     # ------------------------------------------------------------------ debugger queries
     # Written by any replica (the index and LLM calls describe a run; they are not its
     # journal), so they are not fenced.
+    @staticmethod
+    def _index_values(handler_id: str, update: RunIndexUpdate) -> tuple[Any, ...]:
+        return (
+            handler_id, update.session_id, update.input_text, update.add_steps, update.parent_id,
+            update.relation, update.fork_seq, bool(update.reset_steps),
+        )
+
     def index_run(self, handler_id: str, update: RunIndexUpdate) -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO run_index AS r (handler_id, session_id, input_text, steps, parent_id, relation, fork_seq) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (handler_id) DO UPDATE SET "
-                "session_id = COALESCE(excluded.session_id, r.session_id), "
-                "input_text = COALESCE(excluded.input_text, r.input_text), "
-                "steps = CASE WHEN %s::boolean THEN excluded.steps ELSE r.steps + excluded.steps END, "
-                "parent_id = COALESCE(excluded.parent_id, r.parent_id), "
-                "relation = COALESCE(excluded.relation, r.relation), "
-                "fork_seq = COALESCE(excluded.fork_seq, r.fork_seq)",
-                (
-                    handler_id, update.session_id, update.input_text, update.add_steps, update.parent_id,
-                    update.relation, update.fork_seq, bool(update.reset_steps),
-                ),
-            )
+            db.execute(_INDEX_RUN, self._index_values(handler_id, update))
 
     def search_runs(self, query: RunQuery) -> RunPage:
-        search = run_search(query, columns=_COLUMN_NAMES, mark=_MARK)
-        total = int(self._read(search.count.sql, search.count.params)[0][0])
-        rows = self._read(search.page.sql, search.page.params)
-        return search.answer(rows, total, self._row)
+        with self._lock:
+            return search_runs(
+                query, columns=_COLUMN_NAMES, mark=_MARK, text_index=_TEXT_INDEX, handler_row=self._row,
+                execute=lambda statement: self._read(statement.sql, statement.params),
+            )
 
     def workflow_names(self) -> list[str]:
-        return [r[0] for r in self._read("SELECT DISTINCT workflow_name FROM handlers ORDER BY workflow_name")]
+        return [r[0] for r in self._read(WORKFLOW_NAMES)]
 
     def add_llm_call(self, call: LlmCall) -> None:
         with self._tx() as db:

@@ -10,10 +10,12 @@ debugger and written by its record listener and span processor):
   filtered, searched and paginated by the store itself (newest first, keyset cursor);
 - ``LlmCall``: one LLM call a step made, from the span its client produced.
 
-Every store answers these with portable SQL (no JSON operators, no full-text
-extension): ``LOWER(column) LIKE LOWER(?)`` for search, ``SUM``/``LEFT JOIN`` for
-totals, ``INSERT ... ON CONFLICT DO UPDATE`` for the index. The statements the two stores
-share (the run search, the LLM calls) are built in ``store/sql.py``.
+Every store answers these from its own indexes, built to stay fast with a million runs:
+a full-text index of each run's text (SQLite: an FTS5 table with the trigram tokenizer;
+PostgreSQL: ``pg_trgm`` GIN indexes) kept up to date by triggers, indexes that read the
+list newest first under each filter, keyset cursors, and counts that stop at
+``store.sql.COUNT_CAP`` (``RunPage.total_capped``). The statements the two stores share
+(the run search, the LLM calls) are built in ``store/sql.py``.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class RunQuery:
     started_before: str | None = None
     """ISO 8601; runs started before it."""
     text: str | None = None
-    """Case-insensitive substring of the run's input, result or error."""
+    """Case-insensitive substring of the run's id, input, result or error (docs/debugger.md, "Search")."""
     waiting: bool | None = None
     """Only runs waiting for an outside event (True) or only the others (False)."""
     parent_id: str | None = None
@@ -90,6 +92,9 @@ class RunPage:
 
     runs: list[RunSummary] = field(default_factory=list)
     total: int = 0
+    """How many runs match, counted up to ``store.sql.COUNT_CAP`` (then ``total_capped``)."""
+    total_capped: bool = False
+    """More than ``total`` runs match: counting stopped there (a page says "10 000+")."""
     next_cursor: str | None = None
 
 

@@ -3,7 +3,8 @@ parameter mark (``?`` for sqlite3, ``%s`` for psycopg) and executes them.
 
 - ``handler_update``: the ``UPDATE handlers`` of a ``HandlerUpdate``;
 - ``list_handlers``: the handlers, filtered by status and workflow;
-- ``run_search``: the debugger's run list, counted and paged (``RunSearch``);
+- ``search_runs`` / ``run_search``: the debugger's run list, searched (``TextIndex``), counted
+  up to ``COUNT_CAP`` and paged by keyset (``RunSearch``);
 - ``insert_llm_call_sql`` / ``select_llm_calls_sql``: a run's LLM calls, with
   ``llm_call_values`` and ``llm_call_of`` to turn an ``LlmCall`` into a row and back.
 
@@ -14,7 +15,7 @@ stays in ``sqlite.py`` and ``postgres.py``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from workflows_server.store.records import HandlerRow, HandlerUpdate, now_iso
@@ -77,42 +78,45 @@ def list_handlers(
 MAX_PAGE = 500
 """The most runs one page of ``search_runs`` holds, whatever ``RunQuery.limit`` asks."""
 
+COUNT_CAP = 10_000
+"""Where ``search_runs`` stops counting: more matching runs are reported as ``COUNT_CAP``
+with ``RunPage.total_capped`` (a count never scans a whole store of a million runs)."""
+
+MIN_INDEXED_TEXT = 3
+"""The shortest text the full-text indexes (trigrams) can look up; shorter texts are
+looked for by reading the runs newest first, as the list does."""
+
 
 @dataclass(frozen=True, kw_only=True)
-class RunSearch:
-    """The two statements behind ``search_runs``: how many runs match (``count``), and
-    one page of them (``page``: one row more than ``limit``, which tells whether there is
-    a next page). ``width`` is how many handler row columns lead each page row."""
+class TextIndex:
+    """A store's full-text index of the runs' text (id, input, result, error).
 
-    count: Statement
-    page: Statement
-    limit: int
-    width: int
+    ``ids`` is a ``SELECT`` of the handler ids whose text holds a string (case-insensitive
+    substring) and ``params`` its parameters for that string; ``row`` is the same test for
+    one run (the handler ``h`` and its index entry ``i`` of the run list's statement),
+    ``row_params`` its parameters.
+    The ids ``ids`` found are then handed to the list's statements as one parameter.
+    """
 
-    def answer(self, rows: Sequence[Sequence[Any]], total: int, handler_row: Callable[[Sequence[Any]], HandlerRow]) -> RunPage:
-        """The run page, from the page statement's rows (``handler_row`` reads the
-        store's handler row off the first ``width`` values)."""
-        width = self.width
-        runs = [
-            RunSummary(
-                row=handler_row(r[:width]), session_id=r[width], steps=int(r[width + 1]), parent_id=r[width + 2],
-                relation=r[width + 3], fork_seq=r[width + 4], tokens=int(r[width + 5]),
-                cost=None if r[width + 6] is None else float(r[width + 6]), llm_calls=int(r[width + 7]),
-                input_text=r[width + 8],
-            )
-            for r in rows[: self.limit]
-        ]
-        cursor = None
-        if len(rows) > self.limit:
-            last = runs[-1].row
-            cursor = encode_cursor(last.started_at, last.handler_id)
-        return RunPage(runs=runs, total=total, next_cursor=cursor)
+    ids: str
+    params: Callable[[str], list[Any]]
+    row: str
+    row_params: Callable[[str], list[Any]]
+    among: str
+    """A condition on ``h.handler_id`` with one parameter: the ids found (``found``)."""
+    found: Callable[[list[str]], Any]
 
 
-def run_search(query: RunQuery, *, columns: Sequence[str], mark: str) -> RunSearch:
-    """The statements that answer ``query`` in a store whose handler rows have
-    ``columns`` (in ``HandlerRow`` order) and whose driver marks parameters with
-    ``mark`` (``?`` for sqlite3, ``%s`` for psycopg). ``ValueError`` for a bad cursor."""
+def like_pattern(text: str) -> str:
+    """``%text%`` for ``LIKE ... ESCAPE '\\'``, lowered, with the user's ``%``, ``_`` and ``\\`` taken literally."""
+    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _filters(
+    query: RunQuery, *, mark: str, text_index: TextIndex, found: list[str] | None
+) -> tuple[list[str], list[Any]]:
+    """The ``WHERE`` conditions of ``query`` and their parameters; the text's runs are
+    ``found`` (looked up in the index already), or each run read is tested."""
     where: list[str] = []
     params: list[Any] = []
     for column, values in (("h.status", query.status), ("h.workflow_name", query.workflow_name)):
@@ -132,41 +136,169 @@ def run_search(query: RunQuery, *, columns: Sequence[str], mark: str) -> RunSear
         params.append(query.started_before)
     if query.waiting is not None:
         where.append("h.waiting_since IS NOT NULL" if query.waiting else "h.waiting_since IS NULL")
-    if query.text:
-        # LIKE with an escape character: the user's % and _ are plain characters.
-        pattern = "%" + query.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if query.text and len(query.text) < MIN_INDEXED_TEXT:
         like = f"LIKE {mark} ESCAPE '\\'"
         where.append(
             f"(LOWER(COALESCE(i.input_text, '')) {like} OR LOWER(COALESCE(h.result, '')) {like} "
             f"OR LOWER(COALESCE(h.error, '')) {like} OR LOWER(h.handler_id) {like})"
         )
-        params.extend([pattern] * 4)
-    base = "FROM handlers h LEFT JOIN run_index i ON i.handler_id = h.handler_id"
-    count_sql = f"SELECT COUNT(*) {base}" + ((" WHERE " + " AND ".join(where)) if where else "")
-    page_where, page_params = list(where), list(params)
+        params.extend([like_pattern(query.text)] * 4)
+    elif query.text and found is not None:
+        where.append(text_index.among)
+        params.append(text_index.found(found))
+    elif query.text:
+        where.append(text_index.row)
+        params.extend(text_index.row_params(query.text))
+    return where, params
+
+
+_SUMMARY = "i.session_id, COALESCE(i.steps, 0), i.parent_id, i.relation, i.fork_seq, i.input_text"
+_BASE = "FROM handlers h LEFT JOIN run_index i ON i.handler_id = h.handler_id"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSearch:
+    """The two statements behind one page of ``search_runs``: how many runs match, capped
+    at ``COUNT_CAP`` (``count``; ``None`` when already known), and one page of them
+    (``page``: one row more than ``limit``, which tells whether there is a next page).
+    ``width`` is how many handler row columns lead each page row."""
+
+    count: Statement | None
+    page: Statement
+    limit: int
+    width: int
+
+    def answer(self, rows: Sequence[Sequence[Any]], total: int, handler_row: Callable[[Sequence[Any]], HandlerRow]) -> RunPage:
+        """The run page, from the page statement's rows (``handler_row`` reads the
+        store's handler row off the first ``width`` values) and the capped count."""
+        width = self.width
+        runs = [
+            RunSummary(
+                row=handler_row(r[:width]), session_id=r[width], steps=int(r[width + 1]), parent_id=r[width + 2],
+                relation=r[width + 3], fork_seq=r[width + 4], input_text=r[width + 5], tokens=int(r[width + 6]),
+                cost=None if r[width + 7] is None else float(r[width + 7]), llm_calls=int(r[width + 8]),
+            )
+            for r in rows[: self.limit]
+        ]
+        cursor = None
+        if len(rows) > self.limit:
+            last = runs[-1].row
+            cursor = encode_cursor(last.started_at, last.handler_id)
+        return RunPage(runs=runs, total=min(total, COUNT_CAP), total_capped=total > COUNT_CAP, next_cursor=cursor)
+
+
+def run_search(
+    query: RunQuery, *, columns: Sequence[str], mark: str, text_index: TextIndex, found: list[str] | None = None,
+    known_total: int | None = None,
+) -> RunSearch:
+    """The statements that answer ``query`` in a store whose handler rows have
+    ``columns`` (in ``HandlerRow`` order), whose driver marks parameters with ``mark``
+    (``?`` for sqlite3, ``%s`` for psycopg) and whose text index is ``text_index``.
+    ``found``: the runs holding the text, looked up in the index already (else each run
+    read is tested); ``known_total``: the count is known already (no count statement).
+    ``ValueError`` for a bad cursor.
+
+    The page is read newest first (or oldest first) along an index that starts with
+    ``started_at``, from the cursor on (keyset pagination: a deep page costs what the
+    first one does); several statuses are read each along its own index and merged (one
+    index read in time order per status, never a sort of every run of them); the LLM
+    totals are summed for the page's runs only.
+    """
+    where, params = _filters(query, mark=mark, text_index=text_index, found=found)
+    count = None
+    if known_total is None:
+        count = Statement(
+            sql=f"SELECT COUNT(*) FROM (SELECT 1 {_BASE}" + ((" WHERE " + " AND ".join(where)) if where else "")
+            + f" LIMIT {COUNT_CAP + 1}) c",
+            params=list(params),
+        )
+    limit = max(1, min(int(query.limit), MAX_PAGE))
     older = not query.oldest_first
-    if query.cursor:
-        started_at, handler_id = decode_cursor(query.cursor)
-        op = "<" if older else ">"
-        page_where.append(f"(h.started_at {op} {mark} OR (h.started_at = {mark} AND h.handler_id {op} {mark}))")
-        page_params.extend([started_at, started_at, handler_id])
     order = "DESC" if older else "ASC"
     selected = ", ".join(f"h.{column}" for column in columns)
+
+    def page_of(one: RunQuery) -> tuple[str, list[Any]]:
+        conditions, values = _filters(one, mark=mark, text_index=text_index, found=found)
+        if one.cursor:
+            started_at, handler_id = decode_cursor(one.cursor)
+            op = "<" if older else ">"
+            # The first condition is a plain range on the index; the row value picks the exact place.
+            conditions.append(f"h.started_at {op}= {mark} AND (h.started_at, h.handler_id) {op} ({mark}, {mark})")
+            values.extend([started_at, started_at, handler_id])
+        sql = (
+            f"SELECT h.handler_id AS handler_id, h.started_at AS started_at {_BASE}"
+            + ((" WHERE " + " AND ".join(conditions)) if conditions else "")
+            + f" ORDER BY h.started_at {order}, h.handler_id {order} LIMIT {mark}"
+        )
+        return sql, [*values, limit + 1]
+
+    statuses = list(query.status or ())
+    if len(statuses) > 1:
+        parts = [page_of(replace(query, status=[status])) for status in statuses]
+        inner = (
+            "SELECT * FROM (" + " UNION ALL ".join(f"SELECT * FROM ({sql}) s{n}" for n, (sql, _) in enumerate(parts))
+            + f") u ORDER BY u.started_at {order}, u.handler_id {order} LIMIT {mark}"
+        )
+        inner_params = [value for _, values in parts for value in values] + [limit + 1]
+    else:
+        inner, inner_params = page_of(query)
+    # The page's ids are chosen first (reading only what the filters need); the rest of
+    # each run (its row, index entry, LLM totals) is read for those alone.
     page_sql = (
-        f"SELECT {selected}, i.session_id, COALESCE(i.steps, 0), i.parent_id, i.relation, i.fork_seq, "
-        "COALESCE(l.tokens, 0), l.cost, COALESCE(l.calls, 0), i.input_text "
-        f"{base} LEFT JOIN (SELECT handler_id, SUM(total_tokens) AS tokens, SUM(cost) AS cost, COUNT(*) AS calls "
-        "FROM llm_calls GROUP BY handler_id) l ON l.handler_id = h.handler_id"
-        + ((" WHERE " + " AND ".join(page_where)) if page_where else "")
-        + f" ORDER BY h.started_at {order}, h.handler_id {order} LIMIT {mark}"
+        f"SELECT {selected}, {_SUMMARY}, "
+        "COALESCE((SELECT SUM(c.total_tokens) FROM llm_calls c WHERE c.handler_id = p.handler_id), 0), "
+        "(SELECT SUM(c.cost) FROM llm_calls c WHERE c.handler_id = p.handler_id), "
+        "(SELECT COUNT(*) FROM llm_calls c WHERE c.handler_id = p.handler_id) "
+        f"FROM ({inner}) p JOIN handlers h ON h.handler_id = p.handler_id "
+        f"LEFT JOIN run_index i ON i.handler_id = p.handler_id ORDER BY p.started_at {order}, p.handler_id {order}"
     )
-    limit = max(1, min(int(query.limit), MAX_PAGE))
-    return RunSearch(
-        count=Statement(sql=count_sql, params=params),
-        page=Statement(sql=page_sql, params=[*page_params, limit + 1]),
-        limit=limit,
-        width=len(columns),
-    )
+    return RunSearch(count=count, page=Statement(sql=page_sql, params=inner_params), limit=limit, width=len(columns))
+
+
+def search_runs(
+    query: RunQuery,
+    *,
+    columns: Sequence[str],
+    mark: str,
+    text_index: TextIndex,
+    execute: Callable[[Statement], Sequence[Sequence[Any]]],
+    handler_row: Callable[[Sequence[Any]], HandlerRow],
+) -> RunPage:
+    """``RunStore.search_runs`` for a SQL store: ``execute`` runs a statement and returns its rows.
+
+    A text is first looked up in the store's full-text index, reading at most
+    ``COUNT_CAP + 1`` runs' ids: when it is that rare, the page and the count are read
+    from those runs; when it is more common, the runs are read newest first and
+    tested one by one (``TextIndex.row``), which finds a page's worth quickly precisely
+    because the text is common. Both ways match the same runs. A text shorter than
+    ``MIN_INDEXED_TEXT`` is tested run by run with ``LOWER(...) LIKE`` (correct, but it
+    reads the whole store when it is rare: the debugger's API refuses such texts).
+    """
+    found: list[str] | None = None
+    known_total: int | None = None
+    if query.text and len(query.text) >= MIN_INDEXED_TEXT:
+        probe = Statement(sql=f"{text_index.ids} LIMIT {COUNT_CAP + 1}", params=text_index.params(query.text))
+        ids = [str(r[0]) for r in execute(probe)]
+        if not ids:
+            return RunPage()
+        alone = RunQuery(text=query.text, limit=query.limit, cursor=query.cursor, oldest_first=query.oldest_first)
+        if query == alone:
+            known_total = len(ids)  # the text is the only filter: the probe counted the runs
+        if len(ids) <= COUNT_CAP:
+            found = ids
+    search = run_search(query, columns=columns, mark=mark, text_index=text_index, found=found,
+                        known_total=known_total)
+    total = int(execute(search.count)[0][0]) if search.count is not None else int(known_total or 0)
+    return search.answer(execute(search.page), total, handler_row)
+
+
+WORKFLOW_NAMES = (
+    "WITH RECURSIVE names(name) AS (SELECT MIN(workflow_name) FROM handlers UNION ALL "
+    "SELECT (SELECT MIN(workflow_name) FROM handlers WHERE workflow_name > names.name) FROM names "
+    "WHERE names.name IS NOT NULL) SELECT name FROM names WHERE name IS NOT NULL"
+)
+"""The distinct workflow names, sorted, found by skipping along an index that starts with
+``workflow_name`` (one seek per name, not a read of every run)."""
 
 
 LLM_CALL_COLUMNS = (

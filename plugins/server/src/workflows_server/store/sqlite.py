@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from workflows_server.store.base import RunStore
+from workflows_server.store.base import NewRun, RunStore
 from workflows_server.store.records import (
     Append,
     HandlerExists,
@@ -35,14 +35,50 @@ from workflows_server.store.records import (
 )
 from workflows_server.store.queries import LlmCall, RunIndexUpdate, RunPage, RunQuery
 from workflows_server.store.sql import (
+    WORKFLOW_NAMES,
+    TextIndex,
     handler_update,
     insert_llm_call_sql,
     list_handlers,
     llm_call_of,
     llm_call_values,
-    run_search,
+    search_runs,
     select_llm_calls_sql,
 )
+
+def _refresh_text(handler_id: str) -> str:
+    """Trigger statements that write the run's row of ``search_text`` again from its handler and index rows."""
+    return (
+        # Not INSERT OR IGNORE: a trigger's conflict clause gives way to its outer statement's (an upsert).
+        f"INSERT INTO search_keys (handler_id) SELECT {handler_id} "
+        f"WHERE NOT EXISTS (SELECT 1 FROM search_keys WHERE handler_id = {handler_id}); "
+        f"DELETE FROM search_text WHERE rowid = (SELECT id FROM search_keys WHERE handler_id = {handler_id}); "
+        "INSERT INTO search_text (rowid, handler_id, input_text, result, error) "
+        "SELECT k.id, h.handler_id, i.input_text, h.result, h.error FROM search_keys k "
+        "JOIN handlers h ON h.handler_id = k.handler_id LEFT JOIN run_index i ON i.handler_id = k.handler_id "
+        f"WHERE k.handler_id = {handler_id};"
+    )
+
+
+def _search_triggers() -> tuple[str, ...]:
+    """The triggers that keep ``search_text`` (what text search looks in) equal to the runs' id,
+    input, result and error, whichever statement changes them; a new run's row is written by
+    ``create_handlers`` itself, many in one statement (a trigger's insert into an FTS5 table
+    flushes the index at every row, which made filling a store seven times slower)."""
+    has_handler = "EXISTS (SELECT 1 FROM handlers WHERE handler_id = new.handler_id)"
+    return (
+        "CREATE TRIGGER search_on_update AFTER UPDATE OF result, error ON handlers "
+        "WHEN old.result IS NOT new.result OR old.error IS NOT new.error "
+        f"BEGIN {_refresh_text('new.handler_id')} END",
+        "CREATE TRIGGER search_on_delete AFTER DELETE ON handlers BEGIN "
+        "DELETE FROM search_text WHERE rowid = (SELECT id FROM search_keys WHERE handler_id = old.handler_id); "
+        "DELETE FROM search_keys WHERE handler_id = old.handler_id; END",
+        f"CREATE TRIGGER search_on_index AFTER INSERT ON run_index WHEN new.input_text IS NOT NULL AND {has_handler} "
+        f"BEGIN {_refresh_text('new.handler_id')} END",
+        "CREATE TRIGGER search_on_reindex AFTER UPDATE OF input_text ON run_index "
+        f"WHEN old.input_text IS NOT new.input_text AND {has_handler} BEGIN {_refresh_text('new.handler_id')} END",
+    )
+
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # version 1: runs, their snapshots, journal and stream
@@ -135,6 +171,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             at TEXT NOT NULL
         )""",
     ),
+    # version 5: a million runs: the list read newest first under each filter, and full-text search
+    (
+        # waiting_since last: "running, waiting or not" is counted from the index alone.
+        "CREATE INDEX handlers_by_status_start ON handlers (status, started_at, handler_id, waiting_since)",
+        "CREATE INDEX handlers_by_workflow_start ON handlers (workflow_name, started_at, handler_id)",
+        "CREATE INDEX handlers_waiting ON handlers (started_at, handler_id) WHERE waiting_since IS NOT NULL",
+        "CREATE INDEX run_index_by_parent ON run_index (parent_id)",
+        # The FTS table's rowid is search_keys.id: a handler's own rowid may change on VACUUM.
+        "CREATE TABLE search_keys (id INTEGER PRIMARY KEY, handler_id TEXT NOT NULL UNIQUE)",
+        "CREATE VIRTUAL TABLE search_text USING fts5("
+        "handler_id, input_text, result, error, tokenize = 'trigram case_sensitive 0')",
+        "INSERT INTO search_keys (handler_id) SELECT handler_id FROM handlers ORDER BY started_at",
+        "INSERT INTO search_text (rowid, handler_id, input_text, result, error) "
+        "SELECT k.id, h.handler_id, i.input_text, h.result, h.error FROM search_keys k "
+        "JOIN handlers h ON h.handler_id = k.handler_id LEFT JOIN run_index i ON i.handler_id = k.handler_id",
+        *_search_triggers(),
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -146,6 +199,39 @@ _COLUMN_NAMES = tuple(column.strip() for column in _COLUMNS.split(","))
 _MARK = "?"  # sqlite3's parameter mark
 _INSERT_LLM_CALL = insert_llm_call_sql(_MARK)
 _SELECT_LLM_CALLS = select_llm_calls_sql(_MARK)
+_INSERT_HANDLER = f"INSERT INTO handlers ({_COLUMNS}) VALUES ({', '.join('?' for _ in _COLUMN_NAMES)})"
+_INDEX_RUN = (
+    "INSERT INTO run_index (handler_id, session_id, input_text, steps, parent_id, relation, fork_seq) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handler_id) DO UPDATE SET "
+    "session_id = COALESCE(excluded.session_id, run_index.session_id), "
+    "input_text = COALESCE(excluded.input_text, run_index.input_text), "
+    "steps = CASE WHEN ? THEN excluded.steps ELSE run_index.steps + excluded.steps END, "
+    "parent_id = COALESCE(excluded.parent_id, run_index.parent_id), "
+    "relation = COALESCE(excluded.relation, run_index.relation), "
+    "fork_seq = COALESCE(excluded.fork_seq, run_index.fork_seq)"
+)
+_INDEX_NEW_TEXT = (
+    "INSERT INTO search_text (rowid, handler_id, input_text, result, error) "
+    "SELECT k.id, h.handler_id, i.input_text, h.result, h.error FROM search_keys k "
+    "JOIN handlers h ON h.handler_id = k.handler_id LEFT JOIN run_index i ON i.handler_id = k.handler_id WHERE k.id > ?"
+)
+# FTS5 with the trigram tokenizer: a quoted phrase of 3 characters or more matches where
+# it is a substring, case-insensitively (what LIKE '%text%' matched).
+_TEXT_INDEX = TextIndex(
+    ids="SELECT k.handler_id FROM search_text JOIN search_keys k ON k.id = search_text.rowid WHERE search_text MATCH ?",
+    params=lambda text: ['"' + text.replace('"', '""') + '"'],
+    # Per run, a function of this connection (an FTS5 query per run would read the whole
+    # index each time); it folds case as the trigram tokenizer does, non-ASCII letters too.
+    row="holds_text(?, h.handler_id, i.input_text, h.result, h.error)",
+    row_params=lambda text: [text.lower()],
+    among="h.handler_id IN (SELECT value FROM json_each(?))",
+    found=json.dumps,
+)
+
+
+def _holds_text(needle: str, *fields: str | None) -> bool:
+    """SQL ``holds_text(needle, field, ...)``: is ``needle`` (lowered) in a field, case-insensitively."""
+    return any(field is not None and needle in field.lower() for field in fields)
 
 
 def path_from_url(url: str) -> str:
@@ -170,6 +256,11 @@ def migrate(connection: sqlite3.Connection, path: str) -> int:
         )
     if found == SCHEMA_VERSION:
         return found
+    if sqlite3.sqlite_version_info < (3, 34):
+        raise StoreError(
+            f"{path} needs SQLite 3.34 or newer for the run search (the FTS5 trigram tokenizer); this Python "
+            f"has SQLite {sqlite3.sqlite_version}: use a Python built with a newer SQLite"
+        )
     connection.execute("BEGIN IMMEDIATE")
     try:
         for statements in MIGRATIONS[found:]:
@@ -205,6 +296,9 @@ class SqliteStore(RunStore):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable_fsync else 'NORMAL'}")
             self._db.execute("PRAGMA busy_timeout=10000")
+            # 64 MiB of pages (SQLite's default is 2 MiB): the indexes of a million runs stay in memory.
+            self._db.execute("PRAGMA cache_size=-65536")
+            self._db.create_function("holds_text", -1, _holds_text, deterministic=True)
             self.migrated_from = migrate(self._db, file)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the SQLite store {file}: {exc}") from exc
@@ -234,24 +328,38 @@ class SqliteStore(RunStore):
             waiting_since=waiting_since, continued=continued,
         )
 
+    @staticmethod
+    def _values(row: HandlerRow) -> tuple[Any, ...]:
+        return (
+            row.handler_id, row.workflow_name, row.run_id, row.status, row.error,
+            json.dumps(row.result) if row.result is not None else None, row.started_at,
+            row.updated_at or row.started_at, row.completed_at, row.start_event, json.dumps(row.carrier),
+            0, row.waiting_since, row.continued,
+        )
+
     def create_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
+        self.create_handlers([NewRun(row=row, base=base)])
+
+    def create_handlers(self, runs: Sequence[NewRun]) -> None:
+        now = now_iso()
         try:
             with self._tx() as db:
-                db.execute(
-                    f"INSERT INTO handlers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        row.handler_id, row.workflow_name, row.run_id, row.status, row.error,
-                        json.dumps(row.result) if row.result is not None else None, row.started_at,
-                        row.updated_at or row.started_at, row.completed_at, row.start_event, json.dumps(row.carrier),
-                        0, row.waiting_since, row.continued,
-                    ),
+                # Index entries first: the run's text is then indexed once, with its input.
+                db.executemany(
+                    _INDEX_RUN, [self._index_values(run.row.handler_id, run.index) for run in runs if run.index]
                 )
-                db.execute(
+                db.executemany(_INSERT_HANDLER, [self._values(run.row) for run in runs])
+                db.executemany(
                     "INSERT INTO snapshots (handler_id, epoch, at, payload) VALUES (?, 0, ?, ?)",
-                    (row.handler_id, now_iso(), json.dumps(base)),
+                    [(run.row.handler_id, now, json.dumps(run.base)) for run in runs],
                 )
-        except sqlite3.IntegrityError:
-            raise HandlerExists(f"a handler with id {row.handler_id!r} already exists") from None
+                (before,) = db.execute("SELECT COALESCE(MAX(id), 0) FROM search_keys").fetchone()
+                db.executemany("INSERT INTO search_keys (handler_id) VALUES (?)", [(run.row.handler_id,) for run in runs])
+                db.execute(_INDEX_NEW_TEXT, (before,))
+        except sqlite3.IntegrityError as exc:
+            if len(runs) == 1:
+                raise HandlerExists(f"a handler with id {runs[0].row.handler_id!r} already exists") from None
+            raise HandlerExists(f"one of the {len(runs)} handlers' ids is taken ({exc}); none was written") from None
 
     def restart_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
         with self._tx() as db:
@@ -424,33 +532,27 @@ class SqliteStore(RunStore):
         return int(found)
 
     # ------------------------------------------------------------------ debugger queries
+    @staticmethod
+    def _index_values(handler_id: str, update: RunIndexUpdate) -> tuple[Any, ...]:
+        return (
+            handler_id, update.session_id, update.input_text, update.add_steps, update.parent_id,
+            update.relation, update.fork_seq, int(update.reset_steps),
+        )
+
     def index_run(self, handler_id: str, update: RunIndexUpdate) -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO run_index (handler_id, session_id, input_text, steps, parent_id, relation, fork_seq) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handler_id) DO UPDATE SET "
-                "session_id = COALESCE(excluded.session_id, run_index.session_id), "
-                "input_text = COALESCE(excluded.input_text, run_index.input_text), "
-                "steps = CASE WHEN ? THEN excluded.steps ELSE run_index.steps + excluded.steps END, "
-                "parent_id = COALESCE(excluded.parent_id, run_index.parent_id), "
-                "relation = COALESCE(excluded.relation, run_index.relation), "
-                "fork_seq = COALESCE(excluded.fork_seq, run_index.fork_seq)",
-                (
-                    handler_id, update.session_id, update.input_text, update.add_steps, update.parent_id,
-                    update.relation, update.fork_seq, int(update.reset_steps),
-                ),
-            )
+            db.execute(_INDEX_RUN, self._index_values(handler_id, update))
 
     def search_runs(self, query: RunQuery) -> RunPage:
-        search = run_search(query, columns=_COLUMN_NAMES, mark=_MARK)
         with self._lock:
-            (total,) = self._db.execute(search.count.sql, search.count.params).fetchone()
-            rows = self._db.execute(search.page.sql, search.page.params).fetchall()
-        return search.answer(rows, int(total), self._row)
+            return search_runs(
+                query, columns=_COLUMN_NAMES, mark=_MARK, text_index=_TEXT_INDEX, handler_row=self._row,
+                execute=lambda statement: self._db.execute(statement.sql, statement.params).fetchall(),
+            )
 
     def workflow_names(self) -> list[str]:
         with self._lock:
-            rows = self._db.execute("SELECT DISTINCT workflow_name FROM handlers ORDER BY workflow_name").fetchall()
+            rows = self._db.execute(WORKFLOW_NAMES).fetchall()
         return [r[0] for r in rows]
 
     def add_llm_call(self, call: LlmCall) -> None:

@@ -30,9 +30,18 @@ function filterParams() {
     const input = document.getElementById("f-" + name);
     let value = input.value.trim();
     if ((name === "since" || name === "until") && value) value = new Date(value).toISOString();
+    // The server looks text up by its trigrams: shorter texts are not sent (see shortSearch).
+    if (name === "q" && value.length < minSearch) continue;
     if (value) params.set(name, value);
   }
   return params;
+}
+
+const minSearch = 3;
+
+function shortSearch() {
+  const value = document.getElementById("f-q").value.trim();
+  return value.length > 0 && value.length < minSearch;
 }
 
 function filtersChanged() {
@@ -77,13 +86,15 @@ async function refresh() {
   if (cursor) params.set("cursor", cursor);
   params.set("limit", String(pageSize));
   const data = await dbg.api("/api/runs?" + params.toString());
-  dbg.notice("");
+  dbg.notice(shortSearch() ? "Search needs at least " + minSearch + " characters: the runs below are not searched yet." : "");
   fillSelect(document.getElementById("f-status"), data.statuses);
   fillSelect(document.getElementById("f-workflow"), data.workflows);
-  const signature = JSON.stringify(data.runs.map((r) => [r.handler_id, r.status, r.steps, r.tokens, r.updated_at])) + data.total;
-  document.getElementById("count").textContent = data.total + (data.total === 1 ? " run" : " runs");
+  const signature = JSON.stringify(data.runs.map((r) => [r.handler_id, r.status, r.steps, r.tokens, r.updated_at])) + data.total + data.total_capped;
+  // Counting stops at 10 000 on the server (total_capped): "10 000+".
+  const total = data.total.toLocaleString("en-US").replace(/,/g, " ") + (data.total_capped ? "+" : "");
+  document.getElementById("count").textContent = total + (data.total === 1 && !data.total_capped ? " run" : " runs");
   const first = state.page * pageSize + (data.runs.length ? 1 : 0);
-  document.getElementById("page-info").textContent = data.runs.length ? "runs " + first + "–" + (state.page * pageSize + data.runs.length) + " of " + data.total : "";
+  document.getElementById("page-info").textContent = data.runs.length ? "runs " + first + "–" + (state.page * pageSize + data.runs.length) + " of " + total : "";
   document.getElementById("newer").disabled = state.page === 0;
   document.getElementById("older").disabled = !data.next_cursor;
   state.cursors[state.page + 1] = data.next_cursor;
