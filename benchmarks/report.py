@@ -194,7 +194,32 @@ def write_markdown(
         lines.append("")
     if chart_name:
         lines += ["## Chart", "", f"![benchmark chart]({chart_name})", ""]
-    path.write_text("\n".join(lines))
+    text = "\n".join(lines)
+    kept = _server_section(path.read_text()) if path.exists() else None
+    path.write_text(text if kept is None else f"{text}\n{kept}\n")
+
+
+# The Server section of RESULTS.md is written by `python -m benchmarks.server_io`; the
+# engine comparison above rewrites the rest of the file and keeps it.
+SERVER_START = "<!-- server:start -->"
+SERVER_END = "<!-- server:end -->"
+
+
+def _server_section(text: str) -> str | None:
+    start, end = text.find(SERVER_START), text.find(SERVER_END)
+    return text[start:end + len(SERVER_END)] if start >= 0 and end > start else None
+
+
+def write_server_section(path: Path, section: str) -> None:
+    """Put ``section`` between the Server markers of ``path`` (appended, or the file created, if absent)."""
+    marked = f"{SERVER_START}\n{section.rstrip()}\n{SERVER_END}"
+    text = path.read_text() if path.exists() else ""
+    old = _server_section(text)
+    if old is not None:
+        text = text.replace(old, marked)
+    else:
+        text = f"{text.rstrip()}\n\n{marked}\n" if text.strip() else f"{marked}\n"
+    path.write_text(text)
 
 
 def write_raw(path: Path, measurements: list[Measurement], run: Run, machine_info: dict[str, str]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -71,13 +73,19 @@ async def _drive(url: str, runs: int, concurrency: int) -> float:
         return time.perf_counter() - started
 
 
-def http_benchmark(engine: str, runs: int, concurrency: int, folder: Path) -> float:
+@contextlib.contextmanager
+def serving(engine: str, folder: Path, store: str | None = None) -> Iterator[str]:
+    """Start ``engine``'s server (``ours`` or ``reference``) on a free loopback port; yield its URL once healthy.
+
+    Ours keeps its runs in ``store`` (default: a SQLite file in ``folder``); the reference
+    always in a SQLite file in ``folder``. The server is stopped on the way out.
+    """
     port = _port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKFLOWS_", "OTEL_"))}
     if engine == "ours":
         command = [sys.executable, "-m", "workflows_server.cli", str(APPS / "ours_app.py"), "--port", str(port),
-                   "--store", f"sqlite:///{folder / 'ours.db'}"]
+                   "--store", store or f"sqlite:///{folder / 'ours.db'}"]
         env["WORKFLOWS_SERVER_LOG_LEVEL"] = "warning"
     else:
         python = ensure_reference_server(log=lambda m: print(m, file=sys.stderr))
@@ -85,10 +93,15 @@ def http_benchmark(engine: str, runs: int, concurrency: int, folder: Path) -> fl
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_healthy(url, process)
-        return asyncio.run(_drive(url, runs, concurrency))
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def http_benchmark(engine: str, runs: int, concurrency: int, folder: Path) -> float:
+    with serving(engine, folder) as url:
+        return asyncio.run(_drive(url, runs, concurrency))
 
 
 def durable_step_cost(runs: int, folder: Path) -> dict[str, float]:
