@@ -158,7 +158,8 @@ def http(sizes: Sizes, engine: str) -> float:
 def step(sizes: Sizes) -> dict[str, float]:
     with _fresh_folder() as tmp:
         cost = durable_step_cost(sizes.step_runs, Path(tmp))
-    return {**cost, "store_us_per_step": cost["sqlite_us_per_step"] - cost["memory_us_per_step"]}
+    return {**cost, "store_us_per_step": cost["sqlite_us_per_step"] - cost["memory_us_per_step"],
+            "store_cpu_us_per_step": cost["sqlite_cpu_us_per_step"] - cost["memory_cpu_us_per_step"]}
 
 
 def measure(chosen: list[str], engines: list[str], sizes: Sizes, repeat: int) -> list[dict[str, float]]:
@@ -227,6 +228,9 @@ ROWS = (
     ("step_memory_us_per_step", "step: in memory, per step", "us"),
     ("step_sqlite_us_per_step", "step: durable on SQLite (WAL), per step", "us"),
     ("step_store_us_per_step", "step: store work per durable step (the difference)", "us"),
+    ("step_memory_cpu_us_per_step", "step: in memory, CPU per step", "us"),
+    ("step_sqlite_cpu_us_per_step", "step: durable on SQLite (WAL), CPU per step (all threads)", "us"),
+    ("step_store_cpu_us_per_step", "step: store work per durable step in CPU (the difference)", "us"),
     ("health_idle_p99_ms", "health: /health p99, idle", "ms"),
     ("health_loaded_p99_ms", "health: /health p99, while runs go through", "ms"),
 )
