@@ -31,6 +31,7 @@ import httpx
 from benchmarks.engines import ensure_reference_server
 
 APPS = Path(__file__).parent / "server_apps"
+LOG = open(os.environ.get("WORKFLOWS_BENCH_LOG", os.devnull), "ab")  # the servers' output (for a failing run)
 
 
 def _port() -> int:
@@ -90,7 +91,7 @@ def serving(engine: str, folder: Path, store: str | None = None) -> Iterator[str
     else:
         python = ensure_reference_server(log=lambda m: print(m, file=sys.stderr))
         command = [str(python), str(APPS / "reference_app.py"), str(port), str(folder / "reference.db")]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=LOG)
     try:
         _wait_healthy(url, process)
         yield url

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import platform
 import statistics
@@ -162,40 +163,68 @@ def step(sizes: Sizes) -> dict[str, float]:
             "store_cpu_us_per_step": cost["sqlite_cpu_us_per_step"] - cost["memory_cpu_us_per_step"]}
 
 
-def measure(chosen: list[str], engines: list[str], sizes: Sizes, repeat: int) -> list[dict[str, float]]:
-    """Every repetition's numbers, one flat dict per repetition."""
-    repetitions = []
+@dataclass(frozen=True)
+class Failure:
+    repetition: int
+    measurement: str
+    error: str
+
+
+def _distant_both(cluster: str, sizes: Sizes, flip: bool) -> dict[str, float]:
+    found = {}
+    delays = [0.0, sizes.delay_ms]
+    for delay in reversed(delays) if flip else delays:
+        side = "near" if delay == 0 else "far"
+        found.update({f"distant_{side}_{key}": value for key, value in distant(cluster, sizes, delay).items()})
+    return found
+
+
+def _http_both(sizes: Sizes, engines: list[str], flip: bool) -> dict[str, float]:
+    return {f"http_{engine}_seconds": http(sizes, engine) for engine in (reversed(engines) if flip else engines)}
+
+
+# What each measurement prints once done (formatted with the repetition's numbers).
+SUMMARIES = {
+    "distant": "{distant_near_runs_per_second:.0f} runs/s at 0 ms, {distant_far_runs_per_second:.0f} runs/s at 1 ms",
+    "step": "store work {step_store_us_per_step:.0f} us per step ({step_store_cpu_us_per_step:.0f} us of CPU)",
+    "health": "p99 idle {health_idle_p99_ms:.2f} ms, under load {health_loaded_p99_ms:.2f} ms",
+}
+
+
+def measure(chosen: list[str], engines: list[str], sizes: Sizes,
+            repeat: int) -> tuple[list[dict[str, float]], list[Failure]]:
+    """Every repetition's numbers (one flat dict per repetition), and the measurements that failed."""
+    repetitions: list[dict[str, float]] = []
+    failures: list[Failure] = []
+    summaries = {**SUMMARIES, "http": ", ".join(f"{e} {{http_{e}_seconds:.2f}} s" for e in engines)}
     with contextlib.ExitStack() as stack:
         cluster = stack.enter_context(throwaway_cluster()) if "distant" in chosen else ""
         for repetition in range(repeat):
-            flip = repetition % 2 == 1
+            flip = repetition % 2 == 1  # which side of each comparison goes first
+            jobs: dict[str, Callable[[], dict[str, float]]] = {
+                "distant": functools.partial(_distant_both, cluster, sizes, flip),
+                "http": functools.partial(_http_both, sizes, engines, flip),
+                "step": lambda: {f"step_{key}": value for key, value in step(sizes).items()},
+                "health": lambda: {f"health_{key}": value for key, value in health(sizes).items()},
+            }
             numbers: dict[str, float] = {}
-            if "distant" in chosen:
-                delays = [0.0, sizes.delay_ms]
-                for delay in reversed(delays) if flip else delays:
-                    side = "near" if delay == 0 else "far"
-                    for key, value in distant(cluster, sizes, delay).items():
-                        numbers[f"distant_{side}_{key}"] = value
-                _log(f"[{repetition + 1}/{repeat}] distant: {numbers['distant_near_runs_per_second']:.0f} runs/s at 0 ms,"
-                     f" {numbers['distant_far_runs_per_second']:.0f} runs/s at {sizes.delay_ms:g} ms each way")
-            if "http" in chosen:
-                for engine in reversed(engines) if flip else engines:
-                    numbers[f"http_{engine}_seconds"] = http(sizes, engine)
-                _log(f"[{repetition + 1}/{repeat}] http: "
-                     + ", ".join(f"{e} {numbers[f'http_{e}_seconds']:.2f} s" for e in engines))
-            if "step" in chosen:
-                numbers.update({f"step_{key}": value for key, value in step(sizes).items()})
-                _log(f"[{repetition + 1}/{repeat}] step: store work {numbers['step_store_us_per_step']:.0f} us per step")
-            if "health" in chosen:
-                numbers.update({f"health_{key}": value for key, value in health(sizes).items()})
-                _log(f"[{repetition + 1}/{repeat}] health: p99 idle {numbers['health_idle_p99_ms']:.2f} ms,"
-                     f" under load {numbers['health_loaded_p99_ms']:.2f} ms")
+            for name in chosen:
+                progress = f"[{repetition + 1}/{repeat}] {name}"
+                try:
+                    numbers.update(jobs[name]())
+                except Exception as exc:  # one failed measurement is reported; the others go on
+                    failures.append(Failure(repetition, name, f"{type(exc).__name__}: {exc}"))
+                    _log(f"{progress}: FAILED ({type(exc).__name__}: {exc})")
+                else:
+                    _log(f"{progress}: " + summaries[name].format(**numbers))
             repetitions.append(numbers)
-    return repetitions
+    return repetitions, failures
 
 
 def medians(repetitions: list[dict[str, float]]) -> dict[str, float]:
-    return {key: statistics.median(r[key] for r in repetitions) for key in repetitions[0]}
+    """The median of each number over the repetitions that measured it."""
+    keys = dict.fromkeys(key for r in repetitions for key in r)
+    return {key: statistics.median(r[key] for r in repetitions if key in r) for key in keys}
 
 
 def evaluate(m: dict[str, float]) -> list[Target]:
@@ -243,7 +272,7 @@ def machine() -> dict[str, str]:
 
 
 def section(command: str, started: datetime, sizes: Sizes, repetitions: list[dict[str, float]],
-            machine_info: dict[str, str], targets: list[Target]) -> str:
+            machine_info: dict[str, str], targets: list[Target], failures: list[Failure]) -> str:
     mid = medians(repetitions)
     lines = [
         "## Server",
@@ -266,12 +295,15 @@ def section(command: str, started: datetime, sizes: Sizes, repetitions: list[dic
     ]
     for key, what, unit in ROWS:
         if key in mid:
-            values = [r[key] for r in repetitions]
+            values = [r[key] for r in repetitions if key in r]
             cell = (f"{report.format_value(mid[key])} ({report.format_value(min(values))}-"
                     f"{report.format_value(max(values))})")
             lines.append(f"| {what}{f' ({unit})' if unit else ''} | {cell} |")
     lines += ["", "Targets (on the medians):", ""]
     lines += [f"- {t.goal}: {t.measured} -> {'met' if t.met else 'NOT met'}" for t in targets]
+    if failures:
+        lines += ["", "Failed measurements (left out of the medians):", ""]
+        lines += [f"- repetition {f.repetition + 1}, {f.measurement}: {f.error}" for f in failures]
     return "\n".join(lines) + "\n"
 
 
@@ -299,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(timezone.utc)
     machine_info = machine()
 
-    repetitions = measure(chosen, engines, sizes, repeat)
+    repetitions, failures = measure(chosen, engines, sizes, repeat)
 
     machine_info["load average at end"] = report.load_average()
     targets = evaluate(medians(repetitions))
@@ -314,12 +346,14 @@ def main(argv: list[str] | None = None) -> int:
         "command": command, "started": started.isoformat(timespec="seconds"), "machine": machine_info,
         "sizes": asdict(sizes), "engines": engines, "repetitions": repetitions,
         "medians": medians(repetitions), "targets": [asdict(t) for t in targets],
+        "failures": [asdict(f) for f in failures],
     }
     (args.out / RESULTS_JSON).write_text(json.dumps(payload, indent=1) + "\n")
     results = args.out / "RESULTS.md"
-    report.write_server_section(results, section(command, started, sizes, repetitions, machine_info, targets))
+    report.write_server_section(
+        results, section(command, started, sizes, repetitions, machine_info, targets, failures))
     _log(f"\nwrote {args.out / RESULTS_JSON} and the Server section of {results}")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
