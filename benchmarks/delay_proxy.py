@@ -75,14 +75,19 @@ async def _connection(host: str, port: int, delay: float,
             writer.close()
 
 
-async def serve(target: str, delay_ms: float) -> None:
+async def start(target: str, delay_ms: float) -> asyncio.Server:
+    """The proxy to ``target`` (``host:port``), listening on a free loopback port."""
     host, port = target.rsplit(":", 1)
     delay = delay_ms / 1000
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _connection(host, int(port), delay, reader, writer)
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+async def serve(target: str, delay_ms: float) -> None:
+    server = await start(target, delay_ms)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
