@@ -274,17 +274,39 @@ def write_markdown(
     path.write_text("\n".join(lines))
 
 
-KEPT = (("<!-- runs-at-scale:start -->", "<!-- runs-at-scale:end -->"),)
-"""Sections other benchmarks write into RESULTS.md (``benchmarks/runs_at_scale.py``), kept when it is rewritten."""
+SERVER_START = "<!-- server:start -->"
+SERVER_END = "<!-- server:end -->"
+
+KEPT = (("<!-- runs-at-scale:start -->", "<!-- runs-at-scale:end -->"), (SERVER_START, SERVER_END))
+"""Sections other benchmarks write into RESULTS.md (``runs_at_scale``, ``server_io``), kept when it is rewritten."""
+
+
+def _section(text: str, begin: str, end: str) -> str | None:
+    start, stop = text.find(begin), text.find(end)
+    return text[start:stop + len(end)] if start >= 0 and stop > start else None
 
 
 def _kept_sections(path: Path) -> list[str]:
     text = path.read_text() if path.exists() else ""
     kept = []
     for begin, end in KEPT:
-        if begin in text and end in text:
-            kept += [text[text.index(begin): text.index(end) + len(end)], ""]
+        section = _section(text, begin, end)
+        if section is not None:
+            kept += [section, ""]
     return kept
+
+
+def write_server_section(path: Path, section: str) -> None:
+    """Put ``section`` between the Server markers of ``path`` (appended, or the file created, if absent)."""
+    marked = f"{SERVER_START}\n{section.rstrip()}\n{SERVER_END}"
+    text = path.read_text() if path.exists() else ""
+    old = _section(text, SERVER_START, SERVER_END)
+    if old is not None:
+        text = text.replace(old, marked)
+    else:
+        text = f"{text.rstrip()}\n\n{marked}\n" if text.strip() else f"{marked}\n"
+    path.write_text(text)
+
 
 
 def write_raw(path: Path, measurements: list[Measurement], run: Run, machine_info: dict[str, str]) -> None:

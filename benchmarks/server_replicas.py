@@ -29,15 +29,13 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.server import _port, _wait_healthy
+from benchmarks.server import LOG, _port, _wait_healthy
 
 APPS = Path(__file__).parent / "server_apps"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from support.postgres import create_database, throwaway_cluster  # noqa: E402
 
-
-_LOG = open(os.environ.get("WORKFLOWS_BENCH_LOG", os.devnull), "ab")  # the replicas' output (for a failing run)
 
 
 def _replica(store: str, env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
@@ -47,7 +45,7 @@ def _replica(store: str, env: dict[str, str]) -> tuple[str, subprocess.Popen[byt
     process = subprocess.Popen(
         [sys.executable, "-m", "workflows_server.cli", str(APPS / "replica_app.py"), "--port", str(port),
          "--store", store],
-        env=environment, stdout=subprocess.DEVNULL, stderr=_LOG,
+        env=environment, stdout=subprocess.DEVNULL, stderr=LOG,
     )
     url = f"http://127.0.0.1:{port}"
     _wait_healthy(url, process)
