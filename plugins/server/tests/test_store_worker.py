@@ -40,13 +40,13 @@ class RecordingStore(SqliteStore):
         self.batches: list[list[tuple[str, str]]] = []
         self.fail_for = fail_for
 
-    def append_many(self, entries: Sequence[Append]) -> list[int | None | StoreError]:
+    def append_many(self, entries: Sequence[Append], index: Sequence[Any] = ()) -> list[int | None | StoreError]:
         self.threads.add(threading.get_ident())
         if self.fail_for is not None and any(e.handler_id == self.fail_for for e in entries):
             self.fail_for = None
             raise StoreError("disk I/O error (injected)")
         self.batches.append([(e.handler_id, str(e.record["kind"])) for e in entries])
-        return super().append_many(entries)
+        return super().append_many(entries, index)
 
     def get_handler(self, handler_id: str) -> Any:
         self.threads.add(threading.get_ident())

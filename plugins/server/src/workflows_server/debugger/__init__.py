@@ -28,7 +28,7 @@ from workflows_server.debugger.api import DebuggerApi
 from workflows_server.debugger.llm import LlmCapture, attach
 from workflows_server.debugger.values import unwrap
 from workflows_server.durable.envelopes import envelope
-from workflows_server.store.queries import LlmCall, RunIndexUpdate
+from workflows_server.store.queries import IndexEntry, LlmCall, RunIndexUpdate
 
 if TYPE_CHECKING:
     from workflows_server.http.served import Served
@@ -99,8 +99,8 @@ class Debugger:
             loop.call_soon_threadsafe(queue)
 
     def _index(self, handler_id: str, update: RunIndexUpdate) -> None:
-        runtime = self.server.runtime
-        written = runtime.worker.write(runtime.store.index_run, handler_id, update)
+        # Written with the next flush of journal records: no transaction of its own.
+        written = self.server.runtime.worker.index(IndexEntry(handler_id=handler_id, update=update))
         written.add_done_callback(lambda done: self._indexed(handler_id, done))
 
     @staticmethod

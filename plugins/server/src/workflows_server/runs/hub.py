@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 
 
+def ended_key(handler_id: str) -> str:
+    """The key woken when the run's status becomes final (its stream's key wakes on every event)."""
+    return f"ended:{handler_id}"
+
+
 class Hub:
     """Whoever waits on a run's key is woken when the run writes (or another replica says it did)."""
 
@@ -29,4 +34,10 @@ class Hub:
             self.notify(key)
 
 
-__all__ = ["Hub"]
+    def notify_ended(self, handler_id: str) -> None:
+        """The run's status changed (to final, or it was deleted): wake its stream's and its end's waiters."""
+        self.notify(handler_id)
+        self.notify(ended_key(handler_id))
+
+
+__all__ = ["Hub", "ended_key"]

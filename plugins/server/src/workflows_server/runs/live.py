@@ -112,7 +112,9 @@ class LiveRuns:
         handler.add_done_callback(ended)
 
     def _on_record(self, handler_id: str, record: JournalRecord, sequence: int | None) -> None:
-        if sequence is not None or isinstance(record, RunConcluded):
+        if isinstance(record, RunConcluded):
+            self.hub.notify_ended(handler_id)
+        elif sequence is not None:
             self.hub.notify(handler_id)
         if isinstance(record, RunIdle):
             self.release_soon(handler_id, self.idle_release_seconds)
@@ -169,7 +171,7 @@ class LiveRuns:
         info = RunInfo(workflow_name=row.workflow_name, run_id=row.run_id, session_id="")
         record = RunConcluded(run=info, status=status, final_event=final, error=failure)  # type: ignore[arg-type]
         await self.runtime.end(handler_id, row.epoch, record, final, error=failure)
-        self.hub.notify(handler_id)
+        self.hub.notify_ended(handler_id)
 
     # ------------------------------------------------------------------ stopping
     async def close(self) -> None:

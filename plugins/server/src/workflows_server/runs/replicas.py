@@ -128,8 +128,10 @@ class ReplicaPlacement(Placement):
 
     def _on_note(self, kind: str, handler_id: str) -> None:
         hub = self.live.hub
-        if kind in ("stream", "status"):
+        if kind == "stream":
             hub.notify(handler_id)
+        elif kind == "status":
+            hub.notify_ended(handler_id)
         elif kind == "inbox":
             hub.notify(f"inbox:{handler_id}")
             if handler_id in self.live.handlers:
@@ -196,7 +198,7 @@ class ReplicaPlacement(Placement):
         if handler is None:
             # Finished (from its journal), or waiting with nothing to deliver: the store keeps it.
             await worker.write(self.store.unclaim, handler_id)
-            self.live.hub.notify(handler_id)
+            self.live.hub.notify_ended(handler_id)
             return None
         self.live.track(handler_id, handler)
         if has_mail:

@@ -23,7 +23,7 @@ from workflows.events import Event, StartEvent
 from workflows_server.durable import DurableRuntime
 from workflows_server.durable.journal import idle_payload
 from workflows_server.runs.errors import RunConflict, RunNotFound
-from workflows_server.runs.hub import Hub
+from workflows_server.runs.hub import Hub, ended_key
 from workflows_server.runs.live import LiveRuns
 from workflows_server.runs.local import LocalPlacement
 from workflows_server.runs.placement import Placement
@@ -125,7 +125,8 @@ class RunService:
     async def wait_finished(self, handler_id: str) -> HandlerRow:
         """Wait until the run has ended (it may wait for a human meanwhile) and return its row."""
         while True:
-            changed = self.hub.future(handler_id)
+            # Woken when its status changes, not at each event of its stream.
+            changed = self.hub.future(ended_key(handler_id))
             row = await self.get(handler_id)
             if row.status in TERMINAL:
                 return row
@@ -272,7 +273,7 @@ class RunService:
                 await self.placement.cancel_unheld(handler_id)
             if purge:
                 await self.worker.write(self.store.delete_handler, handler_id)
-                self.hub.notify(handler_id)
+                self.hub.notify_ended(handler_id)
                 return "deleted"
             return "cancelled"
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
 from workflows_server.store.index import RunIndex
-from workflows_server.store.queries import RunIndexUpdate
+from workflows_server.store.queries import IndexEntry, RunIndexUpdate
 from workflows_server.store.records import (
     Append,
     Claim,
@@ -128,8 +128,11 @@ class RunStore(RunIndex):
         return outcome
 
     @abstractmethod
-    def append_many(self, entries: Sequence[Append]) -> list[int | None | StoreError]:
-        """Write ``entries`` (of one run or many) in one transaction, in order.
+    def append_many(
+        self, entries: Sequence[Append], index: Sequence[IndexEntry] = ()
+    ) -> list[int | None | StoreError]:
+        """Write ``entries`` (of one run or many) in one transaction, in order, with the changes
+        ``index`` makes to the debugger's run index (``index_run``).
 
         Returns, per entry, its stream sequence number (``None`` without an event), or the
         ``StoreError`` that refused that entry alone (a ``FencedOut`` run on a shared

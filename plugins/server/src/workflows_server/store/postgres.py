@@ -45,7 +45,7 @@ from workflows_server.store.records import (
     StreamEvent,
     now_iso,
 )
-from workflows_server.store.queries import LlmCall, RunIndexUpdate, RunPage, RunQuery
+from workflows_server.store.queries import IndexEntry, LlmCall, RunIndexUpdate, RunPage, RunQuery
 from workflows_server.store.urls import mask_url
 from workflows_server.store.sql import (
     WORKFLOW_NAMES,
@@ -558,7 +558,7 @@ class PostgresStore(SharedStore):
         assert found is not None
         return int(found[0])
 
-    def append_many(self, entries: Sequence[Append]) -> list[int | None | StoreError]:
+    def append_many(self, entries: Sequence[Append], index: Sequence[IndexEntry] = ()) -> list[int | None | StoreError]:
         at = now_iso()
         outcomes: list[int | None | StoreError] = [None] * len(entries)
         with self._tx() as db:
@@ -567,17 +567,18 @@ class PostgresStore(SharedStore):
             # read, so a flush costs one round trip to the database, not one per statement.
             with db.pipeline():
                 written = [i for i, e in enumerate(entries) if e.handler_id not in refused]
-                cursor = db.cursor()
-                cursor.executemany(
-                    "INSERT INTO journal (handler_id, epoch, at, record, fence) VALUES (%s, %s, %s, %s, %s)",
-                    [
-                        (entries[i].handler_id, entries[i].epoch, at, json.dumps(entries[i].record),
-                         self._fences[entries[i].handler_id])
-                        for i in written
-                    ],
-                )
+                if written:
+                    db.cursor().executemany(
+                        "INSERT INTO journal (handler_id, epoch, at, record, fence) VALUES (%s, %s, %s, %s, %s)",
+                        [
+                            (entries[i].handler_id, entries[i].epoch, at, json.dumps(entries[i].record),
+                             self._fences[entries[i].handler_id])
+                            for i in written
+                        ],
+                    )
                 sequences: dict[int, psycopg.Cursor[Any]] = {}
                 notified: set[str] = set()
+                ended: set[str] = set()
                 for i in written:
                     entry = entries[i]
                     if entry.event is not None:
@@ -585,13 +586,19 @@ class PostgresStore(SharedStore):
                         notified.add(entry.handler_id)
                     if entry.update is not None:
                         self._apply(db, entry.handler_id, entry.update)
+                        if entry.update.status is not None:
+                            ended.add(entry.handler_id)
                 for handler_id in notified:
                     self._notify(db, "stream", handler_id)
+                for handler_id in ended:
+                    self._notify(db, "status", handler_id)
                 for handler_id in {entries[i].handler_id for i in written}:
                     acks = self._staged_acks.pop(handler_id, None)
                     if acks:
                         db.execute("DELETE FROM inbox WHERE id = ANY(%s)", (acks,))
                         self._notify(db, "inbox", handler_id)
+                for item in index:
+                    db.execute(_INDEX_RUN, self._index_values(item.handler_id, item.update))
             for i, found in sequences.items():
                 row = found.fetchone()
                 assert row is not None
@@ -800,8 +807,9 @@ class PostgresStore(SharedStore):
                     self._notify(db, "queue", handler_id)
 
     def held(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._fences)
+        # No lock: the event loop calls this, and the lock is held by the store's thread for
+        # whole round trips. Copying a dict is one step under the GIL.
+        return dict(self._fences)
 
     # ------------------------------------------------------------------ inbox
     def post(self, handler_id: str, *, kind: Literal["event", "cancel"], event: str | None = None,

@@ -46,6 +46,14 @@ class RunIndexUpdate:
 
 
 @dataclass(kw_only=True)
+class IndexEntry:
+    """A change of one run's index entry, written with the journal records of a flush."""
+
+    handler_id: str
+    update: RunIndexUpdate
+
+
+@dataclass(kw_only=True)
 class RunQuery:
     """Filters of the run list; each given filter must match (``None``/empty: any)."""
 
@@ -135,6 +143,7 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 
 __all__ = [
+    "IndexEntry",
     "LlmCall",
     "Relation",
     "RunIndexUpdate",

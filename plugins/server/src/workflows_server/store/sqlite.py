@@ -33,7 +33,7 @@ from workflows_server.store.records import (
     StreamEvent,
     now_iso,
 )
-from workflows_server.store.queries import LlmCall, RunIndexUpdate, RunPage, RunQuery
+from workflows_server.store.queries import IndexEntry, LlmCall, RunIndexUpdate, RunPage, RunQuery
 from workflows_server.store.sql import (
     WORKFLOW_NAMES,
     TextIndex,
@@ -438,7 +438,7 @@ class SqliteStore(RunStore):
         ).fetchone()
         return int(sequence)
 
-    def append_many(self, entries: Sequence[Append]) -> list[int | None | StoreError]:
+    def append_many(self, entries: Sequence[Append], index: Sequence[IndexEntry] = ()) -> list[int | None | StoreError]:
         at = now_iso()
         outcomes: list[int | None | StoreError] = []
         try:
@@ -452,6 +452,8 @@ class SqliteStore(RunStore):
                     if entry.update is not None:
                         self._apply(db, entry.handler_id, entry.update)
                     outcomes.append(sequence)
+                for item in index:
+                    db.execute(_INDEX_RUN, self._index_values(item.handler_id, item.update))
         except sqlite3.Error as exc:
             raise StoreError(f"the SQLite store {self.path} failed: {exc}") from exc
         return outcomes

@@ -7,8 +7,9 @@ runs, streams, ``/health``).
 
 Writes go through one queue, in the order they were asked for. Journal records
 (``append``) that are ready at the same moment, of one run or many, are flushed in
-one transaction (``RunStore.append_many``): while a flush is on the thread, the next
-records queue; the next flush takes them all as soon as the previous one returns.
+one transaction (``RunStore.append_many``), with the debugger's index changes queued
+meanwhile (``index``): while a flush is on the thread, the next records queue; the next
+flush takes them all as soon as the previous one returns.
 Each caller waits for its own records only. Reads (``read``) go to the thread at
 once: they see what earlier awaited writes wrote.
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ParamSpec, TypeVar
 
 from workflows_server.store.base import RunStore
+from workflows_server.store.queries import IndexEntry
 from workflows_server.store.records import Append, StoreError
 
 P = ParamSpec("P")
@@ -35,6 +37,7 @@ class _Queued:
     append: Append | None = None
     chain: object | None = None
     """The writer whose records ``append`` continues: after one of them fails, none is written."""
+    index: IndexEntry | None = None
     call: Callable[[], Any] | None = None
     done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -79,6 +82,10 @@ class StoreWorker:
         """
         return self._enqueue(_Queued(append=entry, chain=chain))
 
+    def index(self, entry: IndexEntry) -> asyncio.Future[None]:
+        """Queue a change of a run's index entry; it is written with the next flush of records."""
+        return self._enqueue(_Queued(index=entry))
+
     def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
         """``fn(*args, **kwargs)`` on the store's thread, after every write queued before it."""
         return self._enqueue(_Queued(call=functools.partial(fn, *args, **kwargs)))
@@ -118,6 +125,7 @@ class StoreWorker:
         # between them keeps its place in the order.
         outcomes: list[Any] = [None] * len(batch)
         records: list[int] = []
+        index: list[int] = []
 
         def flush_records() -> None:
             live = [i for i in records if id(batch[i].chain) not in self._broken]
@@ -125,23 +133,31 @@ class StoreWorker:
                 broken = self._broken.get(id(batch[i].chain))
                 if broken is not None:
                     outcomes[i] = broken
+            entries = [batch[i].index for i in index]
+            if live or entries:
+                try:
+                    written: list[Any] = list(self.store.append_many(
+                        [batch[i].append for i in live], [e for e in entries if e is not None]  # type: ignore[misc]
+                    ))
+                    self.stats.flushes += 1
+                    self.stats.records += len(live)
+                except Exception as exc:
+                    written = [exc] * len(live)
+                    for i in index:
+                        outcomes[i] = exc
+                for i, outcome in zip(live, written):
+                    outcomes[i] = outcome
+                    if isinstance(outcome, Exception):
+                        self._broken[id(batch[i].chain)] = outcome
             records.clear()
-            if not live:
-                return
-            try:
-                written: list[Any] = list(self.store.append_many([batch[i].append for i in live]))  # type: ignore[misc]
-                self.stats.flushes += 1
-                self.stats.records += len(live)
-            except Exception as exc:
-                written = [exc] * len(live)
-            for i, outcome in zip(live, written):
-                outcomes[i] = outcome
-                if isinstance(outcome, Exception):
-                    self._broken[id(batch[i].chain)] = outcome
+            index.clear()
 
         for i, item in enumerate(batch):
             if item.append is not None:
                 records.append(i)
+                continue
+            if item.index is not None:
+                index.append(i)
                 continue
             flush_records()
             assert item.call is not None
