@@ -133,6 +133,8 @@ class JournalOwner(Protocol):
 
     def forget(self, run_id: str, journal: StoreJournal | None = None) -> None: ...
 
+    def strand(self, journal: StoreJournal, error: Exception) -> bool: ...
+
 
 class StoreJournal:
     """The journal writer of one run: each record, its stream event and its row change, in one write.
@@ -153,6 +155,8 @@ class StoreJournal:
         self.concluded = False
         self.carrier_taken = False
         self.detached = False
+        self.stranded = False
+        """A write failed and the runtime took the run over (see ``DurableRuntime.strand``): it acts no more."""
         self.last: asyncio.Future[Any] | None = None
         """The latest write queued for this run."""
         self.failure: Exception | None = None
@@ -226,10 +230,13 @@ class StoreJournal:
 
     def _check(self, written: asyncio.Future[Any]) -> None:
         # Every write's error is read here (none is left "never retrieved"); the first one
-        # stops the writer: the run fails with it at its next record or durable().
+        # stops the writer. A server's runtime strands the run (it acts no more; the server
+        # continues it from its last durable record once the store writes again); without
+        # one the run fails with the error at its next record or durable().
         error = None if written.cancelled() else written.exception()
         if error is not None and self.failure is None and not self.detached:
             self.failure = error if isinstance(error, Exception) else StoreError(str(error))
+            self.stranded = self.runtime.strand(self, self.failure)
 
     def _stored(self, record: JournalRecord, written: asyncio.Future[int | None]) -> None:
         if written.cancelled() or written.exception() is not None:
@@ -240,7 +247,9 @@ class StoreJournal:
 
     def durable(self) -> Awaitable[None] | None:
         if self.failure is not None:
-            return _raise(self.failure)
+            # A stranded run waits here until the server abandons it: it never acts past
+            # its last durable record, and its end is not recorded as a failure.
+            return asyncio.get_running_loop().create_future() if self.stranded else _raise(self.failure)
         last = self.last
         if last is None or (last.done() and not last.cancelled() and last.exception() is None):
             return None
@@ -253,9 +262,10 @@ class StoreJournal:
 
     async def flushed(self) -> None:
         """Wait until the records written so far are stored (raises their error if they failed)."""
-        waiting = self.durable()
-        if waiting is not None:
-            await waiting
+        if self.failure is not None:
+            raise self.failure
+        if self.last is not None:
+            await self.last
 
 
 def settle(future: asyncio.Future[None]) -> None:

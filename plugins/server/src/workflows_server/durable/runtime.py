@@ -18,7 +18,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from workflows import Context, Workflow
 from workflows.context.serializers import BaseSerializer, JsonSerializer, known_types
@@ -77,6 +77,8 @@ class DurableRuntime(Runtime):
         self.extra_types: dict[int, list[type]] = {}
         self._expected: dict[str, Expected] = {}
         self._journals: dict[str, StoreJournal] = {}
+        self.on_stranded: Callable[[str, str, Exception], None] | None = None
+        """Set by a server: called ``(handler_id, run_id, error)`` when a run's write failed (see ``strand``)."""
 
     def __repr__(self) -> str:
         return f"DurableRuntime({self.store!r})"
@@ -114,6 +116,18 @@ class DurableRuntime(Runtime):
             self._journals.pop(run_id, None)
         if journal is not None:
             self.worker.forget(journal)
+
+    def strand(self, journal: StoreJournal, error: Exception) -> bool:
+        """A write of ``journal``'s run failed: with ``on_stranded`` set, stop writing for the run and
+        hand it to the server, which abandons it (as a graceful stop does) and continues it from its
+        last durable record once the store writes again. Returns False without ``on_stranded`` (a
+        script's run then fails with ``error``)."""
+        if self.on_stranded is None:
+            return False
+        journal.detached = True
+        self.forget(journal.run.run_id, journal)
+        self.on_stranded(journal.handler_id, journal.run.run_id, error)
+        return True
 
     async def flushed(self, run_id: str) -> None:
         """Wait until the records the live run ``run_id`` wrote so far are stored."""

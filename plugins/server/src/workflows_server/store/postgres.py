@@ -185,7 +185,8 @@ _COLUMN_NAMES = tuple(column.strip() for column in _COLUMNS.split(","))
 _MARK = "%s"  # psycopg's parameter mark
 _INSERT_LLM_CALL = insert_llm_call_sql(_MARK)
 _SELECT_LLM_CALLS = select_llm_calls_sql(_MARK)
-_TABLES = ("handlers", "snapshots", "journal", "stream", "inbox", "run_index", "llm_calls")
+_TABLES = ("handlers", "snapshots", "journal", "stream", "inbox", "run_index", "llm_calls", "resumed_contexts")
+"""Every table with rows of a run (by ``handler_id``): deleting or purging a run empties each."""
 
 
 def migrate(connection: psycopg.Connection[Any], url: str) -> int:
@@ -779,6 +780,12 @@ class PostgresStore(SharedStore):
         return close
 
     # ------------------------------------------------------------------ lifetime
+    def probe(self) -> None:
+        with self._tx() as db:  # reconnects if the connection was lost
+            found = db.execute("SHOW transaction_read_only").fetchone()
+            if found is not None and found[0] == "on":
+                raise StoreError(f"the PostgreSQL store {self.url} is read-only (a standby, or default_transaction_read_only)")
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
