@@ -34,9 +34,12 @@ from workflows_server.durable.journal import (
     Expected,
     RecordListener,
     StoreJournal,
+    answers_humans,
     conclusion,
+    idle,
     idle_payload,
     only_waits,
+    question_of,
     settle,
 )
 from workflows_server.store import TERMINAL, Append, HandlerRow, NewStreamEvent, RunStore, SharedStore, StoreError, open_store
@@ -89,14 +92,15 @@ class DurableRuntime(Runtime):
         self._journals[run.run_id] = journal
         return journal
 
-    def expect(self, run_id: str, handler_id: str, epoch: int) -> asyncio.Future[None]:
-        """Say that the next run with ``run_id`` writes to handler ``handler_id``'s ``epoch``.
+    def expect(self, run_id: str, handler_id: str, epoch: int, *, question: bool = False) -> asyncio.Future[None]:
+        """Say that the next run with ``run_id`` writes to handler ``handler_id``'s ``epoch``
+        (``question``: it left a question to the outside unanswered, see ``journal.asks``).
 
         Returns a future set once that run has begun (its first record is stored and
         its saved waits are armed again), or has ended without beginning.
         """
         begun: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._expected[run_id] = Expected(handler_id=handler_id, epoch=epoch, begun=begun)
+        self._expected[run_id] = Expected(handler_id=handler_id, epoch=epoch, begun=begun, question=question)
         return begun
 
     def begun(self, run_id: str) -> asyncio.Future[None] | None:
@@ -259,6 +263,12 @@ class DurableRuntime(Runtime):
         ctx = rebuilt.ctx
         payload = ctx.to_dict()
         waiting = only_waits(payload)
+        question = False
+        if idle(payload):
+            # No work left: a question a step asked (and nobody answered) is a wait too.
+            entries = await self.worker.read(store.journal, row.handler_id)
+            question = question_of([e.record for e in entries], answers_humans(workflow))
+            waiting = waiting or question
         epoch = row.epoch
         if rebuilt.records:
             # The rebuilt run becomes the base of a new epoch: a later rebuild reads it
@@ -269,16 +279,17 @@ class DurableRuntime(Runtime):
                 await self.worker.write(store.set_waiting, row.handler_id, True)
             return None
         await self.worker.write(store.set_waiting, row.handler_id, False)
-        self.expect(row.run_id, row.handler_id, epoch)
+        self.expect(row.run_id, row.handler_id, epoch, question=question)
         return workflow.run(ctx=ctx, run_id=row.run_id)
 
     async def release(self, handler: WorkflowHandler) -> bool:
-        """Let go of a run that only waits for an outside event: it is kept by the store alone.
+        """Let go of a run that only waits for an outside event (a parked wait, or a question a step
+        asked that is not answered yet): it is kept by the store alone.
 
         Returns False, doing nothing, if the run has work (see ``handler.release_idle``).
         """
         journal = self._journals.get(handler.run_id)
-        if journal is None or not handler.release_idle():
+        if journal is None or not handler.release_idle(awaiting_input=journal.question):
             return False
         self.forget(handler.run_id, journal)
         # Queued after the run's last records: the new epoch's base follows them.
@@ -298,14 +309,21 @@ class DurableRuntime(Runtime):
         await self.deliver(handler, event, step)
         return handler
 
-    async def deliver(self, handler: WorkflowHandler, event: Event, step: str | None = None) -> None:
-        """Send ``event`` to a run of this process once it has begun; returns once it is journaled."""
+    async def deliver(
+        self, handler: WorkflowHandler, event: Event, step: str | None = None, *, check: Callable[[], None] | None = None
+    ) -> None:
+        """Send ``event`` to a run of this process once it has begun; returns once it is journaled.
+
+        ``check`` is called once the run has begun, before the event is sent: it raises to refuse it.
+        """
         begun = self.begun(handler.run_id)
         if begun is not None and not begun.done():
             # Sent once the run has begun (its waits armed again), so the event is
             # journaled before this returns; a run that ends first cannot take it.
             handler.add_done_callback(lambda _: settle(begun))
             await begun
+        if check is not None:
+            check()
         handler.ctx.send_event(event, step)
         await self.flushed(handler.run_id)
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from workflows import Context, Workflow
 from workflows.context.serializers import JsonSerializer
-from workflows.events import Event, StartEvent
+from workflows.events import Event, HumanResponseEvent, StartEvent
+from workflows.handler import WorkflowHandler
 from workflows_server.durable import DurableRuntime
 from workflows_server.durable.journal import idle_payload
 from workflows_server.runs.errors import RunConflict, RunNotFound, StoreUnavailable
@@ -194,13 +195,13 @@ class RunService:
         handler_id = handler_id or uuid.uuid4().hex
         async with self.live.lock(handler_id):
             existing = await self.worker.read(self.store.get_handler, handler_id)
+            if existing is not None and existing.status not in TERMINAL:
+                raise RunConflict(f"handler {handler_id!r} is already running (a run of workflow {existing.workflow_name!r})")
             if existing is not None and existing.workflow_name != name:
                 raise RunConflict(
                     f"handler id {handler_id!r} belongs to workflow {existing.workflow_name!r}, not {name!r}: a handler "
                     "id names one workflow forever; choose another id (or omit handler_id for a fresh one)"
                 )
-            if existing is not None and existing.status not in TERMINAL:
-                raise RunConflict(f"handler {handler_id!r} is already running")
             if context:
                 ctx: Context[Any] = Context.from_dict(workflow, context)
                 resume_id = ctx.resume_id
@@ -284,6 +285,7 @@ class RunService:
                     raise RunConflict(f"handler {handler_id!r} has already {row.status}: it takes no more events")
                 handler = live.handlers.get(handler_id)
                 if handler is not None and not handler.is_done():
+                    self._check_awaited(handler, event)
                     handler.ctx.send_event(event, step)
                     await self.runtime.flushed(handler.run_id)
                     return
@@ -299,10 +301,27 @@ class RunService:
                     live.waiting -= 1
                 self.counts["continued"] += 1
                 live.track(handler_id, handler)
-                await self.runtime.deliver(handler, event, step)
+                await self.runtime.deliver(handler, event, step, check=lambda: self._check_awaited(handler, event))
         finally:
             # A run continued for an event it then refused is let go of again.
             live.release_soon(handler_id)
+
+    def _check_awaited(self, handler: WorkflowHandler, event: Event) -> None:
+        """Refuse an answer (a ``HumanResponseEvent``) the live run no longer waits for: its question
+        was answered already, so a second answer would be dropped or run the answering step again."""
+        if not isinstance(event, HumanResponseEvent):
+            return
+        journal = self.runtime.journal_of(handler.run_id)
+        if journal is not None and journal.question:
+            return  # a step asked and nobody answered yet
+        workers = handler.ctx.to_dict().get("workers") or {}
+        awaited = {w.get("event_type") for saved in workers.values() for w in saved.get("collected_waiters") or ()}
+        if awaited & {f"{cls.__module__}.{cls.__name__}" for cls in type(event).__mro__}:
+            return  # a parked ctx.wait_for_event takes it
+        raise RunConflict(
+            f"run {handler.run_id!r} is not waiting for a {type(event).__name__}: its question was answered "
+            "already (or it asked none)"
+        )
 
     async def cancel(self, handler_id: str, *, purge: bool = False) -> str:
         """Cancel the run and, with ``purge``, delete it; returns the API status.
