@@ -107,7 +107,7 @@ class WorkflowHandler:
         if not run.driver.done():
             await asyncio.wait([run.driver], timeout=timeout)
 
-    def release_idle(self) -> bool:
+    def release_idle(self, *, awaiting_input: bool = False) -> bool:
         """Stop holding the run in memory while it only waits for outside events.
 
         For durable runtimes and servers: when the run has no work left but parked
@@ -117,8 +117,15 @@ class WorkflowHandler:
         ``Context.from_journal`` / ``Context.from_dict`` and ``workflow.run(ctx=...)``
         continue, in this process or another. Returns False, doing nothing, when the run
         is not in that state.
+
+        ``awaiting_input``: the caller knows that the run, with no work left, asked the
+        outside for input that is not answered yet (a step returned an
+        ``InputRequiredEvent``, which its ``HumanResponseEvent`` answers): such a run has
+        no parked wait, yet it only waits too, and is let go of the same way. The run
+        itself cannot tell an unanswered question from a run that simply stopped short,
+        so the runtime that read its records says so.
         """
-        return self._run.release()
+        return self._run.release(awaiting_input)
 
     async def send_event(self, event: Event, step: str | None = None) -> None:
         """Same as ``handler.ctx.send_event(event, step)``."""

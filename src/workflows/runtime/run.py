@@ -368,15 +368,16 @@ class WorkflowRun:
             error=WorkflowTimeoutError(f"Operation timed out after {timeout} seconds. {detail}"),
         )
 
-    def release(self) -> bool:
+    def release(self, awaiting_input: bool = False) -> bool:
         """Let go of a run that only waits for outside events; False (and nothing done) if it has work.
 
         The run's task ends without ending the run: its journal writer is closed first,
         so what it wrote still describes a run that waits, to be continued from there
         (``Context.from_journal``, or ``ctx.to_dict()`` taken now). ``await handler``
-        returns an ``IdleReleasedEvent``.
+        returns an ``IdleReleasedEvent``. Without a parked wait, only a run whose caller
+        says it is ``awaiting_input`` (see ``WorkflowHandler.release_idle``) is let go of.
         """
-        if self.done or not self.started or self.pending or not self.waiters:
+        if self.done or not self.started or self.pending or not (self.waiters or awaiting_input):
             return False
         writer, self.journal.writer = self.journal.writer, None
         if writer is not None:

@@ -30,10 +30,10 @@ from workflows_server.http.guard import (
     log_config,
     mask_url,
 )
-from workflows_server.http.middleware import RequestSpans, http_error, logger, route_namer
+from workflows_server.http.middleware import RequestSpans, http_error, logger, route_namer, store_error
 from workflows_server.runs import RunService
 from workflows_server.settings import ServerSettings
-from workflows_server.store import RunStore, SharedStore, open_store
+from workflows_server.store import RunStore, SharedStore, StoreError, open_store
 from workflows_server.telemetry import register_run_metrics
 
 
@@ -124,6 +124,8 @@ class WorkflowServer:
                 self.runtime, self.workflows, idle_release_seconds=settings.idle_release_seconds,
                 lease_seconds=settings.lease_seconds, max_runs=settings.max_runs, poll_seconds=settings.poll_seconds,
                 retention_seconds=settings.retention_seconds,
+                # Half the grace for the runs and the store, half for open requests (see serve()).
+                shutdown_seconds=settings.shutdown_seconds / 2,
             )
             register_run_metrics(self._runs)
         return self._runs
@@ -171,7 +173,7 @@ class WorkflowServer:
                 routes=routes,
                 middleware=middleware,
                 lifespan=self._lifespan,
-                exception_handlers={HTTPException: http_error},
+                exception_handlers={HTTPException: http_error, StoreError: store_error},
             )
         return self._app
 
@@ -190,6 +192,9 @@ class WorkflowServer:
         warning = exposure_warning(host, self.settings.token)
         if warning:
             logger.warning("%s", warning)
+        # Open requests (a /run waiting on a run, a stream) get the stop's grace, then are cut:
+        # SIGTERM exits within it whatever the runs or the store are doing.
+        uvicorn_options.setdefault("timeout_graceful_shutdown", max(1, int(self.settings.shutdown_seconds / 2)))
         config = uvicorn.Config(
             self.app,
             host=host,

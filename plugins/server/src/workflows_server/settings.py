@@ -160,6 +160,12 @@ SETTINGS: tuple[Setting, ...] = (
         "0: kept forever)",
     ),
     Setting(
+        field="shutdown_seconds",
+        parse=_positive_float,
+        help="how long a stopping server (SIGTERM, Ctrl-C) waits for open requests and the store's last writes "
+        "before it exits anyway (default 8); runs not written by then continue from their last durable record",
+    ),
+    Setting(
         field="phoenix_url",
         parse=str,
         help="Phoenix's address (e.g. http://localhost:6006): the debugger links each run to its trace there "
@@ -207,6 +213,7 @@ class ServerSettings:
     poll_seconds: float = 1.0
     replica_id: str | None = None
     retention_seconds: float = 30 * 24 * 3600.0
+    shutdown_seconds: float = 8.0
     phoenix_url: str | None = None
     langfuse_url: str | None = None
     llm_prices: tuple[tuple[str, float, float], ...] = ()

@@ -83,6 +83,22 @@ class AskHuman(Workflow):
         return StopEvent(result=f"{await ctx.store.get('asked')}:{answer.response}")
 
 
+class AskByReturn(Workflow):
+    """Asks by returning an InputRequiredEvent; a step takes the HumanResponseEvent that answers it."""
+
+    @step
+    async def ask(self, ctx: Context, ev: StartEvent) -> InputRequiredEvent:
+        log(f"ask:{ev.tag}")
+        await ctx.store.set("tag", ev.tag)
+        return InputRequiredEvent(prefix=f"ok {ev.tag}?")
+
+    @step
+    async def answer(self, ctx: Context, ev: HumanResponseEvent) -> StopEvent:
+        tag = await ctx.store.get("tag")
+        log(f"answer:{tag}:{ev.response}")
+        return StopEvent(result=f"{tag}:{ev.response}")
+
+
 class Streams(Workflow):
     @step
     async def talk(self, ctx: Context, ev: StartEvent) -> StopEvent:
@@ -101,5 +117,6 @@ server = WorkflowServer()
 server.add_workflow("two_steps", TwoSteps(timeout=None))
 server.add_workflow("quick", Quick(timeout=None))
 server.add_workflow("ask", AskHuman(timeout=None))
+server.add_workflow("ask_by_return", AskByReturn(timeout=None))
 server.add_workflow("streams", Streams())
 server.add_workflow("fails", Fails())

@@ -26,6 +26,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from workflows.events import HumanResponseEvent
 from workflows.representation import get_workflow_representation, render_html
 from workflows_server.http.wire import handler_data, read_json
 from workflows_server.debugger.actions import ActionError, fork, rerun, summary_of
@@ -135,6 +136,18 @@ class DebuggerApi:
             }
         return self._graphs[name]
 
+    def answer_type(self, workflow_name: str) -> str | None:
+        """The qualified name of the ``HumanResponseEvent`` a served workflow takes (its questions' answer)."""
+        workflow = self.server.workflows.get(workflow_name)
+        if workflow is None:
+            return None
+        for cls in self.server.event_classes(workflow_name):
+            if issubclass(cls, HumanResponseEvent) and any(
+                spec.accepts(cls) for spec in workflow.step_specs.values()
+            ):
+                return f"{cls.__module__}.{cls.__name__}"
+        return None
+
     def answer_form(self, workflow_name: str, event_type: str | None) -> dict[str, Any] | None:
         """The awaited event's class and fields, for the form that answers a waiting run."""
         if event_type is None or workflow_name not in self.server.workflows:
@@ -218,6 +231,7 @@ class DebuggerApi:
         view = run_view(
             row, await read(store.journal, handler_id), await read(store.snapshots, handler_id),
             await read(store.stream, handler_id, limit=100000), await read(store.llm_calls, handler_id),
+            answers=self.answer_type(row.workflow_name),
         )
         summary = await summary_of(self.server, handler_id)
         children = (await read(store.search_runs, RunQuery(parent_id=handler_id, limit=50, oldest_first=True))).runs

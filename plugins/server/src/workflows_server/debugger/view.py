@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from workflows_server.durable.journal import asks
 from workflows_server.debugger.values import MISSING, apply_at, diff, jsonable, readable, state_of_snapshot
 from workflows_server.store import HandlerRow, JournalEntry, Snapshot, StreamEvent
 from workflows_server.store.queries import LlmCall
@@ -183,8 +184,14 @@ def run_view(
     calls: list[LlmCall],
     *,
     now: str | None = None,
+    answers: str | None = None,
 ) -> dict[str, Any]:
-    """Everything the run page shows of ``row`` (JSON-ready); see the module docstring."""
+    """Everything the run page shows of ``row`` (JSON-ready); see the module docstring.
+
+    ``answers`` is the qualified name of the event that answers the run's questions (the
+    ``HumanResponseEvent`` its workflow takes, if any): a question a step asked by
+    returning an event is shown as a wait for it, as a ``ctx.wait_for_event`` is.
+    """
     now = now or datetime.now(timezone.utc).isoformat()
     run = current_run(entries)
     base = base_snapshot(snapshots, run)
@@ -266,6 +273,22 @@ def run_view(
             if ended:
                 ended.update(ended_at=at, outcome=record.get("outcome"), duration_ms=millis(str(ended["started_at"]), at),
                             answer=jsonable(readable(record.get("event"))))
+        elif kind == "EventEmitted":
+            said = asks(record, answers is not None)
+            if said:
+                asked: dict[str, Any] = {
+                    "step": record.get("step"), "seq": record.get("completes"), "waiter_id": f"input:{record.get('event_id')}",
+                    "event_type": (answers or "HumanResponseEvent").rsplit(".", 1)[-1], "event_qualified_name": answers,
+                    "timeout": None, "started_at": at, "ended_at": None, "outcome": "waiting", "duration_ms": None,
+                    "question": jsonable(readable(record.get("event"))), "question_type": _type_name(record.get("event")),
+                }
+                waits.append(asked)
+                open_waits[asked["waiter_id"]] = asked
+            elif said is False:
+                for key in [k for k in open_waits if k.startswith("input:")]:
+                    ended = open_waits.pop(key)
+                    ended.update(ended_at=at, outcome="received", duration_ms=millis(str(ended["started_at"]), at),
+                                 answer=jsonable(readable(record.get("event"))))
         elif kind == "RunConcluded":
             conclusion = str(record.get("status"))
             run_error = _error(record.get("error"))
@@ -284,6 +307,14 @@ def run_view(
     unplaced = _place_llm_calls(attempts, calls, now)
     waiting = row.status == "running" and (row.waiting_since is not None or (bool(open_waits) and not open_attempts))
     question = _question(stream) if waiting else None
+    if waiting and question is None:
+        asked_last = next((w for w in reversed(waits) if w["ended_at"] is None and "question" in w), None)
+        if asked_last is not None:
+            value = asked_last["question"]
+            question = {
+                "type": asked_last["question_type"], "value": _flatten(value) if isinstance(value, dict) else value,
+                "sequence": None, "at": asked_last["started_at"],
+            }
     steps = _step_states(attempts, backoffs, waits, finished)
     data_attempts = [a.data(end) for a in attempts]
     finished_attempts = [a for a in data_attempts if a["ended_at"] is not None]

@@ -17,6 +17,7 @@ from workflows import Context, Workflow
 from workflows.context.serializers import BaseSerializer, JsonSerializer
 from workflows.events import (
     Event,
+    HumanResponseEvent,
     InputRequiredEvent,
     StopEvent,
     WorkflowCancelledEvent,
@@ -112,6 +113,50 @@ def only_waits(payload: dict[str, Any]) -> bool:
     return waits and not queued
 
 
+def idle(payload: dict[str, Any]) -> bool:
+    """Whether a ``Context.to_dict()`` payload is a running run with no queued work."""
+    workers = payload.get("workers") or {}
+    return bool(payload.get("is_running")) and not any(saved.get("queue") for saved in workers.values())
+
+
+def answers_humans(workflow: Workflow) -> bool:
+    """Whether a step of ``workflow`` takes a ``HumanResponseEvent`` (an answer to the run's questions)."""
+    return any(
+        isinstance(t, type) and issubclass(t, HumanResponseEvent)
+        for spec in workflow.step_specs.values() for t in spec.config.accepted_events
+    )
+
+
+def asks(record: dict[str, Any], answerable: bool) -> bool | None:
+    """What an encoded journal record says of the run's question to the outside.
+
+    ``True``: a step asked (it returned an ``InputRequiredEvent``, or, in a workflow that
+    takes a ``HumanResponseEvent`` (``answerable``), an event no step takes); ``False``:
+    an event from outside was taken (the question, if any, is answered); ``None``:
+    neither. A run with no work left whose last word is ``True`` only waits for its
+    answer, as a parked ``ctx.wait_for_event`` does.
+    """
+    if record.get("kind") != "EventEmitted":
+        return None
+    source = record.get("source")
+    taken = record.get("targets") or record.get("woken") or record.get("collected")
+    if source == "return" and not taken:
+        # Not unhandled and not taken: an InputRequiredEvent (a StopEvent ends the run).
+        return not record.get("unhandled") or answerable
+    if source == "external" and taken:
+        return False
+    return None
+
+
+def question_of(records: list[dict[str, Any]], answerable: bool) -> bool:
+    """Whether the run of these encoded records (oldest first) left a question unanswered."""
+    for record in reversed(records):
+        said = asks(record, answerable)
+        if said is not None:
+            return said
+    return False
+
+
 @dataclass(kw_only=True)
 class Expected:
     """Where the next run with a given run id writes (see ``DurableRuntime.expect``)."""
@@ -119,6 +164,8 @@ class Expected:
     handler_id: str
     epoch: int
     begun: asyncio.Future[None]
+    question: bool = False
+    """The run left a question to the outside unanswered (see ``asks``)."""
 
 
 class JournalOwner(Protocol):
@@ -132,6 +179,8 @@ class JournalOwner(Protocol):
     def stored(self, handler_id: str, record: JournalRecord, sequence: int | None) -> None: ...
 
     def forget(self, run_id: str, journal: StoreJournal | None = None) -> None: ...
+
+    def strand(self, journal: StoreJournal, error: Exception) -> bool: ...
 
 
 class StoreJournal:
@@ -151,8 +200,13 @@ class StoreJournal:
         self.registered = expected is not None
         self.serializer: BaseSerializer = JsonSerializer()
         self.concluded = False
+        self.question = expected.question if expected is not None else False
+        """The run asked the outside for input that is not answered yet (see ``asks``)."""
+        self.answerable = False
         self.carrier_taken = False
         self.detached = False
+        self.stranded = False
+        """A write failed and the runtime took the run over (see ``DurableRuntime.strand``): it acts no more."""
         self.last: asyncio.Future[Any] | None = None
         """The latest write queued for this run."""
         self.failure: Exception | None = None
@@ -186,8 +240,10 @@ class StoreJournal:
         update: HandlerUpdate | None = None
         if isinstance(record, RunStarted):
             workflow = record.workflow
-            if isinstance(workflow, Workflow) and workflow.serializer is not None:
-                self.serializer = workflow.serializer
+            if isinstance(workflow, Workflow):
+                self.answerable = answers_humans(workflow)
+                if workflow.serializer is not None:
+                    self.serializer = workflow.serializer
             if not self.registered:
                 self._register(record)
             if record.start_event is not None:
@@ -212,10 +268,11 @@ class StoreJournal:
             )
         if isinstance(record, RunConcluded):
             self.concluded = True
-        append = Append(
-            handler_id=self.handler_id, epoch=self.epoch, record=encode_record(record, self.serializer),
-            event=new_event, update=update,
-        )
+        encoded = encode_record(record, self.serializer)
+        said = asks(encoded, self.answerable)
+        if said is not None:
+            self.question = said
+        append = Append(handler_id=self.handler_id, epoch=self.epoch, record=encoded, event=new_event, update=update)
         written = self.runtime.worker.append(append, chain=self)
         self._track(written)
         written.add_done_callback(functools.partial(self._stored, record))
@@ -226,10 +283,13 @@ class StoreJournal:
 
     def _check(self, written: asyncio.Future[Any]) -> None:
         # Every write's error is read here (none is left "never retrieved"); the first one
-        # stops the writer: the run fails with it at its next record or durable().
+        # stops the writer. A server's runtime strands the run (it acts no more; the server
+        # continues it from its last durable record once the store writes again); without
+        # one the run fails with the error at its next record or durable().
         error = None if written.cancelled() else written.exception()
         if error is not None and self.failure is None and not self.detached:
             self.failure = error if isinstance(error, Exception) else StoreError(str(error))
+            self.stranded = self.runtime.strand(self, self.failure)
 
     def _stored(self, record: JournalRecord, written: asyncio.Future[int | None]) -> None:
         if written.cancelled() or written.exception() is not None:
@@ -240,7 +300,9 @@ class StoreJournal:
 
     def durable(self) -> Awaitable[None] | None:
         if self.failure is not None:
-            return _raise(self.failure)
+            # A stranded run waits here until the server abandons it: it never acts past
+            # its last durable record, and its end is not recorded as a failure.
+            return asyncio.get_running_loop().create_future() if self.stranded else _raise(self.failure)
         last = self.last
         if last is None or (last.done() and not last.cancelled() and last.exception() is None):
             return None
@@ -253,9 +315,10 @@ class StoreJournal:
 
     async def flushed(self) -> None:
         """Wait until the records written so far are stored (raises their error if they failed)."""
-        waiting = self.durable()
-        if waiting is not None:
-            await waiting
+        if self.failure is not None:
+            raise self.failure
+        if self.last is not None:
+            await self.last
 
 
 def settle(future: asyncio.Future[None]) -> None:
@@ -275,6 +338,6 @@ async def _raise(error: Exception) -> None:
 
 
 __all__ = [
-    "Expected", "JournalOwner", "RecordListener", "StoreJournal", "conclusion", "idle_payload", "only_waits", "settle",
-    "status_of", "streamed_entry",
+    "Expected", "JournalOwner", "RecordListener", "StoreJournal", "answers_humans", "asks", "conclusion", "idle",
+    "idle_payload", "only_waits", "question_of", "settle", "status_of", "streamed_entry",
 ]

@@ -18,7 +18,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from workflows import Context, Workflow
 from workflows.context.serializers import BaseSerializer, JsonSerializer, known_types
@@ -34,9 +34,12 @@ from workflows_server.durable.journal import (
     Expected,
     RecordListener,
     StoreJournal,
+    answers_humans,
     conclusion,
+    idle,
     idle_payload,
     only_waits,
+    question_of,
     settle,
 )
 from workflows_server.store import TERMINAL, Append, HandlerRow, NewStreamEvent, RunStore, SharedStore, StoreError, open_store
@@ -77,6 +80,8 @@ class DurableRuntime(Runtime):
         self.extra_types: dict[int, list[type]] = {}
         self._expected: dict[str, Expected] = {}
         self._journals: dict[str, StoreJournal] = {}
+        self.on_stranded: Callable[[str, str, Exception], None] | None = None
+        """Set by a server: called ``(handler_id, run_id, error)`` when a run's write failed (see ``strand``)."""
 
     def __repr__(self) -> str:
         return f"DurableRuntime({self.store!r})"
@@ -87,14 +92,15 @@ class DurableRuntime(Runtime):
         self._journals[run.run_id] = journal
         return journal
 
-    def expect(self, run_id: str, handler_id: str, epoch: int) -> asyncio.Future[None]:
-        """Say that the next run with ``run_id`` writes to handler ``handler_id``'s ``epoch``.
+    def expect(self, run_id: str, handler_id: str, epoch: int, *, question: bool = False) -> asyncio.Future[None]:
+        """Say that the next run with ``run_id`` writes to handler ``handler_id``'s ``epoch``
+        (``question``: it left a question to the outside unanswered, see ``journal.asks``).
 
         Returns a future set once that run has begun (its first record is stored and
         its saved waits are armed again), or has ended without beginning.
         """
         begun: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._expected[run_id] = Expected(handler_id=handler_id, epoch=epoch, begun=begun)
+        self._expected[run_id] = Expected(handler_id=handler_id, epoch=epoch, begun=begun, question=question)
         return begun
 
     def begun(self, run_id: str) -> asyncio.Future[None] | None:
@@ -114,6 +120,18 @@ class DurableRuntime(Runtime):
             self._journals.pop(run_id, None)
         if journal is not None:
             self.worker.forget(journal)
+
+    def strand(self, journal: StoreJournal, error: Exception) -> bool:
+        """A write of ``journal``'s run failed: with ``on_stranded`` set, stop writing for the run and
+        hand it to the server, which abandons it (as a graceful stop does) and continues it from its
+        last durable record once the store writes again. Returns False without ``on_stranded`` (a
+        script's run then fails with ``error``)."""
+        if self.on_stranded is None:
+            return False
+        journal.detached = True
+        self.forget(journal.run.run_id, journal)
+        self.on_stranded(journal.handler_id, journal.run.run_id, error)
+        return True
 
     async def flushed(self, run_id: str) -> None:
         """Wait until the records the live run ``run_id`` wrote so far are stored."""
@@ -245,6 +263,12 @@ class DurableRuntime(Runtime):
         ctx = rebuilt.ctx
         payload = ctx.to_dict()
         waiting = only_waits(payload)
+        question = False
+        if idle(payload):
+            # No work left: a question a step asked (and nobody answered) is a wait too.
+            entries = await self.worker.read(store.journal, row.handler_id)
+            question = question_of([e.record for e in entries], answers_humans(workflow))
+            waiting = waiting or question
         epoch = row.epoch
         if rebuilt.records:
             # The rebuilt run becomes the base of a new epoch: a later rebuild reads it
@@ -255,16 +279,17 @@ class DurableRuntime(Runtime):
                 await self.worker.write(store.set_waiting, row.handler_id, True)
             return None
         await self.worker.write(store.set_waiting, row.handler_id, False)
-        self.expect(row.run_id, row.handler_id, epoch)
+        self.expect(row.run_id, row.handler_id, epoch, question=question)
         return workflow.run(ctx=ctx, run_id=row.run_id)
 
     async def release(self, handler: WorkflowHandler) -> bool:
-        """Let go of a run that only waits for an outside event: it is kept by the store alone.
+        """Let go of a run that only waits for an outside event (a parked wait, or a question a step
+        asked that is not answered yet): it is kept by the store alone.
 
         Returns False, doing nothing, if the run has work (see ``handler.release_idle``).
         """
         journal = self._journals.get(handler.run_id)
-        if journal is None or not handler.release_idle():
+        if journal is None or not handler.release_idle(awaiting_input=journal.question):
             return False
         self.forget(handler.run_id, journal)
         # Queued after the run's last records: the new epoch's base follows them.
@@ -284,14 +309,21 @@ class DurableRuntime(Runtime):
         await self.deliver(handler, event, step)
         return handler
 
-    async def deliver(self, handler: WorkflowHandler, event: Event, step: str | None = None) -> None:
-        """Send ``event`` to a run of this process once it has begun; returns once it is journaled."""
+    async def deliver(
+        self, handler: WorkflowHandler, event: Event, step: str | None = None, *, check: Callable[[], None] | None = None
+    ) -> None:
+        """Send ``event`` to a run of this process once it has begun; returns once it is journaled.
+
+        ``check`` is called once the run has begun, before the event is sent: it raises to refuse it.
+        """
         begun = self.begun(handler.run_id)
         if begun is not None and not begun.done():
             # Sent once the run has begun (its waits armed again), so the event is
             # journaled before this returns; a run that ends first cannot take it.
             handler.add_done_callback(lambda _: settle(begun))
             await begun
+        if check is not None:
+            check()
         handler.ctx.send_event(event, step)
         await self.flushed(handler.run_id)
 

@@ -31,6 +31,18 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
+async def store_error(request: Request, exc: Exception) -> Response:
+    """The store cannot be used now (disk full, read-only, connection lost): 503 with its error.
+
+    Nothing the request asked for was done unless the answer says so; the server
+    recovers by itself once the store writes again (``/health`` says when).
+    """
+    return JSONResponse(
+        {"detail": f"the run store cannot be used now: {exc}; retry once GET /health answers 200"},
+        status_code=503, headers={"Retry-After": "2"},
+    )
+
+
 def _path(scope: Scope) -> str:
     path: str = scope.get("path", "")
     root: str = scope.get("root_path", "")

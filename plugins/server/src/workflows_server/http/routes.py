@@ -3,7 +3,7 @@
 Errors are ``{"detail": "..."}`` with the status that says what went wrong: 400 for
 a body that cannot be read, 404 for an unknown workflow or handler, 409 for a request
 the run's state refuses, 413 for a body over the limit, 422 for an event whose fields
-do not validate.
+do not validate, 503 while the store cannot write (``http.middleware.store_error``).
 """
 
 from __future__ import annotations
@@ -93,7 +93,17 @@ class Api:
 
     # ------------------------------------------------------------------ workflows
     async def health(self, request: Request) -> JSONResponse:
-        return JSONResponse({"status": "healthy"})
+        """200 while the store writes; 503 with the store's error while it cannot (a readiness probe:
+        the process is alive and recovers by itself, see docs/deployment.md)."""
+        runs = self.server.runs
+        error = await runs.health.check()
+        if error is None:
+            return JSONResponse({"status": "healthy"})
+        return JSONResponse(
+            {"status": "unhealthy", "store": runs.store.url, "error": str(error), "since": runs.health.since,
+             "stranded_runs": len(runs.live.stranded)},
+            status_code=503,
+        )
 
     async def list_workflows(self, request: Request) -> JSONResponse:
         return JSONResponse({"workflows": sorted(self.server.workflows)})
@@ -207,6 +217,8 @@ class Api:
             status = await self.runs.cancel(handler_id, purge=purge)
         except RunNotFound as exc:
             raise HTTPException(404, str(exc)) from None
+        except RunConflict as exc:
+            raise HTTPException(409, str(exc)) from None
         return JSONResponse({"status": status})
 
     # ------------------------------------------------------------------ events
@@ -336,6 +348,9 @@ class Api:
             "store": runs.store.url, "shared": runs.store.shared, "live": sorted(runs.live.handlers),
             "counts": dict(runs.counts),
             "store_writes": {"flushes": runs.worker.stats.flushes, "records": runs.worker.stats.records},
+            "stranded": sorted(runs.live.stranded),
+            "store_error": None if runs.health.error is None else str(runs.health.error),
+            "store_failures": runs.health.failures,
         }
         replica = runs.replica
         if replica is not None:

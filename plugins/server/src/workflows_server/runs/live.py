@@ -3,9 +3,10 @@
 A run is *live* from the moment it starts (or is continued from the store) here until
 its task ends. Its task ends when the run ends (its end is in the journal), when it is
 let go of because it only waits for an outside event (the store alone holds it then),
-or when the server stops (nothing is recorded: the next server continues it). A run
-whose task ended any other way ended without its end recorded (its store write
-failed); the placement records that end.
+when one of its writes failed (it is *stranded*: ``stranded`` keeps it until the store
+writes again and the placement continues it, see ``runs.health``), or when the server
+stops (nothing is recorded: the next server continues it). A run whose task ended any
+other way ended without its end recorded; the placement records that end.
 
 Requests that change one run (sending an event, cancelling, letting it go of) hold the
 run's lock, so they never interleave mid-change. Every task started here (letting go of
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Callable, Coroutine
 
 from workflows.events import WorkflowCancelledEvent, WorkflowFailedEvent
@@ -25,12 +27,21 @@ from workflows.runtime.journal import JournalRecord, RunConcluded, RunIdle, RunI
 from workflows_server.durable import DurableRuntime
 from workflows_server.runs.hub import Hub
 from workflows_server.runs.tasks import Tasks
-from workflows_server.store import StoreError
+from workflows_server.store import FencedOut, StoreError
 
 logger = logging.getLogger("workflows_server")
 
 EndedHook = Callable[[str, WorkflowHandler], Coroutine[Any, Any, None]]
 """Called (in a task) when a live run's task ended while the server is not stopping."""
+
+
+@dataclass(kw_only=True)
+class Stranded:
+    """A run a store failure left undone: continued (or its ``end`` recorded) once the store writes again."""
+
+    error: Exception
+    end: tuple[str, str | None] | None = None
+    """The end the server could not record (status, error text), if that is what failed."""
 
 
 class RunLock:
@@ -78,12 +89,16 @@ class LiveRuns:
         """Runs the store alone holds, waiting for an outside event."""
         self.counts: Counter[str] = Counter()
         """started, continued, released."""
+        self.stranded: dict[str, Stranded] = {}
+        """Runs a failed store write stopped, by handler id (see ``strand``)."""
+        self.on_store_failed: Callable[[Exception], None] = lambda error: None
         self.stopping = False
         self.on_ended: EndedHook | None = None
         self.may_release: Callable[[str], bool] = lambda handler_id: True
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: Counter[str] = Counter()
         runtime.listeners.append(self._on_record)
+        runtime.on_stranded = self._on_stranded
 
     def lock(self, handler_id: str) -> RunLock:
         """The run's lock: requests that change one run hold it, one at a time."""
@@ -110,6 +125,25 @@ class LiveRuns:
                 self.tasks.spawn(self.on_ended(handler_id, handler), f"workflows-server-ended-{handler_id}")
 
         handler.add_done_callback(ended)
+
+    def _on_stranded(self, handler_id: str, run_id: str, error: Exception) -> None:
+        # A write of the live run failed: it is abandoned here, as a graceful stop does
+        # (nothing more is written), and its task's end is no failure.
+        for held in (self.handlers, self.releasing):
+            handler = held.get(handler_id)
+            if handler is not None and handler.run_id == run_id:
+                del held[handler_id]
+                handler.abandon()
+        if isinstance(error, FencedOut):
+            return  # another replica holds the run now: it is not this process's to continue
+        self.strand(handler_id, error)
+
+    def strand(self, handler_id: str, error: Exception, end: tuple[str, str | None] | None = None) -> None:
+        """Keep ``handler_id`` for the store's recovery: continued, or ``end`` recorded, once it writes."""
+        earlier = self.stranded.get(handler_id)
+        self.stranded[handler_id] = Stranded(error=error, end=end or (earlier.end if earlier else None))
+        self.hub.notify_ended(handler_id)  # its waiters answer 503 now
+        self.on_store_failed(error)
 
     def _on_record(self, handler_id: str, record: JournalRecord, sequence: int | None) -> None:
         if isinstance(record, RunConcluded):
@@ -143,9 +177,13 @@ class LiveRuns:
             self.releasing[handler_id] = handler
             try:
                 released = await self.runtime.release(handler)
-            except StoreError as exc:  # fenced out (another replica holds it) or the store failed
+            except FencedOut as exc:  # another replica holds it
                 logger.warning("run %s could not be let go of: %s", handler_id, exc)
                 released = True
+            except StoreError as exc:  # its waiting epoch is not written: continued once the store writes
+                del self.releasing[handler_id]
+                self.strand(handler_id, exc)
+                return
             if not released:
                 del self.releasing[handler_id]
                 self.handlers[handler_id] = handler

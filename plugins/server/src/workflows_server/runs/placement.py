@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 
 from workflows.events import Event
 from workflows.handler import WorkflowHandler
+from workflows_server.runs.live import Stranded
 
 
 class Placement(ABC):
@@ -51,6 +52,10 @@ class Placement(ABC):
     @abstractmethod
     async def cancel_unheld(self, handler_id: str) -> None:
         """Cancel a running run that this process does not hold in memory."""
+
+    @abstractmethod
+    async def recover(self, handler_id: str, stranded: Stranded) -> None:
+        """The store writes again: carry on with a run a store failure stranded (``StoreError`` if it fails again)."""
 
     def may_release(self, handler_id: str) -> bool:
         """Whether an idle run may be let go of now."""

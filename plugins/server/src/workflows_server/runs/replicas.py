@@ -36,7 +36,7 @@ from workflows.events import Event
 from workflows.handler import WorkflowHandler
 from workflows_server.durable.journal import settle
 from workflows_server.runs.errors import RunConflict
-from workflows_server.runs.live import LiveRuns
+from workflows_server.runs.live import LiveRuns, Stranded
 from workflows_server.runs.placement import Placement
 from workflows_server.store import TERMINAL, Claim, FencedOut, SharedStore, StoreError
 
@@ -301,6 +301,13 @@ class ReplicaPlacement(Placement):
             await self.worker.write(self.store.ack, [item])
             raise RunConflict(f"handler {handler_id!r} has already {row.status}: it takes no more events")
         # Still in the inbox: it is delivered when a replica takes the run.
+
+    async def recover(self, handler_id: str, stranded: Stranded) -> None:
+        # The run's lease lapses while the store fails: whichever replica claims it next
+        # continues it from its last durable record (this one too, through the claim loop).
+        if handler_id in self.store.held():
+            await self.worker.write(self.store.unclaim, handler_id)
+        self.kick()
 
     async def cancel_unheld(self, handler_id: str) -> None:
         claim = await self.worker.write(self.store.claim_one, handler_id, lease_seconds=self.lease_seconds)

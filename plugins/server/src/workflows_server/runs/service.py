@@ -19,10 +19,12 @@ from typing import Any
 
 from workflows import Context, Workflow
 from workflows.context.serializers import JsonSerializer
-from workflows.events import Event, StartEvent
+from workflows.events import Event, HumanResponseEvent, StartEvent
+from workflows.handler import WorkflowHandler
 from workflows_server.durable import DurableRuntime
 from workflows_server.durable.journal import idle_payload
-from workflows_server.runs.errors import RunConflict, RunNotFound
+from workflows_server.runs.errors import RunConflict, RunNotFound, StoreUnavailable
+from workflows_server.runs.health import StoreHealth
 from workflows_server.runs.hub import Hub, ended_key
 from workflows_server.runs.live import LiveRuns
 from workflows_server.runs.local import LocalPlacement
@@ -46,6 +48,7 @@ class RunService:
         max_runs: int = 100,
         poll_seconds: float = 1.0,
         retention_seconds: float = 0.0,
+        shutdown_seconds: float = 8.0,
     ):
         self.runtime = runtime
         self.store = runtime.store
@@ -65,6 +68,10 @@ class RunService:
             self.placement = LocalPlacement(self.live, workflows)
         self.live.on_ended = self.placement.ended
         self.live.may_release = self.placement.may_release
+        self.health = StoreHealth(self.store, self.worker, self.live.tasks, self._recover_stranded)
+        """Whether the store writes now; recovers the runs a failed write stranded (``runs.health``)."""
+        self.live.on_store_failed = self.health.failed
+        self.shutdown_seconds = shutdown_seconds
 
     @property
     def hub(self) -> Hub:
@@ -87,12 +94,41 @@ class RunService:
         await self.placement.start()
 
     async def stop(self) -> None:
-        """Let go of live runs without recording an end: the next server continues them."""
+        """Let go of live runs without recording an end: the next server continues them.
+
+        Bounded by ``shutdown_seconds`` whatever the store's state: writes still queued
+        then are given up (their runs continue from their last durable record).
+        """
         self.live.stopping = True
+        try:
+            await asyncio.wait_for(self._stop(), timeout=self.shutdown_seconds)
+        except asyncio.TimeoutError:
+            logger.warning("the store %s did not finish its writes within %ss of the stop; they are given up",
+                           self.store.url, self.shutdown_seconds)
+
+    async def _stop(self) -> None:
         await self.placement.stop()
         await self.live.close()
         await self.placement.let_go()
         await self.worker.drain()
+
+    async def _recover_stranded(self) -> bool:
+        # The store writes again (a probe succeeded): each stranded run is continued from
+        # its last durable record, or the end it could not record is recorded. Returns
+        # whether none is left; a StoreError (the store failed again) keeps the rest.
+        live = self.live
+        for handler_id, stranded in list(live.stranded.items()):
+            async with live.lock(handler_id):
+                if live.stranded.get(handler_id) is not stranded:
+                    continue
+                del live.stranded[handler_id]
+                try:
+                    await self.placement.recover(handler_id, stranded)
+                except StoreError:
+                    live.stranded.setdefault(handler_id, stranded)
+                    raise
+            self.hub.notify(handler_id)
+        return not live.stranded
 
     async def _purge_loop(self) -> None:
         # Every replica purges; a run is deleted once (rows being purged elsewhere are skipped).
@@ -130,6 +166,10 @@ class RunService:
             row = await self.get(handler_id)
             if row.status in TERMINAL:
                 return row
+            stranded = self.live.stranded.get(handler_id)
+            if stranded is not None:
+                # Answered now rather than when the store writes again: the run goes on then.
+                raise StoreUnavailable(stranded.error)
             await self.changed(changed)
 
     async def changed(self, future: asyncio.Future[None], timeout: float | None = None) -> bool:
@@ -157,7 +197,12 @@ class RunService:
         async with self.live.lock(handler_id):
             existing = await self.worker.read(self.store.get_handler, handler_id)
             if existing is not None and existing.status not in TERMINAL:
-                raise RunConflict(f"handler {handler_id!r} is already running")
+                raise RunConflict(f"handler {handler_id!r} is already running (a run of workflow {existing.workflow_name!r})")
+            if existing is not None and existing.workflow_name != name:
+                raise RunConflict(
+                    f"handler id {handler_id!r} belongs to workflow {existing.workflow_name!r}, not {name!r}: a handler "
+                    "id names one workflow forever; choose another id (or omit handler_id for a fresh one)"
+                )
             if context:
                 ctx: Context[Any] = Context.from_dict(workflow, context)
                 resume_id = ctx.resume_id
@@ -241,6 +286,7 @@ class RunService:
                     raise RunConflict(f"handler {handler_id!r} has already {row.status}: it takes no more events")
                 handler = live.handlers.get(handler_id)
                 if handler is not None and not handler.is_done():
+                    self._check_awaited(handler, event)
                     handler.ctx.send_event(event, step)
                     await self.runtime.flushed(handler.run_id)
                     return
@@ -256,15 +302,39 @@ class RunService:
                     live.waiting -= 1
                 self.counts["continued"] += 1
                 live.track(handler_id, handler)
-                await self.runtime.deliver(handler, event, step)
+                await self.runtime.deliver(handler, event, step, check=lambda: self._check_awaited(handler, event))
         finally:
             # A run continued for an event it then refused is let go of again.
             live.release_soon(handler_id)
 
+    def _check_awaited(self, handler: WorkflowHandler, event: Event) -> None:
+        """Refuse an answer (a ``HumanResponseEvent``) the live run no longer waits for: its question
+        was answered already, so a second answer would be dropped or run the answering step again."""
+        if not isinstance(event, HumanResponseEvent):
+            return
+        journal = self.runtime.journal_of(handler.run_id)
+        if journal is not None and journal.question:
+            return  # a step asked and nobody answered yet
+        workers = handler.ctx.to_dict().get("workers") or {}
+        awaited = {w.get("event_type") for saved in workers.values() for w in saved.get("collected_waiters") or ()}
+        if awaited & {f"{cls.__module__}.{cls.__name__}" for cls in type(event).__mro__}:
+            return  # a parked ctx.wait_for_event takes it
+        raise RunConflict(
+            f"run {handler.run_id!r} is not waiting for a {type(event).__name__}: its question was answered "
+            "already (or it asked none)"
+        )
+
     async def cancel(self, handler_id: str, *, purge: bool = False) -> str:
-        """Cancel the run (if it has not ended) and, with ``purge``, delete it; returns the API status."""
+        """Cancel the run and, with ``purge``, delete it; returns the API status.
+
+        A run that has already ended is not cancelled: ``RunConflict`` naming its status
+        (with ``purge`` it is deleted all the same).
+        """
         await self.get(handler_id)
         async with self.live.lock(handler_id):
+            row = await self.get(handler_id)
+            if row.status in TERMINAL and not purge:
+                raise RunConflict(f"handler {handler_id!r} has already {row.status}: there is nothing to cancel")
             handler = self.live.handlers.get(handler_id)
             if handler is not None:
                 await handler.cancel_run()

@@ -182,6 +182,19 @@ class RunStore(RunIndex):
         Returns how many were deleted; running and waiting runs are never touched.
         """
 
+    # ---- ownership and health
+    def own(self) -> None:
+        """Become the one server process that runs this store's runs (``StoreOwned`` if another is).
+
+        A store of one process (SQLite) is taken with an OS lock; a shared store needs
+        nothing (its runs are claimed one by one, see ``SharedStore``).
+        """
+
+    def probe(self) -> None:
+        """Make one small real write, reopening or reconnecting first if an earlier one failed;
+        raise ``StoreError`` with the reason if the store cannot write now."""
+        raise NotImplementedError(f"{type(self).__name__} cannot probe its writes")
+
     # ---- lifetime
     @abstractmethod
     def close(self) -> None: ...

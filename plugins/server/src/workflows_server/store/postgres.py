@@ -266,7 +266,8 @@ _TEXT_INDEX = TextIndex(
     among="h.handler_id = ANY(%s)",
     found=list,
 )
-_TABLES = ("handlers", "snapshots", "journal", "stream", "inbox", "run_index", "llm_calls")
+_TABLES = ("handlers", "snapshots", "journal", "stream", "inbox", "run_index", "llm_calls", "resumed_contexts")
+"""Every table with rows of a run (by ``handler_id``): deleting or purging a run empties each."""
 
 
 def migrate(connection: psycopg.Connection[Any], url: str) -> int:
@@ -892,6 +893,12 @@ class PostgresStore(SharedStore):
         return close
 
     # ------------------------------------------------------------------ lifetime
+    def probe(self) -> None:
+        with self._tx() as db:  # reconnects if the connection was lost
+            found = db.execute("SHOW transaction_read_only").fetchone()
+            if found is not None and found[0] == "on":
+                raise StoreError(f"the PostgreSQL store {self.url} is read-only (a standby, or default_transaction_read_only)")
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

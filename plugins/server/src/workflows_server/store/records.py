@@ -25,6 +25,10 @@ class StoreError(Exception):
     """A store could not be opened or used (the message says which file or URL, and why)."""
 
 
+class StoreOwned(StoreError):
+    """A SQLite store file is owned by another server process (the message names it: pid, host, since)."""
+
+
 class HandlerExists(StoreError):
     """``create_handler`` was given an id that is already taken."""
 
@@ -177,6 +181,7 @@ __all__ = [
     "Status",
     "STATUSES",
     "StoreError",
+    "StoreOwned",
     "StreamEvent",
     "TERMINAL",
 ]

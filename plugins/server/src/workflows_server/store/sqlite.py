@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from workflows_server.store.base import NewRun, RunStore
+from workflows_server.store.owner import FileOwner
 from workflows_server.store.records import (
     Append,
     HandlerExists,
@@ -195,6 +196,8 @@ _COLUMNS = (
     "handler_id, workflow_name, run_id, status, error, result, started_at, updated_at, completed_at, "
     "start_event, carrier, epoch, waiting_since, continued"
 )
+_RUN_TABLES = ("handlers", "snapshots", "journal", "stream", "run_index", "llm_calls", "resumed_contexts")
+"""Every table with rows of a run (by ``handler_id``): deleting or purging a run empties each."""
 _COLUMN_NAMES = tuple(column.strip() for column in _COLUMNS.split(","))
 _MARK = "?"  # sqlite3's parameter mark
 _INSERT_LLM_CALL = insert_llm_call_sql(_MARK)
@@ -277,9 +280,10 @@ def migrate(connection: sqlite3.Connection, path: str) -> int:
 class SqliteStore(RunStore):
     """A ``RunStore`` in one SQLite file (created, with its folder, if missing).
 
-    ``path`` is a file path or a ``sqlite:///`` URL. The store is meant for one server
-    process; a second process opening the same file waits on SQLite's lock rather
-    than corrupting it, but runs are not shared between processes.
+    ``path`` is a file path or a ``sqlite:///`` URL. The store is owned by one server
+    process at a time (``own()``: an OS lock, see ``store.owner``); a write that fails
+    (disk full, file read-only) reopens the file at the next write, so the store
+    recovers by itself once the cause is gone.
     """
 
     def __init__(self, path: str | Path, *, durable_fsync: bool = False) -> None:
@@ -287,34 +291,71 @@ class SqliteStore(RunStore):
         file = path_from_url(text) if text.startswith("sqlite:") else text
         self.path = file
         self.url = text if text.startswith("sqlite:") else f"sqlite:///{file}"
+        self._durable_fsync = durable_fsync
         if file != ":memory:":
             Path(file).parent.mkdir(parents=True, exist_ok=True)
+        self._db, self.migrated_from = self._open()
+        self._lock = threading.Lock()
+        self._failed = False
+        """A write failed: the next write reopens the file first (it may have been opened read-only)."""
+        self._owner = FileOwner(file) if file != ":memory:" else None
+
+    def _open(self) -> tuple[sqlite3.Connection, int]:
         try:
             # check_same_thread=False: the metrics exporter's thread never touches it,
             # but tests open a store in one thread and hand it to a server in another.
-            self._db = sqlite3.connect(file, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durable_fsync else 'NORMAL'}")
-            self._db.execute("PRAGMA busy_timeout=10000")
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={'FULL' if self._durable_fsync else 'NORMAL'}")
+            db.execute("PRAGMA busy_timeout=10000")
             # 64 MiB of pages (SQLite's default is 2 MiB): the indexes of a million runs stay in memory.
-            self._db.execute("PRAGMA cache_size=-65536")
-            self._db.create_function("holds_text", -1, _holds_text, deterministic=True)
-            self.migrated_from = migrate(self._db, file)
+            db.execute("PRAGMA cache_size=-65536")
+            db.create_function("holds_text", -1, _holds_text, deterministic=True)
+            return db, migrate(db, self.path)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open the SQLite store {file}: {exc}") from exc
-        self._lock = threading.Lock()
+            raise StoreError(f"cannot open the SQLite store {self.path}: {exc}") from exc
+
+    def _reopen(self) -> None:
+        # After a failed write (disk full, file read-only, I/O error): a fresh connection
+        # sees the file as it is now (writable again, space freed).
+        try:
+            self._db.close()
+        except sqlite3.Error:
+            pass
+        self._db, _ = self._open()
+        self._failed = False
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            db = self._db
-            db.execute("BEGIN")
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
+                if self._failed:
+                    self._reopen()
+                db = self._db
+                db.execute("BEGIN")
+                try:
+                    yield db
+                except BaseException:
+                    if db.in_transaction:  # SQLite may have rolled back by itself (disk full)
+                        db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.IntegrityError:
                 raise
-            db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._failed = True
+                raise StoreError(f"the SQLite store {self.path} cannot write: {exc}") from exc
+
+    # ------------------------------------------------------------------ ownership and health
+    def own(self) -> None:
+        if self._owner is not None:
+            self._owner.take()
+
+    def probe(self) -> None:
+        with self._tx() as db:
+            # A real commit (page 1 rewritten) that changes nothing.
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            db.execute(f"PRAGMA user_version = {int(version)}")
 
     # ------------------------------------------------------------------ handlers
     @staticmethod
@@ -402,7 +443,7 @@ class SqliteStore(RunStore):
     def delete_handler(self, handler_id: str) -> bool:
         with self._tx() as db:
             gone = db.execute("DELETE FROM handlers WHERE handler_id = ?", (handler_id,)).rowcount
-            for table in ("snapshots", "journal", "stream", "run_index", "llm_calls"):
+            for table in _RUN_TABLES[1:]:
                 db.execute(f"DELETE FROM {table} WHERE handler_id = ?", (handler_id,))
         return bool(gone)
 
@@ -415,9 +456,10 @@ class SqliteStore(RunStore):
                     (before, limit),
                 ).fetchall()
             ]
-            for table in ("handlers", "snapshots", "journal", "stream", "run_index", "llm_calls"):
+            for table in _RUN_TABLES:
                 db.executemany(f"DELETE FROM {table} WHERE handler_id = ?", [(i,) for i in ids])
         return len(ids)
+
     def claim_resume(self, resume_id: str, handler_id: str) -> str | None:
         with self._tx() as db:
             found = db.execute("SELECT handler_id FROM resumed_contexts WHERE resume_id = ?", (resume_id,)).fetchone()
@@ -455,7 +497,7 @@ class SqliteStore(RunStore):
                 for item in index:
                     db.execute(_INDEX_RUN, self._index_values(item.handler_id, item.update))
         except sqlite3.Error as exc:
-            raise StoreError(f"the SQLite store {self.path} failed: {exc}") from exc
+            raise StoreError(f"the SQLite store {self.path} cannot write: {exc}") from exc
         return outcomes
 
     def begin_epoch(self, handler_id: str, payload: dict[str, Any], *, waiting: bool, continued: bool = False) -> int:
@@ -569,6 +611,8 @@ class SqliteStore(RunStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._owner is not None:
+                self._owner.release()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
