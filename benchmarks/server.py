@@ -76,17 +76,18 @@ async def _drive(url: str, runs: int, concurrency: int) -> float:
 
 
 @contextlib.contextmanager
-def serving(engine: str, folder: Path, store: str | None = None) -> Iterator[str]:
+def serving(engine: str, folder: Path, store: str | None = None, app: str = "ours_app.py") -> Iterator[str]:
     """Start ``engine``'s server (``ours`` or ``reference``) on a free loopback port; yield its URL once healthy.
 
-    Ours keeps its runs in ``store`` (default: a SQLite file in ``folder``); the reference
-    always in a SQLite file in ``folder``. The server is stopped on the way out.
+    Ours serves ``server_apps/<app>`` and keeps its runs in ``store`` (default: a SQLite file
+    in ``folder``); the reference always in a SQLite file in ``folder``. The server is
+    stopped on the way out.
     """
     port = _port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKFLOWS_", "OTEL_"))}
     if engine == "ours":
-        command = [sys.executable, "-m", "workflows_server.cli", str(APPS / "ours_app.py"), "--port", str(port),
+        command = [sys.executable, "-m", "workflows_server.cli", str(APPS / app), "--port", str(port),
                    "--store", store or f"sqlite:///{folder / 'ours.db'}"]
         env["WORKFLOWS_SERVER_LOG_LEVEL"] = "warning"
     else:

@@ -28,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from workflows.events import HumanResponseEvent
 from workflows.representation import get_workflow_representation, render_html
+from workflows_server.http.guard.limits import search_text
 from workflows_server.http.wire import handler_data, read_json
 from workflows_server.debugger.actions import ActionError, fork, rerun, summary_of
 from workflows_server.debugger.view import millis, parse_time, run_view, trace_id_of, trace_link
@@ -199,7 +200,7 @@ class DebuggerApi:
                 raise ValueError
         except ValueError:
             raise HTTPException(400, f"limit must be an integer from 1 to 500, got {raw_limit!r}") from None
-        text = request.query_params.get("q") or None
+        text = search_text(request.query_params.get("q"), "q")
         if text is not None and len(text) < MIN_INDEXED_TEXT:
             raise HTTPException(400, f"q must be at least {MIN_INDEXED_TEXT} characters, got {text!r}: runs are "
                                      "searched by the trigrams (3-character pieces) of their text")
