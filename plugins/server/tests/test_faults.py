@@ -94,9 +94,8 @@ def test_a_handler_id_names_one_workflow_and_finished_runs_refuse_cancels_and_an
     with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
         codes = Counter(pool.map(lambda _: _post(f"{server.url}/events/{handler_id}", answer).status_code, range(30)))
     wait_for(lambda: _status(server, handler_id) == "completed", "the answered run to complete")
-    # Every answer is taken or refused, and the run used exactly one. (Known gap, issue 24 item 5: while
-    # the first answer is being handled a second one can still get 200 though it is dropped.)
-    assert codes[200] >= 1 and codes[200] + codes[409] == 30 and codes[409] >= 25, codes
+    # Exactly one answer is taken; every other one is refused, and the run used that one.
+    assert codes == Counter({200: 1, 409: 29}), codes
     assert Counter(lines(log_file))["answered:d:yes"] == 1
 
 

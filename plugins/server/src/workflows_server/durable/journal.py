@@ -269,7 +269,9 @@ class StoreJournal:
         if isinstance(record, RunConcluded):
             self.concluded = True
         encoded = encode_record(record, self.serializer)
-        said = asks(encoded, self.answerable)
+        # A returned StopEvent ends the run: it asks nothing (its conclusion follows).
+        stops = isinstance(record, EventEmitted) and isinstance(record.event, StopEvent)
+        said = None if stops else asks(encoded, self.answerable)
         if said is not None:
             self.question = said
         append = Append(handler_id=self.handler_id, epoch=self.epoch, record=encoded, event=new_event, update=update)
