@@ -46,6 +46,10 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     output: Path | None = None
+    launcher: tuple[str, ...] = ()
+    """A command the server runs under (e.g. ``setpriv`` dropping capabilities)."""
+    ready: tuple[int, ...] = (200,)
+    """The ``/health`` statuses that say the server is up (503: up, with a store that cannot write)."""
 
     @property
     def url(self) -> str:
@@ -58,7 +62,7 @@ class ServerProcess:
         environment.pop("WORKFLOWS_EXPORTERS", None)
         with open(self.output, "wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "workflows_server.cli", str(self.app), "--port", str(self.port),
+                [*self.launcher, sys.executable, "-m", "workflows_server.cli", str(self.app), "--port", str(self.port),
                  "--store", self.store],
                 stdout=out, stderr=subprocess.STDOUT, env=environment,
             )
@@ -70,7 +74,7 @@ class ServerProcess:
         if self.process.poll() is not None:
             raise AssertionError(f"the server exited with {self.process.returncode}:\n{self.text()}")
         try:
-            return httpx.get(self.url + "/health", timeout=1).status_code == 200
+            return httpx.get(self.url + "/health", timeout=1).status_code in self.ready
         except httpx.HTTPError:
             return False
 

@@ -208,6 +208,40 @@ def test_a_full_disk_pauses_runs_answers_503_and_everything_finishes_once_space_
         server.stop()
 
 
+def test_a_read_only_store_file_answers_503_and_recovers_once_writable_without_a_restart(log_file, tmp_path) -> None:
+    if not shutil.which("setpriv") or os.geteuid() != 0:
+        pytest.skip("needs root and setpriv(1): the server runs as root without the right to ignore file modes")
+    store = tmp_path / "store"
+    store.mkdir()
+    first = ServerProcess(app=APPS / "faults_app.py", store=f"sqlite:///{store / 'runs.db'}", log=log_file).start()
+    done = _post(f"{first.url}/workflows/chain/run", {"start_event": {"tag": "before"}})
+    assert done.status_code == 200, done.text
+    first.stop()
+    files = [path for path in store.iterdir() if path.name.startswith("runs.db") and path.suffix != ".owner"]
+    for path in files:
+        path.chmod(0o444)
+    # Root ignores file modes; without CAP_DAC_OVERRIDE it is refused writes as anyone would be.
+    server = ServerProcess(
+        app=APPS / "faults_app.py", store=f"sqlite:///{store / 'runs.db'}", log=log_file,
+        launcher=("setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"), ready=(200, 503),
+    )
+    server.start()
+    try:
+        refused = _chain(server, "ro")
+        assert refused.status_code == 503 and "readonly" in refused.json()["detail"], refused.text
+        wait_for(lambda: _health(server) == 503, "/health to say the store cannot write")
+        assert "readonly" in httpx.get(f"{server.url}/health", timeout=REQUEST_TIMEOUT).json()["error"]
+        for path in files:
+            path.chmod(0o644)
+        wait_for(lambda: _health(server) == 200, "/health to recover by itself", timeout=30)
+        after = _post(f"{server.url}/workflows/chain/run", {"start_event": {"tag": "after"}})
+        assert after.status_code == 200 and after.json()["status"] == "completed", after.text
+        running = httpx.get(f"{server.url}/handlers", params={"status": "running"}, timeout=REQUEST_TIMEOUT).json()
+        assert running["handlers"] == []
+    finally:
+        server.stop()
+
+
 def test_sigterm_exits_in_time_while_the_disk_is_full_and_the_next_server_finishes(make_server, log_file, small_disk) -> None:
     store = f"sqlite:///{small_disk / 'runs.db'}"
     server = ServerProcess(app=APPS / "faults_app.py", store=store, log=log_file).start()
