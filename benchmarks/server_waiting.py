@@ -25,16 +25,28 @@ from benchmarks.server import serving
 RESULTS = Path(__file__).parent / "server_waiting_results.json"
 
 
-async def _start_all(url: str, runs: int, concurrency: int) -> list[str]:
+async def _start_all(url: str, runs: int, concurrency: int, prefix: str = "wait") -> list[str]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         gate = asyncio.Semaphore(concurrency)
 
         async def one(index: int) -> str:
+            handler_id = f"{prefix}-{index}"
+            body = {"handler_id": handler_id, "start_event": {"item": f"i{index}"}}
             async with gate:
-                response = await client.post("/workflows/approval/run-nowait", json={"start_event": {"item": f"i{index}"}})
-                response.raise_for_status()
-                return str(response.json()["handler_id"])
+                for attempt in range(3):
+                    try:
+                        response = await client.post("/workflows/approval/run-nowait", json=body)
+                    except httpx.TransportError:
+                        # A kept-alive connection the server closed meanwhile: send again (the id makes it once).
+                        if attempt == 2:
+                            raise
+                        continue
+                    if response.status_code == 409 and attempt:
+                        return handler_id  # the first try was taken
+                    response.raise_for_status()
+                    return handler_id
+            raise AssertionError("unreachable")
 
         return list(await asyncio.gather(*(one(i) for i in range(runs))))
 
@@ -69,7 +81,7 @@ def measure(runs: int, concurrency: int, rest_seconds: float, folder: Path) -> d
         def replica() -> dict[str, object]:
             return dict(httpx.get(url + "/api/replica", timeout=30).json())
 
-        asyncio.run(_start_all(url, 1, 1))  # warm up: imports, the first run's code paths
+        asyncio.run(_start_all(url, 1, 1, prefix="warm-up"))  # imports, the first run's code paths
         _wait_until("the warm-up run to be let go of", lambda: replica()["live"] == [], 60)
         before = probe()
         started = time.perf_counter()
