@@ -36,12 +36,20 @@ EndedHook = Callable[[str, WorkflowHandler], Coroutine[Any, Any, None]]
 
 
 @dataclass(kw_only=True)
+class PendingEnd:
+    """An end the server decided but could not record yet: ``"failed"`` with ``error``, or ``"cancelled"``."""
+
+    status: str
+    error: str | None = None
+
+
+@dataclass(kw_only=True)
 class Stranded:
     """A run a store failure left undone: continued (or its ``end`` recorded) once the store writes again."""
 
     error: Exception
-    end: tuple[str, str | None] | None = None
-    """The end the server could not record (status, error text), if that is what failed."""
+    end: PendingEnd | None = None
+    """The end the server could not record, if that is what failed."""
 
 
 class RunLock:
@@ -138,7 +146,7 @@ class LiveRuns:
             return  # another replica holds the run now: it is not this process's to continue
         self.strand(handler_id, error)
 
-    def strand(self, handler_id: str, error: Exception, end: tuple[str, str | None] | None = None) -> None:
+    def strand(self, handler_id: str, error: Exception, end: PendingEnd | None = None) -> None:
         """Keep ``handler_id`` for the store's recovery: continued, or ``end`` recorded, once it writes."""
         earlier = self.stranded.get(handler_id)
         self.stranded[handler_id] = Stranded(error=error, end=end or (earlier.end if earlier else None))

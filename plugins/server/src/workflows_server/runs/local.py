@@ -6,7 +6,7 @@ import logging
 
 from workflows import Workflow
 from workflows.handler import WorkflowHandler
-from workflows_server.runs.live import LiveRuns, Stranded
+from workflows_server.runs.live import LiveRuns, PendingEnd, Stranded
 from workflows_server.runs.placement import Placement
 from workflows_server.store import TERMINAL, StoreError
 
@@ -58,7 +58,7 @@ class LocalPlacement(Placement):
         if row is None or row.status in TERMINAL or handler_id in self.live.handlers:
             return
         if stranded.end is not None:
-            await self.live.end(handler_id, *stranded.end)
+            await self.live.end(handler_id, stranded.end.status, stranded.end.error)
         else:
             await self.take_up(handler_id, row.workflow_name)
 
@@ -67,7 +67,7 @@ class LocalPlacement(Placement):
         try:
             await self.live.end(handler_id, status, error)
         except StoreError as exc:
-            self.live.strand(handler_id, exc, end=(status, error))
+            self.live.strand(handler_id, exc, end=PendingEnd(status=status, error=error))
 
     async def stop(self) -> None:
         pass  # nothing looks for work: every run of the store was taken up at start
