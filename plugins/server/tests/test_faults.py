@@ -265,3 +265,36 @@ def test_sigterm_exits_in_time_while_the_disk_is_full_and_the_next_server_finish
         _check_steps_once(log_file, again, ids)
     finally:
         again.stop()
+
+
+# ---------------------------------------------------------------------- PostgreSQL lost
+def test_a_lost_database_answers_503_and_the_server_reconnects_by_itself(make_replica, fresh_postgres_db, log_file) -> None:
+    import psycopg
+
+    server = make_replica()
+    done = _post(f"{server.url}/workflows/io/run", {"start_event": {"tag": "before", "ms": 5}})
+    assert done.status_code == 200 and done.json()["status"] == "completed", done.text
+    # A run in flight through the outage: its first step is still sleeping when the database goes.
+    flying = _post(f"{server.url}/workflows/io/run-nowait", {"start_event": {"tag": "flying", "ms": 1500}})
+    assert flying.status_code == 200, flying.text
+    name = fresh_postgres_db.rsplit("/", 1)[1]
+    admin = fresh_postgres_db.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as db:
+        # The database goes away for the server: its connections are cut, and new ones refused.
+        db.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        try:
+            wait_for(lambda: _health(server) == 503, "/health to say the store cannot be used", timeout=30)
+            refused = _post(f"{server.url}/workflows/io/run-nowait", {"start_event": {"tag": "during", "ms": 5}})
+            assert refused.status_code == 503, refused.text
+        finally:
+            db.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    wait_for(lambda: _health(server) == 200, "/health to recover without a restart", timeout=30)
+    after = _post(f"{server.url}/workflows/io/run", {"start_event": {"tag": "after", "ms": 5}})
+    assert after.status_code == 200 and after.json()["status"] == "completed", after.text
+    flying_id = flying.json()["handler_id"]
+    wait_for(lambda: _status(server, flying_id) == "completed", "the run in flight to finish once the store is back")
+    running = httpx.get(f"{server.url}/handlers", params={"status": "running"}, timeout=REQUEST_TIMEOUT).json()
+    assert running["handlers"] == []
+    for tag in ("after", "flying"):  # each run's last step ran once
+        assert sum(line.startswith(f"io-done:{tag}:") for line in lines(log_file)) == 1, tag
