@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute
 from workflows.runtime.journal import JournalRecord, RunStarted, StepStarted
 from workflows_server.debugger.api import DebuggerApi
 from workflows_server.debugger.llm import LlmCapture, attach
+from workflows_server.debugger.push import ANY_RUN
 from workflows_server.debugger.values import unwrap
 from workflows_server.durable.envelopes import envelope
 from workflows_server.store.queries import LlmCall, RunIndexUpdate
@@ -64,8 +65,10 @@ class Debugger:
         return journal.handler_id if journal is not None else None
 
     def _on_record(self, handler_id: str, record: JournalRecord, sequence: int | None) -> None:
-        # Called after the record is stored; the index is a summary the run page never
-        # depends on (it reads the journal), so a failure here is logged, not raised.
+        # Called after the record is stored: pages that show the run list read it again
+        # (debugger.push). The index is a summary the run page never depends on (it reads
+        # the journal), so a failure here is logged, not raised.
+        self.server.runs.hub.notify(ANY_RUN)
         if isinstance(record, RunStarted):
             self._loop = asyncio.get_running_loop()
             self.attach()
@@ -103,11 +106,13 @@ class Debugger:
         written = runtime.worker.write(runtime.store.index_run, handler_id, update)
         written.add_done_callback(lambda done: self._indexed(handler_id, done))
 
-    @staticmethod
-    def _indexed(handler_id: str, written: Any) -> None:
+    def _indexed(self, handler_id: str, written: Any) -> None:
         error = None if written.cancelled() else written.exception()
         if error is not None:
             logger.error("the debugger could not index run %s", handler_id, exc_info=error)
+        # The run list shows the index (steps, tokens, session): its pages read it again.
+        self.server.runs.hub.notify(ANY_RUN)
+        self.server.runs.hub.notify(handler_id)
 
 
 def debugger_routes(server: Served) -> list[Any]:

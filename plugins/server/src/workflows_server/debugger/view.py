@@ -284,6 +284,11 @@ def run_view(
     unplaced = _place_llm_calls(attempts, calls, now)
     waiting = row.status == "running" and (row.waiting_since is not None or (bool(open_waits) and not open_attempts))
     question = _question(stream) if waiting else None
+    for wait in waits:
+        if wait["ended_at"] is None and wait.get("question") is None:
+            # The question a person answers: the wait's own when the journal records one,
+            # else the last InputRequiredEvent the run wrote to its stream.
+            wait["question"] = question
     steps = _step_states(attempts, backoffs, waits, finished)
     data_attempts = [a.data(end) for a in attempts]
     finished_attempts = [a for a in data_attempts if a["ended_at"] is not None]
