@@ -107,7 +107,8 @@ def view(argv: Sequence[str]) -> None:
     only = next(iter(runs.runs)) if len(runs.runs) == 1 else None
     print(f"workflows-server view: {len(runs.runs)} exported run(s), read-only, at "
           f"{base}{'/runs/' + only if only else '/'}", file=sys.stderr, flush=True)
-    uvicorn.run(view_app(runs, settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(view_app(runs, settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=settings.shutdown_grace_seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -125,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     server.configure(settings=settings, store=args.store)
     print(f"workflows-server: serving {', '.join(sorted(server.workflows)) or 'no workflows'} on "
           f"http://{settings.host}:{settings.port} (store {server.store_url})", file=sys.stderr, flush=True)
-    asyncio.run(server.serve())
+    # Open streams (the debugger's pages follow the server with SSE) would hold a graceful stop for ever.
+    asyncio.run(server.serve(timeout_graceful_shutdown=settings.shutdown_grace_seconds))
 
 
 if __name__ == "__main__":

@@ -131,6 +131,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(field="log_level", parse=str, help="uvicorn's log level (default info)"),
     Setting(
+        field="shutdown_grace_seconds",
+        parse=_positive_int,
+        help="on SIGTERM or Ctrl-C, how long requests still open (the debugger's live pages, event streams) may "
+        "go on before they are cut and the server stops (default 3; the runs themselves are let go of and continue "
+        "in the next server)",
+    ),
+    Setting(
         field="lease_seconds",
         parse=_positive_float,
         help="replicas on PostgreSQL: how long a replica's claim on a run lasts without a heartbeat; a dead "
@@ -208,6 +215,7 @@ class ServerSettings:
     idle_release_seconds: float = 0.0
     sse_heartbeat_seconds: float = 15.0
     log_level: str = "info"
+    shutdown_grace_seconds: int = 3
     lease_seconds: float = 30.0
     max_runs: int = 100
     poll_seconds: float = 1.0

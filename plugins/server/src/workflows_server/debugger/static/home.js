@@ -12,6 +12,8 @@ function readFilters() {
     const input = document.getElementById("f-" + name);
     const value = params.get(name) || "";
     if (name === "since" || name === "until") input.dataset.iso = value;
+    // A filter in the address is applied before the server has listed the choices.
+    if (input.tagName === "SELECT" && value && !Array.from(input.options).some((o) => o.value === value)) input.append(el("option", { value: value, text: value }));
     input.value = (name === "since" || name === "until") && value ? toLocalInput(value) : value;
   }
 }
