@@ -10,6 +10,10 @@ journal, as runs go:
   provider (once one is configured: at the first run that starts after it is), keeps
   the LLM calls each step made, with their tokens and cost.
 
+The pages follow the server with Server-Sent Events (``debugger.push``); the run list
+acts on many runs at once (``debugger.bulk``); a run exported as one JSON file opens
+read-only with ``workflows-server view`` (``debugger.exported``).
+
 Everything the pages load ships in ``static/`` (plain HTML, CSS and JavaScript, no
 build step, nothing from the network).
 """
