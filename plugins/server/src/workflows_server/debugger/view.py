@@ -258,9 +258,20 @@ def run_view(
                 "event_type": str(record.get("event_type") or "").rsplit(".", 1)[-1] or None,
                 "event_qualified_name": record.get("event_type"), "timeout": record.get("timeout"),
                 "started_at": at, "ended_at": None, "outcome": "waiting", "duration_ms": None,
+                "invocation_id": record.get("invocation_id"), "question": None,
             }
             waits.append(wait)
             open_waits[str(record.get("waiter_id"))] = wait
+        elif kind == "EventEmitted" and record.get("source") == "stream":
+            # ctx.wait_for_event writes its waiter_event (the question) to the stream right
+            # after its WaitStarted, from the same step invocation.
+            for wait in reversed(waits):
+                if (wait["ended_at"] is None and wait["question"] is None and wait["step"] == record.get("step")
+                        and wait["invocation_id"] == record.get("invocation_id")):
+                    value = jsonable(readable(record.get("event")))
+                    wait["question"] = {"type": _type_name(record.get("event")), "sequence": None, "at": at,
+                                        "value": _flatten(value) if isinstance(value, dict) else value}
+                    break
         elif kind == "WaitEnded":
             ended = open_waits.pop(str(record.get("waiter_id")), {})
             if ended:
@@ -286,8 +297,8 @@ def run_view(
     question = _question(stream) if waiting else None
     for wait in waits:
         if wait["ended_at"] is None and wait.get("question") is None:
-            # The question a person answers: the wait's own when the journal records one,
-            # else the last InputRequiredEvent the run wrote to its stream.
+            # The question a person answers: the wait's own (its waiter_event) when the
+            # journal has one, else the last InputRequiredEvent the run wrote to its stream.
             wait["question"] = question
     steps = _step_states(attempts, backoffs, waits, finished)
     data_attempts = [a.data(end) for a in attempts]

@@ -179,22 +179,24 @@ function renderTimeline(data) {
           title: "retry back-off of " + (b.delay !== null ? b.delay + " s" : "?") + " after: " + (b.error_type || "") + ": " + (b.reason || "") }, "↻ retry in " + (b.delay !== null ? b.delay + " s" : "…")));
       }
     }
-    for (const w of waitsOf.get(a) || []) track.append(waitBar(w, pos, width));
+    for (const w of waitsOf.get(a) || []) track.append(waitBar(w, data, pos, width));
     const row = el("div", { class: "tl-row", "data-key": attemptKey(a) },
       el("div", { class: "tl-label", title: a.step + " attempt " + a.attempt }, el("b", { text: a.step }), " #" + a.attempt), track);
     box.append(row);
   }
   for (const w of alone) {
     box.append(el("div", { class: "tl-row" }, el("div", { class: "tl-label", title: "step " + w.step + " waits" }, el("b", { text: w.step || "run" }), " waits"),
-      el("div", { class: "tl-track" }, waitBar(w, pos, width))));
+      el("div", { class: "tl-track" }, waitBar(w, data, pos, width))));
   }
 }
 
-function waitBar(w, pos, width) {
+function waitBar(w, data, pos, width) {
   const what = w.event_type || "event";
-  const label = w.ended_at ? "⏸ waited for a person · " + dbg.duration(w.duration_ms) + " · " + w.outcome : "⏸ waiting for a person · " + dbg.duration(w.duration_ms);
+  // A run that ended (cancelled, say) while a wait was open: the wait ended with it.
+  const outcome = w.ended_at ? w.outcome : data.finished_at ? "run " + data.status : null;
+  const label = outcome ? "⏸ waited for a person · " + dbg.duration(w.duration_ms) + " · " + outcome : "⏸ waiting for a person · " + dbg.duration(w.duration_ms);
   return el("div", { class: "tl-bar wait" + (w.ended_at ? " ended" : ""), style: "left:" + pos(w.started_at) + "%;width:" + width(w.duration_ms) + "%",
-    "data-step": w.step, title: (w.ended_at ? "waited " : "waiting ") + dbg.duration(w.duration_ms) + " for a " + what + (w.ended_at ? " (" + w.outcome + ")" : " (still waiting)") }, label);
+    "data-step": w.step, title: (outcome ? "waited " : "waiting ") + dbg.duration(w.duration_ms) + " for a " + what + (outcome ? " (" + outcome + ")" : " (still waiting)") }, label);
 }
 
 function diffLines(changes) {
