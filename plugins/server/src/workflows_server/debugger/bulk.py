@@ -28,7 +28,7 @@ import asyncio
 import dataclasses
 import logging
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.exceptions import HTTPException
 
@@ -39,7 +39,18 @@ from workflows_server.runs.errors import RunConflict, RunNotFound
 from workflows_server.store import TERMINAL, StoreError
 
 if TYPE_CHECKING:
-    from workflows_server.debugger.api import DebuggerApi
+    from workflows_server.http.served import Served
+
+
+class DebuggerApi(Protocol):
+    """What a bulk action uses of the debugger's API: its server, and its store reads."""
+
+    server: Served
+
+    @property
+    def store(self) -> Any: ...
+
+    async def read(self, fn: Any, *args: Any, **kwargs: Any) -> Any: ...
 
 logger = logging.getLogger("workflows_server.debugger")
 
