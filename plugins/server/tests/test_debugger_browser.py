@@ -13,7 +13,7 @@ import json
 import re
 
 import httpx
-from debugger_helpers import Browser, answer, needs_chromium, run_status, start_run, wait_status
+from debugger_helpers import Browser, answer, needs_chromium, open_run, run_status, start_run, wait_status, waiting_run
 from server_helpers import wait_for
 
 pytestmark = needs_chromium
@@ -105,12 +105,9 @@ def test_home_lists_runs_newest_first_filters_searches_paginates_and_updates_liv
 def test_run_page_shows_graph_timeline_events_state_diffs_llm_calls_and_links(make_server, chromium) -> None:
     server = _server(make_server)
     url = server.url
-    handler_id = start_run(url, "travel_assistant", "Is it warmer in Lisbon or in Oslo?")
-    wait_status(url, handler_id, "waiting")
+    handler_id = waiting_run(url)
     browser = Browser(url, chromium)
-    page = browser.page()
-    page.goto(f"{url}/runs/{handler_id}")
-    page.locator("#status .badge", has_text="waiting").wait_for()
+    page = open_run(browser, handler_id, "waiting")
 
     # The graph, with live step states.
     states = page.eval_on_selector_all("#graph g.node.step", "ns => Object.fromEntries(ns.map(n => [n.dataset.id, n.dataset.state]))")

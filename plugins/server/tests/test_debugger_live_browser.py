@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from debugger_helpers import Browser, answer, needs_chromium, run_status, start_run, wait_status
+from debugger_helpers import Browser, answer, needs_chromium, open_run, run_status, start_run, wait_status, waiting_run
 from server_helpers import free_port, wait_for
 
 pytestmark = needs_chromium
@@ -47,12 +47,9 @@ def _at_rest(page: Any, server: Any) -> None:
 def test_a_wait_for_event_wait_is_shown_and_answered_from_the_page(make_server: Any, chromium: Any) -> None:
     server = _server(make_server)
     url = server.url
-    handler_id = start_run(url, "travel_assistant", "Is it warmer in Lisbon or in Oslo?")
-    wait_status(url, handler_id, "waiting")
+    handler_id = waiting_run(url)
     browser = Browser(url, chromium)
-    page = browser.page()
-    page.goto(f"{url}/runs/{handler_id}")
-    page.locator("#status .badge", has_text="waiting").wait_for()
+    page = open_run(browser, handler_id, "waiting")
     # The question, who asks it since when, and a form built from HumanResponseEvent's fields.
     assert "Send this answer to the traveller?" in page.locator("#question-text").inner_text()
     assert "Step review has waited since" in page.locator("#question-since").inner_text()
@@ -96,8 +93,7 @@ def test_an_input_required_event_wait_is_shown_and_answered_from_the_page(make_s
 def test_pages_follow_runs_without_polling_and_reconnect_after_a_restart(make_server: Any, chromium: Any) -> None:
     server = _server(make_server)
     url = server.url
-    handler_id = start_run(url, "travel_assistant", "Is it warmer in Lisbon or in Oslo?")
-    wait_status(url, handler_id, "waiting")
+    handler_id = waiting_run(url)
     browser = Browser(url, chromium)
 
     # The home page at rest: no request; a run started by another client appears.
@@ -110,9 +106,7 @@ def test_pages_follow_runs_without_polling_and_reconnect_after_a_restart(make_se
     home.locator(f'#runs tr[data-id="{other}"] .badge', has_text="completed").wait_for()
 
     # The run page at rest: no request; it follows the run answered by another client.
-    page = browser.page()
-    page.goto(f"{url}/runs/{handler_id}")
-    page.locator("#status .badge", has_text="waiting").wait_for()
+    page = open_run(browser, handler_id, "waiting")
     _at_rest(page, server)
 
     # The server restarts (killed, started again on the same store and port): the pages
@@ -233,8 +227,7 @@ def test_a_read_only_viewer_sees_no_action_buttons(make_server: Any, chromium: A
 def test_a_step_link_opens_that_step(make_server: Any, chromium: Any) -> None:
     server = _server(make_server)
     url = server.url
-    handler_id = start_run(url, "travel_assistant", "Is it warmer in Lisbon or in Oslo?")
-    wait_status(url, handler_id, "waiting")
+    handler_id = waiting_run(url)
     browser = Browser(url, chromium)
     page = browser.page()
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
@@ -265,12 +258,9 @@ def test_a_step_link_opens_that_step(make_server: Any, chromium: Any) -> None:
 def test_export_then_view_the_run_read_only_with_no_store(make_server: Any, chromium: Any, tmp_path: Path) -> None:
     server = _server(make_server)
     url = server.url
-    handler_id = start_run(url, "travel_assistant", "Is it warmer in Lisbon or in Oslo?")
-    wait_status(url, handler_id, "waiting")
+    handler_id = waiting_run(url)
     browser = Browser(url, chromium)
-    page = browser.page()
-    page.goto(f"{url}/runs/{handler_id}")
-    page.locator("#status .badge", has_text="waiting").wait_for()
+    page = open_run(browser, handler_id, "waiting")
     with page.expect_download() as download:
         page.click("#export")
     exported = tmp_path / download.value.suggested_filename

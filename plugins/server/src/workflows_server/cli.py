@@ -58,7 +58,6 @@ def load_app(spec: str) -> WorkflowServer:
 
 
 def parser() -> argparse.ArgumentParser:
-    helps = {s.field: s for s in SETTINGS}
     cli = argparse.ArgumentParser(
         prog="workflows-server",
         description="Serve the WorkflowServer defined in APP.py over HTTP; every run is kept in the store and "
@@ -68,16 +67,18 @@ def parser() -> argparse.ArgumentParser:
         + "; ".join(f"{s.env}: {s.help}" for s in SETTINGS),
     )
     cli.add_argument("app", metavar="APP.py", help="the Python file that creates a WorkflowServer (APP.py:name to pick one)")
-    for field in _FLAGS:
-        setting = helps[field]
-        cli.add_argument(
-            f"--{field}", type=setting.parse, default=None, help=f"{setting.help} [env {setting.env}]"
-        )
+    _flags(cli, _FLAGS)
     return cli
 
 
-def view_parser() -> argparse.ArgumentParser:
+def _flags(cli: argparse.ArgumentParser, fields: Sequence[str]) -> None:
     helps = {s.field: s for s in SETTINGS}
+    for field in fields:
+        setting = helps[field]
+        cli.add_argument(f"--{field}", type=setting.parse, default=None, help=f"{setting.help} [env {setting.env}]")
+
+
+def view_parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
         prog="workflows-server view",
         description="Open runs exported from the workflow debugger (a run page's Export button, or "
@@ -85,9 +86,7 @@ def view_parser() -> argparse.ArgumentParser:
         "no access to the server they came from.",
     )
     cli.add_argument("files", metavar="RUN.json", nargs="+", type=Path, help="exported runs to show")
-    for field in ("host", "port"):
-        setting = helps[field]
-        cli.add_argument(f"--{field}", type=setting.parse, default=None, help=f"{setting.help} [env {setting.env}]")
+    _flags(cli, ("host", "port"))
     return cli
 
 
