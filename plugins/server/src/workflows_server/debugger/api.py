@@ -215,10 +215,10 @@ class DebuggerApi:
 
     async def live_runs(self, request: Request) -> Any:
         params = query_params(request)
-        await self.list_data(params)  # a wrong filter is a 400 now, not a stream that ends
+        first = [await self.list_data(params)]  # a wrong filter is a 400 now, not a stream that ends
 
         async def snapshot() -> Shown:
-            data = await self.list_data(params)
+            data = first.pop() if first else await self.list_data(params)
             return Shown(data=data, keys=[run["handler_id"] for run in data["runs"]])
 
         return self.push(request, snapshot)
@@ -318,10 +318,10 @@ class DebuggerApi:
 
     async def live_session(self, request: Request) -> Any:
         session_id = request.path_params["session_id"]
-        await self.session_data(session_id)
+        first = [await self.session_data(session_id)]
 
         async def snapshot() -> Shown:
-            data = await self.session_data(session_id)
+            data = first.pop() if first else await self.session_data(session_id)
             return Shown(data=data, keys=[run["handler_id"] for run in data["runs"]])
 
         return self.push(request, snapshot)
