@@ -81,6 +81,9 @@ def measure(runs: int, concurrency: int, rest_seconds: float, folder: Path) -> d
         def replica() -> dict[str, object]:
             return dict(httpx.get(url + "/api/replica", timeout=30).json())
 
+        idle = probe(collect=False)
+        time.sleep(rest_seconds)
+        idle_after = probe(collect=False)  # what an idle server uses, to set the runs' share against
         asyncio.run(_start_all(url, 1, 1, prefix="warm-up"))  # imports, the first run's code paths
         _wait_until("the warm-up run to be let go of", lambda: replica()["live"] == [], 60)
         before = probe()
@@ -102,6 +105,7 @@ def measure(runs: int, concurrency: int, rest_seconds: float, folder: Path) -> d
         "rss_bytes_per_waiting_run": round((after["rss_bytes"] - before["rss_bytes"]) / runs, 1),
         "tasks_at_rest_beyond_idle": after["tasks"] - before["tasks"],
         "cpu_at_rest_ms_per_s": round((rested["cpu_seconds"] - resting["cpu_seconds"]) / rest_seconds * 1000, 2),
+        "cpu_idle_server_ms_per_s": round((idle_after["cpu_seconds"] - idle["cpu_seconds"]) / rest_seconds * 1000, 2),
     }
 
 

@@ -102,6 +102,10 @@ def main() -> None:
                     page = browser.new_page(viewport={"width": 1360, "height": 900}, device_scale_factor=1)
                     page.goto(url + "/")
                     page.wait_for_selector("#runs tbody tr[data-id]")
+                    # Two runs ticked: the bar of bulk actions shows.
+                    page.check("#runs tbody tr[data-id] >> nth=0 >> input.pick")
+                    page.check("#runs tbody tr[data-id] >> nth=1 >> input.pick")
+                    page.wait_for_selector("#bulk:not([hidden])")
                     page.screenshot(path=str(args.out / "debugger-home.png"), full_page=True)
                     page.goto(f"{url}/runs/{shown}")
                     page.wait_for_selector("#steps tr.step-row")

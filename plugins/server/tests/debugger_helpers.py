@@ -54,6 +54,21 @@ def start_run(url: str, workflow: str, question: str, **body: Any) -> str:
     return str(response.json()["handler_id"])
 
 
+def waiting_run(url: str) -> str:
+    """A run of the example's travel assistant, waiting for its reviewer's answer."""
+    handler_id = start_run(url, "travel_assistant", "Is it warmer in Lisbon or in Oslo?")
+    wait_status(url, handler_id, "waiting")
+    return handler_id
+
+
+def open_run(browser: Browser, handler_id: str, status: str) -> Any:
+    """A new page on the run's page, once it shows the run with ``status``."""
+    page = browser.page()
+    page.goto(f"{browser.base_url}/runs/{handler_id}")
+    page.locator("#status .badge", has_text=status).wait_for()
+    return page
+
+
 def run_status(url: str, handler_id: str) -> str:
     return str(httpx.get(f"{url}/api/runs/{handler_id}", timeout=10).json()["status"])
 

@@ -13,7 +13,7 @@ import json
 import re
 
 import httpx
-from debugger_helpers import Browser, answer, needs_chromium, run_status, start_run, wait_status
+from debugger_helpers import Browser, answer, needs_chromium, open_run, run_status, start_run, wait_status, waiting_run
 from server_helpers import wait_for
 
 pytestmark = needs_chromium
@@ -49,9 +49,9 @@ def test_home_lists_runs_newest_first_filters_searches_paginates_and_updates_liv
     row = page.locator(f'#runs tr[data-id="{tokyo}"]')
     assert row.locator(".badge").inner_text() == "completed"
     cells = row.locator("td").all_inner_texts()
-    assert cells[1] == "weather_agent" and cells[5] == "5"  # steps: start, call_llm, 2 x call_tool... attempts
-    assert int(cells[6].replace(",", "")) > 0, "the run's tokens, from its LLM spans"
-    assert cells[7].startswith("$"), "the cost, from WORKFLOWS_SERVER_LLM_PRICES"
+    assert cells[2] == "weather_agent" and cells[6] == "5"  # steps: start, call_llm, 2 x call_tool... attempts
+    assert int(cells[7].replace(",", "")) > 0, "the run's tokens, from its LLM spans"
+    assert cells[8].startswith("$"), "the cost, from WORKFLOWS_SERVER_LLM_PRICES"
     assert page.locator(f'#runs tr[data-id="{lisbon}"] .badge').inner_text() == "waiting"
 
     # Live: a new run and a status change appear without a reload.
@@ -72,7 +72,7 @@ def test_home_lists_runs_newest_first_filters_searches_paginates_and_updates_liv
     page.fill("#f-q", "21 °c")  # in the result only
     wait_for(lambda: _rows(page) == [lisbon], "the run whose result says 21 °C")
     page.fill("#f-q", "")
-    session = page.locator(f'#runs tr[data-id="{tokyo}"] td').nth(8).inner_text()
+    session = page.locator(f'#runs tr[data-id="{tokyo}"] td').nth(9).inner_text()
     full_session = httpx.get(f"{url}/api/runs/{tokyo}").json()["session_id"]
     assert full_session.startswith(session)
     page.fill("#f-session", full_session)
@@ -105,12 +105,9 @@ def test_home_lists_runs_newest_first_filters_searches_paginates_and_updates_liv
 def test_run_page_shows_graph_timeline_events_state_diffs_llm_calls_and_links(make_server, chromium) -> None:
     server = _server(make_server)
     url = server.url
-    handler_id = start_run(url, "travel_assistant", "Is it warmer in Lisbon or in Oslo?")
-    wait_status(url, handler_id, "waiting")
+    handler_id = waiting_run(url)
     browser = Browser(url, chromium)
-    page = browser.page()
-    page.goto(f"{url}/runs/{handler_id}")
-    page.locator("#status .badge", has_text="waiting").wait_for()
+    page = open_run(browser, handler_id, "waiting")
 
     # The graph, with live step states.
     states = page.eval_on_selector_all("#graph g.node.step", "ns => Object.fromEntries(ns.map(n => [n.dataset.id, n.dataset.state]))")
@@ -202,7 +199,6 @@ def test_actions_answer_cancel_rerun_and_fork_with_an_edited_state(make_server, 
     assert question.is_hidden()
 
     # Re-run with the same input: a new run, linked to the old one.
-    page.locator("#live", has_text="finished").wait_for()  # the page has drawn the run's end
     page.click("#rerun")
     page.wait_for_url(re.compile(r".*/runs/(?!" + first + ")[0-9a-f]+$"))
     again = page.url.rsplit("/", 1)[1]

@@ -285,3 +285,45 @@ def test_a_version_4_file_gets_its_search_index_when_opened(tmp_path: Path) -> N
     assert store.migrated_from == 4 and SCHEMA_VERSION == 5
     for text in ("quota", "reykjavik", "OLD"):
         assert [r.row.handler_id for r in store.search_runs(RunQuery(text=text)).runs] == ["old"], text
+
+
+class Ask(Event):
+    question: str
+
+
+class Reply(Event):
+    ok: bool
+
+
+class Approves(Workflow):
+    @step
+    async def review(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        reply = await ctx.wait_for_event(Reply, waiter_event=Ask(question=f"ship {ev.get('what')}?"), timeout=None)
+        return StopEvent(result=reply.ok)
+
+
+def test_a_wait_for_event_wait_carries_its_own_question_whatever_the_waiter_events_type(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "runs.db")
+    runtime = DurableRuntime(store)
+
+    async def waiting_view() -> dict:
+        handler = Approves(runtime=runtime, timeout=None).run(what="v2")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        try:
+            while True:
+                rows = store.list_handlers()  # the run's row is written as it starts
+                view = run_view(rows[0], store.journal(rows[0].handler_id), store.snapshots(rows[0].handler_id),
+                                store.stream(rows[0].handler_id), []) if rows else {"waits": []}
+                if view["waits"] and view["waits"][0]["question"] is not None or loop.time() > deadline:
+                    return view
+                await asyncio.sleep(0.01)
+        finally:
+            await handler.cancel_run()
+
+    view = asyncio.run(waiting_view())
+    [wait] = view["waits"]
+    assert view["status"] == "waiting"
+    assert wait["step"] == "review" and wait["event_type"] == "Reply" and wait["ended_at"] is None
+    assert wait["question"]["type"] == "Ask" and wait["question"]["value"] == {"question": "ship v2?"}
+    assert view["steps"]["review"]["state"] == "waiting"

@@ -1,4 +1,9 @@
-"""``workflows-server APP.py``: load a file, find its ``WorkflowServer``, serve it."""
+"""``workflows-server APP.py``: load a file, find its ``WorkflowServer``, serve it.
+
+``workflows-server view RUN.json [MORE.json ...]``: open runs exported from a debugger
+(its run page's **Export** button) read-only in the same debugger, with no store and no
+workflow code (``workflows_server.debugger.exported``).
+"""
 
 from __future__ import annotations
 
@@ -53,25 +58,64 @@ def load_app(spec: str) -> WorkflowServer:
 
 
 def parser() -> argparse.ArgumentParser:
-    helps = {s.field: s for s in SETTINGS}
     cli = argparse.ArgumentParser(
         prog="workflows-server",
         description="Serve the WorkflowServer defined in APP.py over HTTP; every run is kept in the store and "
-        "continues after a crash or a restart.",
+        "continues after a crash or a restart. 'workflows-server view RUN.json' opens exported runs read-only "
+        "(see 'workflows-server view --help').",
         epilog="Every setting can also be given by environment variable: "
         + "; ".join(f"{s.env}: {s.help}" for s in SETTINGS),
     )
     cli.add_argument("app", metavar="APP.py", help="the Python file that creates a WorkflowServer (APP.py:name to pick one)")
-    for field in _FLAGS:
-        setting = helps[field]
-        cli.add_argument(
-            f"--{field}", type=setting.parse, default=None, help=f"{setting.help} [env {setting.env}]"
-        )
+    _flags(cli, _FLAGS)
     return cli
 
 
+def _flags(cli: argparse.ArgumentParser, fields: Sequence[str]) -> None:
+    helps = {s.field: s for s in SETTINGS}
+    for field in fields:
+        setting = helps[field]
+        cli.add_argument(f"--{field}", type=setting.parse, default=None, help=f"{setting.help} [env {setting.env}]")
+
+
+def view_parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(
+        prog="workflows-server view",
+        description="Open runs exported from the workflow debugger (a run page's Export button, or "
+        "GET /api/runs/{id}/export) read-only in the same debugger, on this machine: no store, no workflow code, "
+        "no access to the server they came from.",
+    )
+    cli.add_argument("files", metavar="RUN.json", nargs="+", type=Path, help="exported runs to show")
+    _flags(cli, ("host", "port"))
+    return cli
+
+
+def view(argv: Sequence[str]) -> None:
+    """``workflows-server view RUN.json``: serve the debugger over exported runs until stopped."""
+    import uvicorn
+
+    from workflows_server.debugger.exported import ExportedRuns, ExportError, view_app
+
+    args = view_parser().parse_args(argv)
+    try:
+        settings = ServerSettings.from_env(host=args.host, port=args.port)
+        runs = ExportedRuns.from_files(args.files)
+    except (ValueError, ExportError) as exc:
+        raise SystemExit(f"workflows-server view: {exc}") from None
+    base = f"http://{settings.host}:{settings.port}"
+    only = next(iter(runs.runs)) if len(runs.runs) == 1 else None
+    print(f"workflows-server view: {len(runs.runs)} exported run(s), read-only, at "
+          f"{base}{'/runs/' + only if only else '/'}", file=sys.stderr, flush=True)
+    uvicorn.run(view_app(runs, settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=max(1, int(settings.shutdown_seconds / 2)))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["view"] and not Path("view").is_file():
+        view(given[1:])
+        return
+    args = parser().parse_args(given)
     try:
         settings = ServerSettings.from_env(**{field: getattr(args, field) for field in _FLAGS})
     except ValueError as exc:
@@ -81,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     server.configure(settings=settings, store=args.store)
     print(f"workflows-server: serving {', '.join(sorted(server.workflows)) or 'no workflows'} on "
           f"http://{settings.host}:{settings.port} (store {server.store_url})", file=sys.stderr, flush=True)
+    # Open streams (the debugger's pages follow the server with SSE) would hold a graceful stop
+    # for ever: serve() gives them half of WORKFLOWS_SERVER_SHUTDOWN_SECONDS, then cuts them.
     asyncio.run(server.serve())
 
 

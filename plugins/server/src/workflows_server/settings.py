@@ -184,6 +184,12 @@ SETTINGS: tuple[Setting, ...] = (
         "llm.cost.*: 'model=input/output,...' (e.g. gpt-4o-mini=0.15/0.6)",
     ),
     Setting(
+        field="bulk_max_runs",
+        parse=_positive_int,
+        help="the most runs one action of the debugger's run list may cancel or re-run at once (POST "
+        "/api/runs/actions; default 1000); a larger selection is refused before any run is touched",
+    ),
+    Setting(
         field="debugger",
         parse=_flag,
         help="serve the workflow debugger at / (default true; false: the API alone)",
@@ -218,6 +224,7 @@ class ServerSettings:
     langfuse_url: str | None = None
     llm_prices: tuple[tuple[str, float, float], ...] = ()
     """``(model, input, output)``: US dollars per million tokens."""
+    bulk_max_runs: int = 1000
     debugger: bool = True
 
     def __post_init__(self) -> None:

@@ -10,6 +10,10 @@ journal, as runs go:
   provider (once one is configured: at the first run that starts after it is), keeps
   the LLM calls each step made, with their tokens and cost.
 
+The pages follow the server with Server-Sent Events (``debugger.push``); the run list
+acts on many runs at once (``debugger.bulk``); a run exported as one JSON file opens
+read-only with ``workflows-server view`` (``debugger.exported``).
+
 Everything the pages load ships in ``static/`` (plain HTML, CSS and JavaScript, no
 build step, nothing from the network).
 """
@@ -26,6 +30,7 @@ from starlette.routing import BaseRoute
 from workflows.runtime.journal import JournalRecord, RunStarted, StepStarted
 from workflows_server.debugger.api import DebuggerApi
 from workflows_server.debugger.llm import LlmCapture, attach
+from workflows_server.debugger.push import ANY_RUN
 from workflows_server.debugger.values import unwrap
 from workflows_server.durable.envelopes import envelope
 from workflows_server.store.queries import IndexEntry, LlmCall, RunIndexUpdate
@@ -64,8 +69,10 @@ class Debugger:
         return journal.handler_id if journal is not None else None
 
     def _on_record(self, handler_id: str, record: JournalRecord, sequence: int | None) -> None:
-        # Called after the record is stored; the index is a summary the run page never
-        # depends on (it reads the journal), so a failure here is logged, not raised.
+        # Called after the record is stored: pages that show the run list read it again
+        # (debugger.push). The index is a summary the run page never depends on (it reads
+        # the journal), so a failure here is logged, not raised.
+        self.server.runs.hub.notify(ANY_RUN)
         if isinstance(record, RunStarted):
             self._loop = asyncio.get_running_loop()
             self.attach()
@@ -103,11 +110,13 @@ class Debugger:
         written = self.server.runtime.worker.index(IndexEntry(handler_id=handler_id, update=update))
         written.add_done_callback(lambda done: self._indexed(handler_id, done))
 
-    @staticmethod
-    def _indexed(handler_id: str, written: Any) -> None:
+    def _indexed(self, handler_id: str, written: Any) -> None:
         error = None if written.cancelled() else written.exception()
         if error is not None:
             logger.error("the debugger could not index run %s", handler_id, exc_info=error)
+        # The run list shows the index (steps, tokens, session): its pages read it again.
+        self.server.runs.hub.notify(ANY_RUN)
+        self.server.runs.hub.notify(handler_id)
 
 
 def debugger_routes(server: Served) -> list[Any]:

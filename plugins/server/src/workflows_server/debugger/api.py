@@ -11,10 +11,15 @@ conversation). Endpoints, all JSON, errors as ``{"detail": "..."}``:
 | POST /api/runs/{id}/rerun | a new run with the same start event; ``{"handler_id"}`` of it |
 | POST /api/runs/{id}/fork | body ``{"seq": N, "state"?: {...}}``: a new run from the end of the step of work item N |
 | GET /api/sessions/{session_id} | the runs sharing a Context, oldest first, with their input and result |
+| GET /api/live/runs, /api/live/runs/{id}, /api/live/sessions/{session_id} | Server-Sent Events: the data of the endpoint above (same query parameters), sent each time it changes (``debugger.push``) |
+| POST /api/runs/actions | body ``{"action": "cancel" or "rerun", "ids": [...]}`` or ``{"action", "filter": {...}}`` (the run list's query parameters), ``"dry_run"?: true``: the action on each run, one outcome per run (``debugger.bulk``) |
+| GET /api/runs/{id}/export | the run as one JSON file (row, journal, snapshots, stream, LLM calls, index entry, graph, trace id), for ``workflows-server view`` |
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,34 +33,38 @@ from starlette.staticfiles import StaticFiles
 
 from workflows.events import HumanResponseEvent
 from workflows.representation import get_workflow_representation, render_html
-from workflows_server.http.guard.limits import search_text
 from workflows_server.http.wire import handler_data, read_json
-from workflows_server.debugger.actions import ActionError, fork, rerun, summary_of
-from workflows_server.debugger.view import millis, parse_time, run_view, trace_id_of, trace_link
-from workflows_server.store import STATUSES
+from workflows_server.debugger.actions import ActionError, fork, rerun
+from workflows_server.debugger.bulk import bulk_action
+from workflows_server.debugger.filters import LIST_STATUSES, Params, first, query_params, run_query
+from workflows_server.debugger.push import ANY_RUN, Shown, Waiter, push_response
+from workflows_server.debugger.view import millis, run_view, trace_id_of, trace_link
+from workflows_server.store import now_iso
 from workflows_server.store.queries import RunQuery, RunSummary
-from workflows_server.store.sql import MIN_INDEXED_TEXT
 
 if TYPE_CHECKING:
     from workflows_server.http.served import Served
 
 STATIC = Path(__file__).parent / "static"
-LIST_STATUSES = (*STATUSES, "waiting")
 _SVG = re.compile(r"<svg\b.*</svg>", re.DOTALL)
 
 
-def _time(request: Request, name: str) -> str | None:
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    try:
-        return parse_time(raw).astimezone(timezone.utc).isoformat()
-    except ValueError:
-        raise HTTPException(400, f"query parameter {name!r} must be an ISO 8601 time, got {raw!r}") from None
+EXPORT_FORMAT = "workflows-debugger-run"
+"""The ``format`` of an exported run (``GET /api/runs/{id}/export``, read by ``workflows-server view``)."""
+class HubWaiter:
+    """Wake-ups of a pushed page: the server's hub for its keys, and on replicas a read every ``poll`` seconds."""
 
+    def __init__(self, server: Served, keys: list[str]) -> None:
+        runs = server.runs
+        self.futures = [runs.hub.future(key) for key in (*keys, ANY_RUN)]
+        self.poll = runs.placement.poll_seconds
 
-def _values(request: Request, name: str) -> list[str]:
-    return [v.strip() for raw in request.query_params.getlist(name) for v in raw.split(",") if v.strip()]
+    async def wait(self, timeout: float | None) -> bool:
+        poll = self.poll
+        limit = timeout if poll is None else (poll if timeout is None else min(timeout, poll))
+        done, _ = await asyncio.wait(self.futures, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        # A poll that ran out is a wake-up too: the store is read again.
+        return bool(done) or (poll is not None and (timeout is None or poll < timeout))
 
 
 class DebuggerApi:
@@ -80,11 +89,23 @@ class DebuggerApi:
             Route("/sessions/{session_id}", self.page("session.html"), methods=["GET"]),
             Mount("/debugger/assets", app=StaticFiles(directory=STATIC), name="debugger-assets"),
             Route("/api/runs", self.list_runs, methods=["GET"]),
+            Route("/api/runs/actions", self.bulk, methods=["POST"]),
             Route("/api/runs/{handler_id}", self.get_run, methods=["GET"]),
+            Route("/api/runs/{handler_id}/export", self.export, methods=["GET"]),
             Route("/api/runs/{handler_id}/rerun", self.rerun, methods=["POST"]),
             Route("/api/runs/{handler_id}/fork", self.fork, methods=["POST"]),
             Route("/api/sessions/{session_id}", self.session, methods=["GET"]),
+            Route("/api/live/runs", self.live_runs, methods=["GET"]),
+            Route("/api/live/runs/{handler_id}", self.live_run, methods=["GET"]),
+            Route("/api/live/sessions/{session_id}", self.live_session, methods=["GET"]),
         ]
+
+    def watch(self, keys: list[str]) -> Waiter:
+        """Wake-ups for a pushed page that follows ``keys`` (see ``debugger.push``)."""
+        return HubWaiter(self.server, keys)
+
+    def push(self, request: Request, snapshot: Any) -> Any:
+        return push_response(request, snapshot, self.watch, self.server.settings.sse_heartbeat_seconds)
 
     def page(self, name: str) -> Any:
         path = STATIC / name
@@ -180,52 +201,63 @@ class DebuggerApi:
         return row
 
     # ------------------------------------------------------------------ endpoints
-    async def list_runs(self, request: Request) -> JSONResponse:
-        statuses = _values(request, "status")
-        bad = sorted(set(statuses) - set(LIST_STATUSES))
-        if bad:
-            raise HTTPException(400, f"unknown status {', '.join(bad)}; expected any of: {', '.join(LIST_STATUSES)}")
-        waiting: bool | None = None
-        if statuses:
-            chosen = set(statuses)
-            if chosen == {"waiting"}:
-                waiting = True
-            elif "running" in chosen and "waiting" not in chosen:
-                waiting = False if chosen == {"running"} else None
-            statuses = sorted({("running" if s == "waiting" else s) for s in chosen})
-        raw_limit = request.query_params.get("limit", "25")
+    async def list_data(self, params: Params) -> dict[str, Any]:
+        raw_limit = first(params, "limit") or "25"
         try:
             limit = int(raw_limit)
             if not 1 <= limit <= 500:
                 raise ValueError
         except ValueError:
             raise HTTPException(400, f"limit must be an integer from 1 to 500, got {raw_limit!r}") from None
-        text = search_text(request.query_params.get("q"), "q")
-        if text is not None and len(text) < MIN_INDEXED_TEXT:
-            raise HTTPException(400, f"q must be at least {MIN_INDEXED_TEXT} characters, got {text!r}: runs are "
-                                     "searched by the trigrams (3-character pieces) of their text")
-        query = RunQuery(
-            status=statuses or None, workflow_name=_values(request, "workflow") or None,
-            session_id=request.query_params.get("session") or None, started_after=_time(request, "since"),
-            started_before=_time(request, "until"), text=text, waiting=waiting,
-            limit=limit, cursor=request.query_params.get("cursor") or None,
-        )
+        query = run_query(params, limit=limit, cursor=first(params, "cursor") or None)
         try:
             page = await self.read(self.store.search_runs, query)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         names = sorted({*self.server.workflows, *await self.read(self.store.workflow_names)})
-        return JSONResponse({
+        return {
             "runs": [self.summary(s) for s in page.runs],
             "total": page.total,
             "total_capped": page.total_capped,
             "next_cursor": page.next_cursor,
             "workflows": names,
             "statuses": list(LIST_STATUSES),
-        })
+        }
+
+    async def list_runs(self, request: Request) -> JSONResponse:
+        return JSONResponse(await self.list_data(query_params(request)))
+
+    async def live_runs(self, request: Request) -> Any:
+        params = query_params(request)
+        first = [await self.list_data(params)]  # a wrong filter is a 400 now, not a stream that ends
+
+        async def snapshot() -> Shown:
+            data = first.pop() if first else await self.list_data(params)
+            return Shown(data=data, keys=[run["handler_id"] for run in data["runs"]])
+
+        return self.push(request, snapshot)
+
+    async def summary_of(self, handler_id: str) -> RunSummary | None:
+        """The run's entry in the store's run list (its index entry and totals)."""
+        page = await self.read(self.store.search_runs, RunQuery(handler_id=handler_id, limit=1))
+        return page.runs[0] if page.runs else None
 
     async def get_run(self, request: Request) -> JSONResponse:
+        return JSONResponse(await self.run_data(request.path_params["handler_id"]))
+
+    async def live_run(self, request: Request) -> Any:
         handler_id = request.path_params["handler_id"]
+        await self.row(handler_id)
+
+        async def snapshot() -> Shown:
+            try:
+                return Shown(data=await self.run_data(handler_id), keys=[handler_id])
+            except HTTPException as exc:
+                return Shown(data={}, gone=str(exc.detail))
+
+        return self.push(request, snapshot)
+
+    async def run_data(self, handler_id: str) -> dict[str, Any]:
         row = await self.row(handler_id)
         store = self.store
         read = self.read
@@ -234,14 +266,16 @@ class DebuggerApi:
             await read(store.stream, handler_id, limit=100000), await read(store.llm_calls, handler_id),
             answers=self.answer_type(row.workflow_name),
         )
-        summary = await summary_of(self.server, handler_id)
+        summary = await self.summary_of(handler_id)
         children = (await read(store.search_runs, RunQuery(parent_id=handler_id, limit=50, oldest_first=True))).runs
         session_id = summary.session_id if summary else None
         session_runs = 0
         if session_id:
             session_runs = (await read(store.search_runs, RunQuery(session_id=session_id, limit=1))).total
         waits = [w for w in view["waits"] if w["ended_at"] is None]
-        return JSONResponse({
+        for wait in waits:
+            wait["form"] = self.answer_form(row.workflow_name, wait["event_qualified_name"])
+        return {
             "handler": handler_data(row),
             **view,
             "workflow_name": row.workflow_name,
@@ -255,9 +289,9 @@ class DebuggerApi:
             },
             "children": [{"handler_id": c.row.handler_id, "relation": c.relation, "fork_seq": c.fork_seq,
                           "status": c.row.status, "started_at": c.row.started_at} for c in children],
-            "answer_form": self.answer_form(row.workflow_name, waits[-1]["event_qualified_name"] if waits else None)
+            "answer_form": (waits[-1]["form"] if waits else self.answer_form(row.workflow_name, None))
             if view["status"] == "waiting" else None,
-        })
+        }
 
     async def rerun(self, request: Request) -> JSONResponse:
         row = await self.row(request.path_params["handler_id"])
@@ -279,8 +313,7 @@ class DebuggerApi:
             raise HTTPException(exc.status, str(exc)) from None
         return JSONResponse({"handler_id": new.handler_id, "relation": "fork", "fork_seq": body["seq"]})
 
-    async def session(self, request: Request) -> JSONResponse:
-        session_id = request.path_params["session_id"]
+    async def session_data(self, session_id: str) -> dict[str, Any]:
         page = await self.read(self.store.search_runs, RunQuery(session_id=session_id, limit=500, oldest_first=True))
         if not page.runs:
             raise HTTPException(404, f"no runs of session {session_id!r}")
@@ -293,7 +326,53 @@ class DebuggerApi:
             )
             turns.append({**self.summary(summary), "input": view["input"], "result_value": view["result_value"],
                           "error_text": row.error})
-        return JSONResponse({"session_id": session_id, "runs": turns, "total": page.total})
+        return {"session_id": session_id, "runs": turns, "total": page.total}
+
+    async def session(self, request: Request) -> JSONResponse:
+        return JSONResponse(await self.session_data(request.path_params["session_id"]))
+
+    async def live_session(self, request: Request) -> Any:
+        session_id = request.path_params["session_id"]
+        first = [await self.session_data(session_id)]
+
+        async def snapshot() -> Shown:
+            data = first.pop() if first else await self.session_data(session_id)
+            return Shown(data=data, keys=[run["handler_id"] for run in data["runs"]])
+
+        return self.push(request, snapshot)
+
+    # ------------------------------------------------------------------ many runs, and export
+    async def bulk(self, request: Request) -> JSONResponse:
+        body = await read_json(request, self.server.settings.max_body_bytes)
+        return JSONResponse(await bulk_action(self, body))
+
+    async def export_data(self, handler_id: str) -> dict[str, Any]:
+        """The run as one JSON document: everything the run page reads, for ``workflows-server view``."""
+        row = await self.row(handler_id)
+        summary = await self.summary_of(handler_id)
+        index = {} if summary is None else {
+            key: value for key, value in dataclasses.asdict(summary).items() if key != "row"
+        }
+        return {
+            "format": EXPORT_FORMAT,
+            "version": 1,
+            "exported_at": now_iso(),
+            "trace_id": trace_id_of(row.carrier),
+            "handler": dataclasses.asdict(row),
+            "index": index,
+            "journal": [dataclasses.asdict(e) for e in await self.read(self.store.journal, handler_id)],
+            "snapshots": [dataclasses.asdict(s) for s in await self.read(self.store.snapshots, handler_id)],
+            "stream": [dataclasses.asdict(e) for e in await self.read(self.store.stream, handler_id, limit=10**9)],
+            "llm_calls": [dataclasses.asdict(c) for c in await self.read(self.store.llm_calls, handler_id)],
+            "graph": self.graph(row.workflow_name),
+        }
+
+    async def export(self, request: Request) -> JSONResponse:
+        handler_id = request.path_params["handler_id"]
+        data = await self.export_data(handler_id)
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", handler_id)
+        return JSONResponse(data, headers={"Content-Disposition": f'attachment; filename="run-{safe}.json"',
+                                           "Cache-Control": "no-store"})
 
 
-__all__ = ["DebuggerApi", "LIST_STATUSES", "STATIC"]
+__all__ = ["DebuggerApi", "EXPORT_FORMAT", "HubWaiter", "STATIC"]

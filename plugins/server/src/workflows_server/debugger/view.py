@@ -159,6 +159,15 @@ def _place_llm_calls(attempts: list[_Attempt], calls: list[LlmCall], now: str) -
     return unplaced
 
 
+def _asked(record: dict[str, Any], at: str) -> dict[str, Any]:
+    """The question of an ``EventEmitted`` record that asks (a returned ``InputRequiredEvent``), as the page shows it."""
+    value = jsonable(readable(record.get("event")))
+    return {
+        "type": _type_name(record.get("event")), "value": _flatten(value) if isinstance(value, dict) else value,
+        "sequence": None, "at": at,
+    }
+
+
 def _question(stream: list[StreamEvent]) -> dict[str, Any] | None:
     for item in reversed(stream):
         envelope = item.envelope
@@ -265,9 +274,20 @@ def run_view(
                 "event_type": str(record.get("event_type") or "").rsplit(".", 1)[-1] or None,
                 "event_qualified_name": record.get("event_type"), "timeout": record.get("timeout"),
                 "started_at": at, "ended_at": None, "outcome": "waiting", "duration_ms": None,
+                "invocation_id": record.get("invocation_id"), "question": None,
             }
             waits.append(wait)
             open_waits[str(record.get("waiter_id"))] = wait
+        elif kind == "EventEmitted" and record.get("source") == "stream":
+            # ctx.wait_for_event writes its waiter_event (the question) to the stream right
+            # after its WaitStarted, from the same step invocation.
+            for wait in reversed(waits):
+                if (wait["ended_at"] is None and wait["question"] is None and wait["step"] == record.get("step")
+                        and wait["invocation_id"] == record.get("invocation_id")):
+                    value = jsonable(readable(record.get("event")))
+                    wait["question"] = {"type": _type_name(record.get("event")), "sequence": None, "at": at,
+                                        "value": _flatten(value) if isinstance(value, dict) else value}
+                    break
         elif kind == "WaitEnded":
             ended = open_waits.pop(str(record.get("waiter_id")), {})
             if ended:
@@ -280,7 +300,7 @@ def run_view(
                     "step": record.get("step"), "seq": record.get("completes"), "waiter_id": f"input:{record.get('event_id')}",
                     "event_type": (answers or "HumanResponseEvent").rsplit(".", 1)[-1], "event_qualified_name": answers,
                     "timeout": None, "started_at": at, "ended_at": None, "outcome": "waiting", "duration_ms": None,
-                    "question": jsonable(readable(record.get("event"))), "question_type": _type_name(record.get("event")),
+                    "question": _asked(record, at),
                 }
                 waits.append(asked)
                 open_waits[asked["waiter_id"]] = asked
@@ -308,13 +328,15 @@ def run_view(
     waiting = row.status == "running" and (row.waiting_since is not None or (bool(open_waits) and not open_attempts))
     question = _question(stream) if waiting else None
     if waiting and question is None:
-        asked_last = next((w for w in reversed(waits) if w["ended_at"] is None and "question" in w), None)
+        # A run that asked by returning an InputRequiredEvent: its open wait holds the question.
+        asked_last = next((w for w in reversed(waits) if w["ended_at"] is None and w.get("question")), None)
         if asked_last is not None:
-            value = asked_last["question"]
-            question = {
-                "type": asked_last["question_type"], "value": _flatten(value) if isinstance(value, dict) else value,
-                "sequence": None, "at": asked_last["started_at"],
-            }
+            question = asked_last["question"]
+    for wait in waits:
+        if wait["ended_at"] is None and wait.get("question") is None:
+            # The question a person answers: the wait's own (its waiter_event) when the
+            # journal has one, else the last InputRequiredEvent the run wrote to its stream.
+            wait["question"] = question
     steps = _step_states(attempts, backoffs, waits, finished)
     data_attempts = [a.data(end) for a in attempts]
     finished_attempts = [a for a in data_attempts if a["ended_at"] is not None]

@@ -24,8 +24,10 @@ dbg.ready = fetch("/api/session", { headers: { "Accept": "application/json" } })
   .catch(() => ({ auth: false, role: "full" }))
   .then((session) => {
     dbg.readOnly = session.role === "read";
+    dbg.exported = Boolean(session.exported);
     document.documentElement.classList.toggle("read-only", dbg.readOnly);
     const header = document.querySelector("header.top");
+    if (session.exported && header) header.append(dbg.el("span", { class: "small", id: "role", text: "exported run · read-only" }));
     if (session.auth && session.role && header) {
       header.append(dbg.el("span", { class: "small", id: "role", text: session.role === "read" ? "read-only" : "" }),
         dbg.el("button", { id: "logout", class: "small", onclick: dbg.logout, text: "Log out" }));
@@ -99,23 +101,54 @@ dbg.notice = function (message) {
   box.classList.toggle("show", Boolean(message));
 };
 
-// Live pages poll the store through the server: every replica's runs appear, and a
-// page never depends on the process that ran them.
-dbg.poll = function (fn, everyMs) {
-  let stopped = false;
+// Live pages follow the server with Server-Sent Events (debugger/push.py): one stream per
+// page, which sends the page's whole data each time it changes (every replica's runs, since
+// it reads the store), and nothing at rest but the server's heartbeat comments. The browser
+// reconnects a dropped stream itself, with Last-Event-ID; a stream the server refused (it
+// restarted behind a proxy, say) is opened again here after a pause, with ?last_event_id=.
+dbg.follow = function (render) {
   const live = document.getElementById("live");
-  async function tick() {
-    if (stopped) return;
-    await dbg.ready;  // the first drawing knows whether actions are allowed
-    try {
-      const again = await fn();
-      if (live) { live.classList.remove("off"); live.lastChild.textContent = "live · " + new Date().toLocaleTimeString(); }
-      if (again === false) { stopped = true; if (live) live.lastChild.textContent = "finished · not polling"; return; }
-    } catch (error) {
-      if (live) { live.classList.add("off"); live.lastChild.textContent = "server unreachable: " + error.message; }
-    }
-    setTimeout(tick, everyMs);
+  const stream = { source: null, url: null, lastId: null, again: null };
+  function show(text, off) {
+    if (!live) return;
+    live.classList.toggle("off", Boolean(off));
+    live.lastChild.textContent = text;
   }
-  tick();
-  return function () { stopped = true; };
+  function connect() {
+    if (stream.source) stream.source.close();
+    clearTimeout(stream.again);
+    const url = stream.url + (stream.lastId ? (stream.url.includes("?") ? "&" : "?") + "last_event_id=" + encodeURIComponent(stream.lastId) : "");
+    const source = stream.source = new EventSource(url);
+    source.onopen = () => show("live");
+    source.onmessage = (message) => {
+      stream.lastId = message.lastEventId;
+      try { render(JSON.parse(message.data)); } catch (error) { dbg.notice("Could not draw the update: " + error.message); }
+      show("live · updated " + new Date().toLocaleTimeString());
+    };
+    source.addEventListener("gone", (message) => {
+      source.close();
+      dbg.notice(JSON.parse(message.data).detail);
+      show("not following", true);
+    });
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) {
+        show("server unreachable: retrying", true);
+        stream.again = setTimeout(connect, 2000);
+      } else {
+        show("reconnecting…", true);
+      }
+    };
+  }
+  // Follow ``url`` (a new address: what the page shows changed, e.g. its filters).
+  stream.open = async function (url) {
+    await dbg.ready;  // the first drawing knows whether actions are allowed
+    if (url !== stream.url) stream.lastId = null;
+    stream.url = url;
+    connect();
+  };
+  return stream;
 };
+
+// Durations of runs that go on grow with the clock: the pages count them up themselves.
+dbg.every = function (fn, everyMs) { return setInterval(fn, everyMs); };
+dbg.since = function (iso) { return Math.max(0, Date.now() - new Date(iso).getTime()); };

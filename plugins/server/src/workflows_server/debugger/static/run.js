@@ -3,7 +3,7 @@
 
 const el = dbg.el;
 const handlerId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
-const ui = { version: null, open: new Set(), graphFor: null, data: null, answered: false };
+const ui = { version: null, open: new Set(), graphFor: null, data: null, answered: false, linked: null };
 
 function metaItem(value, label, id) { return el("div", { id: id || null }, el("b", { text: value }), el("span", { text: label })); }
 
@@ -29,6 +29,7 @@ function renderHeader(data) {
   if (data.links.phoenix) actions.append(el("a", { id: "phoenix-link", href: data.links.phoenix, target: "_blank", rel: "noopener", text: "Trace in Phoenix ↗" }));
   if (data.links.langfuse) actions.append(el("a", { id: "langfuse-link", href: data.links.langfuse, target: "_blank", rel: "noopener", text: "Trace in Langfuse ↗" }));
   if (data.session_id) actions.append(el("a", { id: "session-link", href: "/sessions/" + encodeURIComponent(data.session_id), text: "Session (" + data.session_runs + (data.session_runs === 1 ? " run)" : " runs)") }));
+  actions.append(el("a", { id: "export", href: "/api/runs/" + encodeURIComponent(handlerId) + "/export", download: "run-" + handlerId + ".json", text: "Export as JSON" }));
   if (data.links.trace_id) actions.append(el("span", { class: "small muted mono", text: "trace " + data.links.trace_id }));
   const lineage = dbg.clear(document.getElementById("lineage"));
   if (data.parent) {
@@ -43,16 +44,31 @@ function renderHeader(data) {
   }
 }
 
+// The wait a person answers: the latest open one (its question, its form from the awaited event's fields).
+function openWait(data) {
+  const open = data.waits.filter((w) => !w.ended_at);
+  return open.length ? open[open.length - 1] : null;
+}
+
+function formOf(data) {
+  const wait = openWait(data);
+  return (wait && wait.form) || data.answer_form || { type: "HumanResponseEvent", fields: [{ name: "response", type: "string", required: true, title: "Response" }] };
+}
+
 function renderQuestion(data) {
   const box = document.getElementById("question");
   const waiting = data.status === "waiting";
   box.hidden = !waiting;
   if (!waiting) return;
-  const question = data.question;
+  const wait = openWait(data);
+  const question = (wait && wait.question) || data.question;
   const value = question ? question.value : null;
   const text = value && typeof value.prefix === "string" ? value.prefix : value ? dbg.json(value) : "This run waits for an event from outside.";
   document.getElementById("question-text").textContent = text;
-  const form = data.answer_form || { type: "HumanResponseEvent", fields: [{ name: "response", type: "string", required: true, title: "Response" }] };
+  document.getElementById("question-since").textContent = wait
+    ? "Step " + wait.step + " has waited since " + dbg.clock(wait.started_at) + " for a " + (wait.event_type || "event") + (wait.timeout ? " (times out after " + wait.timeout + " s)" : "")
+    : "";
+  const form = formOf(data);
   const fields = document.getElementById("answer-fields");
   if (fields.dataset.type === form.type) return;  // keep what the person is typing
   fields.dataset.type = form.type;
@@ -60,7 +76,7 @@ function renderQuestion(data) {
   for (const field of form.fields) {
     const kind = field.type === "string" ? "string" : "json";
     fields.append(el("div", { class: "form-row" },
-      el("label", { for: "answer-" + field.name, text: field.title + (kind === "json" ? " (JSON)" : "") }),
+      el("label", { for: "answer-" + field.name, text: field.title + (field.required ? "" : " (optional)") + (kind === "json" ? " (" + (field.type || "JSON") + ", JSON)" : "") }),
       field.name === "response" ? el("textarea", { id: "answer-" + field.name, "data-field": field.name, "data-kind": kind, rows: 2, required: field.required })
         : el("input", { id: "answer-" + field.name, "data-field": field.name, "data-kind": kind, required: field.required })));
   }
@@ -68,8 +84,7 @@ function renderQuestion(data) {
 
 async function sendAnswer(event) {
   event.preventDefault();
-  const data = ui.data;
-  const form = data.answer_form || { type: "HumanResponseEvent" };
+  const form = formOf(ui.data);
   const value = {};
   try {
     for (const input of document.querySelectorAll("#answer-fields [data-field]")) {
@@ -127,16 +142,25 @@ function attemptKey(a) { return a.seq + ":" + a.attempt + ":" + a.started_at; }
 
 function renderTimeline(data) {
   const box = dbg.clear(document.getElementById("timeline"));
-  if (!data.attempts.length) { box.append(el("div", { class: "empty", text: "No step has started yet." })); return; }
+  if (!data.attempts.length && !data.waits.length) { box.append(el("div", { class: "empty", text: "No step has started yet." })); return; }
   const t0 = new Date(data.started_at).getTime();
   let t1 = data.finished_at ? new Date(data.finished_at).getTime() : Date.now();
   for (const a of data.attempts) t1 = Math.max(t1, new Date(a.started_at).getTime() + (a.duration_ms || 0));
+  for (const w of data.waits) t1 = Math.max(t1, new Date(w.started_at).getTime() + (w.duration_ms || 0));
   const span = Math.max(t1 - t0, 1);
   const pos = (iso) => Math.max(0, Math.min(100, ((new Date(iso).getTime() - t0) / span) * 100));
   const width = (ms) => Math.max(0.4, Math.min(100, ((ms || 0) / span) * 100));
   const axis = el("div", { class: "ticks" });
   for (let i = 0; i <= 4; i++) axis.append(el("span", { style: "left:" + i * 25 + "%", text: dbg.duration((span * i) / 4) }));
   box.append(el("div", { class: "tl-axis" }, el("div", {}), axis));
+  // Each wait is drawn on the row of the attempt it parked (the latest of its work item that
+  // started before it), else on a row of its own (a run that asked its question with an event).
+  const waitsOf = new Map();
+  const alone = [];
+  for (const w of data.waits) {
+    const owner = data.attempts.filter((a) => a.seq === w.seq && a.step === w.step && new Date(a.started_at) <= new Date(w.started_at)).pop();
+    if (owner) waitsOf.set(owner, (waitsOf.get(owner) || []).concat([w])); else alone.push(w);
+  }
   for (const a of data.attempts) {
     const track = el("div", { class: "tl-track" });
     const outcome = a.outcome === "waiting" ? "waiting-step" : a.outcome;
@@ -155,19 +179,24 @@ function renderTimeline(data) {
           title: "retry back-off of " + (b.delay !== null ? b.delay + " s" : "?") + " after: " + (b.error_type || "") + ": " + (b.reason || "") }, "↻ retry in " + (b.delay !== null ? b.delay + " s" : "…")));
       }
     }
-    if (a.outcome === "waiting") {
-      for (const w of data.waits) {
-        if (w.seq === a.seq && new Date(w.started_at) >= new Date(a.started_at)) {
-          track.append(el("div", { class: "tl-bar wait", style: "left:" + pos(w.started_at) + "%;width:" + width(w.duration_ms) + "%",
-            title: "waited " + dbg.duration(w.duration_ms) + " for a " + (w.event_type || "event") + (w.ended_at ? "" : " (still waiting)") }, "⏸ waiting for a person · " + dbg.duration(w.duration_ms)));
-          break;
-        }
-      }
-    }
+    for (const w of waitsOf.get(a) || []) track.append(waitBar(w, data, pos, width));
     const row = el("div", { class: "tl-row", "data-key": attemptKey(a) },
       el("div", { class: "tl-label", title: a.step + " attempt " + a.attempt }, el("b", { text: a.step }), " #" + a.attempt), track);
     box.append(row);
   }
+  for (const w of alone) {
+    box.append(el("div", { class: "tl-row" }, el("div", { class: "tl-label", title: "step " + w.step + " waits" }, el("b", { text: w.step || "run" }), " waits"),
+      el("div", { class: "tl-track" }, waitBar(w, data, pos, width))));
+  }
+}
+
+function waitBar(w, data, pos, width) {
+  const what = w.event_type || "event";
+  // A run that ended (cancelled, say) while a wait was open: the wait ended with it.
+  const outcome = w.ended_at ? w.outcome : data.finished_at ? "run " + data.status : null;
+  const label = outcome ? "⏸ waited for a person · " + dbg.duration(w.duration_ms) + " · " + outcome : "⏸ waiting for a person · " + dbg.duration(w.duration_ms);
+  return el("div", { class: "tl-bar wait" + (w.ended_at ? " ended" : ""), style: "left:" + pos(w.started_at) + "%;width:" + width(w.duration_ms) + "%",
+    "data-step": w.step, title: (outcome ? "waited " : "waiting ") + dbg.duration(w.duration_ms) + " for a " + what + (outcome ? " (" + outcome + ")" : " (still waiting)") }, label);
 }
 
 function diffLines(changes) {
@@ -188,6 +217,12 @@ function compact(value) {
 
 function detailOf(a, data) {
   const cell = el("td", { colspan: 9 });
+  const address = location.origin + location.pathname + "#step-" + a.seq;
+  const copied = el("span", { class: "small muted copied" });
+  cell.append(el("div", { class: "step-link" },
+    el("a", { class: "step-anchor", href: "#step-" + a.seq, text: "Link to this step" }),
+    el("input", { class: "step-url", readonly: true, value: address, "aria-label": "the address of this step", onclick: (e) => e.target.select() }),
+    el("button", { class: "small copy-link", type: "button", onclick: () => copyLink(address, copied), text: "Copy link" }), copied));
   cell.append(el("h3", { text: "Input: " + (a.input_type || "event") }), el("pre", { text: dbg.json(a.input) }));
   if (a.output_type) cell.append(el("div", { class: "small", text: "Returned " + a.output_type }));
   if (a.error) {
@@ -216,12 +251,35 @@ function detailOf(a, data) {
   return el("tr", { class: "detail", "data-detail": attemptKey(a) }, cell);
 }
 
+async function copyLink(address, note) {
+  try { await navigator.clipboard.writeText(address); note.textContent = "copied"; }
+  catch (error) { note.textContent = "select the address and copy it (the browser refused: " + error.message + ")"; }
+}
+
+// /runs/{id}#step-{n}: the step of work item n, opened (its last attempt) and shown.
+function linkedSeq() {
+  const found = /^#step-(\d+)$/.exec(location.hash);
+  return found ? Number(found[1]) : null;
+}
+
+function showLinked(data) {
+  const seq = linkedSeq();
+  if (seq === null || !data) return;
+  const attempt = data.attempts.filter((a) => a.seq === seq).pop();
+  if (!attempt) { dbg.notice("This run has no step #" + seq + " (yet)."); return; }
+  ui.linked = attemptKey(attempt);
+  ui.open.add(ui.linked);
+  renderSteps(data);
+  const row = document.querySelector('#steps tr[data-key="' + ui.linked + '"]');
+  if (row) row.scrollIntoView({ block: "center" });
+}
+
 function renderSteps(data) {
   const body = dbg.clear(document.querySelector("#steps tbody"));
   if (!data.attempts.length) body.append(el("tr", {}, el("td", { colspan: 9, class: "empty", text: "No step has started yet." })));
   for (const a of data.attempts) {
     const key = attemptKey(a);
-    const row = el("tr", { class: "clickable step-row", "data-key": key, "data-step": a.step, onclick: () => toggle(key) },
+    const row = el("tr", { class: "clickable step-row" + (ui.linked === key ? " linked" : ""), "data-key": key, "data-step": a.step, "data-seq": a.seq, onclick: () => toggle(key) },
       el("td", { class: "mono", text: a.seq }),
       el("td", {}, el("b", { text: a.step }), a.slowest ? el("span", { class: "badge slowest", style: "margin-left:6px", text: "slowest" }) : null),
       el("td", { text: a.attempt }),
@@ -275,27 +333,29 @@ function render(data) {
   document.getElementById("state").textContent = dbg.json(data.state);
 }
 
-async function refresh() {
-  let data;
-  try {
-    data = await dbg.api("/api/runs/" + encodeURIComponent(handlerId));
-  } catch (error) {
-    if (error.status === 404) { dbg.notice("No run " + handlerId + " in the store."); return false; }
-    throw error;
-  }
+function update(data) {
+  const first = ui.data === null;
   if (data.version !== ui.version) {
     ui.version = data.version;
     render(data);
-  } else if (!data.finished_at) {
-    const duration = document.querySelector("#meta-duration b");
-    if (duration) duration.textContent = dbg.duration(data.duration_ms);
+  } else {
+    ui.data = data;
+    renderHeader(data);
   }
-  return data.status === "running" || data.status === "waiting";
+  if (first) showLinked(data);
+}
+
+// The run's duration grows while it goes on: counted up here, without a request.
+function tick() {
+  const data = ui.data;
+  if (!data || data.finished_at) return;
+  const duration = document.querySelector("#meta-duration b");
+  if (duration) duration.textContent = dbg.duration(dbg.since(data.started_at));
 }
 
 async function cancel() {
   if (!confirm("Cancel this run?")) return;
-  try { await dbg.api("/handlers/" + encodeURIComponent(handlerId) + "/cancel", { method: "POST" }); ui.version = null; await refresh(); }
+  try { await dbg.api("/handlers/" + encodeURIComponent(handlerId) + "/cancel", { method: "POST" }); }
   catch (error) { dbg.notice("Could not cancel: " + error.message); }
 }
 
@@ -335,4 +395,6 @@ document.getElementById("fork-form").addEventListener("submit", async (event) =>
 
 document.getElementById("answer-form").addEventListener("submit", sendAnswer);
 document.getElementById("internal").addEventListener("change", () => ui.data && renderEvents(ui.data));
-dbg.poll(refresh, 1000);
+window.addEventListener("hashchange", () => showLinked(ui.data));
+dbg.follow(update).open("/api/live/runs/" + encodeURIComponent(handlerId));
+dbg.every(tick, 1000);

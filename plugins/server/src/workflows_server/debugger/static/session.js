@@ -13,12 +13,11 @@ function text(value) {
   return JSON.stringify(value, null, 2);
 }
 
-async function refresh() {
-  const data = await dbg.api("/api/sessions/" + encodeURIComponent(sessionId));
+function render(data) {
   document.getElementById("session-id").textContent = sessionId;
   document.getElementById("count").textContent = data.total + (data.total === 1 ? " run" : " runs");
   const now = JSON.stringify(data.runs.map((r) => [r.handler_id, r.status, r.updated_at]));
-  if (now === signature) return true;
+  if (now === signature) return;
   signature = now;
   const box = dbg.clear(document.getElementById("conversation"));
   data.runs.forEach((run, index) => {
@@ -30,7 +29,6 @@ async function refresh() {
           el("a", { href: "/runs/" + encodeURIComponent(run.handler_id), class: "mono", text: "run " + dbg.short(run.handler_id) })),
         answer)));
   });
-  return data.runs.some((r) => r.status === "running" || r.status === "waiting");
 }
 
-dbg.poll(async () => { await refresh(); return true; }, 2000);
+dbg.follow(render).open("/api/live/sessions/" + encodeURIComponent(sessionId));
