@@ -52,7 +52,13 @@ function filtersChanged() {
   state.cursors = [null];
   state.page = 0;
   clearSelection();
+  // Said at once: a search too short to send leaves the stream (and so the list) as it was.
+  searchNotice();
   follow();
+}
+
+function searchNotice() {
+  dbg.notice(shortSearch() ? "Search needs at least " + minSearch + " characters: the runs below are not searched yet." : "");
 }
 
 function fillSelect(select, values) {
@@ -97,7 +103,7 @@ function follow() { stream.open(listUrl()); }
 
 function render(data) {
   state.data = data;
-  dbg.notice(shortSearch() ? "Search needs at least " + minSearch + " characters: the runs below are not searched yet." : "");
+  searchNotice();
   fillSelect(document.getElementById("f-status"), data.statuses);
   fillSelect(document.getElementById("f-workflow"), data.workflows);
   const signature = JSON.stringify(data.runs.map((r) => [r.handler_id, r.status, r.steps, r.tokens, r.updated_at])) + data.total + data.total_capped;
