@@ -277,8 +277,13 @@ def write_markdown(
 SERVER_START = "<!-- server:start -->"
 SERVER_END = "<!-- server:end -->"
 
-KEPT = (("<!-- runs-at-scale:start -->", "<!-- runs-at-scale:end -->"), (SERVER_START, SERVER_END))
-"""Sections other benchmarks write into RESULTS.md (``runs_at_scale``, ``server_io``), kept when it is rewritten."""
+KEPT = (
+    ("<!-- runs-at-scale:start -->", "<!-- runs-at-scale:end -->"),
+    (SERVER_START, SERVER_END),
+    ("<!-- waiting:start -->", "<!-- waiting:end -->"),
+)
+"""Sections other benchmarks write into RESULTS.md (``runs_at_scale``, ``server_io``, ``server_waiting``),
+kept when it is rewritten."""
 
 
 def _section(text: str, begin: str, end: str) -> str | None:
