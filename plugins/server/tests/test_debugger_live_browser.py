@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from debugger_helpers import Browser, answer, needs_chromium, open_run, run_status, start_run, wait_status, waiting_run
 from server_helpers import free_port, wait_for
 
@@ -70,7 +69,6 @@ def test_a_wait_for_event_wait_is_shown_and_answered_from_the_page(make_server: 
     browser.check()
 
 
-@pytest.mark.xfail(strict=False, reason="needs issue 24's waiting runs")
 def test_an_input_required_event_wait_is_shown_and_answered_from_the_page(make_server: Any, chromium: Any) -> None:
     server = _server(make_server)
     url = server.url
