@@ -11,6 +11,7 @@ import json
 from typing import Any, Callable, Generator, Iterator
 
 import httpx
+from server_helpers import wait_for
 
 
 def _messages(url: str) -> Generator[dict[str, Any], None, None]:
@@ -31,9 +32,10 @@ def _until(messages: Iterator[dict[str, Any]], done: Callable[[dict[str, Any]], 
 
 def test_a_page_on_one_replica_follows_runs_of_another(make_replica: Any) -> None:
     a = make_replica(WORKFLOWS_SERVER_IDLE_RELEASE_SECONDS="600")  # the waiting run stays in A's memory
-    b = make_replica()
     started = httpx.post(f"{a.url}/workflows/ask/run-nowait", json={"start_event": {"tag": "r"}}, timeout=10).json()
     asked = started["handler_id"]
+    wait_for(lambda: asked in a.replica()["live"], "the run to be held by A")
+    b = make_replica()  # started after: the run is A's
 
     # The run page, served by B: waiting, then completed when A delivers the answer.
     run = _messages(f"{b.url}/api/live/runs/{asked}")
