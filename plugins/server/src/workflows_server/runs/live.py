@@ -181,8 +181,10 @@ class LiveRuns:
             if self.handlers.get(handler_id) is not handler:
                 return
             # Moved first: the run's task ends as it is let go of, and that end is no failure.
+            # Counted as waiting from here, so the gauges never miss it while its epoch is written.
             del self.handlers[handler_id]
             self.releasing[handler_id] = handler
+            self.waiting += 1
             try:
                 released = await self.runtime.release(handler)
             except FencedOut as exc:  # another replica holds it
@@ -190,13 +192,14 @@ class LiveRuns:
                 released = True
             except StoreError as exc:  # its waiting epoch is not written: continued once the store writes
                 del self.releasing[handler_id]
+                self.waiting -= 1
                 self.strand(handler_id, exc)
                 return
             if not released:
                 del self.releasing[handler_id]
                 self.handlers[handler_id] = handler
+                self.waiting -= 1
                 return
-            self.waiting += 1
             self.counts["released"] += 1
 
     # ------------------------------------------------------------------ ends the server records
