@@ -296,8 +296,8 @@ class StoreJournal:
     def _stored(self, record: JournalRecord, written: asyncio.Future[int | None]) -> None:
         if written.cancelled() or written.exception() is not None:
             return
-        if isinstance(record, RunStarted) and not self.begun.done():
-            self.begun.set_result(None)
+        if isinstance(record, RunStarted):
+            settle(self.begun)
         self.runtime.stored(self.handler_id, record, written.result())
 
     def durable(self) -> Awaitable[None] | None:
@@ -308,11 +308,11 @@ class StoreJournal:
         last = self.last
         if last is None or (last.done() and not last.cancelled() and last.exception() is None):
             return None
-        return _settled(last)
+        # Shielded: a run cancelled while it waits must not cancel the write its records are in.
+        return asyncio.shield(last)
 
     def close(self) -> None:
-        if not self.begun.done():
-            self.begun.set_result(None)
+        settle(self.begun)
         self.runtime.forget(self.run.run_id, self)
 
     async def flushed(self) -> None:
@@ -320,17 +320,13 @@ class StoreJournal:
         if self.failure is not None:
             raise self.failure
         if self.last is not None:
-            await self.last
+            await asyncio.shield(self.last)
 
 
 def settle(future: asyncio.Future[None]) -> None:
     """Set ``future`` (to ``None``) unless it is already done."""
     if not future.done():
         future.set_result(None)
-
-
-async def _settled(written: asyncio.Future[Any]) -> None:
-    await written
 
 
 async def _raise(error: Exception) -> None:

@@ -309,6 +309,15 @@ class DurableRuntime(Runtime):
         await self.deliver(handler, event, step)
         return handler
 
+    async def until_begun(self, handler: WorkflowHandler) -> None:
+        """Wait until the run of ``handler`` has begun (its first record stored, its saved waits armed
+        again), or has ended without beginning."""
+        begun = self.begun(handler.run_id)
+        if begun is not None and not begun.done():
+            handler.add_done_callback(lambda _: settle(begun))
+            # Shielded: a request cancelled while it waits leaves the run's future to the others.
+            await asyncio.shield(begun)
+
     async def deliver(
         self, handler: WorkflowHandler, event: Event, step: str | None = None, *, check: Callable[[], None] | None = None
     ) -> None:
@@ -316,12 +325,9 @@ class DurableRuntime(Runtime):
 
         ``check`` is called once the run has begun, before the event is sent: it raises to refuse it.
         """
-        begun = self.begun(handler.run_id)
-        if begun is not None and not begun.done():
-            # Sent once the run has begun (its waits armed again), so the event is
-            # journaled before this returns; a run that ends first cannot take it.
-            handler.add_done_callback(lambda _: settle(begun))
-            await begun
+        # Sent once the run has begun (its waits armed again), so the event is journaled
+        # before this returns; a run that ends first cannot take it.
+        await self.until_begun(handler)
         if check is not None:
             check()
         handler.ctx.send_event(event, step)

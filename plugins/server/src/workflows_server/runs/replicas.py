@@ -34,7 +34,6 @@ from workflows.context.serializers import JsonSerializer
 from workflows.errors import WorkflowRuntimeError
 from workflows.events import Event
 from workflows.handler import WorkflowHandler
-from workflows_server.durable.journal import settle
 from workflows_server.runs.errors import RunConflict
 from workflows_server.runs.live import LiveRuns, Stranded
 from workflows_server.runs.placement import Placement
@@ -341,10 +340,7 @@ class ReplicaPlacement(Placement):
             handler = self.live.handlers.get(handler_id)
             if handler is None:
                 return
-            begun = self.live.runtime.begun(handler.run_id)
-            if begun is not None and not begun.done():
-                handler.add_done_callback(lambda _: settle(begun))
-                await begun
+            await self.live.runtime.until_begun(handler)
             self._delivering.discard(handler_id)
             await self.deliver(handler_id, handler)
         except StoreError as exc:

@@ -155,9 +155,6 @@ class RunService:
             raise RunConflict(f"handler {row.handler_id!r} belongs to workflow {row.workflow_name!r}, not served here")
         return workflow
 
-    def is_waiting(self, row: HandlerRow) -> bool:
-        return row.status == "running" and row.waiting_since is not None and row.handler_id not in self.live.handlers
-
     async def wait_finished(self, handler_id: str) -> HandlerRow:
         """Wait until the run has ended (it may wait for a human meanwhile) and return its row."""
         while True:

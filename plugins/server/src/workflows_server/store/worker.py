@@ -109,12 +109,12 @@ class StoreWorker:
                 batch, self._queue = self._queue, []
                 try:
                     outcomes = await loop.run_in_executor(self._thread, self._write, batch)
-                except BaseException as exc:  # the loop is closing under us: tell every waiter
+                except Exception as exc:  # the thread could not take the batch
                     outcomes = [exc] * len(batch)
-                    if not isinstance(exc, Exception):
-                        for item, outcome in zip(batch, outcomes):
-                            _settle(item.done, outcome)
-                        raise
+                except BaseException:  # the flusher is cancelled (the loop is closing): no waiter is left hanging
+                    for item in batch:
+                        item.done.cancel()
+                    raise
                 for item, outcome in zip(batch, outcomes):
                     _settle(item.done, outcome)
         finally:
