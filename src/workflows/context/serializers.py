@@ -52,6 +52,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -124,6 +125,23 @@ class BaseSerializer(ABC):
         yield
 
 
+@dataclass(frozen=True)
+class _ModelCodec:
+    """How ``JsonSerializer`` writes a model class through Pydantic's JSON encoder."""
+
+    cls: weakref.ref[type[BaseModel]]
+    dumper: SchemaSerializer | None
+    """``None``: the class is written by the general path."""
+    suffix: str
+    """The text after the model's JSON: its qualified name, and the closing brace."""
+
+
+# What a model class is written with depends on the class alone: shared by every serializer
+# (a durable runtime makes one per run).
+_DUMPERS: weakref.WeakKeyDictionary[type, SchemaSerializer | None] = weakref.WeakKeyDictionary()
+_MODEL_CODECS: dict[int, _ModelCodec] = {}
+
+
 class JsonSerializer(BaseSerializer):
     """JSON, with Pydantic models (events included) and LlamaIndex components tagged by class.
 
@@ -140,7 +158,6 @@ class JsonSerializer(BaseSerializer):
         self._allowed_classes: dict[str, type] = {}
         self._allowed_names: set[str] = set()
         self._allowed_modules: set[str] = set()
-        self._dumpers: weakref.WeakKeyDictionary[type, SchemaSerializer | None] = weakref.WeakKeyDictionary()
         if allowed_types is not None:
             self.allow(*allowed_types)
 
@@ -178,11 +195,48 @@ class JsonSerializer(BaseSerializer):
             raise ValueError(f"Failed to serialize value: {exc}") from None
 
     def serialize(self, value: Any) -> str:
+        if isinstance(value, BaseModel):
+            text = self._model_json(value)
+            if text is not None:
+                return text
         try:
             ready = self._out(value, "", 0, set())
         except _SerializeError as exc:
             raise ValueError(f"Failed to serialize value: {exc}") from None
         return json.dumps(ready, allow_nan=False)
+
+    def _model_json(self, model: BaseModel) -> str | None:
+        """``serialize(model)`` from Pydantic's dump as it is, or ``None`` when the general path must
+        decide: a component, a dump that fails, or one that holds a non-finite float or may nest
+        deeper than ``MAX_NESTING`` (those the general path tags or refuses)."""
+        cls = type(model)
+        found = _MODEL_CODECS.get(id(cls))
+        if found is None or found.cls() is not cls:
+            found = self._model_codec(cls)
+        dumper = found.dumper
+        if dumper is None:
+            return None
+        try:
+            # allow_nan=False: a non-finite float raises, and the general path tags it.
+            text = json.dumps(dumper.to_python(model, mode="json"), allow_nan=False)
+        except Exception:
+            return None
+        if text.count("{") + text.count("[") >= MAX_NESTING:
+            return None
+        return f'{{"__is_pydantic": true, "value": {text}{found.suffix}'
+
+    def _model_codec(self, cls: type[BaseModel]) -> _ModelCodec:
+        # Keyed by id() with a weak reference, so a lookup costs a dict access (a
+        # WeakKeyDictionary makes a reference per lookup) and a class is not kept alive.
+        key = id(cls)
+        codecs = _MODEL_CODECS
+        found = codecs[key] = _ModelCodec(
+            cls=weakref.ref(cls, lambda _: codecs.pop(key, None)),
+            # A LlamaIndex component is tagged as one (see ``_out``).
+            dumper=None if hasattr(cls, "class_name") else self._dumper(cls),
+            suffix=f', "qualified_name": {json.dumps(qualified_name(cls))}}}',
+        )
+        return found
 
     def _out(self, value: Any, path: str, depth: int, active: set[int]) -> Any:
         if value is None or isinstance(value, (str, bool, int)):
@@ -284,7 +338,7 @@ class JsonSerializer(BaseSerializer):
         # Pydantic writes NaN/inf as null in JSON mode unless the config says otherwise;
         # a serializer built with ser_json_inf_nan='constants' keeps them as floats.
         try:
-            return self._dumpers[cls]
+            return _DUMPERS[cls]
         except KeyError:
             pass
         dumper: SchemaSerializer | None
@@ -295,7 +349,7 @@ class JsonSerializer(BaseSerializer):
             dumper = SchemaSerializer(schema, config)  # type: ignore[arg-type]
         except Exception:
             dumper = None
-        self._dumpers[cls] = dumper
+        _DUMPERS[cls] = dumper
         return dumper
 
     # ------------------------------------------------------------------ deserialize

@@ -94,28 +94,60 @@ def _decode_value(serializer: BaseSerializer, data: Any) -> Any:
     return data.get("repr")
 
 
-def encode_record(record: JournalRecord, serializer: BaseSerializer) -> dict[str, Any]:
-    """The JSON-ready form of ``record``: ``{"kind": "StepStarted", ...its fields}``."""
-    out: dict[str, Any] = {"kind": type(record).__name__}
-    for f in dataclasses.fields(record):
+_PLAIN, _VALUE, _ERROR, _TYPE, _TYPES, _LIST, _DICT = range(7)
+
+
+def _field_plan(cls: type) -> tuple[tuple[str, int], ...]:
+    """How ``encode_record`` writes each field of record class ``cls`` (worked out once per class)."""
+    plan = []
+    for f in dataclasses.fields(cls):
         name = f.name
         if name in _LEFT_OUT:
             continue
-        value = getattr(record, name)
         if name in _SERIALIZED:
-            out[name] = None if value is None else _encode_value(serializer, value)
+            how = _VALUE
         elif name == "error":
-            out[name] = None if value is None else encode_exception(value)
+            how = _ERROR
         elif name == "event_type":
-            out[name] = None if value is None else qualified_name(value)
+            how = _TYPE
         elif name == "expected":
-            out[name] = [qualified_name(t) for t in value]
+            how = _TYPES
         elif name in _TUPLES:
-            out[name] = list(value)
+            how = _LIST
         elif name in ("carrier", "lineage", "requirements", "collected"):
-            out[name] = None if value is None else dict(value)
+            how = _DICT
         else:
+            how = _PLAIN
+        plan.append((name, how))
+    return tuple(plan)
+
+
+_PLANS: dict[type, tuple[tuple[str, int], ...]] = {}
+
+
+def encode_record(record: JournalRecord, serializer: BaseSerializer) -> dict[str, Any]:
+    """The JSON-ready form of ``record``: ``{"kind": "StepStarted", ...its fields}``."""
+    cls = type(record)
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = _field_plan(cls)
+    out: dict[str, Any] = {"kind": cls.__name__}
+    for name, how in plan:
+        value = getattr(record, name)
+        if how == _PLAIN:
             out[name] = value
+        elif how == _VALUE:
+            out[name] = None if value is None else _encode_value(serializer, value)
+        elif how == _ERROR:
+            out[name] = None if value is None else encode_exception(value)
+        elif how == _TYPE:
+            out[name] = None if value is None else qualified_name(value)
+        elif how == _TYPES:
+            out[name] = [qualified_name(t) for t in value]
+        elif how == _LIST:
+            out[name] = list(value)
+        else:
+            out[name] = None if value is None else dict(value)
     return out
 
 

@@ -275,41 +275,54 @@ class StoreJournal:
         if said is not None:
             self.question = said
         append = Append(handler_id=self.handler_id, epoch=self.epoch, record=encoded, event=new_event, update=update)
-        written = self.runtime.worker.append(append, chain=self)
-        self._track(written)
-        written.add_done_callback(functools.partial(self._stored, record))
+        self.last = self.runtime.worker.append(append, chain=self, settle=functools.partial(self._stored, record))
 
     def _track(self, written: asyncio.Future[Any]) -> None:
         self.last = written
         written.add_done_callback(self._check)
 
     def _check(self, written: asyncio.Future[Any]) -> None:
-        # Every write's error is read here (none is left "never retrieved"); the first one
+        if not written.cancelled():
+            error = written.exception()
+            if error is not None:
+                self._failed(error)
+
+    def _failed(self, error: BaseException) -> None:
+        # Every write's error comes here (none is left "never retrieved"); the first one
         # stops the writer. A server's runtime strands the run (it acts no more; the server
         # continues it from its last durable record once the store writes again); without
         # one the run fails with the error at its next record or durable().
-        error = None if written.cancelled() else written.exception()
-        if error is not None and self.failure is None and not self.detached:
+        if self.failure is None and not self.detached:
             self.failure = error if isinstance(error, Exception) else StoreError(str(error))
             self.stranded = self.runtime.strand(self, self.failure)
 
-    def _stored(self, record: JournalRecord, written: asyncio.Future[int | None]) -> None:
-        if written.cancelled() or written.exception() is not None:
+    def _stored(self, record: JournalRecord, outcome: int | None | BaseException) -> None:
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, asyncio.CancelledError):
+                self._failed(outcome)
             return
         if isinstance(record, RunStarted):
             settle(self.begun)
-        self.runtime.stored(self.handler_id, record, written.result())
+        self.runtime.stored(self.handler_id, record, outcome)
 
     def durable(self) -> Awaitable[None] | None:
         if self.failure is not None:
-            # A stranded run waits here until the server abandons it: it never acts past
-            # its last durable record, and its end is not recorded as a failure.
-            return asyncio.get_running_loop().create_future() if self.stranded else _raise(self.failure)
+            return self._after_failure(self.failure)
         last = self.last
         if last is None or (last.done() and not last.cancelled() and last.exception() is None):
             return None
+        return self._settled(last)
+
+    async def _settled(self, last: asyncio.Future[Any]) -> None:
         # Shielded: a run cancelled while it waits must not cancel the write its records are in.
-        return asyncio.shield(last)
+        await asyncio.shield(last)
+        if self.failure is not None:
+            await self._after_failure(self.failure)
+
+    def _after_failure(self, failure: Exception) -> Awaitable[None]:
+        # A stranded run waits here until the server abandons it: it never acts past
+        # its last durable record, and its end is not recorded as a failure.
+        return asyncio.get_running_loop().create_future() if self.stranded else _raise(failure)
 
     def close(self) -> None:
         settle(self.begun)
@@ -321,6 +334,8 @@ class StoreJournal:
             raise self.failure
         if self.last is not None:
             await asyncio.shield(self.last)
+        if self.failure is not None:
+            raise self.failure
 
 
 def settle(future: asyncio.Future[None]) -> None:

@@ -15,6 +15,7 @@ The workflow server is built on this runtime; a script can use it directly.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ from workflows_server.durable.journal import (
     settle,
 )
 from workflows_server.store import TERMINAL, Append, HandlerRow, NewStreamEvent, RunStore, SharedStore, StoreError, open_store
-from workflows_server.store.worker import StoreWorker
+from workflows_server.store.worker import StoreWorker, settle_future
 
 logger = logging.getLogger("workflows_server")
 
@@ -192,13 +193,14 @@ class DurableRuntime(Runtime):
         its ``RunConcluded`` record, the final event closing its stream and its row's outcome, in
         one write. This is how every end the server decides is recorded (a run decided by its
         journal, cancelled while the store alone held it, failed without its end recorded)."""
-        written = self.worker.append(
+        written: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self.worker.append(
             Append(
                 handler_id=handler_id, epoch=epoch, record=encode_record(record, serializer or JsonSerializer()),
                 event=NewStreamEvent(envelope=envelope(final), internal=False, terminal=True),
                 update=conclusion(final, error),
             ),
-            chain=record,
+            chain=record, settle=functools.partial(settle_future, written),
         )
         try:
             sequence = await written

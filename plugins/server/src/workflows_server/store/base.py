@@ -54,10 +54,16 @@ class RunStore(RunIndex):
     """Where runs, their journals, snapshots and streams are kept; see the module docstring.
 
     Implementations must make each method one atomic write (a crash leaves it done or
-    not done) and must be usable from one thread (the server's event loop thread).
+    not done). The server calls every write from one thread (the store worker's); reads
+    come from that thread too, unless ``read_threads`` says the store serves reads on
+    threads of their own.
     """
 
     url: str = ""
+    read_threads: int = 0
+    """How many threads may read at once, beside the writing thread (each read method then
+    runs on one of them, concurrently with writes: the store needs a connection per
+    thread). 0: reads run on the writing thread, one call at a time."""
     shared: bool = False
     """True for a store several server processes share (it is then a ``SharedStore``)."""
 

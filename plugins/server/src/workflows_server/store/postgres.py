@@ -63,6 +63,7 @@ from workflows_server.store.sql import (
 try:
     import psycopg
     from psycopg import errors as pg_errors
+    from psycopg.pq import TransactionStatus
 except ImportError as exc:  # pragma: no cover - exercised only without the extra installed
     raise StoreError(
         "the PostgreSQL store needs psycopg 3: pip install 'otel-workflows-server[postgres]'"
@@ -310,10 +311,13 @@ class PostgresStore(SharedStore):
     """A ``SharedStore`` in a PostgreSQL database (``postgresql://user:password@host:port/db``).
 
     ``owner`` names this replica in its claims (default: host-pid-random). Opening the
-    store creates or upgrades its tables. One connection serves the run writes (guarded by
-    a lock, as the store is used from the server's event loop thread and, in tests, from
-    others); ``listen`` opens its own.
+    store creates or upgrades its tables. One connection serves the writes (guarded by a
+    lock: tests also write from other threads than the worker's); each thread that reads
+    has a connection of its own (``read_threads`` of them in the server); ``listen``
+    opens its own.
     """
+
+    read_threads = 4
 
     def __init__(self, url: str, *, owner: str | None = None, connect_timeout: float = 10.0) -> None:
         if url.startswith("postgres://"):
@@ -329,6 +333,8 @@ class PostgresStore(SharedStore):
         self._staged_acks: dict[str, list[int]] = {}
         self.rejections = 0
         """Writes refused because another replica had claimed the run (fencing)."""
+        self._readers = threading.local()
+        self._reader_connections: list[psycopg.Connection[Any]] = []
         self._db = self._connect()
         try:
             self.migrated_from = migrate(self._db, self.url)
@@ -351,24 +357,44 @@ class PostgresStore(SharedStore):
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        # Pipeline mode: BEGIN, the statements and COMMIT go out without waiting for each
+        # other's answers, so a transaction costs one round trip to the database, plus one
+        # per result read before the end (a distant database pays for each).
         with self._lock:
-            if self._db.closed or self._db.broken:
-                self._db = self._connect()
+            db = self._db
+            if db.closed or db.broken:
+                db = self._db = self._connect()
             try:
-                with self._db.transaction():
-                    yield self._db
+                with db.pipeline():
+                    db.execute("BEGIN")
+                    try:
+                        yield db
+                    except BaseException:
+                        db.execute("ROLLBACK")
+                        raise
+                    db.execute("COMMIT")
             except (pg_errors.OperationalError, psycopg.InterfaceError) as exc:
                 raise StoreError(f"the PostgreSQL store {self.url} failed: {exc}") from exc
+            finally:
+                # A statement that failed skipped the rest of the pipeline, COMMIT included.
+                if not db.closed and db.info.transaction_status != TransactionStatus.IDLE:
+                    try:
+                        db.execute("ROLLBACK")
+                    except psycopg.Error:
+                        pass
 
     def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
-        # One statement in autocommit mode: no transaction around it.
-        with self._lock:
-            if self._db.closed or self._db.broken:
-                self._db = self._connect()
-            try:
-                return self._db.execute(sql, params).fetchall()
-            except (pg_errors.OperationalError, psycopg.InterfaceError) as exc:
-                raise StoreError(f"the PostgreSQL store {self.url} failed: {exc}") from exc
+        # One statement in autocommit mode, on the calling thread's own connection: reads
+        # run on the worker's reading threads (``read_threads``) while a flush writes.
+        db: psycopg.Connection[Any] | None = getattr(self._readers, "db", None)
+        if db is None or db.closed or db.broken:
+            db = self._readers.db = self._connect()
+            with self._lock:
+                self._reader_connections.append(db)
+        try:
+            return db.execute(sql, params).fetchall()
+        except (pg_errors.OperationalError, psycopg.InterfaceError) as exc:
+            raise StoreError(f"the PostgreSQL store {self.url} failed: {exc}") from exc
 
     # ------------------------------------------------------------------ fencing
     def _guard(self, db: psycopg.Connection[Any], handler_id: str) -> None:
@@ -378,18 +404,32 @@ class PostgresStore(SharedStore):
 
     def _guard_many(self, db: psycopg.Connection[Any], handler_ids: set[str]) -> dict[str, FencedOut]:
         """Lock the rows of ``handler_ids`` this replica still holds; the others, refused with why."""
+        refused = self._unheld(handler_ids)
+        held = sorted(handler_ids & self._fences.keys())
+        if held:
+            refused.update(self._fenced_out(held, self._lock_rows(db, held).fetchall()))
+        return refused
+
+    def _unheld(self, handler_ids: set[str]) -> dict[str, FencedOut]:
+        """The runs of ``handler_ids`` this replica holds no claim on, refused."""
         refused: dict[str, FencedOut] = {}
         for handler_id in handler_ids - self._fences.keys():
             self.rejections += 1
             refused[handler_id] = FencedOut(handler_id, f"replica {self.owner} holds no claim on it")
-        held = sorted(handler_ids & self._fences.keys())
-        if not held:
-            return refused
+        return refused
+
+    @staticmethod
+    def _lock_rows(db: psycopg.Connection[Any], held: list[str]) -> psycopg.Cursor[Any]:
         # Locked in one order, so two replicas' flushes never deadlock on each other's rows.
-        found = dict(db.execute(
+        return db.execute(
             "SELECT handler_id, fence FROM handlers WHERE handler_id = ANY(%s) ORDER BY handler_id FOR UPDATE",
             (held,),
-        ).fetchall())
+        )
+
+    def _fenced_out(self, held: list[str], locked: list[tuple[Any, ...]]) -> dict[str, FencedOut]:
+        """Of the ``held`` runs, those whose locked row (``(handler_id, fence)``) no longer has this replica's fence."""
+        found = dict(locked)
+        refused: dict[str, FencedOut] = {}
         for handler_id in held:
             fence = found.get(handler_id)
             mine = self._fences[handler_id]
@@ -502,12 +542,16 @@ class PostgresStore(SharedStore):
         query = list_handlers(columns=_COLUMN_NAMES, mark=_MARK, status=status, workflow_name=workflow_name)
         return [self._row(r) for r in self._read(query.sql, query.params)]
 
-    def _apply(self, db: psycopg.Connection[Any], handler_id: str, update: HandlerUpdate) -> None:
-        # A finished run is held by no one: its claim ends with it.
+    def _apply(self, db: psycopg.Connection[Any], handler_id: str, update: HandlerUpdate, fence: int | None = None) -> None:
+        # A finished run is held by no one: its claim ends with it. With ``fence``, the row
+        # changes only if it still has it.
         statement = handler_update(
             handler_id, update, mark=_MARK, when_finished=("waiting_since = NULL", "owner = NULL", "lease_until = NULL")
         )
-        db.execute(statement.sql, statement.params)
+        if fence is None:
+            db.execute(statement.sql, statement.params)
+        else:
+            db.execute(f"{statement.sql} AND fence = {_MARK}", [*statement.params, fence])
         if update.status is not None:
             self._notify(db, "status", handler_id)
 
@@ -542,71 +586,75 @@ class PostgresStore(SharedStore):
 
     # ------------------------------------------------------------------ journal and snapshots
     @staticmethod
-    def _start_insert_event(
-        db: psycopg.Connection[Any], handler_id: str, event: NewStreamEvent, at: str
+    def _insert_event(
+        db: psycopg.Connection[Any], handler_id: str, event: NewStreamEvent, at: str, fence: int | None = None
     ) -> psycopg.Cursor[Any]:
-        # Returns the cursor unread: in pipeline mode its sequence is fetched after the flush.
+        # Returns the cursor unread: in pipeline mode its sequence is read after the commit.
+        # With ``fence``, nothing is inserted unless the run's row still has it.
+        held = f" HAVING EXISTS (SELECT 1 FROM handlers WHERE handler_id = {_MARK} AND fence = {_MARK})" if fence is not None else ""
         return db.execute(
             "INSERT INTO stream (handler_id, sequence, at, envelope, internal, terminal) "
-            "SELECT %s, COALESCE(MAX(sequence), -1) + 1, %s, %s, %s, %s FROM stream WHERE handler_id = %s "
+            f"SELECT %s, COALESCE(MAX(sequence), -1) + 1, %s, %s, %s, %s FROM stream WHERE handler_id = %s{held} "
             "RETURNING sequence",
-            (handler_id, at, json.dumps(event.envelope), event.internal, event.terminal, handler_id),
+            (handler_id, at, json.dumps(event.envelope), event.internal, event.terminal, handler_id,
+             *((handler_id, fence) if fence is not None else ())),
         )
-
-    @classmethod
-    def _insert_event(cls, db: psycopg.Connection[Any], handler_id: str, event: NewStreamEvent, at: str) -> int:
-        found = cls._start_insert_event(db, handler_id, event, at).fetchone()
-        assert found is not None
-        return int(found[0])
 
     def append_many(self, entries: Sequence[Append], index: Sequence[IndexEntry] = ()) -> list[int | None | StoreError]:
         at = now_iso()
         outcomes: list[int | None | StoreError] = [None] * len(entries)
+        ids = {e.handler_id for e in entries}
+        refused = self._unheld(ids)
+        held = sorted(ids - refused.keys())
+        fences = {handler_id: self._fences[handler_id] for handler_id in held}
+        written = [i for i, e in enumerate(entries) if e.handler_id in fences]
+        sequences: dict[int, psycopg.Cursor[Any]] = {}
+        # One round trip: the flush is sent whole (``_tx``), its rows locked first and every
+        # write made on condition that the run's row still has this replica's fence; a run
+        # taken over meanwhile gets nothing written, and is told so once the answers are read.
         with self._tx() as db:
-            refused = self._guard_many(db, {e.handler_id for e in entries})
-            # Pipeline mode: every statement of the flush goes out before any answer is
-            # read, so a flush costs one round trip to the database, not one per statement.
-            with db.pipeline():
-                written = [i for i, e in enumerate(entries) if e.handler_id not in refused]
-                if written:
-                    db.cursor().executemany(
-                        "INSERT INTO journal (handler_id, epoch, at, record, fence) VALUES (%s, %s, %s, %s, %s)",
-                        [
-                            (entries[i].handler_id, entries[i].epoch, at, json.dumps(entries[i].record),
-                             self._fences[entries[i].handler_id])
-                            for i in written
-                        ],
+            locked = self._lock_rows(db, held) if held else None
+            if written:
+                db.cursor().executemany(
+                    "INSERT INTO journal (handler_id, epoch, at, record, fence) SELECT %s, %s, %s, %s, %s "
+                    "WHERE EXISTS (SELECT 1 FROM handlers WHERE handler_id = %s AND fence = %s)",
+                    [
+                        (e.handler_id, e.epoch, at, json.dumps(e.record), fences[e.handler_id],
+                         e.handler_id, fences[e.handler_id])
+                        for e in (entries[i] for i in written)
+                    ],
+                )
+            notified: set[str] = set()
+            for i in written:
+                entry = entries[i]
+                fence = fences[entry.handler_id]
+                if entry.event is not None:
+                    sequences[i] = self._insert_event(db, entry.handler_id, entry.event, at, fence)
+                    notified.add(entry.handler_id)
+                if entry.update is not None:
+                    self._apply(db, entry.handler_id, entry.update, fence)
+            for handler_id in notified:
+                self._notify(db, "stream", handler_id)
+            for handler_id in held:
+                acks = self._staged_acks.pop(handler_id, None)
+                if acks:
+                    db.execute(
+                        "DELETE FROM inbox WHERE id = ANY(%s) AND EXISTS "
+                        "(SELECT 1 FROM handlers WHERE handler_id = %s AND fence = %s)",
+                        (acks, handler_id, fences[handler_id]),
                     )
-                sequences: dict[int, psycopg.Cursor[Any]] = {}
-                notified: set[str] = set()
-                ended: set[str] = set()
-                for i in written:
-                    entry = entries[i]
-                    if entry.event is not None:
-                        sequences[i] = self._start_insert_event(db, entry.handler_id, entry.event, at)
-                        notified.add(entry.handler_id)
-                    if entry.update is not None:
-                        self._apply(db, entry.handler_id, entry.update)
-                        if entry.update.status is not None:
-                            ended.add(entry.handler_id)
-                for handler_id in notified:
-                    self._notify(db, "stream", handler_id)
-                for handler_id in ended:
-                    self._notify(db, "status", handler_id)
-                for handler_id in {entries[i].handler_id for i in written}:
-                    acks = self._staged_acks.pop(handler_id, None)
-                    if acks:
-                        db.execute("DELETE FROM inbox WHERE id = ANY(%s)", (acks,))
-                        self._notify(db, "inbox", handler_id)
-                for item in index:
-                    db.execute(_INDEX_RUN, self._index_values(item.handler_id, item.update))
-            for i, found in sequences.items():
-                row = found.fetchone()
-                assert row is not None
-                outcomes[i] = int(row[0])
+                    self._notify(db, "inbox", handler_id)
+            for item in index:
+                db.execute(_INDEX_RUN, self._index_values(item.handler_id, item.update))
+        if locked is not None:
+            refused.update(self._fenced_out(held, locked.fetchall()))
         for i, entry in enumerate(entries):
             if entry.handler_id in refused:
                 outcomes[i] = refused[entry.handler_id]
+            elif i in sequences:
+                row = sequences[i].fetchone()
+                assert row is not None
+                outcomes[i] = int(row[0])
         return outcomes
 
     def begin_epoch(self, handler_id: str, payload: dict[str, Any], *, waiting: bool, continued: bool = False) -> int:
@@ -662,11 +710,13 @@ class PostgresStore(SharedStore):
     def add_stream_event(self, handler_id: str, event: NewStreamEvent, update: HandlerUpdate | None = None) -> int:
         with self._tx() as db:
             self._guard(db, handler_id)
-            sequence = self._insert_event(db, handler_id, event, now_iso())
+            inserted = self._insert_event(db, handler_id, event, now_iso())
             self._notify(db, "stream", handler_id)
             if update is not None:
                 self._apply(db, handler_id, update)
-        return sequence
+        found = inserted.fetchone()
+        assert found is not None
+        return int(found[0])
 
     def stream(self, handler_id: str, *, after: int = -1, limit: int = 1000) -> list[StreamEvent]:
         rows = self._read(
@@ -728,8 +778,8 @@ class PostgresStore(SharedStore):
     def claim(self, *, workflows: Sequence[str], limit: int, lease_seconds: float) -> list[Claim]:
         if limit <= 0 or not workflows:
             return []
-        with self._tx() as db:
-            rows = db.execute(
+        with self._tx() as db:  # its answer is read after the commit: one round trip
+            taken = db.execute(
                 """WITH candidates AS (
                     SELECT h.handler_id, h.owner AS previous, h.waiting_since IS NOT NULL AS waiting
                     FROM handlers h
@@ -748,12 +798,12 @@ class PostgresStore(SharedStore):
                 FROM candidates c WHERE h.handler_id = c.handler_id
                 RETURNING h.handler_id, h.workflow_name, h.fence, c.previous, c.waiting""",
                 {"workflows": list(workflows), "owner": self.owner, "limit": limit, "lease": lease_seconds},
-            ).fetchall()
-            return self._took(rows)
+            )
+        return self._took(taken.fetchall())
 
     def claim_one(self, handler_id: str, *, lease_seconds: float) -> Claim | None:
-        with self._tx() as db:
-            rows = db.execute(
+        with self._tx() as db:  # its answer is read after the commit: one round trip
+            taken = db.execute(
                 """WITH candidates AS (
                     SELECT h.handler_id, h.owner AS previous, h.waiting_since IS NOT NULL AS waiting
                     FROM handlers h
@@ -766,8 +816,8 @@ class PostgresStore(SharedStore):
                 FROM candidates c WHERE h.handler_id = c.handler_id
                 RETURNING h.handler_id, h.workflow_name, h.fence, c.previous, c.waiting""",
                 {"id": handler_id, "owner": self.owner, "lease": lease_seconds},
-            ).fetchall()
-            found = self._took(rows)
+            )
+        found = self._took(taken.fetchall())
         return found[0] if found else None
 
     def renew(self, *, lease_seconds: float) -> list[str]:
@@ -776,15 +826,14 @@ class PostgresStore(SharedStore):
             if not held:
                 return []
             with self._tx() as db:
-                kept = {
-                    r[0] for r in db.execute(
-                        "UPDATE handlers h SET lease_until = CASE WHEN h.status = 'running' "
-                        "THEN now() + make_interval(secs => %s) END "
-                        "FROM unnest(%s::text[], %s::bigint[]) AS f(id, fence) "
-                        "WHERE h.handler_id = f.id AND h.fence = f.fence RETURNING h.handler_id",
-                        (lease_seconds, list(held), list(held.values())),
-                    ).fetchall()
-                }
+                renewed = db.execute(
+                    "UPDATE handlers h SET lease_until = CASE WHEN h.status = 'running' "
+                    "THEN now() + make_interval(secs => %s) END "
+                    "FROM unnest(%s::text[], %s::bigint[]) AS f(id, fence) "
+                    "WHERE h.handler_id = f.id AND h.fence = f.fence RETURNING h.handler_id",
+                    (lease_seconds, list(held), list(held.values())),
+                )
+            kept = {r[0] for r in renewed.fetchall()}
             lost = [handler_id for handler_id in held if handler_id not in kept]
             for handler_id in lost:
                 if self._fences.get(handler_id) == held[handler_id]:
@@ -797,15 +846,15 @@ class PostgresStore(SharedStore):
             self._staged_acks.pop(handler_id, None)
             if fence is None:
                 return
-            with self._tx() as db:
-                found = db.execute(
-                    "UPDATE handlers h SET owner = NULL, lease_until = NULL WHERE handler_id = %s AND fence = %s "
-                    "RETURNING status = 'running' AND EXISTS (SELECT 1 FROM inbox i WHERE i.handler_id = h.handler_id)",
-                    (handler_id, fence),
-                ).fetchone()
-                if found is not None and found[0]:
+            with self._tx() as db:  # one round trip: the note is sent on the database's own condition
+                db.execute(
+                    "WITH released AS (UPDATE handlers h SET owner = NULL, lease_until = NULL "
+                    "WHERE handler_id = %s AND fence = %s RETURNING h.handler_id, h.status) "
                     # Something arrived for it meanwhile: another replica may take it now.
-                    self._notify(db, "queue", handler_id)
+                    "SELECT pg_notify(%s, %s) FROM released r WHERE r.status = 'running' "
+                    "AND EXISTS (SELECT 1 FROM inbox i WHERE i.handler_id = r.handler_id)",
+                    (handler_id, fence, CHANNEL, f"queue:{handler_id}"),
+                )
 
     def held(self) -> dict[str, int]:
         # No lock: the event loop calls this, and the lock is held by the store's thread for
@@ -902,6 +951,9 @@ class PostgresStore(SharedStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            for reader in self._reader_connections:
+                reader.close()
+            self._reader_connections.clear()
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r}, owner={self.owner!r})"

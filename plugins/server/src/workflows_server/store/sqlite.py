@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from workflows_server.store.base import NewRun, RunStore
+from workflows_server.store.checkpointer import Checkpointer
 from workflows_server.store.owner import FileOwner
 from workflows_server.store.records import (
     Append,
@@ -286,6 +287,8 @@ class SqliteStore(RunStore):
     recovers by itself once the cause is gone.
     """
 
+    read_threads = 1
+
     def __init__(self, path: str | Path, *, durable_fsync: bool = False) -> None:
         text = str(path)
         file = path_from_url(text) if text.startswith("sqlite:") else text
@@ -295,25 +298,53 @@ class SqliteStore(RunStore):
         if file != ":memory:":
             Path(file).parent.mkdir(parents=True, exist_ok=True)
         self._db, self.migrated_from = self._open()
+        self._checkpointer = Checkpointer(file) if file != ":memory:" else None
         self._lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
         self._failed = False
         """A write failed: the next write reopens the file first (it may have been opened read-only)."""
         self._owner = FileOwner(file) if file != ":memory:" else None
 
+    def _connect(self) -> sqlite3.Connection:
+        # check_same_thread=False: the store is opened on one thread and used on the
+        # worker's (tests also hand a store from one thread to a server on another).
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=10000")
+        # 64 MiB of pages (SQLite's default is 2 MiB): the indexes of a million runs stay in memory.
+        db.execute("PRAGMA cache_size=-65536")
+        db.create_function("holds_text", -1, _holds_text, deterministic=True)
+        return db
+
     def _open(self) -> tuple[sqlite3.Connection, int]:
         try:
-            # check_same_thread=False: the metrics exporter's thread never touches it,
-            # but tests open a store in one thread and hand it to a server in another.
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db = self._connect()
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={'FULL' if self._durable_fsync else 'NORMAL'}")
-            db.execute("PRAGMA busy_timeout=10000")
-            # 64 MiB of pages (SQLite's default is 2 MiB): the indexes of a million runs stay in memory.
-            db.execute("PRAGMA cache_size=-65536")
-            db.create_function("holds_text", -1, _holds_text, deterministic=True)
+            # Checkpoints run on the store's checkpointer thread, not inside a commit (store.checkpointer).
+            if self.path != ":memory:":
+                db.execute("PRAGMA wal_autocheckpoint=0")
             return db, migrate(db, self.path)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the SQLite store {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        # Reads have a connection of their own (WAL lets it read while a write is under
+        # way): they run on the worker's reading thread, beside the writes.
+        if self.path == ":memory:":  # another connection would be another database
+            with self._lock:
+                yield self._db
+            return
+        with self._read_lock:
+            if self._reader is None:
+                self._reader = self._connect()
+            try:
+                yield self._reader
+            except sqlite3.DatabaseError:
+                self._reader.close()
+                self._reader = None
+                raise
 
     def _reopen(self) -> None:
         # After a failed write (disk full, file read-only, I/O error): a fresh connection
@@ -340,6 +371,8 @@ class SqliteStore(RunStore):
                         db.execute("ROLLBACK")
                     raise
                 db.execute("COMMIT")
+                if self._checkpointer is not None:
+                    self._checkpointer.committed()
             except sqlite3.IntegrityError:
                 raise
             except sqlite3.Error as exc:
@@ -419,16 +452,16 @@ class SqliteStore(RunStore):
             )
 
     def get_handler(self, handler_id: str) -> HandlerRow | None:
-        with self._lock:
-            found = self._db.execute(f"SELECT {_COLUMNS} FROM handlers WHERE handler_id = ?", (handler_id,)).fetchone()
+        with self._reading() as db:
+            found = db.execute(f"SELECT {_COLUMNS} FROM handlers WHERE handler_id = ?", (handler_id,)).fetchone()
         return None if found is None else self._row(found)
 
     def list_handlers(
         self, *, status: Sequence[str] | None = None, workflow_name: Sequence[str] | None = None
     ) -> list[HandlerRow]:
         query = list_handlers(columns=_COLUMN_NAMES, mark=_MARK, status=status, workflow_name=workflow_name)
-        with self._lock:
-            rows = self._db.execute(query.sql, query.params).fetchall()
+        with self._reading() as db:
+            rows = db.execute(query.sql, query.params).fetchall()
         return [self._row(r) for r in rows]
 
     @staticmethod
@@ -524,16 +557,16 @@ class SqliteStore(RunStore):
             )
 
     def latest_snapshot(self, handler_id: str) -> Snapshot | None:
-        with self._lock:
-            found = self._db.execute(
+        with self._reading() as db:
+            found = db.execute(
                 "SELECT epoch, at, payload FROM snapshots WHERE handler_id = ? ORDER BY epoch DESC LIMIT 1",
                 (handler_id,),
             ).fetchone()
         return None if found is None else Snapshot(epoch=found[0], at=found[1], payload=json.loads(found[2]))
 
     def snapshots(self, handler_id: str) -> list[Snapshot]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT epoch, at, payload FROM snapshots WHERE handler_id = ? ORDER BY epoch", (handler_id,)
             ).fetchall()
         return [Snapshot(epoch=e, at=at, payload=json.loads(p)) for e, at, p in rows]
@@ -544,8 +577,8 @@ class SqliteStore(RunStore):
         if epoch is not None:
             sql += " AND epoch = ?"
             params.append(epoch)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY position", params).fetchall()
+        with self._reading() as db:
+            rows = db.execute(sql + " ORDER BY position", params).fetchall()
         return [JournalEntry(position=p, epoch=e, at=at, record=json.loads(r)) for p, e, at, r in rows]
 
     # ------------------------------------------------------------------ stream
@@ -557,8 +590,8 @@ class SqliteStore(RunStore):
         return sequence
 
     def stream(self, handler_id: str, *, after: int = -1, limit: int = 1000) -> list[StreamEvent]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT sequence, at, envelope, internal, terminal FROM stream "
                 "WHERE handler_id = ? AND sequence > ? ORDER BY sequence LIMIT ?",
                 (handler_id, after, limit),
@@ -569,8 +602,8 @@ class SqliteStore(RunStore):
         ]
 
     def last_sequence(self, handler_id: str) -> int:
-        with self._lock:
-            (found,) = self._db.execute(
+        with self._reading() as db:
+            (found,) = db.execute(
                 "SELECT COALESCE(MAX(sequence), -1) FROM stream WHERE handler_id = ?", (handler_id,)
             ).fetchone()
         return int(found)
@@ -588,15 +621,15 @@ class SqliteStore(RunStore):
             db.execute(_INDEX_RUN, self._index_values(handler_id, update))
 
     def search_runs(self, query: RunQuery) -> RunPage:
-        with self._lock:
+        with self._reading() as db:
             return search_runs(
                 query, columns=_COLUMN_NAMES, mark=_MARK, text_index=_TEXT_INDEX, handler_row=self._row,
-                execute=lambda statement: self._db.execute(statement.sql, statement.params).fetchall(),
+                execute=lambda statement: db.execute(statement.sql, statement.params).fetchall(),
             )
 
     def workflow_names(self) -> list[str]:
-        with self._lock:
-            rows = self._db.execute(WORKFLOW_NAMES).fetchall()
+        with self._reading() as db:
+            rows = db.execute(WORKFLOW_NAMES).fetchall()
         return [r[0] for r in rows]
 
     def add_llm_call(self, call: LlmCall) -> None:
@@ -604,11 +637,16 @@ class SqliteStore(RunStore):
             db.execute(_INSERT_LLM_CALL, llm_call_values(call))
 
     def llm_calls(self, handler_id: str) -> list[LlmCall]:
-        with self._lock:
-            rows = self._db.execute(_SELECT_LLM_CALLS, (handler_id,)).fetchall()
+        with self._reading() as db:
+            rows = db.execute(_SELECT_LLM_CALLS, (handler_id,)).fetchall()
         return [llm_call_of(r) for r in rows]
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
         with self._lock:
             self._db.close()
             if self._owner is not None:

@@ -1,17 +1,19 @@
 """``StoreWorker``: a store's calls off the event loop, and its writes group-committed.
 
 Stores are blocking driver code (``sqlite3``, psycopg's sync API). The server never
-calls them on its event loop: every call runs on the worker's one thread, so a slow
-disk or a distant database holds up only the runs waiting for it, never the loop (other
-runs, streams, ``/health``).
+calls them on its event loop: every write runs on the worker's writing thread, so a
+slow disk or a distant database holds up only the runs waiting for it, never the loop
+(other runs, streams, ``/health``).
 
 Writes go through one queue, in the order they were asked for. Journal records
 (``append``) that are ready at the same moment, of one run or many, are flushed in
 one transaction (``RunStore.append_many``), with the debugger's index changes queued
 meanwhile (``index``): while a flush is on the thread, the next records queue; the next
-flush takes them all as soon as the previous one returns.
-Each caller waits for its own records only. Reads (``read``) go to the thread at
-once: they see what earlier awaited writes wrote.
+flush takes them all as soon as the previous one returns. A run waits for the flush
+its records are in; no future or callback is made per record.
+Reads (``read``) go at once to threads of their own when the store has them
+(``RunStore.read_threads``; else to the writing thread): they see what earlier awaited
+writes wrote, and never wait for a flush.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 from typing import Any, Callable, ParamSpec, TypeVar
 
 from workflows_server.store.base import RunStore
@@ -29,17 +32,28 @@ from workflows_server.store.records import Append, StoreError
 P = ParamSpec("P")
 T = TypeVar("T")
 
+logger = logging.getLogger("workflows_server.store")
 
-@dataclass(kw_only=True)
+
+Settle = Callable[[Any], None]
+"""Called with a queued write's outcome once its flush is done: its value, or the exception it raised."""
+
+
 class _Queued:
     """One write waiting for the next flush: journal records or another store call."""
 
-    append: Append | None = None
-    chain: object | None = None
-    """The writer whose records ``append`` continues: after one of them fails, none is written."""
-    index: IndexEntry | None = None
-    call: Callable[[], Any] | None = None
-    done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    __slots__ = ("append", "chain", "index", "call", "settle")
+
+    def __init__(
+        self, settle: Settle, *, append: Append | None = None, chain: object | None = None,
+        index: IndexEntry | None = None, call: Callable[[], Any] | None = None,
+    ) -> None:
+        self.settle = settle
+        self.append = append
+        self.chain = chain
+        """The writer whose records ``append`` continues: after one of them fails, none is written."""
+        self.index = index
+        self.call = call
 
 
 @dataclass(kw_only=True)
@@ -57,7 +71,14 @@ class StoreWorker:
         self.store = store
         self.stats = FlushStats()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workflows-store")
+        # Reads on threads of their own when the store allows it: a read never queues behind a flush.
+        self._readers = (
+            ThreadPoolExecutor(max_workers=store.read_threads, thread_name_prefix="workflows-store-read")
+            if store.read_threads > 0 else self._thread
+        )
         self._queue: list[_Queued] = []
+        self._queued_done: asyncio.Future[None] | None = None
+        """Set once the writes queued now are done (made when someone asks for it)."""
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
         # Chains (writers) one of whose records failed: their later records are refused,
@@ -69,54 +90,76 @@ class StoreWorker:
 
     # ------------------------------------------------------------------ reads
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``fn(*args, **kwargs)`` (a method of the store) on the store's thread."""
+        """``fn(*args, **kwargs)`` (a read method of the store) on a reading thread (see ``RunStore.read_threads``)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, functools.partial(fn, *args, **kwargs))
+        return await loop.run_in_executor(self._readers, functools.partial(fn, *args, **kwargs))
 
     # ------------------------------------------------------------------ writes
-    def append(self, entry: Append, *, chain: object) -> asyncio.Future[int | None]:
-        """Queue a journal record; the future gives its stream sequence once it is durable.
+    def append(self, entry: Append, *, chain: object, settle: Settle) -> asyncio.Future[None]:
+        """Queue a journal record; returns a future set once it (and its flush) is done.
 
+        ``settle`` is called first, on the loop, with the record's outcome: its stream
+        sequence (``None`` if it put no event on the stream), or the exception that kept
+        it from the store. One future serves every write of a flush, and no callback is
+        scheduled per record: a durable step pays for its hop, not for each record.
         ``chain`` is the writer the record belongs to: once one of its records failed,
         its later records fail with the same error rather than leave a hole.
         """
-        return self._enqueue(_Queued(append=entry, chain=chain))
+        self._enqueue(_Queued(settle, append=entry, chain=chain))
+        return self._done_future()
 
     def index(self, entry: IndexEntry) -> asyncio.Future[None]:
         """Queue a change of a run's index entry; it is written with the next flush of records."""
-        return self._enqueue(_Queued(index=entry))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Queued(functools.partial(settle_future, done), index=entry))
+        return done
 
     def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> asyncio.Future[T]:
         """``fn(*args, **kwargs)`` on the store's thread, after every write queued before it."""
-        return self._enqueue(_Queued(call=functools.partial(fn, *args, **kwargs)))
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Queued(functools.partial(settle_future, done), call=functools.partial(fn, *args, **kwargs)))
+        return done
 
     def forget(self, chain: object) -> None:
         """The writer ``chain`` is closed: forget that its records failed, if they did."""
         self._broken.pop(id(chain), None)
 
-    def _enqueue(self, item: _Queued) -> asyncio.Future[Any]:
+    def _enqueue(self, item: _Queued) -> None:
         if self._closed:
             raise StoreError(f"the store {self.store.url} is closed")
         self._queue.append(item)
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_all())
-        return item.done
+
+    def _done_future(self) -> asyncio.Future[None]:
+        done = self._queued_done
+        if done is None:
+            done = self._queued_done = asyncio.get_running_loop().create_future()
+        return done
 
     async def _flush_all(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
+                done, self._queued_done = self._queued_done, None
                 try:
                     outcomes = await loop.run_in_executor(self._thread, self._write, batch)
                 except Exception as exc:  # the thread could not take the batch
                     outcomes = [exc] * len(batch)
                 except BaseException:  # the flusher is cancelled (the loop is closing): no waiter is left hanging
                     for item in batch:
-                        item.done.cancel()
+                        item.settle(asyncio.CancelledError())
+                    if done is not None:
+                        done.cancel()
                     raise
                 for item, outcome in zip(batch, outcomes):
-                    _settle(item.done, outcome)
+                    try:
+                        item.settle(outcome)
+                    except Exception:  # a writer's bookkeeping must not keep the others' outcomes from them
+                        logger.exception("settling a write of %s failed", self.store.url)
+                if done is not None:
+                    done.set_result(None)
         finally:
             self._flusher = None
 
@@ -179,17 +222,22 @@ class StoreWorker:
         await self.drain()
         self._closed = True
         loop = asyncio.get_running_loop()
+        if self._readers is not self._thread:
+            self._readers.shutdown(wait=True)
         await loop.run_in_executor(self._thread, self.store.close)
         self._thread.shutdown(wait=False)
 
 
-def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+def settle_future(future: asyncio.Future[Any], outcome: Any) -> None:
+    """Give ``future`` a write's outcome (see ``Settle``): its value, its exception, or cancelled."""
     if future.done():
         return
-    if isinstance(outcome, BaseException):
+    if isinstance(outcome, asyncio.CancelledError):
+        future.cancel()
+    elif isinstance(outcome, BaseException):
         future.set_exception(outcome)
     else:
         future.set_result(outcome)
 
 
-__all__ = ["FlushStats", "StoreWorker"]
+__all__ = ["FlushStats", "Settle", "StoreWorker", "settle_future"]
