@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from workflows import Workflow
 from workflows.handler import WorkflowHandler
 from workflows_server.runs.live import LiveRuns, PendingEnd, Stranded
 from workflows_server.runs.placement import Placement
-from workflows_server.store import TERMINAL, StoreError
+from workflows_server.store import TERMINAL, HandlerRow, StoreError
 
 logger = logging.getLogger("workflows_server")
 
@@ -74,6 +75,10 @@ class LocalPlacement(Placement):
 
     async def let_go(self) -> None:
         pass  # the store holds the runs as running: the next server continues them
+
+    async def create(self, row: HandlerRow, base: dict[str, Any]) -> bool:
+        await self.live.worker.write(self.store.create_handler, row, base)
+        return True
 
     async def run_here(self, handler_id: str) -> bool:
         return True

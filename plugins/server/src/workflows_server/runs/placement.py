@@ -10,10 +10,12 @@ what a run's task that ended means.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 from workflows.events import Event
 from workflows.handler import WorkflowHandler
 from workflows_server.runs.live import Stranded
+from workflows_server.store import HandlerRow
 
 
 class Placement(ABC):
@@ -34,8 +36,13 @@ class Placement(ABC):
         """After the live runs were let go of: hand them to whoever continues them."""
 
     @abstractmethod
+    async def create(self, row: HandlerRow, base: dict[str, Any]) -> bool:
+        """Write a new run's row and base snapshot; whether this process runs it now (else another
+        replica will). ``HandlerExists`` if its id is taken."""
+
+    @abstractmethod
     async def run_here(self, handler_id: str) -> bool:
-        """A new run's row is written: whether this process runs it now (else another replica will)."""
+        """A run's row was written again (restarted): whether this process runs it now (else another replica will)."""
 
     @abstractmethod
     async def ended(self, handler_id: str, handler: WorkflowHandler) -> None:

@@ -37,7 +37,7 @@ from workflows.handler import WorkflowHandler
 from workflows_server.runs.errors import RunConflict
 from workflows_server.runs.live import LiveRuns, Stranded
 from workflows_server.runs.placement import Placement
-from workflows_server.store import TERMINAL, Claim, FencedOut, SharedStore, StoreError
+from workflows_server.store import TERMINAL, Claim, FencedOut, HandlerRow, SharedStore, StoreError
 
 logger = logging.getLogger("workflows_server.replicas")
 
@@ -263,6 +263,16 @@ class ReplicaPlacement(Placement):
         self.kick()
 
     # ------------------------------------------------------------------ what the run service asks
+    async def create(self, row: HandlerRow, base: dict[str, Any]) -> bool:
+        # Claimed as it is written when this replica has room: no other replica (nor this
+        # one's claim loop) can take it first.
+        if self.room() <= 0:
+            await self.worker.write(self.store.create_handler, row, base)
+            return False
+        await self.worker.write(self.store.create_claimed, row, base, lease_seconds=self.lease_seconds)
+        self.counts["claimed"] += 1
+        return True
+
     async def run_here(self, handler_id: str) -> bool:
         # The run is queued in the store; this replica runs it at once if it has room and
         # wins the claim, else whichever replica has room claims it.

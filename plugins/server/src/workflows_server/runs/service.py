@@ -242,15 +242,16 @@ class RunService:
         base = ctx.to_dict()
         try:
             if existing is None:
-                await self.worker.write(self.store.create_handler, row, base)
+                here = await self.placement.create(row, base)
                 epoch = 0
             else:
                 await self.worker.write(self.store.restart_handler, row, base)
                 epoch = existing.epoch + 1
+                here = await self.placement.run_here(handler_id)
         except HandlerExists:
             raise RunConflict(f"handler {handler_id!r} already exists") from None
         self.counts["started"] += 1
-        if await self.placement.run_here(handler_id):
+        if here:
             workflow = self.workflows[row.workflow_name]
             self.runtime.expect(row.run_id, handler_id, epoch)
             if start_event is None:  # a running context (a fork) goes on from its work

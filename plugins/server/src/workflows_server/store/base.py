@@ -217,7 +217,7 @@ class SharedStore(RunStore):
     does not hold are refused the same way, so a replica writes only what it owns.
     New and released runs are free (no owner); free runs that can run, and runs whose
     owner's lease lapsed, are what ``claim`` hands out. ``create_handler`` makes a free
-    run; ``claim_one`` takes a given run.
+    run; ``create_claimed`` makes one this process holds; ``claim_one`` takes a given run.
     """
 
     shared = True
@@ -233,6 +233,11 @@ class SharedStore(RunStore):
     @abstractmethod
     def claim_one(self, handler_id: str, *, lease_seconds: float) -> Claim | None:
         """Claim this run if it is running and free or its lease lapsed (``None`` otherwise)."""
+
+    @abstractmethod
+    def create_claimed(self, row: HandlerRow, base: dict[str, Any], *, lease_seconds: float) -> Claim:
+        """``create_handler`` and ``claim_one`` in one transaction: the new run is this process's
+        from the start (no other replica can claim it first); ``HandlerExists`` if the id is taken."""
 
     @abstractmethod
     def renew(self, *, lease_seconds: float) -> list[str]:

@@ -461,7 +461,19 @@ class PostgresStore(SharedStore):
         self.create_handlers([NewRun(row=row, base=base)])
 
     def create_handlers(self, runs: Sequence[NewRun]) -> None:
+        self._create(runs)
+
+    def create_claimed(self, row: HandlerRow, base: dict[str, Any], *, lease_seconds: float) -> Claim:
+        claimed = self._create([NewRun(row=row, base=base)], lease_seconds=lease_seconds)
+        assert claimed is not None
+        (claim,) = self._took(claimed.fetchall())
+        return claim
+
+    def _create(self, runs: Sequence[NewRun], lease_seconds: float | None = None) -> psycopg.Cursor[Any] | None:
+        """Insert ``runs``; with ``lease_seconds``, claimed by this replica in the same transaction
+        (the claim's cursor is returned, to be read: it holds ``_took``'s columns)."""
         now = now_iso()
+        claimed = None
         try:
             with self._tx() as db, db.cursor() as cursor:
                 # Index entries first: the handler's trigger then indexes the run's text once.
@@ -491,13 +503,21 @@ class PostgresStore(SharedStore):
                     "SELECT id, 0, %s, payload FROM unnest(%s::text[], %s::text[]) AS t(id, payload)",
                     [now, [r.handler_id for r in rows], [json.dumps(run.base) for run in runs]],
                 )
-                queued = next((run.row.handler_id for run in runs if run.row.status == "running"), None)
-                if queued is not None:
-                    self._notify(db, "queue", queued)  # one note wakes every replica's claim loop
+                if lease_seconds is not None:
+                    claimed = db.execute(
+                        "UPDATE handlers SET owner = %s, fence = fence + 1, lease_until = now() + make_interval(secs => %s) "
+                        "WHERE handler_id = ANY(%s) RETURNING handler_id, workflow_name, fence, NULL, false",
+                        (self.owner, lease_seconds, [r.handler_id for r in rows]),
+                    )
+                else:
+                    queued = next((run.row.handler_id for run in runs if run.row.status == "running"), None)
+                    if queued is not None:
+                        self._notify(db, "queue", queued)  # one note wakes every replica's claim loop
         except pg_errors.UniqueViolation as exc:
             if len(runs) == 1:
                 raise HandlerExists(f"a handler with id {runs[0].row.handler_id!r} already exists") from None
             raise HandlerExists(f"one of the {len(runs)} handlers' ids is taken ({exc}); none was written") from None
+        return claimed
 
     def restart_handler(self, row: HandlerRow, base: dict[str, Any]) -> None:
         with self._tx() as db:
