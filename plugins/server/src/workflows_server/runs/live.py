@@ -31,7 +31,8 @@ from workflows_server.store import FencedOut, StoreError
 
 logger = logging.getLogger("workflows_server")
 
-EndedHook = Callable[[str, WorkflowHandler], Coroutine[Any, Any, None]]
+EndedHook = Callable[[str, WorkflowHandler, bool], Coroutine[Any, Any, None]]
+"""Called as ``(handler_id, handler, concluded)`` once a live run's task ended; ``concluded``: its end is stored."""
 """Called (in a task) when a live run's task ended while the server is not stopping."""
 
 
@@ -97,6 +98,8 @@ class LiveRuns:
         """Runs the store alone holds, waiting for an outside event."""
         self.counts: Counter[str] = Counter()
         """started, continued, released."""
+        self.concluded: set[str] = set()
+        """Run ids of live runs whose end is stored (their task's end needs no check of the store)."""
         self.stranded: dict[str, Stranded] = {}
         """Runs a failed store write stopped, by handler id (see ``strand``)."""
         self.on_store_failed: Callable[[Exception], None] = lambda error: None
@@ -123,6 +126,8 @@ class LiveRuns:
         self.handlers[handler_id] = handler
 
         def ended(_: WorkflowHandler) -> None:
+            concluded = handler.run_id in self.concluded
+            self.concluded.discard(handler.run_id)
             if self.releasing.get(handler_id) is handler:
                 del self.releasing[handler_id]
             elif self.handlers.get(handler_id) is handler:
@@ -130,7 +135,7 @@ class LiveRuns:
             else:
                 return
             if not self.stopping and self.on_ended is not None:
-                self.tasks.spawn(self.on_ended(handler_id, handler), f"workflows-server-ended-{handler_id}")
+                self.tasks.spawn(self.on_ended(handler_id, handler, concluded), f"workflows-server-ended-{handler_id}")
 
         handler.add_done_callback(ended)
 
@@ -155,6 +160,9 @@ class LiveRuns:
 
     def _on_record(self, handler_id: str, record: JournalRecord, sequence: int | None) -> None:
         if isinstance(record, RunConcluded):
+            live = self.handlers.get(handler_id) or self.releasing.get(handler_id)
+            if live is not None and record.run is not None and live.run_id == record.run.run_id:
+                self.concluded.add(live.run_id)
             self.hub.notify_ended(handler_id)
         elif sequence is not None:
             self.hub.notify(handler_id)

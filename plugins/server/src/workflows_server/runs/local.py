@@ -83,8 +83,10 @@ class LocalPlacement(Placement):
     async def run_here(self, handler_id: str) -> bool:
         return True
 
-    async def ended(self, handler_id: str, handler: WorkflowHandler) -> None:
+    async def ended(self, handler_id: str, handler: WorkflowHandler, concluded: bool) -> None:
         live = self.live
+        if concluded:
+            return
         if handler_id not in live.handlers and handler_id not in live.releasing and handler_id not in live.stranded:
             async with live.lock(handler_id):  # after a release's write, if it was one
                 row = await live.worker.read(self.store.get_handler, handler_id)

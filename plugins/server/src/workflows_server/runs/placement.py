@@ -45,8 +45,9 @@ class Placement(ABC):
         """A run's row was written again (restarted): whether this process runs it now (else another replica will)."""
 
     @abstractmethod
-    async def ended(self, handler_id: str, handler: WorkflowHandler) -> None:
-        """A live run's task ended (the server is not stopping): record an end it left unrecorded."""
+    async def ended(self, handler_id: str, handler: WorkflowHandler, concluded: bool) -> None:
+        """A live run's task ended (the server is not stopping): record an end it left unrecorded
+        (``concluded``: its end is stored, there is none to record)."""
 
     @abstractmethod
     def holds(self, handler_id: str) -> bool:

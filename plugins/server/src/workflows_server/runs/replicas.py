@@ -236,7 +236,7 @@ class ReplicaPlacement(Placement):
             journal.detached = True
         handler.abandon()
 
-    async def ended(self, handler_id: str, handler: WorkflowHandler) -> None:
+    async def ended(self, handler_id: str, handler: WorkflowHandler, concluded: bool) -> None:
         """A run's task ended on this replica: record a failure it left unrecorded, and let go of it."""
         if handler_id in self.dropped:
             self.dropped.discard(handler_id)
@@ -247,9 +247,11 @@ class ReplicaPlacement(Placement):
             return  # continued again meanwhile: that incarnation holds the claim
         worker = self.worker
         try:
-            # After whatever holds the run's lock (letting go of it writes its waiting epoch).
-            async with self.live.lock(handler_id):
-                row = await worker.read(self.store.get_handler, handler_id)
+            row = None
+            if not concluded:
+                # After whatever holds the run's lock (letting go of it writes its waiting epoch).
+                async with self.live.lock(handler_id):
+                    row = await worker.read(self.store.get_handler, handler_id)
             if row is not None and row.status == "running" and row.run_id == handler.run_id and not row.waiting_since:
                 error = handler.error
                 if store_error_of(error) is None:

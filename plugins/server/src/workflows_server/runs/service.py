@@ -157,6 +157,11 @@ class RunService:
 
     async def wait_finished(self, handler_id: str) -> HandlerRow:
         """Wait until the run has ended (it may wait for a human meanwhile) and return its row."""
+        handler = self.live.handlers.get(handler_id)
+        if handler is not None:
+            # A run of this process: its end is stored by the time its task ends (the
+            # usual case is then one read); the loop below covers the rest.
+            await handler.wait_ended()
         while True:
             # Woken when its status changes, not at each event of its stream.
             changed = self.hub.future(ended_key(handler_id))
@@ -190,9 +195,11 @@ class RunService:
     ) -> HandlerRow:
         """Start a run now and record it; it goes on in the background."""
         workflow = self.workflows[name]
+        chosen = handler_id is not None
         handler_id = handler_id or uuid.uuid4().hex
         async with self.live.lock(handler_id):
-            existing = await self.worker.read(self.store.get_handler, handler_id)
+            # A fresh random id names no run yet: only a client's own id is looked up.
+            existing = await self.worker.read(self.store.get_handler, handler_id) if chosen else None
             if existing is not None and existing.status not in TERMINAL:
                 raise RunConflict(f"handler {handler_id!r} is already running (a run of workflow {existing.workflow_name!r})")
             if existing is not None and existing.workflow_name != name:
@@ -259,7 +266,8 @@ class RunService:
             else:
                 handler = workflow.run(ctx=ctx, start_event=start_event, run_id=row.run_id)
             self.live.track(handler_id, handler)
-        return await self.get(handler_id)
+        # A new run's row is the one just written; a restarted one's was rewritten by the store.
+        return row if existing is None else await self.get(handler_id)
 
     async def _next_run_context(self, workflow: Workflow, row: HandlerRow) -> Context[Any]:
         # A new run under a finished handler keeps its state and session.

@@ -42,26 +42,25 @@ class Checkpointer:
             self._wake.set()
 
     def _run(self) -> None:
-        db: sqlite3.Connection | None = None
         while True:
             self._wake.wait()
             self._wake.clear()
             if self._closing:
-                break
+                return
+            # A connection per checkpoint (opening one costs far less than the checkpoint):
+            # none is left open between them, so the file's last connection to close is the
+            # store's own, which removes the WAL, even if this thread is never stopped.
             try:
-                if db is None:
-                    db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                try:
                     db.execute("PRAGMA busy_timeout=10000")
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                finally:
+                    db.close()
                 self.checkpoints += 1
             except sqlite3.Error as exc:
-                # The WAL grows meanwhile; the next checkpoint (a fresh connection) tries again.
+                # The WAL grows meanwhile; the next checkpoint tries again.
                 logger.warning("checkpointing the SQLite store %s failed: %s", self.path, exc)
-                if db is not None:
-                    db.close()
-                db = None
-        if db is not None:
-            db.close()
 
     def close(self) -> None:
         """Stop the thread (a checkpoint under way is finished first)."""

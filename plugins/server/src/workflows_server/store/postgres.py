@@ -331,6 +331,8 @@ class PostgresStore(SharedStore):
         self._lock = threading.RLock()
         self._fences: dict[str, int] = {}
         self._staged_acks: dict[str, list[int]] = {}
+        self._finished: set[str] = set()
+        """Held runs whose end this replica wrote: their row is released already (see ``_apply``)."""
         self.rejections = 0
         """Writes refused because another replica had claimed the run (fencing)."""
         self._readers = threading.local()
@@ -388,13 +390,29 @@ class PostgresStore(SharedStore):
         # run on the worker's reading threads (``read_threads``) while a flush writes.
         db: psycopg.Connection[Any] | None = getattr(self._readers, "db", None)
         if db is None or db.closed or db.broken:
-            db = self._readers.db = self._connect()
-            with self._lock:
-                self._reader_connections.append(db)
+            db = self._reader()
         try:
             return db.execute(sql, params).fetchall()
         except (pg_errors.OperationalError, psycopg.InterfaceError) as exc:
+            if not (db.closed or db.broken):
+                raise StoreError(f"the PostgreSQL store {self.url} failed: {exc}") from exc
+        # The connection was lost (the database restarted, or cut it) since its last read:
+        # a read changes nothing, so it is tried once more on a new one.
+        try:
+            return self._reader().execute(sql, params).fetchall()
+        except (pg_errors.OperationalError, psycopg.InterfaceError) as exc:
             raise StoreError(f"the PostgreSQL store {self.url} failed: {exc}") from exc
+
+    def _reader(self) -> psycopg.Connection[Any]:
+        """A new reading connection for the calling thread (its lost one, if any, closed)."""
+        lost: psycopg.Connection[Any] | None = getattr(self._readers, "db", None)
+        if lost is not None:
+            lost.close()
+        db = self._readers.db = self._connect()
+        with self._lock:
+            self._reader_connections = [c for c in self._reader_connections if not c.closed]
+            self._reader_connections.append(db)
+        return db
 
     # ------------------------------------------------------------------ fencing
     def _guard(self, db: psycopg.Connection[Any], handler_id: str) -> None:
@@ -582,12 +600,13 @@ class PostgresStore(SharedStore):
 
     def delete_handler(self, handler_id: str) -> bool:
         with self._tx() as db:
-            gone = db.execute("DELETE FROM handlers WHERE handler_id = %s", (handler_id,)).rowcount
+            deleted = db.execute("DELETE FROM handlers WHERE handler_id = %s RETURNING 1", (handler_id,))
             for table in _TABLES[1:]:
                 db.execute(f"DELETE FROM {table} WHERE handler_id = %s", (handler_id,))
             self._notify(db, "status", handler_id)
         self._fences.pop(handler_id, None)
-        return bool(gone)
+        # Read after the commit: in pipeline mode a result is there once the transaction's answers are.
+        return bool(deleted.fetchall())
 
     def purge_finished(self, before: str, *, limit: int = 500) -> int:
         with self._tx() as db:
@@ -671,6 +690,9 @@ class PostgresStore(SharedStore):
         for i, entry in enumerate(entries):
             if entry.handler_id in refused:
                 outcomes[i] = refused[entry.handler_id]
+                continue
+            if entry.update is not None and entry.update.status not in (None, "running"):
+                self._finished.add(entry.handler_id)
             elif i in sequences:
                 row = sequences[i].fetchone()
                 assert row is not None
@@ -864,6 +886,9 @@ class PostgresStore(SharedStore):
         with self._lock:
             fence = self._fences.pop(handler_id, None)
             self._staged_acks.pop(handler_id, None)
+            if handler_id in self._finished:
+                self._finished.discard(handler_id)
+                return  # its end released the row already
             if fence is None:
                 return
             with self._tx() as db:  # one round trip: the note is sent on the database's own condition

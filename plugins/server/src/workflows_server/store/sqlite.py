@@ -353,6 +353,12 @@ class SqliteStore(RunStore):
             self._db.close()
         except sqlite3.Error:
             pass
+        # The reader too: SQLite shares a file's WAL index among a process's connections,
+        # and one opened while the file was read-only would keep it read-only for all.
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
         self._db, _ = self._open()
         self._failed = False
 
