@@ -37,8 +37,15 @@ def test_context_utils_name_and_import_classes():
 
     assert get_qualified_name(Ask(q="a")) == f"{__name__}.Ask"
     assert import_module_from_qualified_name("workflows.events.StopEvent") is StopEvent
-    with pytest.raises(ImportError, match="qualified name"):
+    # The reference's errors: a name without a dot, a missing module, a missing attribute.
+    with pytest.raises(ValueError, match="^Qualified name must be in format 'module.attribute'$"):
         import_module_from_qualified_name("StopEvent")
+    with pytest.raises(ImportError, match="^Failed to import module no_such_pkg.mod: No module named 'no_such_pkg'$"):
+        import_module_from_qualified_name("no_such_pkg.mod.Thing")
+    with pytest.raises(AttributeError, match="^Attribute Nope not found in module workflows.events: module "):
+        import_module_from_qualified_name("workflows.events.Nope")
+    with pytest.raises(AttributeError, match="^Object 7 does not have required attributes: 'int' object has no"):
+        get_qualified_name(7)
 
 
 def test_utils_describe_and_list_steps():

@@ -356,6 +356,22 @@ def test_sending_on_a_context_before_its_run_raises() -> None:
         Context(Untyped()).send_event(Ping())
 
 
+def test_streaming_from_a_context_before_its_run_raises_at_the_call() -> None:
+    # At the call, as the reference does, not at the first iteration.
+    with pytest.raises(ContextStateError, match=r"^stream_events requires a running workflow. Call workflow.run\(\) first.$"):
+        Context(Untyped()).stream_events()
+
+
+async def test_is_running_inside_a_step_is_true_with_the_references_deprecation_warning() -> None:
+    class Asks(Workflow):
+        @step
+        async def s(self, ctx: Context, ev: StartEvent) -> StopEvent:
+            return StopEvent(result=ctx.is_running)
+
+    with pytest.warns(DeprecationWarning, match="^is_running called from within a step; the workflow is always running"):
+        assert await Asks().run() is True
+
+
 # checklist 57
 async def test_handler_only_methods_raise_inside_steps() -> None:
     class Misuse(Workflow):

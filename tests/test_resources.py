@@ -327,6 +327,20 @@ async def test_config_is_cached_by_file_and_selector(tmp_path: Path) -> None:
     assert set(manager.resources) == {f"{path}.a", f"{path}.b"}  # the reference's key: file.json.selector
 
 
+def test_config_file_is_the_absolute_path_and_name_the_given_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = ResourceConfig("settings.json", path_selector="llm")
+    # config_file: resolved from the current directory when first read, then kept.
+    assert config.config_file == str(tmp_path / "settings.json")
+    monkeypatch.chdir(tmp_path.parent)
+    assert config.config_file == str(tmp_path / "settings.json")
+    # name: the cache key as written, following a changed selector.
+    assert config.name == "settings.json.llm"
+    config.path_selector = None
+    assert config.name == "settings.json"
+    assert repr(config) == "ResourceConfig(config_file='settings.json', path_selector=None)"
+
+
 def test_config_file_must_be_json() -> None:
     with pytest.raises(ValueError, match="^Only JSON files can be used to load Pydantic-based resources.$"):
         ResourceConfig("config.yaml")

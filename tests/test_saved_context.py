@@ -14,6 +14,7 @@ import json
 import math
 import re
 import sys
+import threading
 import uuid
 import warnings
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from workflows import Context, Workflow, step
-from workflows.context import JsonSerializer
+from workflows.context import JsonSerializer, PickleSerializer
 from workflows.errors import (
     ContextResumedTwiceWarning,
     ContextSerdeError,
@@ -591,3 +592,52 @@ def test_a_finished_context_has_nothing_to_resume() -> None:
     assert ctx.resume_id is None
     assert Context.from_dict(Asking(), ctx.to_dict()).resume_id is None
 
+
+
+class _Unpicklable:
+    """A requirement value no serializer can save (it holds a lock); equal to any of its kind."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Unpicklable)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Key(Event):
+    key: Any
+
+
+class LockedWait(Workflow):
+    @step
+    async def hold(self, ctx: Context, ev: StartEvent) -> StopEvent:
+        got = await ctx.wait_for_event(
+            Key, waiter_event=InputRequiredEvent(prefix="key?"), waiter_id="key", requirements={"key": _Unpicklable()}
+        )
+        return StopEvent(result=type(got.key).__name__)
+
+
+@pytest.mark.parametrize("serializer", [JsonSerializer(), PickleSerializer()], ids=["json", "pickle"])
+async def test_a_wait_whose_requirements_cannot_be_saved_is_saved_without_them(
+    serializer: JsonSerializer | PickleSerializer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Saving does not fail: the wait is kept, its requirements are dropped with a warning naming
+    # them, and after a resume the next event of the awaited type answers it.
+    wf = LockedWait()
+    handler = wf.run()
+    async for ev in handler.stream_events():
+        if isinstance(ev, InputRequiredEvent):
+            break
+    with caplog.at_level("WARNING", logger="workflows.runtime"):
+        saved = handler.ctx.to_dict(serializer=serializer)
+    await handler.cancel_run()
+    with pytest.raises(WorkflowCancelledByUser):
+        await handler
+    assert "workers.hold.collected_waiters[0].requirements of wait 'key' could not be saved" in caplog.text
+    assert "any Key answers it" in caplog.text
+
+    resumed = wf.run(ctx=Context.from_dict(wf, saved, serializer=serializer))
+    resumed.ctx.send_event(Key(key="plain"))
+    assert await asyncio.wait_for(resumed, timeout=10) == "str"

@@ -157,14 +157,25 @@ class ResourceConfig:
         label: str | None = None,
         description: str | None = None,
     ) -> None:
-        self.config_file = os.fspath(config_file)
-        if not self.config_file.endswith(".json"):
+        self._given = os.fspath(config_file)
+        if not self._given.endswith(".json"):
             raise ValueError("Only JSON files can be used to load Pydantic-based resources.")
+        self._resolved: str | None = None
         self.path_selector = path_selector
         self.label = label
         self.description = description
-        # The reference's cache key: the file name, a dot, the selector (``config.json.llm``).
-        self.name: str = self.config_file if path_selector is None else f"{self.config_file}.{path_selector}"
+
+    @property
+    def config_file(self) -> str:
+        """The file's absolute path: a relative one is resolved from the current directory when first read."""
+        if self._resolved is None:
+            self._resolved = str(Path(self._given).resolve())
+        return self._resolved
+
+    @property
+    def name(self) -> str:
+        """The cache key, as the reference builds it: the path as given, a dot, the selector (``config.json.llm``)."""
+        return self._given if self.path_selector is None else f"{self._given}.{self.path_selector}"
 
     def dependencies(self) -> list[ResourceDefinition]:
         return []
@@ -183,7 +194,7 @@ class ResourceConfig:
             with open(self.config_file, encoding="utf-8") as file:
                 data = json.load(file)
         except FileNotFoundError:
-            raise FileNotFoundError(f"No such file: {self.config_file}") from None
+            raise FileNotFoundError(f"No such file: {self._given}") from None
         except json.JSONDecodeError as exc:
             raise ValueError(f"Invalid JSON in {self.config_file}: {exc}") from exc
         data = self._select(data)
@@ -210,14 +221,14 @@ class ResourceConfig:
                 else:
                     why = f"path_selector={self.path_selector!r} walks and selects JSON objects only"
                 raise ValueError(
-                    f"Expected dictionary for configuration from {Path(self.config_file).resolve()} at path "
+                    f"Expected dictionary for configuration from {self.config_file} at path "
                     f"{'.'.join(walked)}, got: {type(got)} ({why})"
                 )
             data = got
         return data
 
     def __repr__(self) -> str:
-        return f"ResourceConfig(config_file={self.config_file!r}, path_selector={self.path_selector!r})"
+        return f"ResourceConfig(config_file={self._given!r}, path_selector={self.path_selector!r})"
 
 
 def check_acyclic(resource: ResourceDescriptor) -> None:

@@ -186,7 +186,12 @@ class Context(Generic[MODEL_T]):
     def is_running(self) -> bool:
         """Whether the run is live (a restored mid-run snapshot also counts as running)."""
         if self._face == _INTERNAL:
-            warnings.warn("ctx.is_running inside a step is always True", DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                "is_running called from within a step; the workflow is always running inside a step. "
+                "This usage is deprecated.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             return True
         if self._run is not None:
             return True
@@ -242,11 +247,18 @@ class Context(Generic[MODEL_T]):
         else:
             run.call_in_loop(run.write_to_stream, ev, self._step_name, self._invocation_id)
 
-    async def stream_events(self) -> AsyncGenerator[Event, None]:
-        """The run's raw event stream, internal events included; can be consumed once per run."""
+    def stream_events(self) -> AsyncGenerator[Event, None]:
+        """The run's raw event stream, internal events included; can be consumed once per run.
+
+        Raises ``ContextStateError`` at the call (not at the first iteration) before a run
+        has started or from within a step.
+        """
         self._require("stream_events", _EXTERNAL)
         run = self._live_run()
         assert run is not None
+        return self._stream(run)
+
+    async def _stream(self, run: WorkflowRun) -> AsyncGenerator[Event, None]:
         stream = run.stream
         if stream.raw_taken:
             raise WorkflowRuntimeError("Event stream already consumed. Events can only be streamed once per workflow run.")

@@ -12,6 +12,7 @@ serializer's allow-list, never imported because the payload names them.
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
@@ -24,6 +25,8 @@ from workflows.errors import ContextSerdeError
 from workflows.events import CollectionReleaseEvent, Event, StartEvent, StopEvent, qualified_name
 from workflows.runtime import snapshot_schema as schema
 from workflows.runtime.steps import StepSpec
+
+logger = logging.getLogger("workflows.runtime")
 
 PAYLOAD_VERSION = schema.CURRENT_VERSION
 INVALID = "Context dict specified in an invalid format"
@@ -223,7 +226,7 @@ def dump_context(
                 "event": _ser(serializer, w.event, f"{where}.event"),
                 "waiter_id": w.waiter_id,
                 "event_type": qualified_name(w.event_type),
-                "requirements": None if w.requirements is None else _ser(serializer, w.requirements, f"{where}.requirements"),
+                "requirements": _requirements_out(serializer, w, where),
                 "remaining": w.remaining,
                 "lineage": w.lineage,
                 "resolved": _events_out(serializer, w.resolved, f"{where}.resolved"),
@@ -262,6 +265,22 @@ def _ser(serializer: BaseSerializer, value: Any, where: str) -> str:
         return serializer.serialize(value)
     except Exception as exc:
         raise ValueError(f"Failed to serialize {where} ({type(value).__name__}): {exc}") from None
+
+
+def _requirements_out(serializer: BaseSerializer, waiter: SavedWaiter, where: str) -> str | None:
+    """A wait's requirements as saved; ``None`` (any event of the type answers) when they cannot be."""
+    if waiter.requirements is None:
+        return None
+    try:
+        return serializer.serialize(waiter.requirements)
+    except Exception as exc:
+        # As the reference does: requirements need not be serializable (a lock, a client), and a
+        # saved wait without them is answered by the next event of its type.
+        logger.warning(
+            "%s.requirements of wait %r could not be saved (%s): after a resume, any %s answers it",
+            where, waiter.waiter_id, exc, waiter.event_type.__name__,
+        )
+        return None
 
 
 def _events_out(serializer: BaseSerializer, resolved: dict[str, Event] | None, where: str) -> dict[str, str] | None:
