@@ -9,7 +9,16 @@ import psycopg
 import pytest
 from server_helpers import wait_for
 
-from workflows_server.store import FencedOut, HandlerRow, HandlerUpdate, NewStreamEvent, StoreError, open_store
+from workflows_server.store import (
+    Append,
+    FencedOut,
+    HandlerExists,
+    HandlerRow,
+    HandlerUpdate,
+    NewStreamEvent,
+    StoreError,
+    open_store,
+)
 from workflows_server.store.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore
 from workflows_server.store.queries import RunQuery
 
@@ -200,3 +209,50 @@ def test_the_debuggers_queries_answer_the_same_on_postgres(
 
     monkeypatch.setattr(test_debugger_store, "SqliteStore", lambda path: PostgresStore(fresh_postgres_db))
     getattr(test_debugger_store, check)(tmp_path)
+
+
+def test_a_run_created_claimed_is_held_from_its_first_write(fresh_postgres_db: str) -> None:
+    a, b = PostgresStore(fresh_postgres_db, owner="a"), PostgresStore(fresh_postgres_db, owner="b")
+    row = HandlerRow(handler_id="h", workflow_name="w", run_id="r")
+    claim = a.create_claimed(row, {"state": {}}, lease_seconds=30)
+    assert (claim.handler_id, claim.fence, claim.previous_owner) == ("h", 1, None)
+    assert a.held() == {"h": 1}
+    assert b.claim(workflows=["w"], limit=10, lease_seconds=30) == [] and b.claim_one("h", lease_seconds=30) is None
+    assert a.append("h", 0, {"kind": "RunStarted"}, event=NewStreamEvent(envelope={"type": "E"})) == 0
+    with pytest.raises(HandlerExists):
+        a.create_claimed(row, {"state": {}}, lease_seconds=30)
+    stored = b.get_handler("h")
+    assert stored is not None and stored.owner == "a" and stored.fence == 1
+
+
+def test_a_flush_writes_the_runs_still_held_and_refuses_only_the_one_taken_over(fresh_postgres_db: str) -> None:
+    a, b = PostgresStore(fresh_postgres_db, owner="a"), PostgresStore(fresh_postgres_db, owner="b")
+    for handler_id in ("kept", "lost"):
+        a.create_claimed(HandlerRow(handler_id=handler_id, workflow_name="w", run_id="r"), {}, lease_seconds=30)
+    with psycopg.connect(fresh_postgres_db, autocommit=True) as db:
+        db.execute("UPDATE handlers SET lease_until = now() - interval '1 second' WHERE handler_id = 'lost'")
+    assert [c.handler_id for c in b.claim(workflows=["w"], limit=10, lease_seconds=30)] == ["lost"]
+    outcomes = a.append_many([
+        Append(handler_id=handler_id, epoch=0, record={"kind": "StepStarted"}, event=NewStreamEvent(envelope={"type": "E"}),
+               update=HandlerUpdate(status="completed", completed_at="2025-01-01"))
+        for handler_id in ("kept", "lost")
+    ])
+    assert outcomes[0] == 0 and isinstance(outcomes[1], FencedOut), outcomes
+    assert [e.record["kind"] for e in b.journal("kept")] == ["StepStarted"]
+    assert b.journal("lost") == [] and b.stream("lost") == [], "the old owner wrote nothing for the run it lost"
+    lost = b.get_handler("lost")
+    assert lost is not None and lost.status == "running" and lost.owner == "b"
+    assert a.held() == {"kept": 1}
+
+
+def test_a_read_after_the_database_cut_its_connection_reconnects(fresh_postgres_db: str) -> None:
+    store = PostgresStore(fresh_postgres_db, owner="cut")
+    _run(store)
+    assert store.get_handler("h") is not None
+    with psycopg.connect(fresh_postgres_db, autocommit=True) as db:
+        db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s AND pid <> pg_backend_pid()",
+            (f"workflows-server {store.owner}",),
+        )
+    row = store.get_handler("h")  # the lost connection is replaced, once
+    assert row is not None and row.handler_id == "h"

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import pytest
+from starlette.testclient import TestClient
 
 from workflows import Context, Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
-from workflows_server import DurableRuntime
+from workflows_server import DurableRuntime, WorkflowServer
 from workflows_server.store import Append, SqliteStore, StoreError
 
 
@@ -98,3 +99,55 @@ async def test_a_failed_write_fails_its_run_and_leaves_no_hole_in_its_journal(tm
     kinds = [entry.record["kind"] for entry in store.journal("doomed")]
     assert "RunConcluded" not in kinds
     assert [entry.record["kind"] for entry in store.journal("fine")][-1] == "RunFinished"
+
+
+class StalledStore(SqliteStore):
+    """A SQLite store whose journal writes wait until ``go`` is set (a slow disk, a distant database)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.flushing = threading.Event()
+        self.go = threading.Event()
+
+    def append_many(self, entries: Sequence[Append], index: Sequence[Any] = ()) -> list[int | None | StoreError]:
+        self.flushing.set()
+        self.go.wait(30)
+        return super().append_many(entries, index)
+
+
+async def test_a_read_does_not_wait_for_a_flush_under_way(tmp_path: Path) -> None:
+    store = StalledStore(tmp_path / "runs.db")
+    runtime = DurableRuntime(store)
+    run = asyncio.ensure_future(Chain(runtime=runtime, timeout=10).run(run_id="one"))
+    try:
+        assert await asyncio.to_thread(store.flushing.wait, 10), "the run's first flush never started"
+        # The flush holds the writing thread; the row written before it is read meanwhile.
+        row = await asyncio.wait_for(runtime.worker.read(store.get_handler, "one"), timeout=5)
+        assert row is not None and row.status == "running"
+    finally:
+        store.go.set()
+    assert await run == 3
+
+
+class CountsProbes(SqliteStore):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.probes = 0
+
+    def probe(self) -> None:
+        self.probes += 1
+        super().probe()
+
+
+def test_health_takes_a_busy_stores_recent_writes_for_its_check(tmp_path: Path) -> None:
+    # A probe write waits in the write queue behind the flushes: a server whose writes go
+    # through answers /health from them, at once.
+    store = CountsProbes(tmp_path / "runs.db")
+    server = WorkflowServer(store)
+    server.add_workflow("chain", Chain(timeout=10))
+    with TestClient(server.app, base_url="http://localhost") as client:
+        done = client.post("/workflows/chain/run", json={})
+        assert done.status_code == 200 and done.json()["status"] == "completed", done.text
+        health = client.get("/health")
+        assert health.status_code == 200 and health.json() == {"status": "healthy"}
+    assert store.probes == 0

@@ -7,7 +7,8 @@ A write that fails (disk full, file read-only, connection lost, database restart
 growing back-off, and once a probe succeeds it hands every stranded run to
 ``recover`` (the placement continues it from its last durable record, or records the
 end it could not record). ``/health`` answers from ``check()``: the last failure, or a
-fresh probe when none was made recently.
+fresh probe when no write succeeded recently (a busy server answers at once: its own
+flushes are the check).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ PROBE_TIMEOUT = 2.0
 BACKOFF = (0.1, 5.0)
 """The first and the longest pause between two probes while the store fails."""
 FRESH = 2.0
-"""``/health`` probes the store itself when its last write check is older than this (seconds)."""
+"""``/health`` probes the store itself when its last successful write is older than this (seconds)."""
 
 
 class StoreHealth:
@@ -95,7 +96,7 @@ class StoreHealth:
         """The store's error now (``None``: it writes): the recovery's last word, or a fresh probe."""
         if self.error is not None:
             return self.error
-        if time.monotonic() - self._checked > FRESH:
+        if time.monotonic() - max(self._checked, self.worker.stats.written_at) > FRESH:
             error = await self._probe()
             if error is not None:
                 self.failed(error)

@@ -9,15 +9,24 @@ thread runs a PASSIVE checkpoint on a connection of its own, while the writes go
 the whole WAL, the next write starts the file over, so it stays small: a commit of a
 run's hop writes 10 to 20 pages (its rows and their indexes), so 32 commits make about
 the 1 000 pages at which SQLite itself would checkpoint.
+
+Under writes that never pause, a passive checkpoint never catches up with the end of the
+WAL, and the file would grow for ever: once it is ``LARGE_WAL_BYTES`` long, the store's
+writer checkpoints itself (TRUNCATE: the file is emptied), as SQLite would have done
+sooner; the pages the thread copied already make that cheap.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 
 logger = logging.getLogger("workflows_server.store")
+
+LARGE_WAL_BYTES = 8 * 1024 * 1024
+"""A WAL this long is checkpointed and emptied by the writer itself (see the module docstring)."""
 
 
 class Checkpointer:
@@ -34,12 +43,21 @@ class Checkpointer:
         self._thread = threading.Thread(target=self._run, name="workflows-sqlite-checkpoint", daemon=True)
         self._thread.start()
 
-    def committed(self) -> None:
-        """A write transaction was committed (called by the store, under its write lock)."""
+    def committed(self) -> bool:
+        """A write transaction was committed (called by the store, under its write lock).
+
+        Returns whether the writer should checkpoint now itself (``PRAGMA wal_checkpoint(TRUNCATE)``):
+        the WAL is ``LARGE_WAL_BYTES`` long (looked at every ``every`` commits).
+        """
         self._commits += 1
-        if self._commits >= self.every:
-            self._commits = 0
-            self._wake.set()
+        if self._commits < self.every:
+            return False
+        self._commits = 0
+        self._wake.set()
+        try:
+            return os.path.getsize(f"{self.path}-wal") >= LARGE_WAL_BYTES
+        except OSError:
+            return False
 
     def _run(self) -> None:
         while True:
@@ -69,4 +87,4 @@ class Checkpointer:
         self._thread.join()
 
 
-__all__ = ["Checkpointer"]
+__all__ = ["LARGE_WAL_BYTES", "Checkpointer"]

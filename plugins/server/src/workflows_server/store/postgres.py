@@ -693,7 +693,7 @@ class PostgresStore(SharedStore):
                 continue
             if entry.update is not None and entry.update.status not in (None, "running"):
                 self._finished.add(entry.handler_id)
-            elif i in sequences:
+            if i in sequences:
                 row = sequences[i].fetchone()
                 assert row is not None
                 outcomes[i] = int(row[0])

@@ -377,8 +377,8 @@ class SqliteStore(RunStore):
                         db.execute("ROLLBACK")
                     raise
                 db.execute("COMMIT")
-                if self._checkpointer is not None:
-                    self._checkpointer.committed()
+                if self._checkpointer is not None and self._checkpointer.committed():
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             except sqlite3.IntegrityError:
                 raise
             except sqlite3.Error as exc:

@@ -22,6 +22,7 @@ import asyncio
 import functools
 from concurrent.futures import ThreadPoolExecutor
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, ParamSpec, TypeVar
 
@@ -62,6 +63,8 @@ class FlushStats:
 
     flushes: int = 0
     records: int = 0
+    written_at: float = 0.0
+    """``time.monotonic()`` when a write last succeeded (0: none yet)."""
 
 
 class StoreWorker:
@@ -184,6 +187,7 @@ class StoreWorker:
                     ))
                     self.stats.flushes += 1
                     self.stats.records += len(live)
+                    self.stats.written_at = time.monotonic()
                 except Exception as exc:
                     written = [exc] * len(live)
                     for i in index:
