@@ -8,6 +8,7 @@ own event classes) or, for older clients, by ``qualified_name``.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Iterable
 
@@ -40,8 +41,14 @@ def qualified(cls: type) -> str:
 
 def base_names(cls: type) -> list[str] | None:
     """Names of the Event classes ``cls`` derives from (excluding itself and ``Event``), nearest first."""
-    names = [c.__name__ for c in cls.__mro__[1:] if isinstance(c, type) and issubclass(c, Event) and c is not Event]
-    return names or None
+    names = _base_names(cls)
+    return list(names) if names else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _base_names(cls: type) -> tuple[str, ...]:
+    # Every stream event's envelope names them: worked out once per class.
+    return tuple(c.__name__ for c in cls.__mro__[1:] if isinstance(c, type) and issubclass(c, Event) and c is not Event)
 
 
 def envelope(event: Event) -> dict[str, Any]:
