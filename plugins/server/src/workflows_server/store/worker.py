@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from concurrent.futures import ThreadPoolExecutor
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, ParamSpec, TypeVar
 
 from workflows_server.store.base import RunStore
+from workflows_server.store.lanes import Lane
 from workflows_server.store.queries import IndexEntry
 from workflows_server.store.records import Append, StoreError
 
@@ -73,12 +73,9 @@ class StoreWorker:
     def __init__(self, store: RunStore) -> None:
         self.store = store
         self.stats = FlushStats()
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workflows-store")
+        self._writer = Lane("workflows-store")
         # Reads on threads of their own when the store allows it: a read never queues behind a flush.
-        self._readers = (
-            ThreadPoolExecutor(max_workers=store.read_threads, thread_name_prefix="workflows-store-read")
-            if store.read_threads > 0 else self._thread
-        )
+        self._readers = Lane("workflows-store-read", store.read_threads) if store.read_threads > 0 else self._writer
         self._queue: list[_Queued] = []
         self._queued_done: asyncio.Future[None] | None = None
         """Set once the writes queued now are done (made when someone asks for it)."""
@@ -94,8 +91,7 @@ class StoreWorker:
     # ------------------------------------------------------------------ reads
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)`` (a read method of the store) on a reading thread (see ``RunStore.read_threads``)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, functools.partial(fn, *args, **kwargs))
+        return await self._readers.run(functools.partial(fn, *args, **kwargs))
 
     # ------------------------------------------------------------------ writes
     def append(self, entry: Append, *, chain: object, settle: Settle) -> asyncio.Future[None]:
@@ -141,13 +137,12 @@ class StoreWorker:
         return done
 
     async def _flush_all(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
                 done, self._queued_done = self._queued_done, None
                 try:
-                    outcomes = await loop.run_in_executor(self._thread, self._write, batch)
+                    outcomes = await self._writer.run(functools.partial(self._write, batch))
                 except Exception as exc:  # the thread could not take the batch
                     outcomes = [exc] * len(batch)
                 except BaseException:  # the flusher is cancelled (the loop is closing): no waiter is left hanging
@@ -225,11 +220,11 @@ class StoreWorker:
         """Finish the queued writes, then close the store and the thread."""
         await self.drain()
         self._closed = True
-        loop = asyncio.get_running_loop()
-        if self._readers is not self._thread:
-            self._readers.shutdown(wait=True)
-        await loop.run_in_executor(self._thread, self.store.close)
-        self._thread.shutdown(wait=False)
+        if self._readers is not self._writer:
+            self._readers.close()
+            await asyncio.to_thread(self._readers.join)  # no read is under way as the store closes
+        await self._writer.run(self.store.close)
+        self._writer.close()
 
 
 def settle_future(future: asyncio.Future[Any], outcome: Any) -> None:
