@@ -37,6 +37,8 @@ from workflows_server.store.records import (
 from workflows_server.store.queries import IndexEntry, LlmCall, RunIndexUpdate, RunPage, RunQuery
 from workflows_server.store.sql import (
     WORKFLOW_NAMES,
+    Execute,
+    Statement,
     TextIndex,
     handler_update,
     insert_llm_call_sql,
@@ -220,14 +222,30 @@ _INDEX_NEW_TEXT = (
 )
 # FTS5 with the trigram tokenizer: a quoted phrase of 3 characters or more matches where
 # it is a substring, case-insensitively (what LIKE '%text%' matched).
+_MATCHING = "SELECT rowid FROM search_text WHERE search_text MATCH ? LIMIT ?"
+_KEYS_OF = "SELECT k.handler_id FROM json_each(?) j CROSS JOIN search_keys k ON k.id = j.value"
+
+
+def _find_text(text: str, most: int, execute: Execute) -> list[str] | None:
+    """``TextIndex.find``: the phrase's rows first (FTS5 stops at ``most + 1``; ids only, no
+    join: a common text costs a few milliseconds), then the handler ids of those rows."""
+    rows = execute(Statement(sql=_MATCHING, params=['"' + text.replace('"', '""') + '"', most + 1]))
+    if len(rows) > most:
+        return None
+    return [str(r[0]) for r in execute(Statement(sql=_KEYS_OF, params=[json.dumps([r[0] for r in rows])]))]
+
+
 _TEXT_INDEX = TextIndex(
-    ids="SELECT k.handler_id FROM search_text JOIN search_keys k ON k.id = search_text.rowid WHERE search_text MATCH ?",
-    params=lambda text: ['"' + text.replace('"', '""') + '"'],
+    find=_find_text,
     # Per run, a function of this connection (an FTS5 query per run would read the whole
     # index each time); it folds case as the trigram tokenizer does, non-ASCII letters too.
     row="holds_text(?, h.handler_id, i.input_text, h.result, h.error)",
     row_params=lambda text: [text.lower()],
-    among="h.handler_id IN (SELECT value FROM json_each(?))",
+    # "+": not a lookup by id (the planner would read every run found, then sort them):
+    # the list's index is walked newest first, each entry tested against the ids.
+    among="+h.handler_id IN (SELECT value FROM json_each(?))",
+    # CROSS JOIN: SQLite keeps this join order, from the ids to their runs.
+    drive="json_each(?) f CROSS JOIN handlers h ON h.handler_id = f.value",
     found=json.dumps,
 )
 
