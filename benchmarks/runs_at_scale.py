@@ -281,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"unknown store {name!r}: use sqlite or postgres")
             title = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[name]
             if reuse:
+                # Opening it upgraded its schema if it was older (the upgrade is timed with the rest).
                 seconds = json.loads(args.json.read_text())["stores"][title]["fill_s"]
+                detail += (f"; the store filled by an earlier run, reused (`--reuse`), "
+                           f"opened at schema version {getattr(store, 'migrated_from', '?')}")
             else:
                 seconds = fill(store, args.runs, batch=args.batch)
             if name == "postgres" and not reuse:
