@@ -295,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                 "detail": detail, "fill_s": seconds, "rows": measure(store, args.runs, args.repeat),
             }
             store.close()
+    if hasattr(os, "getloadavg"):
+        report["machine"]["load average at end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
     args.json.write_text(json.dumps(report, indent=1) + "\n")
     section = markdown(report)
     print(section)
