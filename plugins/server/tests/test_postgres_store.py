@@ -104,6 +104,18 @@ def test_the_run_search_answers_as_the_substring_scan_did(fresh_postgres_db: str
     check_search_at_small_scale(store, after_filling=analyze)
 
 
+def test_runs_found_by_text_keep_ids_with_quotes_backslashes_commas_and_braces(fresh_postgres_db: str) -> None:
+    store = PostgresStore(fresh_postgres_db)
+    odd = ['a"b', "c\\d", "e,f", "{g}", "h i", ""]
+    for n, handler_id in enumerate(odd):
+        store.create_handler(HandlerRow(handler_id=handler_id, workflow_name="w", run_id="r", status="failed",
+                                        started_at=f"2025-01-01T00:00:0{n}+00:00", error="Zebra crossing"), {})
+    page = store.search_runs(RunQuery(text="zebra", status=["failed"], limit=4))
+    assert [r.row.handler_id for r in page.runs] == odd[::-1][:4] and page.total == len(odd)
+    rest = store.search_runs(RunQuery(text="zebra", status=["failed"], limit=4, cursor=page.next_cursor))
+    assert [r.row.handler_id for r in rest.runs] == odd[::-1][4:]
+
+
 def test_text_statistics_say_how_common_a_text_is_and_what_part_of_it_to_look_up() -> None:
     statistics = TextStatistics()
     assert statistics.lookup("user-00123") == ["user-00123"] * 4, "without statistics: the whole text"

@@ -288,6 +288,11 @@ VERY_COMMON = 0.3
 
 
 
+def _array_literal(values: list[str]) -> str:
+    """``values`` as one ``text[]`` literal: thousands of ids adapt faster so than as a list."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
 def _text_index(find: Callable[[str, int, Execute], list[str] | None]) -> TextIndex:
     """The store's ``TextIndex``; ``find`` is the store's own (it keeps the statistics)."""
     return TextIndex(
@@ -297,7 +302,7 @@ def _text_index(find: Callable[[str, int, Execute], list[str] | None]) -> TextIn
         row_params=lambda text: [like_pattern(text)] * 4,
         among="h.handler_id = ANY(%s::text[])",
         drive="unnest(%s::text[]) AS f(value) JOIN handlers h ON h.handler_id = f.value",
-        found=list,
+        found=_array_literal,
     )
 
 
