@@ -101,8 +101,9 @@ class TextIndex:
     """A store's full-text index of the runs' text (id, input, result, error).
 
     ``find(text, most, execute)`` looks a text up (case-insensitive substring) and returns
-    the ids of the runs holding it, or ``None`` when more than ``most`` do (it reads no more
-    than that, or estimates that so many do);
+    the runs holding it, or ``None`` when more than ``most`` do (it reads no more than that,
+    or estimates that so many do); each run by a key the store's ``among`` and ``drive``
+    take (the handler id, or the index's own key of the run);
     ``row`` is the same test for one run (the handler ``h`` and its index entry ``i`` of
     the run list's statement), ``row_params`` its parameters.
     The ids ``find`` returns are handed to the list's statements as one parameter
@@ -113,10 +114,10 @@ class TextIndex:
     row: str
     row_params: Callable[[str], list[Any]]
     among: str
-    """A condition on ``h.handler_id`` with one parameter: the ids found (``found``)."""
+    """A condition on the handler ``h`` with one parameter: the runs found (``found``)."""
     drive: str
-    """The list's ``FROM`` from the ids found (one parameter, ``found``): the handlers ``h``
-    looked up by those ids, in that join order (not a walk of every run)."""
+    """The list's ``FROM`` from the runs found (one parameter, ``found``): the handlers ``h``
+    looked up by their keys, in that join order (not a walk of every run)."""
     found: Callable[[list[str]], Any]
 
 

@@ -223,10 +223,9 @@ _INDEX_NEW_TEXT = (
 # FTS5 with the trigram tokenizer: a quoted phrase of 3 characters or more matches where
 # it is a substring, case-insensitively (what LIKE '%text%' matched).
 _MATCHING = "SELECT rowid FROM search_text WHERE search_text MATCH ? LIMIT ?"
-_KEYS_OF = "SELECT k.handler_id FROM json_each(?) j CROSS JOIN search_keys k ON k.id = j.value"
 _RECENT = "SELECT COUNT(*) FROM search_text WHERE search_text MATCH ? AND rowid > ?"
 _HOLDING = (
-    "SELECT k.handler_id FROM json_each(?) j CROSS JOIN search_keys k ON k.id = j.value "
+    "SELECT k.id FROM json_each(?) j CROSS JOIN search_keys k ON k.id = j.value "
     "CROSS JOIN handlers h ON h.handler_id = k.handler_id LEFT JOIN run_index i ON i.handler_id = k.handler_id "
     "WHERE holds_text(?, h.handler_id, i.input_text, h.result, h.error)"
 )
@@ -273,10 +272,11 @@ def _rarer_part(text: str, execute: Execute) -> str:
 def _find_text(text: str, most: int, execute: Execute) -> list[str] | None:
     """``TextIndex.find``: the runs whose text holds ``text``; ``None`` when more than ``most`` do.
 
-    When the text has a rarer part (``_rarer_part``) held by at most ``TESTED_AT_MOST`` runs,
-    those runs are read and tested against the whole text. Else the whole phrase's rows are
-    read (FTS5 stops at ``most + 1``; ids only, no join: a common text costs a few
-    milliseconds), then the handler ids of those rows.
+    The runs are named by their key in the index (``search_keys.id``, the FTS5 rowid), which
+    the list's statements join to the runs themselves (``_TEXT_INDEX``). When the text has
+    a rarer part (``_rarer_part``) held by at most ``TESTED_AT_MOST`` runs, those runs are
+    read and tested against the whole text. Else the whole phrase's rows are read (FTS5
+    stops at ``most + 1``; keys only, no join: a common text costs a few milliseconds).
     """
     part = _rarer_part(text, execute)
     if part != text.lower():
@@ -286,9 +286,7 @@ def _find_text(text: str, most: int, execute: Execute) -> list[str] | None:
             found = [str(r[0]) for r in execute(Statement(sql=_HOLDING, params=[keys, text.lower()]))]
             return found if len(found) <= most else None
     rows = execute(Statement(sql=_MATCHING, params=[_phrase(text), most + 1]))
-    if len(rows) > most:
-        return None
-    return [str(r[0]) for r in execute(Statement(sql=_KEYS_OF, params=[json.dumps([r[0] for r in rows])]))]
+    return None if len(rows) > most else [str(r[0]) for r in rows]
 
 
 _TEXT_INDEX = TextIndex(
@@ -297,12 +295,12 @@ _TEXT_INDEX = TextIndex(
     # index each time); it folds case as the trigram tokenizer does, non-ASCII letters too.
     row="holds_text(?, h.handler_id, i.input_text, h.result, h.error)",
     row_params=lambda text: [text.lower()],
-    # "+": not a lookup by id (the planner would read every run found, then sort them):
-    # the list's index is walked newest first, each entry tested against the ids.
-    among="+h.handler_id IN (SELECT value FROM json_each(?))",
-    # CROSS JOIN: SQLite keeps this join order, from the ids to their runs.
-    drive="json_each(?) f CROSS JOIN handlers h ON h.handler_id = f.value",
-    found=json.dumps,
+    # The list's index is walked newest first, each entry's key tested against the keys
+    # found (a test on an expression: the planner cannot turn it into lookups by id).
+    among="(SELECT k.id FROM search_keys k WHERE k.handler_id = h.handler_id) IN (SELECT value FROM json_each(?))",
+    # CROSS JOIN: SQLite keeps this join order, from the keys to their runs.
+    drive="json_each(?) f CROSS JOIN search_keys k ON k.id = f.value CROSS JOIN handlers h ON h.handler_id = k.handler_id",
+    found=lambda keys: json.dumps([int(key) for key in keys]),
 )
 
 
