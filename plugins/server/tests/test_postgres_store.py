@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
 
 import psycopg
 import pytest
@@ -46,13 +48,20 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_runs(fresh_post
     assert [c.handler_id for c in store.claim(workflows=["w"], limit=5, lease_seconds=30)] == ["old"]
 
 
-def test_a_version_3_database_gets_its_search_index_when_opened(fresh_postgres_db: str) -> None:
-    with psycopg.connect(fresh_postgres_db, autocommit=True) as db:
+@contextmanager
+def _database_at(url: str, version: int) -> Iterator[psycopg.Connection[Any]]:
+    """A connection to the empty database ``url``, its schema brought to ``version`` by hand."""
+    with psycopg.connect(url, autocommit=True) as db:
         db.execute("CREATE TABLE workflows_schema (version INTEGER NOT NULL)")
-        db.execute("INSERT INTO workflows_schema VALUES (3)")
-        for statements in MIGRATIONS[:3]:
+        db.execute("INSERT INTO workflows_schema VALUES (%s)", (version,))
+        for statements in MIGRATIONS[:version]:
             for statement in statements:
                 db.execute(statement)  # type: ignore[arg-type]
+        yield db
+
+
+def test_a_version_3_database_gets_its_search_index_when_opened(fresh_postgres_db: str) -> None:
+    with _database_at(fresh_postgres_db, 3) as db:
         db.execute(
             "INSERT INTO handlers (handler_id, workflow_name, run_id, status, started_at, error) "
             "VALUES ('old', 'w', 'r1', 'failed', '2025-01-01T00:00:00+00:00', 'Disk Quota exceeded')"
@@ -67,12 +76,7 @@ def test_a_version_3_database_gets_its_search_index_when_opened(fresh_postgres_d
 
 
 def test_a_version_4_database_gets_the_finer_text_statistics_and_keeps_its_runs(fresh_postgres_db: str) -> None:
-    with psycopg.connect(fresh_postgres_db, autocommit=True) as db:
-        db.execute("CREATE TABLE workflows_schema (version INTEGER NOT NULL)")
-        db.execute("INSERT INTO workflows_schema VALUES (4)")
-        for statements in MIGRATIONS[:4]:
-            for statement in statements:
-                db.execute(statement)  # type: ignore[arg-type]
+    with _database_at(fresh_postgres_db, 4) as db:
         for n in range(300):
             db.execute(
                 "INSERT INTO handlers (handler_id, workflow_name, run_id, status, started_at, error) "
