@@ -301,9 +301,9 @@ def search_runs(
     A text is first looked up in the store's full-text index (``TextIndex.find``), which
     reads at most ``COUNT_CAP + 1`` runs' ids (or estimates that more runs hold it): when it
     is that rare, the page and the count are read from those runs (``run_search``); when
-    it is more common, the count says ``COUNT_CAP``+ and the runs are read newest first and
-    tested one by one (``TextIndex.row``), which finds a page's worth quickly precisely
-    because the text is common. Both ways match the same runs. A text shorter than
+    it is more common, the runs are read newest first and tested one by one
+    (``TextIndex.row``), which finds a page's worth quickly precisely because the text is
+    common (alone, it counts as ``COUNT_CAP``+; under other filters it is counted so, too). Both ways match the same runs. A text shorter than
     ``MIN_INDEXED_TEXT`` is tested run by run with ``LOWER(...) LIKE`` (correct, but it
     reads the whole store when it is rare: the debugger's API refuses such texts).
     """
