@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,19 @@ def test_the_million_runs_benchmark_runs_on_a_tiny_store_and_keeps_its_results_s
     assert listed["total"] == 600 and not listed["capped"] and "deep_ms" in listed
     assert next(r for r in rows if r["query"].startswith("text: an order id"))["total"] == 1
     assert "<!-- runs-at-scale:start -->" in "\n".join(_kept_sections(results)), "python -m benchmarks keeps it"
+
+
+def test_the_million_runs_benchmark_times_a_kept_store_again_without_filling_it(tmp_path: Path) -> None:
+    from benchmarks import runs_at_scale
+
+    common = ["--runs", "600", "--stores", "sqlite", "--repeat", "1", "--batch", "250", "--keep", str(tmp_path),
+              "--json", str(tmp_path / "scale.json")]
+    assert runs_at_scale.main(common) == 0
+    first = json.loads((tmp_path / "scale.json").read_text())["stores"]["SQLite"]
+    assert runs_at_scale.main([*common, "--reuse"]) == 0
+    again = json.loads((tmp_path / "scale.json").read_text())["stores"]["SQLite"]
+    assert again["fill_s"] == first["fill_s"], "the fill time is the first run's"
+    assert "reused (`--reuse`), opened at schema version" in again["detail"]
+    assert [(r["query"], r["total"]) for r in again["rows"]] == [(r["query"], r["total"]) for r in first["rows"]]
+    with sqlite3.connect(tmp_path / "runs-600.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM handlers").fetchone() == (600,), "not filled twice"

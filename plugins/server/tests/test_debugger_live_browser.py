@@ -98,6 +98,9 @@ def test_pages_follow_runs_without_polling_and_reconnect_after_a_restart(make_se
     home = browser.page()
     home.goto(url + "/")
     wait_for(lambda: _rows(home) == [handler_id], "the waiting run on the home page")
+    # Its one-off requests done (the start form is built from the workflow's schema, asked
+    # once after the list of workflows): what follows must come from the stream alone.
+    home.locator("#start-fields [data-field]").first.wait_for(state="attached")  # (in a folded panel)
     _at_rest(home, server)
     other = start_run(url, "weather_agent", "Is it sunny in Tokyo?")
     wait_for(lambda: _rows(home) == [other, handler_id], "the new run at the top, pushed")

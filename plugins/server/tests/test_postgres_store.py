@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
 
 import psycopg
 import pytest
@@ -20,7 +22,9 @@ from workflows_server.store import (
     open_store,
 )
 from workflows_server.store.postgres import MIGRATIONS, SCHEMA_VERSION, PostgresStore
+from workflows_server.store.pg_text import COLUMNS, TEXT_STATISTICS, TextStatistics
 from workflows_server.store.queries import RunQuery
+from search_checks import check_search_at_small_scale
 
 
 def _run(store: PostgresStore, handler_id: str = "h", workflow: str = "w") -> None:
@@ -53,24 +57,99 @@ def test_a_version_1_database_is_upgraded_in_place_and_keeps_its_runs(fresh_post
     assert [c.handler_id for c in store.claim(workflows=["w"], limit=5, lease_seconds=30)] == ["old"]
 
 
-def test_a_version_3_database_gets_its_search_index_when_opened(fresh_postgres_db: str) -> None:
-    with psycopg.connect(fresh_postgres_db, autocommit=True) as db:
+@contextmanager
+def _database_at(url: str, version: int) -> Iterator[psycopg.Connection[Any]]:
+    """A connection to the empty database ``url``, its schema brought to ``version`` by hand."""
+    with psycopg.connect(url, autocommit=True) as db:
         db.execute("CREATE TABLE workflows_schema (version INTEGER NOT NULL)")
-        db.execute("INSERT INTO workflows_schema VALUES (3)")
-        for statements in MIGRATIONS[:3]:
+        db.execute("INSERT INTO workflows_schema VALUES (%s)", (version,))
+        for statements in MIGRATIONS[:version]:
             for statement in statements:
                 db.execute(statement)  # type: ignore[arg-type]
+        yield db
+
+
+def test_a_version_3_database_gets_its_search_index_when_opened(fresh_postgres_db: str) -> None:
+    with _database_at(fresh_postgres_db, 3) as db:
         db.execute(
             "INSERT INTO handlers (handler_id, workflow_name, run_id, status, started_at, error) "
             "VALUES ('old', 'w', 'r1', 'failed', '2025-01-01T00:00:00+00:00', 'Disk Quota exceeded')"
         )
         db.execute("INSERT INTO run_index (handler_id, input_text) VALUES ('old', '{\"city\": \"Reykjavik\"}')")
     store = PostgresStore(fresh_postgres_db)
-    assert store.migrated_from == 3 and SCHEMA_VERSION == 4
+    assert store.migrated_from == 3 and SCHEMA_VERSION == 5
     for text in ("quota", "reykjavik", "OLD"):
         assert [r.row.handler_id for r in store.search_runs(RunQuery(text=text)).runs] == ["old"], text
     with psycopg.connect(fresh_postgres_db) as db:
         assert db.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone() == (1,)
+
+
+def test_a_version_4_database_gets_the_finer_text_statistics_and_keeps_its_runs(fresh_postgres_db: str) -> None:
+    with _database_at(fresh_postgres_db, 4) as db:
+        for n in range(300):
+            db.execute(
+                "INSERT INTO handlers (handler_id, workflow_name, run_id, status, started_at, error) "
+                "VALUES (%s, 'w', 'r', 'failed', %s, %s)",
+                (f"old-{n:03d}", f"2025-01-01T00:{n // 60:02d}:{n % 60:02d}+00:00", f"Disk quota {n} exceeded"),
+            )
+    store = PostgresStore(fresh_postgres_db)
+    assert store.migrated_from == 4
+    with psycopg.connect(fresh_postgres_db) as db:
+        targets = db.execute(
+            "SELECT attname, attstattarget FROM pg_attribute WHERE attrelid = 'search_text'::regclass AND attnum > 0"
+        ).fetchall()
+        assert sorted(targets) == sorted((column, TEXT_STATISTICS) for column in COLUMNS)
+        # Analyzed by the upgrade: the search has its statistics at once.
+        assert db.execute("SELECT count(*) FROM pg_stats WHERE tablename = 'search_text'").fetchone() == (4,)
+    page = store.search_runs(RunQuery(text="QUOTA 12", limit=5))
+    assert [r.row.handler_id for r in page.runs] == ["old-129", "old-128", "old-127", "old-126", "old-125"]
+    assert (page.total, page.total_capped) == (11, False)
+
+
+def test_the_run_search_answers_as_the_substring_scan_did(fresh_postgres_db: str) -> None:
+    store = PostgresStore(fresh_postgres_db)
+
+    def analyze() -> None:
+        # As autovacuum would: the search then picks its way from the statistics (store/pg_text.py).
+        with psycopg.connect(fresh_postgres_db, autocommit=True) as db:
+            db.execute("ANALYZE search_text")
+
+    check_search_at_small_scale(store, after_filling=analyze)
+
+
+def test_runs_found_by_text_keep_ids_with_quotes_backslashes_commas_and_braces(fresh_postgres_db: str) -> None:
+    store = PostgresStore(fresh_postgres_db)
+    odd = ['a"b', "c\\d", "e,f", "{g}", "h i", ""]
+    for n, handler_id in enumerate(odd):
+        store.create_handler(HandlerRow(handler_id=handler_id, workflow_name="w", run_id="r", status="failed",
+                                        started_at=f"2025-01-01T00:00:0{n}+00:00", error="Zebra crossing"), {})
+    page = store.search_runs(RunQuery(text="zebra", status=["failed"], limit=4))
+    assert [r.row.handler_id for r in page.runs] == odd[::-1][:4] and page.total == len(odd)
+    rest = store.search_runs(RunQuery(text="zebra", status=["failed"], limit=4, cursor=page.next_cursor))
+    assert [r.row.handler_id for r in rest.runs] == odd[::-1][4:]
+
+
+def test_text_statistics_say_how_common_a_text_is_and_what_part_of_it_to_look_up() -> None:
+    statistics = TextStatistics()
+    assert statistics.lookup("user-00123") == ["user-00123"] * 4, "without statistics: the whole text"
+    assert statistics.share("user-00123") == 0.0
+    inputs = [f'{{"user": "user-{n:05d}", "city": "{city}"}}' for n in range(200) for city in ("Oslo", "Lima")]
+    # pg_stats' rows: column, null share, common values, their shares, histogram bounds, rows in the table.
+    statistics.load([
+        ("handler_id", 0.0, None, None, [f"{n:016x}" for n in range(100)], 1000.0),
+        ("input_text", 0.0, None, None, inputs, 1000.0),
+        ("result", 0.5, None, None, ["Booked Oslo"] * 10, 1000.0),
+        ("error", 0.9, ["Timeout: payments", "cancelled"], [0.05, 0.05], None, 1000.0),
+    ])
+    assert statistics.rows == 1000.0 and not statistics.stale()
+    assert statistics.share("OSLO") == pytest.approx(1 - (1 - 0.5) * (1 - 0.5))  # half the inputs, every result
+    assert statistics.share("payments") == pytest.approx(0.05)
+    handler_id, input_text, result, error = statistics.lookup("user-00123")
+    # Every input holds "user-00" and half of them "001": the lookup keeps the rarer part.
+    assert input_text == "0123"
+    assert handler_id == "user-00123" and error == "user-00123"
+    assert statistics.lookup('"user"')[1] == 'er"', "3 characters at least (one trigram)"
+    assert statistics.lookup("İstanbul user-")[1] == "İstanbul user-", "a letter whose lower case is longer: untouched"
 
 
 def test_a_newer_database_is_refused_naming_the_fix(fresh_postgres_db: str) -> None:

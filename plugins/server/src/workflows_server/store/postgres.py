@@ -46,9 +46,12 @@ from workflows_server.store.records import (
     now_iso,
 )
 from workflows_server.store.queries import IndexEntry, LlmCall, RunIndexUpdate, RunPage, RunQuery
+from workflows_server.store.pg_text import COLUMNS, STATISTICS_SQL, TEXT_STATISTICS, TextStatistics
 from workflows_server.store.urls import mask_url
 from workflows_server.store.sql import (
     WORKFLOW_NAMES,
+    Execute,
+    Statement,
     TextIndex,
     handler_update,
     like_pattern,
@@ -234,6 +237,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TRIGGER search_on_reindex AFTER UPDATE OF input_text ON run_index FOR EACH ROW "
         "WHEN (OLD.input_text IS DISTINCT FROM NEW.input_text) EXECUTE FUNCTION workflows_search_refresh()",
     ),
+    # version 5: a ten times larger statistics sample of the searched text, from which a
+    # text search picks its way (store/pg_text.py); analyzed now, then by autovacuum
+    (
+        *(f"ALTER TABLE search_text ALTER COLUMN {column} SET STATISTICS {TEXT_STATISTICS}" for column in COLUMNS),
+        "ANALYZE search_text",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -257,16 +266,47 @@ _INDEX_RUN = (
 )
 # pg_trgm's GIN index answers ILIKE '%text%' on each column (texts of 3 characters or more
 # are looked up by their trigrams; the matches are checked against the text itself).
-_TEXT_INDEX = TextIndex(
-    ids="SELECT handler_id FROM search_text WHERE handler_id ILIKE %s ESCAPE '\\' OR input_text ILIKE %s ESCAPE '\\' "
-        "OR result ILIKE %s ESCAPE '\\' OR error ILIKE %s ESCAPE '\\'",
-    params=lambda text: [like_pattern(text)] * 4,
-    row="(h.handler_id ILIKE %s ESCAPE '\\' OR i.input_text ILIKE %s ESCAPE '\\' OR h.result ILIKE %s ESCAPE '\\' "
-        "OR h.error ILIKE %s ESCAPE '\\')",
-    row_params=lambda text: [like_pattern(text)] * 4,
-    among="h.handler_id = ANY(%s)",
-    found=list,
+_HOLDS = (
+    "handler_id ILIKE %s ESCAPE '\\' OR input_text ILIKE %s ESCAPE '\\' OR result ILIKE %s ESCAPE '\\' "
+    "OR error ILIKE %s ESCAPE '\\'"
 )
+# The index is given a part of the text per column (pg_text.TextStatistics.lookup); the
+# rows it finds are then tested against the whole text. MATERIALIZED: the planner must
+# not merge the two tests into the index's.
+_LOOKUP = (
+    f"WITH c AS MATERIALIZED (SELECT handler_id, input_text, result, error FROM search_text WHERE {_HOLDS}) "
+    f"SELECT handler_id FROM c WHERE {_HOLDS} LIMIT %s"
+)
+_SCAN = f"SELECT handler_id FROM search_text WHERE {_HOLDS} LIMIT %s"
+ESTIMATED_MORE = 3
+"""A text the statistics put in this many times ``COUNT_CAP`` runs or more is taken to be in
+more than ``COUNT_CAP`` (the count says "10 000+") without reading its runs: with the
+statistics' sample of 1 000 values a column (schema version 5), a text in fewer than
+``COUNT_CAP`` runs of a million is estimated at three times as many practically never."""
+VERY_COMMON = 0.3
+"""The share of runs (from the statistics) from which a text is looked for by reading
+``search_text`` in order rather than through the trigram index (see ``_find_text``)."""
+
+
+
+def _array_literal(values: list[str]) -> str:
+    """``values`` as one ``text[]`` literal: thousands of ids adapt faster so than as a list."""
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
+def _text_index(find: Callable[[str, int, Execute], list[str] | None]) -> TextIndex:
+    """The store's ``TextIndex``; ``find`` is the store's own (it keeps the statistics)."""
+    return TextIndex(
+        find=find,
+        row="(h.handler_id ILIKE %s ESCAPE '\\' OR i.input_text ILIKE %s ESCAPE '\\' "
+            "OR h.result ILIKE %s ESCAPE '\\' OR h.error ILIKE %s ESCAPE '\\')",
+        row_params=lambda text: [like_pattern(text)] * 4,
+        among="h.handler_id = ANY(%s::text[])",
+        drive="unnest(%s::text[]) AS f(value) JOIN handlers h ON h.handler_id = f.value",
+        found=_array_literal,
+    )
+
+
 _TABLES = ("handlers", "snapshots", "journal", "stream", "inbox", "run_index", "llm_calls", "resumed_contexts")
 """Every table with rows of a run (by ``handler_id``): deleting or purging a run empties each."""
 
@@ -337,6 +377,8 @@ class PostgresStore(SharedStore):
         """Writes refused because another replica had claimed the run (fencing)."""
         self._readers = threading.local()
         self._reader_connections: list[psycopg.Connection[Any]] = []
+        self._text_statistics = TextStatistics()
+        self._text_index = _text_index(self._find_text)
         self._db = self._connect()
         try:
             self.migrated_from = migrate(self._db, self.url)
@@ -790,11 +832,46 @@ class PostgresStore(SharedStore):
             db.execute(_INDEX_RUN, self._index_values(handler_id, update))
 
     def search_runs(self, query: RunQuery) -> RunPage:
-        with self._lock:
-            return search_runs(
-                query, columns=_COLUMN_NAMES, mark=_MARK, text_index=_TEXT_INDEX, handler_row=self._row,
-                execute=lambda statement: self._read(statement.sql, statement.params),
-            )
+        # On the calling thread's reading connection (``_read``): a search never holds up a write.
+        return search_runs(
+            query, columns=_COLUMN_NAMES, mark=_MARK, text_index=self._text_index, handler_row=self._row,
+            execute=lambda statement: self._read(statement.sql, statement.params),
+        )
+
+    def _find_text(self, text: str, most: int, execute: Execute) -> list[str] | None:
+        """``TextIndex.find``: the runs whose text holds ``text`` (``None``: more than ``most``).
+
+        A GIN index answers with every matching row at once (a bitmap, whatever the
+        ``LIMIT``) and reads the list of every trigram it is given: cheap for a rare text
+        looked up by its rarer trigrams (``pg_text``), but a text found in nearly every
+        run reads lists of a million entries (0.2 s). Reading ``search_text`` in order
+        stops at ``most + 1`` matches: cheap for such a text, far too slow for a rarer
+        one (the planner, which prices ``ILIKE`` low, picks it for texts in 2 % of the
+        runs: 1 s). So the statistics pick the way: the index unless the text is in
+        ``VERY_COMMON`` of the runs.
+        """
+        statistics = self._text_statistics
+        if statistics.stale():
+            statistics.load(execute(Statement(sql=STATISTICS_SQL, params=[])))
+        whole = [like_pattern(text)] * 4
+        parts = [like_pattern(part) for part in statistics.lookup(text)]
+        share = statistics.share(text)
+        if share * statistics.rows >= ESTIMATED_MORE * most:
+            return None  # clearly more than ``most``: counting them would read them all
+        if share >= VERY_COMMON:
+            rows = execute(Statement(sql=_SCAN, params=[*whole, most + 1]))
+        else:
+            # For this statement only (reads run on this thread's own connection: nothing else runs between).
+            [(before, _)] = execute(Statement(
+                sql="SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', false)", params=[]))
+            try:
+                if parts == whole:
+                    rows = execute(Statement(sql=_SCAN, params=[*whole, most + 1]))
+                else:
+                    rows = execute(Statement(sql=_LOOKUP, params=[*parts, *whole, most + 1]))
+            finally:
+                execute(Statement(sql="SELECT set_config('enable_seqscan', %s, false)", params=[before]))
+        return None if len(rows) > most else [str(r[0]) for r in rows]
 
     def workflow_names(self) -> list[str]:
         return [r[0] for r in self._read(WORKFLOW_NAMES)]

@@ -87,23 +87,37 @@ MIN_INDEXED_TEXT = 3
 looked for by reading the runs newest first, as the list does."""
 
 
+Execute = Callable[["Statement"], Sequence[Sequence[Any]]]
+"""Runs one statement and returns its rows (a store's own connection)."""
+
+DRIVE_FROM_FOUND = 2000
+"""Up to this many runs holding a text, a page is read from those runs (each looked up,
+then sorted); with more, the page walks the list's index newest first keeping those among
+them, which reads about ``limit * runs / found`` index entries (a covering read)."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class TextIndex:
     """A store's full-text index of the runs' text (id, input, result, error).
 
-    ``ids`` is a ``SELECT`` of the handler ids whose text holds a string (case-insensitive
-    substring) and ``params`` its parameters for that string; ``row`` is the same test for
-    one run (the handler ``h`` and its index entry ``i`` of the run list's statement),
-    ``row_params`` its parameters.
-    The ids ``ids`` found are then handed to the list's statements as one parameter.
+    ``find(text, most, execute)`` looks a text up (case-insensitive substring) and returns
+    the runs holding it, or ``None`` when more than ``most`` do (it reads no more than that,
+    or estimates that so many do); each run by a key the store's ``among`` and ``drive``
+    take (the handler id, or the index's own key of the run);
+    ``row`` is the same test for one run (the handler ``h`` and its index entry ``i`` of
+    the run list's statement), ``row_params`` its parameters.
+    The ids ``find`` returns are handed to the list's statements as one parameter
+    (``found``), either as the runs to read (``drive``) or as a condition (``among``).
     """
 
-    ids: str
-    params: Callable[[str], list[Any]]
+    find: Callable[[str, int, Execute], list[str] | None]
     row: str
     row_params: Callable[[str], list[Any]]
     among: str
-    """A condition on ``h.handler_id`` with one parameter: the ids found (``found``)."""
+    """A condition on the handler ``h`` with one parameter: the runs found (``found``)."""
+    drive: str
+    """The list's ``FROM`` from the runs found (one parameter, ``found``): the handlers ``h``
+    looked up by their keys, in that join order (not a walk of every run)."""
     found: Callable[[list[str]], Any]
 
 
@@ -113,10 +127,11 @@ def like_pattern(text: str) -> str:
 
 
 def _filters(
-    query: RunQuery, *, mark: str, text_index: TextIndex, found: list[str] | None
+    query: RunQuery, *, mark: str, text_index: TextIndex, found: list[str] | None, drive: bool = False
 ) -> tuple[list[str], list[Any]]:
     """The ``WHERE`` conditions of ``query`` and their parameters; the text's runs are
-    ``found`` (looked up in the index already), or each run read is tested."""
+    ``found`` (looked up in the index already: none when the statement ``drive``s from
+    them), or each run read is tested."""
     where: list[str] = []
     params: list[Any] = []
     for column, values in (("h.status", query.status), ("h.workflow_name", query.workflow_name)):
@@ -143,6 +158,8 @@ def _filters(
             f"OR LOWER(COALESCE(h.error, '')) {like} OR LOWER(h.handler_id) {like})"
         )
         params.extend([like_pattern(query.text)] * 4)
+    elif query.text and found is not None and drive:
+        pass  # the statement reads the runs found, and only them
     elif query.text and found is not None:
         where.append(text_index.among)
         params.append(text_index.found(found))
@@ -202,15 +219,19 @@ def run_search(
     ``started_at``, from the cursor on (keyset pagination: a deep page costs what the
     first one does); several statuses are read each along its own index and merged (one
     index read in time order per status, never a sort of every run of them); the LLM
-    totals are summed for the page's runs only.
+    totals are summed for the page's runs only. Runs ``found`` in the text index are
+    read from their ids (then sorted) when there are at most ``DRIVE_FROM_FOUND`` of
+    them, and counted from their ids however many (at most ``COUNT_CAP``).
     """
-    where, params = _filters(query, mark=mark, text_index=text_index, found=found)
+    counted = found is not None
+    few = found is not None and len(found) <= DRIVE_FROM_FOUND
     count = None
     if known_total is None:
+        where, params = _filters(query, mark=mark, text_index=text_index, found=found, drive=counted)
         count = Statement(
-            sql=f"SELECT COUNT(*) FROM (SELECT 1 {_BASE}" + ((" WHERE " + " AND ".join(where)) if where else "")
-            + f" LIMIT {COUNT_CAP + 1}) c",
-            params=list(params),
+            sql=f"SELECT COUNT(*) FROM (SELECT 1 {_base(text_index, counted)}"
+            + ((" WHERE " + " AND ".join(where)) if where else "") + f" LIMIT {COUNT_CAP + 1}) c",
+            params=[*_found_params(text_index, found, counted), *params],
         )
     limit = max(1, min(int(query.limit), MAX_PAGE))
     older = not query.oldest_first
@@ -218,7 +239,7 @@ def run_search(
     selected = ", ".join(f"h.{column}" for column in columns)
 
     def page_of(one: RunQuery) -> tuple[str, list[Any]]:
-        conditions, values = _filters(one, mark=mark, text_index=text_index, found=found)
+        conditions, values = _filters(one, mark=mark, text_index=text_index, found=found, drive=few)
         if one.cursor:
             started_at, handler_id = decode_cursor(one.cursor)
             op = "<" if older else ">"
@@ -226,14 +247,14 @@ def run_search(
             conditions.append(f"h.started_at {op}= {mark} AND (h.started_at, h.handler_id) {op} ({mark}, {mark})")
             values.extend([started_at, started_at, handler_id])
         sql = (
-            f"SELECT h.handler_id AS handler_id, h.started_at AS started_at {_BASE}"
+            f"SELECT h.handler_id AS handler_id, h.started_at AS started_at {_base(text_index, few)}"
             + ((" WHERE " + " AND ".join(conditions)) if conditions else "")
             + f" ORDER BY h.started_at {order}, h.handler_id {order} LIMIT {mark}"
         )
-        return sql, [*values, limit + 1]
+        return sql, [*_found_params(text_index, found, few), *values, limit + 1]
 
     statuses = list(query.status or ())
-    if len(statuses) > 1:
+    if len(statuses) > 1 and not few:
         parts = [page_of(replace(query, status=[status])) for status in statuses]
         inner = (
             "SELECT * FROM (" + " UNION ALL ".join(f"SELECT * FROM ({sql}) s{n}" for n, (sql, _) in enumerate(parts))
@@ -255,37 +276,47 @@ def run_search(
     return RunSearch(count=count, page=Statement(sql=page_sql, params=inner_params), limit=limit, width=len(columns))
 
 
+def _base(text_index: TextIndex, drive: bool) -> str:
+    """The ``FROM`` of the list's statements: every run, or the runs found (``drive``)."""
+    if drive:
+        return f"FROM {text_index.drive} LEFT JOIN run_index i ON i.handler_id = h.handler_id"
+    return _BASE
+
+
+def _found_params(text_index: TextIndex, found: list[str] | None, drive: bool) -> list[Any]:
+    return [text_index.found(found)] if drive and found is not None else []
+
+
 def search_runs(
     query: RunQuery,
     *,
     columns: Sequence[str],
     mark: str,
     text_index: TextIndex,
-    execute: Callable[[Statement], Sequence[Sequence[Any]]],
+    execute: Execute,
     handler_row: Callable[[Sequence[Any]], HandlerRow],
 ) -> RunPage:
     """``RunStore.search_runs`` for a SQL store: ``execute`` runs a statement and returns its rows.
 
-    A text is first looked up in the store's full-text index, reading at most
-    ``COUNT_CAP + 1`` runs' ids: when it is that rare, the page and the count are read
-    from those runs; when it is more common, the runs are read newest first and
-    tested one by one (``TextIndex.row``), which finds a page's worth quickly precisely
-    because the text is common. Both ways match the same runs. A text shorter than
+    A text is first looked up in the store's full-text index (``TextIndex.find``), which
+    reads at most ``COUNT_CAP + 1`` runs' ids (or estimates that more runs hold it): when it
+    is that rare, the page and the count are read from those runs (``run_search``); when
+    it is more common, the runs are read newest first and tested one by one
+    (``TextIndex.row``), which finds a page's worth quickly precisely because the text is
+    common (alone, it counts as ``COUNT_CAP``+; under other filters it is counted so, too). Both ways match the same runs. A text shorter than
     ``MIN_INDEXED_TEXT`` is tested run by run with ``LOWER(...) LIKE`` (correct, but it
     reads the whole store when it is rare: the debugger's API refuses such texts).
     """
     found: list[str] | None = None
     known_total: int | None = None
     if query.text and len(query.text) >= MIN_INDEXED_TEXT:
-        probe = Statement(sql=f"{text_index.ids} LIMIT {COUNT_CAP + 1}", params=text_index.params(query.text))
-        ids = [str(r[0]) for r in execute(probe)]
-        if not ids:
+        found = text_index.find(query.text, COUNT_CAP, execute)
+        if found is not None and not found:
             return RunPage()
         alone = RunQuery(text=query.text, limit=query.limit, cursor=query.cursor, oldest_first=query.oldest_first)
         if query == alone:
-            known_total = len(ids)  # the text is the only filter: the probe counted the runs
-        if len(ids) <= COUNT_CAP:
-            found = ids
+            # The text is the only filter: the index counted the runs.
+            known_total = COUNT_CAP + 1 if found is None else len(found)
     search = run_search(query, columns=columns, mark=mark, text_index=text_index, found=found,
                         known_total=known_total)
     total = int(execute(search.count)[0][0]) if search.count is not None else int(known_total or 0)

@@ -38,6 +38,8 @@ from workflows_server.store.records import (
 from workflows_server.store.queries import IndexEntry, LlmCall, RunIndexUpdate, RunPage, RunQuery
 from workflows_server.store.sql import (
     WORKFLOW_NAMES,
+    Execute,
+    Statement,
     TextIndex,
     handler_update,
     insert_llm_call_sql,
@@ -221,15 +223,85 @@ _INDEX_NEW_TEXT = (
 )
 # FTS5 with the trigram tokenizer: a quoted phrase of 3 characters or more matches where
 # it is a substring, case-insensitively (what LIKE '%text%' matched).
+_MATCHING = "SELECT rowid FROM search_text WHERE search_text MATCH ? LIMIT ?"
+_RECENT = "SELECT COUNT(*) FROM search_text WHERE search_text MATCH ? AND rowid > ?"
+_HOLDING = (
+    "SELECT k.id FROM json_each(?) j CROSS JOIN search_keys k ON k.id = j.value "
+    "CROSS JOIN handlers h ON h.handler_id = k.handler_id LEFT JOIN run_index i ON i.handler_id = k.handler_id "
+    "WHERE holds_text(?, h.handler_id, i.input_text, h.result, h.error)"
+)
+SAMPLE_ROWS = 1000
+"""How many of the newest rows of the index tell how common a trigram is (``_rarer_part``)."""
+COMMON_TRIGRAM = 0.2
+"""A trigram in this share of the sample or more is cut off the ends of a text looked up."""
+TESTED_AT_MOST = 2000
+"""The most runs holding the rarer part of a text that are read to test the whole text."""
+
+
+def _phrase(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _rarer_part(text: str, execute: Execute) -> str:
+    """``text`` without the trigrams at either end found in ``COMMON_TRIGRAM`` of the newest
+    ``SAMPLE_ROWS`` runs (3 characters at least); ``text`` itself when none is.
+
+    FTS5 checks a phrase's positions in every run holding its rarest trigram, in the list of
+    each of its trigrams: a phrase made of trigrams that JSON keys put in every run
+    (``"user": "user-00123``) costs tens of milliseconds however rare it is.
+    """
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        return text  # (a letter whose lower case is longer: the positions would not match)
+    [(newest,)] = execute(Statement(sql="SELECT COALESCE(MAX(id), 0) FROM search_keys", params=[]))
+    sample = min(int(newest), SAMPLE_ROWS)
+    if sample == 0:
+        return text
+
+    def common(trigram: str) -> bool:
+        [(held,)] = execute(Statement(sql=_RECENT, params=[_phrase(trigram), int(newest) - sample]))
+        return int(held) >= COMMON_TRIGRAM * sample
+
+    start, end = 0, len(lowered)
+    while end - start > 3 and common(lowered[start:start + 3]):
+        start += 1
+    while end - start > 3 and common(lowered[end - 3:end]):
+        end -= 1
+    return lowered[start:end]
+
+
+def _find_text(text: str, most: int, execute: Execute) -> list[str] | None:
+    """``TextIndex.find``: the runs whose text holds ``text``; ``None`` when more than ``most`` do.
+
+    The runs are named by their key in the index (``search_keys.id``, the FTS5 rowid), which
+    the list's statements join to the runs themselves (``_TEXT_INDEX``). When the text has
+    a rarer part (``_rarer_part``) held by at most ``TESTED_AT_MOST`` runs, those runs are
+    read and tested against the whole text. Else the whole phrase's rows are read (FTS5
+    stops at ``most + 1``; keys only, no join: a common text costs a few milliseconds).
+    """
+    part = _rarer_part(text, execute)
+    if part != text.lower():
+        rows = execute(Statement(sql=_MATCHING, params=[_phrase(part), TESTED_AT_MOST + 1]))
+        if len(rows) <= TESTED_AT_MOST:
+            keys = json.dumps([r[0] for r in rows])
+            found = [str(r[0]) for r in execute(Statement(sql=_HOLDING, params=[keys, text.lower()]))]
+            return found if len(found) <= most else None
+    rows = execute(Statement(sql=_MATCHING, params=[_phrase(text), most + 1]))
+    return None if len(rows) > most else [str(r[0]) for r in rows]
+
+
 _TEXT_INDEX = TextIndex(
-    ids="SELECT k.handler_id FROM search_text JOIN search_keys k ON k.id = search_text.rowid WHERE search_text MATCH ?",
-    params=lambda text: ['"' + text.replace('"', '""') + '"'],
+    find=_find_text,
     # Per run, a function of this connection (an FTS5 query per run would read the whole
     # index each time); it folds case as the trigram tokenizer does, non-ASCII letters too.
     row="holds_text(?, h.handler_id, i.input_text, h.result, h.error)",
     row_params=lambda text: [text.lower()],
-    among="h.handler_id IN (SELECT value FROM json_each(?))",
-    found=json.dumps,
+    # The list's index is walked newest first, each entry's key tested against the keys
+    # found (a test on an expression: the planner cannot turn it into lookups by id).
+    among="(SELECT k.id FROM search_keys k WHERE k.handler_id = h.handler_id) IN (SELECT value FROM json_each(?))",
+    # CROSS JOIN: SQLite keeps this join order, from the keys to their runs.
+    drive="json_each(?) f CROSS JOIN search_keys k ON k.id = f.value CROSS JOIN handlers h ON h.handler_id = k.handler_id",
+    found=lambda keys: json.dumps([int(key) for key in keys]),
 )
 
 
