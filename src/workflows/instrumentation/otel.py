@@ -98,7 +98,7 @@ class _RunTrace:
 
     __slots__ = (
         "span", "context", "tracer", "common", "kinds", "steps", "waits", "input_waits", "backoffs",
-        "user_spans", "emitted", "rendered", "metered", "step_shapes", "emit_shapes",
+        "user_spans", "emitted", "rendered", "last_rendered", "metered", "step_shapes", "emit_shapes",
     )  # fmt: skip
 
     def __init__(
@@ -119,20 +119,23 @@ class _RunTrace:
         # The same event is the emit span's input, its producer's output and its consumer's
         # input: render it once (keyed by identity; the event is kept so the id stays its own).
         self.rendered: dict[int, tuple[object, Rendered]] = {}
+        self.last_rendered: tuple[object, Rendered] | None = None
         self.metered = metered  # whether the metrics handler follows the run too
         # What the spans of one step, or the emits of one event type, share: built once per run.
         self.step_shapes: dict[str, _StepShape] = {}
         self.emit_shapes: dict[tuple[str | None, type, str], _EmitShape] = {}
 
     def render_event(self, payloads: PayloadPolicy, event: object) -> Rendered:
+        last = self.last_rendered  # in a chain of steps, the three uses come one after the other
+        if last is not None and last[0] is event:
+            return last[1]
         hit = self.rendered.get(id(event))
-        if hit is not None and hit[0] is event:
-            return hit[1]
-        rendered = payloads.render(event)
-        self.rendered[id(event)] = (event, rendered)
-        if len(self.rendered) > _RENDERED_MEMORY:
-            del self.rendered[next(iter(self.rendered))]
-        return rendered
+        if hit is None or hit[0] is not event:
+            hit = self.rendered[id(event)] = (event, payloads.render(event))
+            if len(self.rendered) > _RENDERED_MEMORY:
+                del self.rendered[next(iter(self.rendered))]
+        self.last_rendered = hit
+        return hit[1]
 
     def remember_emit(self, event_id: str, span_context: SpanContext) -> None:
         self.emitted[event_id] = span_context

@@ -300,10 +300,11 @@ def _is_plain_field(name: str, info: FieldInfo) -> bool:
     return not any(is_secret_key(key) or key == _EXCEPTION_MESSAGE_KEY for key in keys)
 
 
-def _model_json(model: BaseModel, mask: bool) -> str | None:
+def _model_json(model: BaseModel, mask: bool, shape: _JsonShape | None = None) -> str | None:
     """The model's JSON straight from pydantic, or ``None`` when it needs the slow path
     (dynamic fields to merge, a key that may be a secret, a dump that fails)."""
-    shape = _json_shape(type(model))
+    if shape is None:
+        shape = _json_shape(type(model))
     plain = not getattr(model, "__pydantic_extra__", None)
     try:
         # What model_dump_json() does, without its Python wrapper (a third of the cost).
@@ -441,10 +442,12 @@ class PayloadPolicy:
     def render(self, value: Any) -> Rendered:
         """``value`` as an attribute string: text for a string, JSON for anything else."""
         if self.redact is None and self.capture_content:
-            if type(value) is str:
+            kind = type(value)
+            if kind is str:
                 return self.cap(value, TEXT)
-            if isinstance(value, BaseModel):
-                text = _model_json(value, self.mask_secrets)
+            shape = _JSON_SHAPES.get(kind)  # a model class rendered before: no isinstance check
+            if shape is not None or isinstance(value, BaseModel):
+                text = _model_json(value, self.mask_secrets, shape)
                 if text is not None:
                     return self.cap(text, JSON)
         data = self.prepare(value)
