@@ -271,7 +271,9 @@ def _json_shape(cls: type[BaseModel]) -> _JsonShape:
 def _work_out_json_shape(cls: type[BaseModel]) -> _JsonShape:
     serializer = cls.__pydantic_serializer__
     schema = cls.__pydantic_core_schema__
-    hook = schema.get("serialization") if schema.get("type") == "model" else None
+    if schema.get("type") != "model":  # a wrapper (definitions of a recursive model): not known here
+        return _JsonShape(serializer, False)
+    hook = schema.get("serialization")
     if hook is not None and hook.get("function") is _EVENT_HOOK:
         try:
             serializer = SchemaSerializer({k: v for k, v in schema.items() if k != "serialization"})
