@@ -98,7 +98,7 @@ class _RunTrace:
 
     __slots__ = (
         "span", "context", "tracer", "common", "kinds", "steps", "waits", "input_waits", "backoffs",
-        "user_spans", "emitted", "rendered", "metered",
+        "user_spans", "emitted", "rendered", "last_rendered", "metered", "step_shapes", "emit_shapes",
     )  # fmt: skip
 
     def __init__(
@@ -119,17 +119,23 @@ class _RunTrace:
         # The same event is the emit span's input, its producer's output and its consumer's
         # input: render it once (keyed by identity; the event is kept so the id stays its own).
         self.rendered: dict[int, tuple[object, Rendered]] = {}
+        self.last_rendered: tuple[object, Rendered] | None = None
         self.metered = metered  # whether the metrics handler follows the run too
+        # What the spans of one step, or the emits of one event type, share: built once per run.
+        self.step_shapes: dict[str, _StepShape] = {}
+        self.emit_shapes: dict[tuple[str | None, type, str], _EmitShape] = {}
 
     def render_event(self, payloads: PayloadPolicy, event: object) -> Rendered:
+        last = self.last_rendered  # in a chain of steps, the three uses come one after the other
+        if last is not None and last[0] is event:
+            return last[1]
         hit = self.rendered.get(id(event))
-        if hit is not None and hit[0] is event:
-            return hit[1]
-        rendered = payloads.render(event)
-        self.rendered[id(event)] = (event, rendered)
-        if len(self.rendered) > _RENDERED_MEMORY:
-            del self.rendered[next(iter(self.rendered))]
-        return rendered
+        if hit is None or hit[0] is not event:
+            hit = self.rendered[id(event)] = (event, payloads.render(event))
+            if len(self.rendered) > _RENDERED_MEMORY:
+                del self.rendered[next(iter(self.rendered))]
+        self.last_rendered = hit
+        return hit[1]
 
     def remember_emit(self, event_id: str, span_context: SpanContext) -> None:
         self.emitted[event_id] = span_context
@@ -340,21 +346,19 @@ class OpenTelemetryHandler:
             if backoff is not None:  # the next attempt begins: the back-off is over
                 backoff.span.set_status(_OK)
                 backoff.span.end()
-        kind = traced.kinds.get(event.step)
-        attributes = {
-            **traced.common,
-            KIND: kind or "CHAIN",
-            "workflow.step.name": event.step,
-            "workflow.step.attempt": event.attempt,
-            "workflow.step.worker": event.worker,
-        }
+        shape = traced.step_shapes.get(event.step)
+        if shape is None:
+            shape = traced.step_shapes[event.step] = _step_shape(traced, run, event.step)
+        attributes = shape.attributes.copy()
+        attributes["workflow.step.attempt"] = event.attempt
+        attributes["workflow.step.worker"] = event.worker
         rendered = None
         if event.event is not None:
             attributes["workflow.event.type"] = type(event.event).__name__
             rendered = traced.render_event(self.payloads, event.event)
             _io(_INPUT, rendered, attributes)
-        name = f"{run.workflow_name}.{event.step}"
-        operation = semconv.operation_of(kind) if kind is not None else None
+        name = shape.name
+        operation = shape.operation
         if operation is not None:
             name = self._gen_ai_step(attributes, operation, event, rendered, run.session_id) or name
         links = None
@@ -448,38 +452,32 @@ class OpenTelemetryHandler:
     def _event_emitted(self, event: EventEmitted, traced: _RunTrace | None) -> None:
         if traced is None:
             return
-        type_name = type(event.event).__name__ if event.event is not None else "Event"
-        compact = self._compact
-        # A span event leaves out the run's identity: the span that carries it has it.
-        attributes: dict[str, Any] = {} if compact else dict(traced.common)
-        attributes[KIND] = "CHAIN"
-        attributes["workflow.event.type"] = type_name
+        shape_key = (event.step, type(event.event), event.source)
+        shape = traced.emit_shapes.get(shape_key)
+        if shape is None:
+            shape = traced.emit_shapes[shape_key] = _emit_shape(traced, event, self._compact)
+        attributes = shape.attributes.copy()
         attributes["workflow.event.id"] = event.event_id
-        attributes["workflow.event.source"] = event.source
         attributes["workflow.event.targets"] = event.targets  # a tuple: the SDK keeps it as is
-        if event.step is not None:
-            attributes["workflow.step.name"] = event.step
         if event.event is not None:
             _io(_INPUT, traced.render_event(self.payloads, event.event), attributes)
         if traced.input_waits and event.source == "external":
             self._end_input_wait(traced, event)
-        if compact:
+        if self._compact:
             parent = traced.parent_span_of(event.step, event.invocation_id)
-            parent.add_event(f"emit {type_name}", attributes)
+            parent.add_event(shape.name, attributes)
             emitted = parent.get_span_context()
         else:
             span = traced.tracer.start_span(
-                f"emit {type_name}",
-                context=traced.parent_of(event.step, event.invocation_id),
-                attributes=attributes,
+                shape.name, context=traced.parent_of(event.step, event.invocation_id), attributes=attributes
             )
             span.set_status(_OK)
             span.end()
             emitted = span.get_span_context()
         if event.event_id:
             traced.remember_emit(event.event_id, emitted)
-        if isinstance(event.event, InputRequiredEvent) and event.step is not None and event.source != "stream":
-            self._start_input_wait(traced, event, type_name)
+        if shape.requests_input:
+            self._start_input_wait(traced, event, shape.type_name)
 
     def _start_input_wait(self, traced: _RunTrace, event: EventEmitted, request_type: str) -> None:
         """A step returned (or sent) an ``InputRequiredEvent``: the run now waits for an
@@ -710,6 +708,43 @@ def _common_attributes(run: RunInfo) -> dict[str, Any]:
         "workflow.session_id": run.session_id,
         "session.id": run.session_id,
     }
+
+
+class _StepShape(NamedTuple):
+    """What every span of one step of a run shares."""
+
+    name: str  # the span's name (under the GenAI opt-in, a tool or agent step's may differ)
+    attributes: dict[str, Any]  # the run's identity, the step's kind and name: copied per span
+    operation: str | None  # its GenAI operation (execute_tool, invoke_agent), if any
+
+
+def _step_shape(traced: _RunTrace, run: RunInfo, step: str) -> _StepShape:
+    kind = traced.kinds.get(step)
+    attributes = {**traced.common, KIND: kind or "CHAIN", "workflow.step.name": step}
+    operation = semconv.operation_of(kind) if kind is not None else None
+    return _StepShape(f"{run.workflow_name}.{step}", attributes, operation)
+
+
+class _EmitShape(NamedTuple):
+    """What the emits of one event type, by one step (or from outside), from one source share."""
+
+    name: str
+    type_name: str
+    attributes: dict[str, Any]  # copied per emit; a span event's leave out the run's identity
+    requests_input: bool  # an InputRequiredEvent a step returned or sent: the run waits for an answer
+
+
+def _emit_shape(traced: _RunTrace, event: EventEmitted, compact: bool) -> _EmitShape:
+    type_name = type(event.event).__name__ if event.event is not None else "Event"
+    # A span event leaves out the run's identity: the span that carries it has it.
+    attributes: dict[str, Any] = {} if compact else dict(traced.common)
+    attributes[KIND] = "CHAIN"
+    attributes["workflow.event.type"] = type_name
+    attributes["workflow.event.source"] = event.source
+    if event.step is not None:
+        attributes["workflow.step.name"] = event.step
+    requests_input = isinstance(event.event, InputRequiredEvent) and event.step is not None and event.source != "stream"
+    return _EmitShape(f"emit {type_name}", type_name, attributes, requests_input)
 
 
 def _metadata(run: RunInfo) -> str:

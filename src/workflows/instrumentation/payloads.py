@@ -24,13 +24,18 @@ import logging
 import math
 import re
 import traceback
+import types
+import typing
 import uuid
 from decimal import Decimal
 from pathlib import PurePath
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import SchemaSerializer
 
+from workflows.events import DictLikeModel
 from workflows.instrumentation.events import MISSING
 from workflows.instrumentation.semconv import exception_type
 from workflows.instrumentation.settings import CAPTURE_CONTENT_VAR, MAX_PAYLOAD_BYTES_VAR, env_flag, env_int
@@ -234,14 +239,83 @@ def _dump_model(model: BaseModel) -> Any:
         return type_name(model)
 
 
-def _model_json(model: BaseModel, mask: bool) -> str | None:
+class _JsonShape(NamedTuple):
+    """What the fast path knows of a model class, worked out once per class."""
+
+    fields_serializer: SchemaSerializer
+    """Renders an instance without dynamic fields: for an event, its fields' serializer
+    without the Python hook that files dynamic fields under ``_data`` (a call back into
+    Python per dump, and that hook returns what it is given when there are none)."""
+    plain_keys: bool
+    """The JSON of an instance without dynamic fields has no key but the class's own
+    field names (scalar fields only, no computed field, no serializer of the user's),
+    none of them secret-looking: there is nothing to mask and no need to scan it."""
+
+
+_JSON_SHAPES: dict[type, _JsonShape] = {}
+_JSON_SHAPES_MAX = 1024  # classes made on the fly must not grow it for ever
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+# DictLikeModel's serializer hook, the only one the fast path knows to leave out.
+_EVENT_HOOK = DictLikeModel.__pydantic_core_schema__["serialization"]["function"]
+
+
+def _json_shape(cls: type[BaseModel]) -> _JsonShape:
+    shape = _JSON_SHAPES.get(cls)
+    if shape is None:
+        if len(_JSON_SHAPES) >= _JSON_SHAPES_MAX:
+            _JSON_SHAPES.clear()
+        shape = _JSON_SHAPES[cls] = _work_out_json_shape(cls)
+    return shape
+
+
+def _work_out_json_shape(cls: type[BaseModel]) -> _JsonShape:
+    serializer = cls.__pydantic_serializer__
+    schema = cls.__pydantic_core_schema__
+    if schema.get("type") != "model":  # a wrapper (definitions of a recursive model): not known here
+        return _JsonShape(serializer, False)
+    hook = schema.get("serialization")
+    if hook is not None and hook.get("function") is _EVENT_HOOK:
+        try:
+            serializer = SchemaSerializer({k: v for k, v in schema.items() if k != "serialization"})
+            hook = None
+        except Exception:  # a schema this pydantic cannot take apart: keep the class's own
+            pass
+    decorators = cls.__pydantic_decorators__
+    plain_keys = (
+        hook is None
+        and not cls.__pydantic_computed_fields__
+        and not decorators.field_serializers
+        and all(_is_plain_field(name, info) for name, info in cls.__pydantic_fields__.items())
+    )
+    return _JsonShape(serializer, plain_keys)
+
+
+def _is_plain_field(name: str, info: FieldInfo) -> bool:
+    """A field whose value is a scalar, under names that are neither masked nor scrubbed."""
+    annotation = info.annotation
+    if annotation not in _SCALARS and not (
+        typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        and all(arg in _SCALARS for arg in typing.get_args(annotation))
+    ):
+        return False
+    keys = {name, info.alias or name, info.serialization_alias or name}
+    return not any(is_secret_key(key) or key == _EXCEPTION_MESSAGE_KEY for key in keys)
+
+
+def _model_json(model: BaseModel, mask: bool, shape: _JsonShape | None = None) -> str | None:
     """The model's JSON straight from pydantic, or ``None`` when it needs the slow path
     (dynamic fields to merge, a key that may be a secret, a dump that fails)."""
+    if shape is None:
+        shape = _json_shape(type(model))
+    plain = not getattr(model, "__pydantic_extra__", None)
     try:
         # What model_dump_json() does, without its Python wrapper (a third of the cost).
-        text: str = type(model).__pydantic_serializer__.to_json(model, **_FALLBACK).decode()
+        serializer = shape.fields_serializer if plain else type(model).__pydantic_serializer__
+        text: str = serializer.to_json(model, **_FALLBACK).decode()
     except Exception:
         return None
+    if plain and shape.plain_keys:
+        return text
     if '"_data":' in text:
         return None
     if mask:
@@ -370,10 +444,12 @@ class PayloadPolicy:
     def render(self, value: Any) -> Rendered:
         """``value`` as an attribute string: text for a string, JSON for anything else."""
         if self.redact is None and self.capture_content:
-            if type(value) is str:
+            kind = type(value)
+            if kind is str:
                 return self.cap(value, TEXT)
-            if isinstance(value, BaseModel):
-                text = _model_json(value, self.mask_secrets)
+            shape = _JSON_SHAPES.get(kind)  # a model class rendered before: no isinstance check
+            if shape is not None or isinstance(value, BaseModel):
+                text = _model_json(value, self.mask_secrets, shape)
                 if text is not None:
                     return self.cap(text, JSON)
         data = self.prepare(value)

@@ -8,7 +8,7 @@ wakes, and the run applies it (journals it, queues the work, resumes the waiters
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 from workflows.events import Event
@@ -63,12 +63,20 @@ class Route:
     targets: tuple[StepSpec, ...]
     woken: tuple[Waiter, ...]
     collectors: tuple[StepSpec, ...] = ()
+    # Worked out on first use: a plain route (one per event type) is journaled for every
+    # event of its type when a run is traced, and never read when it is not.
+    _names: tuple[str, ...] | None = field(default=None, init=False, repr=False)
 
     @property
     def step_names(self) -> tuple[str, ...]:
         """Every step the event reaches, a step whose waiter it wakes counted once."""
-        names = tuple(s.name for s in self.targets)
-        return names + tuple(w.step for w in self.woken if w.step not in names)
+        names = self._names
+        if names is None:
+            names = tuple(s.name for s in self.targets)
+            if self.woken:
+                names += tuple(w.step for w in self.woken if w.step not in names)
+            self._names = names
+        return names
 
 
 _NO_WAITERS: tuple[Waiter, ...] = ()

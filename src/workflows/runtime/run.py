@@ -471,7 +471,7 @@ class WorkflowRun:
                 EventEmitted(
                     run=self.info, event=event, event_id=event_id or "", source=source, step=step,
                     invocation_id=invocation_id, targets=decision.step_names, seqs=seqs, lineage=lineage,
-                    completes=completes, sender=sender, woken=tuple(w.waiter_id for w in woken),
+                    completes=completes, sender=sender, woken=tuple(w.waiter_id for w in woken) if woken else (),
                     unhandled=unhandled, idle=unhandled and self.pending == 0, stream=stream,
                     collected={name: s.id for name, s in gathered.items()} if gathered else None, releases=releases,
                 ),
