@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -14,8 +13,7 @@ from starlette.testclient import TestClient
 from workflows import Context, Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
 from workflows_server import DurableRuntime, WorkflowServer
-from workflows_server.store import Append, HandlerRow, SqliteStore, StoreError
-from workflows_server.store.worker import StoreWorker
+from workflows_server.store import Append, SqliteStore, StoreError
 
 
 class Hop(Event):
@@ -153,29 +151,3 @@ def test_health_takes_a_busy_stores_recent_writes_for_its_check(tmp_path: Path) 
         health = client.get("/health")
         assert health.status_code == 200 and health.json() == {"status": "healthy"}
     assert store.probes == 0
-
-
-async def test_a_large_flush_hands_out_its_outcomes_between_other_callbacks(tmp_path: Path) -> None:
-    # Fifty runs' records in one flush: their bookkeeping is not one long callback that
-    # a /health request would wait behind.
-    store = SqliteStore(tmp_path / "runs.db")
-    store.create_handler(HandlerRow(handler_id="h", workflow_name="w", run_id="r"), {})
-    worker = StoreWorker(store)
-    loop = asyncio.get_running_loop()
-    order: list[str] = []
-
-    def settle(index: int, outcome: Any) -> None:
-        assert not isinstance(outcome, BaseException), outcome
-        if index == 0:
-            loop.call_soon(order.append, "other")
-        order.append(f"record {index}")
-
-    flushed = [
-        worker.append(Append(handler_id="h", epoch=0, record={"kind": "StepStarted"}), chain=worker,
-                      settle=functools.partial(settle, i))
-        for i in range(50)
-    ]
-    await asyncio.gather(*flushed)
-    assert len(order) == 51 and order[-1] != "other"
-    assert 0 < order.index("other") < 50, "the other callback waited for the whole flush"
-    await worker.aclose()

@@ -35,9 +35,6 @@ T = TypeVar("T")
 
 logger = logging.getLogger("workflows_server.store")
 
-SETTLE_CHUNK = 16
-"""Outcomes handed out between two turns of the loop (see ``StoreWorker._settle_all``)."""
-
 
 Settle = Callable[[Any], None]
 """Called with a queued write's outcome once its flush is done: its value, or the exception it raised."""
@@ -154,34 +151,15 @@ class StoreWorker:
                     if done is not None:
                         done.cancel()
                     raise
-                try:
-                    await self._settle_all(batch, outcomes)
-                except BaseException:
-                    if done is not None:
-                        done.cancel()
-                    raise
+                for item, outcome in zip(batch, outcomes):
+                    try:
+                        item.settle(outcome)
+                    except Exception:  # a writer's bookkeeping must not keep the others' outcomes from them
+                        logger.exception("settling a write of %s failed", self.store.url)
                 if done is not None:
                     done.set_result(None)
         finally:
             self._flusher = None
-
-    async def _settle_all(self, batch: list[_Queued], outcomes: list[Any]) -> None:
-        # A large flush (many concurrent runs) hands its outcomes out a chunk at a time:
-        # the loop runs whatever else is ready in between (a /health request, a stream),
-        # rather than every run's bookkeeping in one long callback.
-        settled = 0
-        try:
-            for settled, (item, outcome) in enumerate(zip(batch, outcomes)):
-                if settled and settled % SETTLE_CHUNK == 0:
-                    await asyncio.sleep(0)
-                try:
-                    item.settle(outcome)
-                except Exception:  # a writer's bookkeeping must not keep the others' outcomes from them
-                    logger.exception("settling a write of %s failed", self.store.url)
-        except BaseException:  # cancelled in between (the loop is closing): no waiter is left hanging
-            for item in batch[settled:]:
-                item.settle(asyncio.CancelledError())
-            raise
 
     def _write(self, batch: list[_Queued]) -> list[Any]:
         # On the store's thread. Consecutive records share one transaction; a call
