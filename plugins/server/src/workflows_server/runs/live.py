@@ -32,8 +32,8 @@ from workflows_server.store import FencedOut, StoreError
 logger = logging.getLogger("workflows_server")
 
 EndedHook = Callable[[str, WorkflowHandler, bool], Coroutine[Any, Any, None]]
-"""Called as ``(handler_id, handler, concluded)`` once a live run's task ended; ``concluded``: its end is stored."""
-"""Called (in a task) when a live run's task ended while the server is not stopping."""
+"""Called (in a task) as ``(handler_id, handler, concluded)`` when a live run's task ended while the
+server is not stopping; ``concluded``: the run's end is stored."""
 
 
 @dataclass(kw_only=True)
