@@ -134,12 +134,15 @@ def test_a_run_that_returned_an_input_required_event_waits_in_the_store_alone(ma
 # ---------------------------------------------------------------------- the store's disk fails
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MB tmpfs mounted for the test (the store's disk), unmounted after it."""
+    """A 16 MB tmpfs mounted for the test (the store's disk), unmounted after it.
+
+    Room for the store's first runs with their WAL checkpointed beside it (the file and
+    its WAL both hold pages for a while), before the test fills the rest."""
     if not shutil.which("mount") or os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root and mount(8): the full-disk tests cannot run here")
     folder = tmp_path / "disk"
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(folder)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}): the full-disk tests cannot run")
     try:

@@ -25,8 +25,9 @@ import threading
 
 logger = logging.getLogger("workflows_server.store")
 
-LARGE_WAL_BYTES = 8 * 1024 * 1024
-"""A WAL this long is checkpointed and emptied by the writer itself (see the module docstring)."""
+LARGE_WAL_BYTES = 4 * 1024 * 1024
+"""A WAL this long is checkpointed and emptied by the writer itself (see the module docstring):
+about the 1 000 pages at which SQLite's own default checkpoints."""
 
 
 class Checkpointer:
