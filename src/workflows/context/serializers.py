@@ -127,19 +127,48 @@ class BaseSerializer(ABC):
 
 @dataclass(frozen=True)
 class _ModelCodec:
-    """How ``JsonSerializer`` writes a model class through Pydantic's JSON encoder."""
+    """What ``JsonSerializer`` writes a model class with, worked out once per class."""
 
     cls: weakref.ref[type[BaseModel]]
     dumper: SchemaSerializer | None
-    """``None``: the class is written by the general path."""
+    """The class's serializer, keeping non-finite floats (``None``: Pydantic could not build
+    one; ``model_dump`` is used)."""
+    component: bool
+    """A LlamaIndex component's class: ``serialize`` leaves it to the general path (``_out``)."""
     suffix: str
-    """The text after the model's JSON: its qualified name, and the closing brace."""
+    """The text after the model's JSON in ``serialize``: its qualified name, and the closing brace."""
 
 
 # What a model class is written with depends on the class alone: shared by every serializer
-# (a durable runtime makes one per run).
-_DUMPERS: weakref.WeakKeyDictionary[type, SchemaSerializer | None] = weakref.WeakKeyDictionary()
+# (a durable runtime makes one per run). Keyed by id() with a weak reference, so a lookup
+# costs a dict access (a WeakKeyDictionary makes a reference per lookup) and a class is
+# not kept alive.
 _MODEL_CODECS: dict[int, _ModelCodec] = {}
+
+
+def _model_codec(cls: type[BaseModel]) -> _ModelCodec:
+    key = id(cls)
+    found = _MODEL_CODECS.get(key)
+    if found is not None and found.cls() is cls:
+        return found
+    # Pydantic writes NaN/inf as null in JSON mode unless the config says otherwise;
+    # a serializer built with ser_json_inf_nan='constants' keeps them as floats.
+    dumper: SchemaSerializer | None
+    try:
+        schema = cls.__pydantic_core_schema__
+        config = dict(schema.get("config") or {}) if schema.get("type") == "model" else {}
+        config["ser_json_inf_nan"] = "constants"
+        dumper = SchemaSerializer(schema, config)  # type: ignore[arg-type]
+    except Exception:
+        dumper = None
+    codecs = _MODEL_CODECS
+    found = codecs[key] = _ModelCodec(
+        cls=weakref.ref(cls, lambda _: codecs.pop(key, None)),
+        dumper=dumper,
+        component=hasattr(cls, "class_name"),
+        suffix=f', "qualified_name": {json.dumps(qualified_name(cls))}}}',
+    )
+    return found
 
 
 class JsonSerializer(BaseSerializer):
@@ -209,12 +238,9 @@ class JsonSerializer(BaseSerializer):
         """``serialize(model)`` from Pydantic's dump as it is, or ``None`` when the general path must
         decide: a component, a dump that fails, or one that holds a non-finite float or may nest
         deeper than ``MAX_NESTING`` (those the general path tags or refuses)."""
-        cls = type(model)
-        found = _MODEL_CODECS.get(id(cls))
-        if found is None or found.cls() is not cls:
-            found = self._model_codec(cls)
+        found = _model_codec(type(model))
         dumper = found.dumper
-        if dumper is None:
+        if found.component or dumper is None:
             return None
         try:
             # allow_nan=False: a non-finite float raises, and the general path tags it.
@@ -224,19 +250,6 @@ class JsonSerializer(BaseSerializer):
         if text.count("{") + text.count("[") >= MAX_NESTING:
             return None
         return f'{{"__is_pydantic": true, "value": {text}{found.suffix}'
-
-    def _model_codec(self, cls: type[BaseModel]) -> _ModelCodec:
-        # Keyed by id() with a weak reference, so a lookup costs a dict access (a
-        # WeakKeyDictionary makes a reference per lookup) and a class is not kept alive.
-        key = id(cls)
-        codecs = _MODEL_CODECS
-        found = codecs[key] = _ModelCodec(
-            cls=weakref.ref(cls, lambda _: codecs.pop(key, None)),
-            # A LlamaIndex component is tagged as one (see ``_out``).
-            dumper=None if hasattr(cls, "class_name") else self._dumper(cls),
-            suffix=f', "qualified_name": {json.dumps(qualified_name(cls))}}}',
-        )
-        return found
 
     def _out(self, value: Any, path: str, depth: int, active: set[int]) -> Any:
         if value is None or isinstance(value, (str, bool, int)):
@@ -284,7 +297,7 @@ class JsonSerializer(BaseSerializer):
         marker = id(model)
         if marker in active:
             raise _SerializeError(path, cls.__name__, "contains itself (a reference cycle)")
-        dumper = self._dumper(cls)
+        dumper = _model_codec(cls).dumper
         active.add(marker)
         try:
             dumped = dumper.to_python(model, mode="json") if dumper is not None else model.model_dump(mode="json")
@@ -333,24 +346,6 @@ class JsonSerializer(BaseSerializer):
         if value is None or isinstance(value, (str, bool, int)):
             return value
         raise _SerializeError(path, type(value).__name__, f"in a {owner.__name__} dump is not JSON-serializable")
-
-    def _dumper(self, cls: type[BaseModel]) -> SchemaSerializer | None:
-        # Pydantic writes NaN/inf as null in JSON mode unless the config says otherwise;
-        # a serializer built with ser_json_inf_nan='constants' keeps them as floats.
-        try:
-            return _DUMPERS[cls]
-        except KeyError:
-            pass
-        dumper: SchemaSerializer | None
-        try:
-            schema = cls.__pydantic_core_schema__
-            config = dict(schema.get("config") or {}) if schema.get("type") == "model" else {}
-            config["ser_json_inf_nan"] = "constants"
-            dumper = SchemaSerializer(schema, config)  # type: ignore[arg-type]
-        except Exception:
-            dumper = None
-        _DUMPERS[cls] = dumper
-        return dumper
 
     # ------------------------------------------------------------------ deserialize
     def deserialize(self, value: str) -> Any:
