@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -75,9 +76,38 @@ async def _drive(url: str, runs: int, concurrency: int) -> float:
         return time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class Served:
+    """A server process started by ``serving``."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """The process's CPU time so far, user and system, all threads (from /proc: Linux only)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _client_cpu_seconds() -> float:
+    return time.process_time()
+
+
+@dataclass(frozen=True)
+class HttpMeasure:
+    """One side of the HTTP comparison: the wall time of the runs, and the CPU each process spent on them.
+
+    The client's CPU is a floor under ``seconds`` for any server: one process, one event loop.
+    """
+
+    seconds: float
+    server_cpu_seconds: float
+    client_cpu_seconds: float
+
+
 @contextlib.contextmanager
-def serving(engine: str, folder: Path, store: str | None = None, app: str = "ours_app.py") -> Iterator[str]:
-    """Start ``engine``'s server (``ours`` or ``reference``) on a free loopback port; yield its URL once healthy.
+def serving(engine: str, folder: Path, store: str | None = None, app: str = "ours_app.py") -> Iterator[Served]:
+    """Start ``engine``'s server (``ours`` or ``reference``) on a free loopback port; yield it once healthy.
 
     Ours serves ``server_apps/<app>`` and keeps its runs in ``store`` (default: a SQLite file
     in ``folder``); the reference always in a SQLite file in ``folder``. The server is
@@ -96,15 +126,18 @@ def serving(engine: str, folder: Path, store: str | None = None, app: str = "our
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=LOG)
     try:
         _wait_healthy(url, process)
-        yield url
+        yield Served(url, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=20)
 
 
-def http_benchmark(engine: str, runs: int, concurrency: int, folder: Path) -> float:
-    with serving(engine, folder) as url:
-        return asyncio.run(_drive(url, runs, concurrency))
+def http_benchmark(engine: str, runs: int, concurrency: int, folder: Path) -> HttpMeasure:
+    with serving(engine, folder) as served:
+        asyncio.run(_drive(served.url, 1, 1))  # imports and first code paths, outside the CPU counts
+        server_cpu, client_cpu = served.cpu_seconds(), _client_cpu_seconds()
+        seconds = asyncio.run(_drive(served.url, runs, concurrency))
+        return HttpMeasure(seconds, served.cpu_seconds() - server_cpu, _client_cpu_seconds() - client_cpu)
 
 
 def durable_step_cost(runs: int, folder: Path) -> dict[str, float]:
@@ -138,6 +171,48 @@ asyncio.run(main())
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def durable_hop_floor(hops: int, folder: Path) -> dict[str, float]:
+    """Microseconds of the least a durable hop can cost as the server stores it: a hand-off to a store
+    thread and back (``Lane``), around one transaction of one journal row and one stream row on the
+    store's own schema (SQLite, WAL, synchronous=NORMAL); nothing encoded, nothing else written."""
+    code = f"""
+import asyncio, json, sqlite3, sys, time
+from workflows_server.store.lanes import Lane
+from workflows_server.store.sqlite import SqliteStore
+
+path = {str(folder / "floor.db")!r}
+SqliteStore(path).close()  # the store's schema
+db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+db.execute("PRAGMA journal_mode=WAL")
+db.execute("PRAGMA synchronous=NORMAL")
+record = json.dumps({{"kind": "StepFinished", "step": "step_3", "event": {{"n": 3}}}})
+envelope = json.dumps({{"type": "Step", "value": {{"n": 3}}}})
+sequence = iter(range(10**9))
+
+def hop():
+    db.execute("BEGIN")
+    db.execute("INSERT INTO journal (handler_id, epoch, at, record) VALUES (?, 0, '2026-01-01T00:00:00', ?)",
+               ("h" * 32, record))
+    db.execute("INSERT INTO stream (handler_id, sequence, at, envelope) VALUES (?, ?, '2026-01-01T00:00:00', ?)",
+               ("h" * 32, next(sequence), envelope))
+    db.execute("COMMIT")
+
+async def main():
+    lane = Lane("floor")
+    for _ in range(200):
+        await lane.run(hop)
+    started, cpu = time.perf_counter(), time.process_time()
+    for _ in range({hops}):
+        await lane.run(hop)
+    print(json.dumps({{"us_per_hop": (time.perf_counter() - started) / {hops} * 1e6,
+                      "cpu_us_per_hop": (time.process_time() - cpu) / {hops} * 1e6}}))
+
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.server", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=400)
@@ -149,9 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for engine in args.engines.split(","):
-            seconds = http_benchmark(engine, args.runs, args.concurrency, folder)
-            results[f"{engine}_seconds"] = round(seconds, 3)
-            print(f"{engine}: {args.runs} runs, {args.concurrency} at a time: {seconds:.2f} s", flush=True)
+            measured = http_benchmark(engine, args.runs, args.concurrency, folder)
+            results[f"{engine}_seconds"] = round(measured.seconds, 3)
+            print(f"{engine}: {args.runs} runs, {args.concurrency} at a time: {measured.seconds:.2f} s (CPU: server "
+                  f"{measured.server_cpu_seconds:.2f} s, client {measured.client_cpu_seconds:.2f} s)", flush=True)
         if "ours_seconds" in results and "reference_seconds" in results:
             ratio = float(results["ours_seconds"]) / float(results["reference_seconds"])  # type: ignore[arg-type]
             results["ratio"] = round(ratio, 3)

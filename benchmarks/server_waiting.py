@@ -73,7 +73,9 @@ def _wait_until(what: str, check: object, timeout: float) -> None:
 
 
 def measure(runs: int, concurrency: int, rest_seconds: float, folder: Path) -> dict[str, float]:
-    with serving("ours", folder, app="waiting_app.py") as url:
+    with serving("ours", folder, app="waiting_app.py") as served:
+        url = served.url
+
         def probe(collect: bool = True) -> dict[str, float]:
             params = {} if collect else {"collect": "false"}
             return dict(httpx.get(url + "/bench/probe", params=params, timeout=30).json())
