@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 import warnings
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, AsyncGenerator, Generic, Iterable
@@ -29,6 +28,7 @@ from workflows.context.state_store import DictState, InMemoryStateStore
 from workflows.errors import ContextResumedTwiceWarning, ContextSerdeError, ContextStateError, WorkflowRuntimeError
 from workflows.events import Event
 from workflows.retry_policy import RetryInfo
+from workflows.runtime.ids import random_id
 from workflows.runtime.journal import JournalRecord
 from workflows.runtime.replay import replay
 from workflows.runtime.scope import WaitSuspended, current_step_context
@@ -100,7 +100,7 @@ class Context(Generic[MODEL_T]):
         self._last_run: WorkflowRun | None = None
         self._snapshot: RunSnapshot | None = None
         self._store_instance: InMemoryStateStore[Any] | None = None
-        self._session_id = uuid.uuid4().hex
+        self._session_id = random_id()
         self._resume_count = 0
         # Internal-face fields (set by _for_step)
         self._parent: Context[Any] | None = None

@@ -12,7 +12,6 @@ Both record the new run's link to the old one in the store's run index.
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +20,7 @@ from workflows import Context, Workflow
 from workflows.context.serializers import JsonSerializer, known_types
 from workflows.context.state_store import DictState
 from workflows.events import StartEvent
+from workflows.runtime.ids import random_id
 from workflows.runtime.codec import decode_records
 from workflows.runtime.journal import RunInfo, RunStarted
 from workflows.runtime.replay import outcome
@@ -151,7 +151,7 @@ async def fork(server: Served, row: HandlerRow, seq: int, state: Any = None) -> 
     with _types(server, workflow):
         ctx = Context.from_journal(workflow, base, prefix)
         payload = ctx.to_dict(workflow.serializer or JsonSerializer()) if state is None else _edited_state(workflow, ctx, state)
-        payload["session_id"] = uuid.uuid4().hex
+        payload["session_id"] = random_id()
         forked: Context[Any] = Context.from_dict(workflow, payload, serializer=workflow.serializer or JsonSerializer())
     runs = server.runs
     new = await runs.start_from_context(row.workflow_name, forked)

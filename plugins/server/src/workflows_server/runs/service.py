@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -21,6 +20,7 @@ from workflows import Context, Workflow
 from workflows.context.serializers import JsonSerializer
 from workflows.events import Event, HumanResponseEvent, StartEvent
 from workflows.handler import WorkflowHandler
+from workflows.runtime.ids import random_id
 from workflows_server.durable import DurableRuntime
 from workflows_server.durable.journal import idle_payload
 from workflows_server.runs.errors import RunConflict, RunNotFound, StoreUnavailable
@@ -196,7 +196,7 @@ class RunService:
         """Start a run now and record it; it goes on in the background."""
         workflow = self.workflows[name]
         chosen = handler_id is not None
-        handler_id = handler_id or uuid.uuid4().hex
+        handler_id = handler_id or random_id()
         async with self.live.lock(handler_id):
             # A fresh random id names no run yet: only a client's own id is looked up.
             existing = await self.worker.read(self.store.get_handler, handler_id) if chosen else None
@@ -224,7 +224,7 @@ class RunService:
                 ctx = Context(workflow)
             serializer = workflow.serializer or JsonSerializer()
             row = HandlerRow(
-                handler_id=handler_id, workflow_name=name, run_id=uuid.uuid4().hex[:16],
+                handler_id=handler_id, workflow_name=name, run_id=random_id()[:16],
                 start_event=serializer.serialize(start_event),
             )
             return await self._start(row, ctx, start_event, existing)
@@ -234,11 +234,11 @@ class RunService:
 
         The run goes on from the work ``ctx`` holds, without a start event.
         """
-        handler_id = handler_id or uuid.uuid4().hex
+        handler_id = handler_id or random_id()
         async with self.live.lock(handler_id):
             if await self.worker.read(self.store.get_handler, handler_id) is not None:
                 raise RunConflict(f"handler {handler_id!r} already exists")
-            row = HandlerRow(handler_id=handler_id, workflow_name=name, run_id=uuid.uuid4().hex[:16])
+            row = HandlerRow(handler_id=handler_id, workflow_name=name, run_id=random_id()[:16])
             return await self._start(row, ctx, None, None)
 
     async def _start(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import uuid
 from contextvars import ContextVar
 from typing import Any
 
@@ -23,6 +22,7 @@ from opentelemetry import trace
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from workflows.runtime.ids import random_id
 
 from workflows_server.http.guard.limits import ID_PATTERN
 
@@ -49,7 +49,7 @@ class RequestIds:
             await self.app(scope, receive, send)
             return
         given = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
-        request_id = given if ID_PATTERN.fullmatch(given) else uuid.uuid4().hex
+        request_id = given if ID_PATTERN.fullmatch(given) else random_id()
         trace.get_current_span().set_attribute(REQUEST_ID_ATTRIBUTE, request_id)
         token = _current.set(request_id)
         started = False
