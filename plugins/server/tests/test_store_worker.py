@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -13,7 +14,7 @@ from starlette.testclient import TestClient
 from workflows import Context, Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
 from workflows_server import DurableRuntime, WorkflowServer
-from workflows_server.store import Append, SqliteStore, StoreError
+from workflows_server.store import Append, HandlerExists, SqliteStore, StoreError
 
 
 class Hop(Event):
@@ -151,3 +152,47 @@ def test_health_takes_a_busy_stores_recent_writes_for_its_check(tmp_path: Path) 
         health = client.get("/health")
         assert health.status_code == 200 and health.json() == {"status": "healthy"}
     assert store.probes == 0
+
+
+class RefusesNewRuns(SqliteStore):
+    """A SQLite store that cannot write a new run's row (as on a full disk), while ``refusing``."""
+
+    refusing = True
+
+    def create_handlers(self, runs: Sequence[Any]) -> None:
+        if self.refusing:
+            raise StoreError(f"the SQLite store {self.path} cannot write: database or disk is full")
+        super().create_handlers(runs)
+
+
+def test_a_run_refused_at_its_start_by_the_store_turns_health_to_503(tmp_path: Path) -> None:
+    # No run is stranded (none started): the failed write itself reaches the health.
+    store = RefusesNewRuns(tmp_path / "runs.db")
+    server = WorkflowServer(store)
+    server.add_workflow("chain", Chain(timeout=10))
+    with TestClient(server.app, base_url="http://localhost") as client:
+        refused = client.post("/workflows/chain/run", json={})
+        assert refused.status_code == 503 and "full" in refused.json()["detail"], refused.text
+        health = client.get("/health")
+        assert health.status_code == 503 and "full" in health.json()["error"], health.text
+        store.refusing = False
+        deadline = time.monotonic() + 10
+        while client.get("/health").status_code != 200:  # the recovery's probe writes again
+            assert time.monotonic() < deadline, "/health never recovered"
+            time.sleep(0.02)
+        done = client.post("/workflows/chain/run", json={})
+        assert done.status_code == 200 and done.json()["status"] == "completed", done.text
+
+
+async def test_a_refused_write_of_one_request_is_not_a_store_failure(tmp_path: Path) -> None:
+    # A taken handler id is this request's problem, not the store's: the health hears nothing.
+    store = SqliteStore(tmp_path / "runs.db")
+    runtime = DurableRuntime(store)
+    heard: list[StoreError] = []
+    runtime.worker.on_failure = heard.append
+    assert await Chain(runtime=runtime, timeout=10).run(run_id="one") == 3
+    row = await runtime.worker.read(store.get_handler, "one")
+    assert row is not None
+    with pytest.raises(HandlerExists):
+        await runtime.worker.write(store.create_handler, row, {})
+    assert heard == []

@@ -9,6 +9,13 @@ growing back-off, and once a probe succeeds it hands every stranded run to
 end it could not record). ``/health`` answers from ``check()``: the last failure, or a
 fresh probe when no write succeeded recently (a busy server answers at once: its own
 flushes are the check).
+
+A store can take a probe and then refuse the next real write: a full disk still
+takes what fits in the room SQLite's WAL already has, a failing network lets some
+round trips through. A failure that comes back within ``STEADY`` seconds of a recovery
+is probed at the pace the last recovery had reached, not from the first pause again:
+the pauses keep growing, and ``/health`` says 503 for longer each time instead of
+flapping at every probe.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ BACKOFF = (0.1, 5.0)
 """The first and the longest pause between two probes while the store fails."""
 FRESH = 2.0
 """``/health`` probes the store itself when its last successful write is older than this (seconds)."""
+STEADY = 30.0
+"""Seconds a recovered store must go without failing before its next recovery starts from the first pause."""
 
 
 class StoreHealth:
@@ -44,17 +53,20 @@ class StoreHealth:
         """Why the store cannot write now (``None``: it can, as far as the last write or probe knows)."""
         self.since: str | None = None
         self.failures = 0
-        """Store failures seen since the server started (for /api/replica and metrics)."""
+        """How many times the store began to fail since the server started (for /api/replica and metrics)."""
         self._recovering = False
         self._checked = 0.0
+        self._pause = BACKOFF[0]
+        """The first pause of the next recovery, if it starts within ``STEADY`` seconds of the last one's end."""
+        self._recovered_at = -STEADY
 
     def failed(self, error: Exception) -> None:
-        """A write failed: note it and start the recovery task (once)."""
+        """A write failed (any write: the worker reports each failed flush): note it and start the recovery task (once)."""
         if self.error is None:
             self.since = now_iso()
+            self.failures += 1
             logger.error("the store %s cannot write (%s): runs pause at their last durable record until it can",
                          self.store.url, error)
-        self.failures += 1
         self.error = error if isinstance(error, StoreError) else StoreError(str(error))
         if not self._recovering and not self.tasks.closed:
             self._recovering = True
@@ -73,22 +85,25 @@ class StoreHealth:
         return None
 
     async def _recover(self) -> None:
-        delay, longest = BACKOFF
+        first, longest = BACKOFF
+        flapping = time.monotonic() - self._recovered_at < STEADY
+        delay = self._pause if flapping else first
         try:
             while True:
                 await asyncio.sleep(delay)
+                delay = min(delay * 2, longest)
                 error = await self._probe()
                 if error is None:
                     self.error = None
                     try:
                         if await self.recover():
                             logger.info("the store %s writes again: stranded runs continue", self.store.url)
+                            self._recovered_at, self._pause = time.monotonic(), delay
                             return
                     except StoreError as exc:
                         error = exc
                 if error is not None:
                     self.error = error
-                delay = min(delay * 2, longest)
         finally:
             self._recovering = False
 

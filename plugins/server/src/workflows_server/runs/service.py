@@ -70,7 +70,7 @@ class RunService:
         self.live.may_release = self.placement.may_release
         self.health = StoreHealth(self.store, self.worker, self.live.tasks, self._recover_stranded)
         """Whether the store writes now; recovers the runs a failed write stranded (``runs.health``)."""
-        self.live.on_store_failed = self.health.failed
+        self.live.on_store_failed = self.worker.on_failure = self.health.failed
         self.shutdown_seconds = shutdown_seconds
 
     @property

@@ -28,7 +28,7 @@ from typing import Any, Callable, ParamSpec, TypeVar
 from workflows_server.store.base import RunStore
 from workflows_server.store.lanes import Lane
 from workflows_server.store.queries import IndexEntry
-from workflows_server.store.records import Append, StoreError
+from workflows_server.store.records import Append, FencedOut, HandlerExists, StoreError
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -38,6 +38,15 @@ logger = logging.getLogger("workflows_server.store")
 
 Settle = Callable[[Any], None]
 """Called with a queued write's outcome once its flush is done: its value, or the exception it raised."""
+
+
+def failed_store(outcome: Any) -> bool:
+    """Whether a write's outcome says the store could not write (not a refusal of this one write)."""
+    return isinstance(outcome, StoreError) and not isinstance(outcome, (HandlerExists, FencedOut))
+
+
+def _ignore(error: StoreError) -> None:
+    return None
 
 
 class _Queued:
@@ -84,6 +93,9 @@ class StoreWorker:
         # Chains (writers) one of whose records failed: their later records are refused,
         # so a run's journal never has a hole where a failed record was.
         self._broken: dict[int, Exception] = {}
+        self.on_failure: Callable[[StoreError], None] = _ignore
+        """Called on the loop once per flush that the store could not write (see ``failed_store``), before its
+        writes are settled: whatever write it was, the server's health hears of it (``runs.health``)."""
 
     def __repr__(self) -> str:
         return f"StoreWorker({self.store!r})"
@@ -151,6 +163,9 @@ class StoreWorker:
                     if done is not None:
                         done.cancel()
                     raise
+                failure = next((outcome for outcome in outcomes if failed_store(outcome)), None)
+                if failure is not None:
+                    self.on_failure(failure)
                 for item, outcome in zip(batch, outcomes):
                     try:
                         item.settle(outcome)
@@ -239,4 +254,4 @@ def settle_future(future: asyncio.Future[Any], outcome: Any) -> None:
         future.set_result(outcome)
 
 
-__all__ = ["FlushStats", "Settle", "StoreWorker", "settle_future"]
+__all__ = ["FlushStats", "Settle", "StoreWorker", "failed_store", "settle_future"]
