@@ -21,9 +21,8 @@ from workflows.events import (
     WorkflowTimedOutEvent,
     IdleReleasedEvent,
 )
-
-from workflows.runtime.steps import StepConfig
 from workflows.decorators import WorkflowGraphCheck
+from workflows.runtime.steps import StepConfig
 
 if TYPE_CHECKING:
     from workflows.runtime.steps import StepSpec
@@ -266,8 +265,9 @@ def validate_graph(
                 )
             )
     if "terminal_event" not in skip:
+        produced = {t for config in steps.values() for t in _returns(config)}
         dangling = sorted(
-            {t for config in steps.values() for t in _returns(config) if not issubclass(t, _OUTPUT_EVENTS) and not graph.outgoing.get(t)},
+            (t for t in produced if not issubclass(t, _OUTPUT_EVENTS) and not graph.outgoing.get(t)),
             key=lambda t: t.__name__,
         )
         if dangling:
@@ -285,7 +285,9 @@ def validate_graph(
         dead = sorted(
             name
             for name, config in steps.items()
-            if name in graph.outgoing and name not in graph.reverse_reachable and "dead_end" not in config.skip_graph_checks
+            if name in graph.outgoing  # a step that returns nothing ends nowhere, by design
+            and name not in graph.reverse_reachable
+            and "dead_end" not in config.skip_graph_checks
         )
         if dead:
             errors.append(
