@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     from workflows.workflow import Workflow
 
 GraphCheck = Literal["reachability", "dead_end"]
+"""The graph checks a step can opt out of with ``@step(skip_graph_checks=[...])``."""
 _GRAPH_CHECKS = ("reachability", "dead_end")
+WorkflowGraphCheck = Literal["reachability", "terminal_event", "dead_end"]
+"""The graph checks a workflow can opt out of with ``Workflow(skip_graph_checks={...})``."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 

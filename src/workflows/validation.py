@@ -6,7 +6,8 @@ are checked in a fixed order and the first failing group raises.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Mapping, Union, get_args
 
 from workflows.errors import WorkflowConfigurationError, WorkflowValidationError
 from workflows.events import (
@@ -20,12 +21,13 @@ from workflows.events import (
     WorkflowTimedOutEvent,
     IdleReleasedEvent,
 )
+from workflows.decorators import WorkflowGraphCheck
+from workflows.runtime.steps import StepConfig
 
 if TYPE_CHECKING:
     from workflows.runtime.steps import StepSpec
-    from workflows.workflow import Workflow
 
-GRAPH_CHECKS = ("dead_end", "reachability", "terminal_event")
+GRAPH_CHECKS = tuple(sorted(get_args(WorkflowGraphCheck)))
 
 # Stop events the runtime publishes itself: a step never declares them.
 RUNTIME_STOP_EVENTS = (WorkflowTimedOutEvent, WorkflowCancelledEvent, WorkflowFailedEvent, IdleReleasedEvent)
@@ -109,18 +111,7 @@ def check_collect_bindings(steps: dict[str, StepSpec], bindings: Mapping[str, tu
         )
 
 
-def _consumes(spec: StepSpec, event_type: type) -> bool:
-    if spec.config.accept_event_subclasses:
-        return any(issubclass(event_type, t) for t in spec.config.accepted_events)
-    return event_type in spec.config.accepted_events
-
-
-def _returned(spec: StepSpec) -> list[type]:
-    return [t for t in spec.config.return_types if t is not type(None) and isinstance(t, type)]
-
-
-def check_connectivity(workflow: Workflow, steps: dict[str, StepSpec]) -> None:
-    start_event = workflow.start_event_class
+def check_connectivity(steps: dict[str, StepSpec], start_event: type) -> None:
     takes_stop = sorted(n for n, s in steps.items() if any(issubclass(t, StopEvent) for t in s.config.accepted_events))
     if takes_stop:
         quoted = ", ".join(f"'{n}'" for n in takes_stop)
@@ -130,7 +121,7 @@ def check_connectivity(workflow: Workflow, steps: dict[str, StepSpec]) -> None:
         )
     produced = {start_event}
     for spec in steps.values():
-        produced.update(_returned(spec))
+        produced.update(_returns(spec.config))
     consumed_never_produced: set[type] = set()
     for spec in steps.values():
         for accepted in spec.config.accepted_events:
@@ -148,10 +139,10 @@ def check_connectivity(workflow: Workflow, steps: dict[str, StepSpec]) -> None:
         )
     produced_never_consumed: set[type] = set()
     for spec in steps.values():
-        for returned in _returned(spec):
+        for returned in _returns(spec.config):
             if issubclass(returned, (InputRequiredEvent, HumanResponseEvent, StopEvent)):
                 continue
-            if not any(_consumes(s, returned) for s in steps.values()):
+            if not any(_accepts(s.config, returned) for s in steps.values()):
                 produced_never_consumed.add(returned)
     if produced_never_consumed:
         raise WorkflowValidationError(
@@ -159,80 +150,161 @@ def check_connectivity(workflow: Workflow, steps: dict[str, StepSpec]) -> None:
         )
 
 
-def check_graph(workflow: Workflow, steps: dict[str, StepSpec], skip: set[str]) -> None:
-    problems: list[str] = []
-    events_in_graph: set[type] = set()
-    for spec in steps.values():
-        events_in_graph.update(spec.config.accepted_events)
-        events_in_graph.update(_returned(spec))
+GraphNode = Union[str, type]
+"""A node of a ``StepGraph``: a step's name, or an event class."""
 
+_OUTPUT_EVENTS = (StopEvent, InputRequiredEvent)
+
+
+@dataclass
+class StepGraph:
+    """The step/event graph the checks walk, built by ``build_step_graph``.
+
+    ``outgoing`` maps an event class to the steps that accept it, and a step's name to the
+    event classes it returns; nodes with no edge out are absent. ``forward_reachable``
+    holds what a run can get to from its inputs (the start event, the human's answers,
+    ``@catch_error`` handlers); ``reverse_reachable`` what can lead to an output event
+    (a ``StopEvent`` or an ``InputRequiredEvent``).
+    """
+
+    step_names: set[str] = field(default_factory=set)
+    event_types: set[type] = field(default_factory=set)
+    outgoing: dict[GraphNode, set[GraphNode]] = field(default_factory=dict)
+    forward_reachable: set[GraphNode] = field(default_factory=set)
+    reverse_reachable: set[GraphNode] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class GraphValidationError:
+    """One failed graph check: which check, what failed, how to fix it, and the steps involved."""
+
+    check: WorkflowGraphCheck
+    message: str
+    hint: str
+    step_names: tuple[str, ...] = ()
+    event_types: tuple[type, ...] = ()
+
+    def __str__(self) -> str:
+        return f"[{self.check}] {self.message}\n    {self.hint}"
+
+
+def _accepts(config: StepConfig, event_type: type) -> bool:
+    if config.accept_event_subclasses:
+        return any(issubclass(event_type, t) for t in config.accepted_events)
+    return event_type in config.accepted_events
+
+
+def _returns(config: StepConfig) -> list[type]:
+    return [t for t in config.return_types if t is not type(None) and isinstance(t, type)]
+
+
+def _closure(seeds: Iterable[GraphNode], edges: Mapping[GraphNode, set[GraphNode]]) -> set[GraphNode]:
+    seen = set(seeds)
+    todo = list(seen)
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def build_step_graph(steps: Mapping[str, StepConfig], start_event_class: type) -> StepGraph:
+    """The graph of ``steps`` (step name -> its ``StepConfig``) for a run started by ``start_event_class``."""
+    graph = StepGraph(step_names=set(steps))
+    for config in steps.values():
+        graph.event_types.update(config.accepted_events)
+        graph.event_types.update(_returns(config))
+    incoming: dict[GraphNode, set[GraphNode]] = {}
+
+    def link(source: GraphNode, target: GraphNode) -> None:
+        graph.outgoing.setdefault(source, set()).add(target)
+        incoming.setdefault(target, set()).add(source)
+
+    for name, config in steps.items():
+        for event_type in _returns(config):
+            link(name, event_type)
+    for event_type in graph.event_types | {start_event_class}:
+        for name, config in steps.items():
+            if _accepts(config, event_type):
+                link(event_type, name)
+    seeds: set[GraphNode] = {start_event_class}
+    seeds.update(t for t in graph.event_types if issubclass(t, HumanResponseEvent))
+    seeds.update(name for name, config in steps.items() if config.role == "catch_error")
+    graph.forward_reachable = _closure(seeds, graph.outgoing)
+    graph.reverse_reachable = _closure((t for t in graph.event_types if issubclass(t, _OUTPUT_EVENTS)), incoming)
+    return graph
+
+
+def validate_graph(
+    steps: Mapping[str, StepConfig],
+    start_event_class: type,
+    skip_checks: Iterable[str] | None = None,
+) -> list[GraphValidationError]:
+    """Every graph check's failure for ``steps`` (step name -> ``StepConfig``), in a fixed order.
+
+    ``skip_checks`` names checks to leave out for the whole workflow; a step's own
+    ``skip_graph_checks`` leaves it out of the reachability and dead-end checks.
+    """
+    skip = set(skip_checks or ())
+    graph = build_step_graph(steps, start_event_class)
+    errors: list[GraphValidationError] = []
     if "reachability" not in skip:
-        reached_events: set[type] = {workflow.start_event_class}
-        reached_events.update(t for t in events_in_graph if issubclass(t, HumanResponseEvent))
-        reached_steps = {n for n, s in steps.items() if s.config.role == "catch_error"}
-        changed = True
-        while changed:
-            changed = False
-            for name, spec in steps.items():
-                if name not in reached_steps and any(_consumes(spec, t) for t in reached_events):
-                    reached_steps.add(name)
-                    changed = True
-                if name in reached_steps:
-                    new = set(_returned(spec)) - reached_events
-                    if new:
-                        reached_events |= new
-                        changed = True
         unreachable = sorted(
-            n for n, s in steps.items() if n not in reached_steps and "reachability" not in s.config.skip_graph_checks
+            name
+            for name, config in steps.items()
+            if name not in graph.forward_reachable and "reachability" not in config.skip_graph_checks
         )
         if unreachable:
-            problems.append(
-                f"[reachability] Unreachable steps: {', '.join(unreachable)}\n"
-                "    Steps must be reachable from StartEvent or HumanResponseEvent."
+            errors.append(
+                GraphValidationError(
+                    "reachability",
+                    f"Unreachable steps: {', '.join(unreachable)}",
+                    "Steps must be reachable from StartEvent or HumanResponseEvent.",
+                    step_names=tuple(unreachable),
+                )
             )
-
     if "terminal_event" not in skip:
-        terminal = {
-            t
-            for spec in steps.values()
-            for t in _returned(spec)
-            if not issubclass(t, (StopEvent, InputRequiredEvent)) and not any(_consumes(s, t) for s in steps.values())
-        }
-        if terminal:
-            problems.append(
-                f"[terminal_event] Events produced but never consumed: {_names(terminal)}\n"
-                "    Only StopEvent and InputRequiredEvent may be terminal."
+        produced = {t for config in steps.values() for t in _returns(config)}
+        dangling = sorted(
+            (t for t in produced if not issubclass(t, _OUTPUT_EVENTS) and not graph.outgoing.get(t)),
+            key=lambda t: t.__name__,
+        )
+        if dangling:
+            producers = sorted(n for n, c in steps.items() if any(t in dangling for t in _returns(c)))
+            errors.append(
+                GraphValidationError(
+                    "terminal_event",
+                    f"Events produced but never consumed: {_names(dangling)}",
+                    "Only StopEvent and InputRequiredEvent may be terminal.",
+                    step_names=tuple(producers),
+                    event_types=tuple(dangling),
+                )
             )
-
     if "dead_end" not in skip:
-        # Steps from which some StopEvent/InputRequiredEvent can be reached, found backwards.
-        finishing: set[str] = set()
-        changed = True
-        while changed:
-            changed = False
-            for name, spec in steps.items():
-                if name in finishing:
-                    continue
-                for t in _returned(spec):
-                    if issubclass(t, (StopEvent, InputRequiredEvent)) or any(
-                        n in finishing and _consumes(s, t) for n, s in steps.items()
-                    ):
-                        finishing.add(name)
-                        changed = True
-                        break
         dead = sorted(
-            n
-            for n, s in steps.items()
-            if _returned(s) and n not in finishing and "dead_end" not in s.config.skip_graph_checks
+            name
+            for name, config in steps.items()
+            if name in graph.outgoing  # a step that returns nothing ends nowhere, by design
+            and name not in graph.reverse_reachable
+            and "dead_end" not in config.skip_graph_checks
         )
         if dead:
-            problems.append(
-                f"[dead_end] Dead-end steps: {', '.join(dead)}\n"
-                "    Steps must have a path to StopEvent or InputRequiredEvent."
+            errors.append(
+                GraphValidationError(
+                    "dead_end",
+                    f"Dead-end steps: {', '.join(dead)}",
+                    "Steps must have a path to StopEvent or InputRequiredEvent.",
+                    step_names=tuple(dead),
+                )
             )
+    return errors
 
-    if problems:
-        raise WorkflowValidationError("Graph validation failed:\n" + "\n".join(f"  - {p}" for p in problems))
+
+def check_graph(steps: dict[str, StepSpec], start_event_class: type, skip: set[str]) -> None:
+    errors = validate_graph({name: spec.config for name, spec in steps.items()}, start_event_class, skip)
+    if errors:
+        raise WorkflowValidationError("Graph validation failed:\n" + "\n".join(f"  - {e}" for e in errors))
 
 
 def check_skip_names(names: Iterable[str]) -> set[str]:

@@ -120,6 +120,14 @@ class Workflow(metaclass=WorkflowMeta):
 
         return dict(get_steps_from_class(cls))
 
+    def _get_steps(self) -> dict[str, Callable[..., Any]]:
+        """The steps by name: bound methods, and free functions added to the class.
+
+        Each carries its ``_step_config``. The reference's private accessor, which runtimes
+        and test helpers written for it call (docs/compatibility.md).
+        """
+        return {name: spec.func for name, spec in self.step_specs.items()}
+
     def _collect_steps(self) -> dict[str, StepSpec]:
         steps: dict[str, StepSpec] = {}
         for klass in reversed(type(self).__mro__):
@@ -229,16 +237,37 @@ class Workflow(metaclass=WorkflowMeta):
         call it with no running event loop).
         """
         self._current()
-        if not self._steps:
+        uses_hitl = self._check_steps(
+            self._steps, validate_resource_configs=validate_resource_configs, validate_resources=validate_resources
+        )
+        self._validated_version = type(self)._steps_version
+        return uses_hitl
+
+    def _validate(self) -> bool:
+        """``validate()`` under the reference's private name, which scripts and tools call.
+
+        Checks the steps ``_get_steps()`` returns; does nothing (and returns False) for a
+        workflow built with ``disable_validation=True``.
+        """
+        if self._disable_validation:
+            return False
+        steps = {name: StepSpec(name, func, func._step_config) for name, func in self._get_steps().items()}  # type: ignore[attr-defined]
+        return self._check_steps(steps, validate_resource_configs=True, validate_resources=False)
+
+    def _check_steps(
+        self, steps: dict[str, StepSpec], *, validate_resource_configs: bool, validate_resources: bool
+    ) -> bool:
+        if not steps:
             raise WorkflowConfigurationError(
                 f"Workflow '{type(self).__name__}' has no configured steps. Did you forget to decorate methods with @step?"
             )
-        validation.check_collect_bindings(self._steps, self._routes.bindings)
-        validation.check_connectivity(self, self._steps)
+        start_event_class, _ = validation.start_and_stop_events(type(self).__name__, steps)
+        validation.check_collect_bindings(steps, self._routes.bindings)
+        validation.check_connectivity(steps, start_event_class)
         if self._error_handler_problems:
             raise WorkflowValidationError("\n".join(self._error_handler_problems))
-        validation.check_graph(self, self._steps, self._skip_graph_checks)
-        definitions = {n: s.config.resources for n, s in self._steps.items() if s.config.resources}
+        validation.check_graph(steps, start_event_class, self._skip_graph_checks)
+        definitions = {n: s.config.resources for n, s in steps.items() if s.config.resources}
         if validate_resource_configs and definitions:
             errors = check_resource_configs(definitions)
             if errors:
@@ -247,13 +276,9 @@ class Workflow(metaclass=WorkflowMeta):
             errors = asyncio.run(build_resources(self._resource_manager, definitions))
             if errors:
                 raise WorkflowValidationError("Resource validation failed: " + "; ".join(errors))
-        self._validated_version = type(self)._steps_version
         return any(
-            issubclass(t, InputRequiredEvent)
-            for s in self._steps.values()
-            for t in s.config.return_types
-            if isinstance(t, type)
-        ) or any(issubclass(t, HumanResponseEvent) for s in self._steps.values() for t in s.config.accepted_events)
+            issubclass(t, InputRequiredEvent) for s in steps.values() for t in s.config.return_types if isinstance(t, type)
+        ) or any(issubclass(t, HumanResponseEvent) for s in steps.values() for t in s.config.accepted_events)
 
     async def _resolve_resources(self, definitions: list[ResourceDefinition]) -> dict[str, Any]:
         return await resolve_resources(self._resource_manager, definitions)
@@ -344,6 +369,11 @@ class Workflow(metaclass=WorkflowMeta):
                 runtime=runtime,
             )
         return config
+
+    def _get_start_event_instance(self, start_event: StartEvent | None, **kwargs: Any) -> StartEvent:
+        """The start event ``run(start_event=..., **kwargs)`` would send, under the reference's private
+        name, which servers call to build one from keyword arguments (docs/compatibility.md)."""
+        return self._make_start_event(start_event, kwargs)
 
     def _make_start_event(self, start_event: StartEvent | None, kwargs: dict[str, Any]) -> StartEvent:
         if start_event is not None:
