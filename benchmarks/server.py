@@ -140,28 +140,41 @@ def http_benchmark(engine: str, runs: int, concurrency: int, folder: Path) -> Ht
         return HttpMeasure(seconds, served.cpu_seconds() - server_cpu, _client_cpu_seconds() - client_cpu)
 
 
-def durable_step_cost(runs: int, folder: Path) -> dict[str, float]:
+def durable_step_cost(runs: int, folder: Path, concurrency: int = 50) -> dict[str, float]:
     """Microseconds per step of a 10-step chain, in memory and on a SQLite DurableRuntime: wall time, and
-    the process's CPU time (all threads: the store's thread too), which a busy machine inflates less."""
+    the process's CPU time (all threads: the store's thread too), which a busy machine inflates less.
+
+    First one run at a time (each hop waits for its own commit), then ``concurrency`` runs at a
+    time (``together_*``: concurrent runs share their commits), each side on a fresh store."""
     code = f"""
 import asyncio, json, sys, time
 sys.path.insert(0, {str(APPS)!r})
 from chain import Chain
 from workflows_server import DurableRuntime
 
-async def measure(workflow, n):
-    await workflow.run()
+async def measure(workflow, n, at_once=1):
+    gate = asyncio.Semaphore(at_once)
+
+    async def one():
+        async with gate:
+            await workflow.run()
+
+    await asyncio.gather(*(one() for _ in range(at_once)))
     started, cpu = time.perf_counter(), time.process_time()
-    for _ in range(n):
-        await workflow.run()
+    await asyncio.gather(*(one() for _ in range(n)))
     return (time.perf_counter() - started) / (n * 10) * 1e6, (time.process_time() - cpu) / (n * 10) * 1e6
 
+def durable(name):
+    return Chain(timeout=None, runtime=DurableRuntime("sqlite:///" + {str(folder)!r} + "/" + name + ".db"))
+
 async def main():
-    memory, memory_cpu = await measure(Chain(timeout=None), {runs})
-    durable, durable_cpu = await measure(
-        Chain(timeout=None, runtime=DurableRuntime({f"sqlite:///{folder / 'steps.db'}"!r})), {runs})
-    print(json.dumps({{"memory_us_per_step": memory, "sqlite_us_per_step": durable,
-                      "memory_cpu_us_per_step": memory_cpu, "sqlite_cpu_us_per_step": durable_cpu}}))
+    found = {{}}
+    for prefix, at_once in (("", 1), ("together_", {concurrency})):
+        memory, memory_cpu = await measure(Chain(timeout=None), {runs}, at_once)
+        sqlite, sqlite_cpu = await measure(durable(prefix + "steps"), {runs}, at_once)
+        found.update({{prefix + "memory_us_per_step": memory, prefix + "sqlite_us_per_step": sqlite,
+                      prefix + "memory_cpu_us_per_step": memory_cpu, prefix + "sqlite_cpu_us_per_step": sqlite_cpu}})
+    print(json.dumps(found))
 
 asyncio.run(main())
 """

@@ -9,10 +9,12 @@
    each delay is reported next to it.
 2. ``http``: 400 runs over HTTP, 20 at a time, on a SQLite store, against
    llama-agents-server 0.8.0 (benchmarks/server.py's comparison). Reported: seconds
-   each, and the ratio ours/reference (target 0.05 or less).
+   each, and the ratio ours/reference (target 0.05 or less); the CPU of each server and
+   of the client (the client's alone, over the reference's time, is a floor under the ratio).
 3. ``step``: a 10-step chain in-process, in memory and on ``DurableRuntime`` with a
-   SQLite file (WAL). Reported: microseconds per step each, and the store work per
-   durable step, their difference (target 150 us or less).
+   SQLite file (WAL), one run at a time and 50 at a time. Reported: microseconds per
+   step each, and the store work per durable step, their difference (target 150 us or
+   less, one run at a time); and the floor of a hop (``durable_hop_floor``).
 4. ``health``: ``GET /health`` latency from a probe process of its own, with the server
    idle, then while 200 runs (50 at a time) go through it. Reported: p99 of each, and
    their ratio (target 5 or less: the event loop stays free while runs are stored).
@@ -163,8 +165,12 @@ def step(sizes: Sizes) -> dict[str, float]:
     with _fresh_folder() as tmp:
         cost = durable_step_cost(sizes.step_runs, Path(tmp))
         floor = durable_hop_floor(sizes.step_runs * 10, Path(tmp))
-    return {**cost, "floor_us_per_hop": floor["us_per_hop"], "floor_cpu_us_per_hop": floor["cpu_us_per_hop"], "store_us_per_step": cost["sqlite_us_per_step"] - cost["memory_us_per_step"],
-            "store_cpu_us_per_step": cost["sqlite_cpu_us_per_step"] - cost["memory_cpu_us_per_step"]}
+    found = {**cost, "floor_us_per_hop": floor["us_per_hop"], "floor_cpu_us_per_hop": floor["cpu_us_per_hop"]}
+    for prefix in ("", "together_"):  # store work: durable minus in memory, one run at a time and 50
+        found[f"{prefix}store_us_per_step"] = cost[f"{prefix}sqlite_us_per_step"] - cost[f"{prefix}memory_us_per_step"]
+        found[f"{prefix}store_cpu_us_per_step"] = (cost[f"{prefix}sqlite_cpu_us_per_step"]
+                                                   - cost[f"{prefix}memory_cpu_us_per_step"])
+    return found
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,7 @@ def _http_both(sizes: Sizes, engines: list[str], flip: bool) -> dict[str, float]
 SUMMARIES = {
     "distant": "{distant_near_runs_per_second:.0f} runs/s at 0 ms, {distant_far_runs_per_second:.0f} runs/s at 1 ms",
     "step": "store work {step_store_us_per_step:.0f} us per step ({step_store_cpu_us_per_step:.0f} us of CPU), "
-            "floor of a hop {step_floor_us_per_hop:.0f} us",
+            "{step_together_store_us_per_step:.0f} us with 50 runs at a time, floor of a hop {step_floor_us_per_hop:.0f} us",
     "health": "p99 idle {health_idle_p99_ms:.2f} ms, under load {health_loaded_p99_ms:.2f} ms",
 }
 
@@ -254,7 +260,8 @@ def evaluate(m: dict[str, float]) -> list[Target]:
         store = m["step_store_us_per_step"]
         measured = f"{store:.0f} us"
         if "step_floor_us_per_hop" in m:
-            measured += f" (the floor of one hop: {m['step_floor_us_per_hop']:.0f} us)"
+            measured += (f" one run at a time ({m['step_together_store_us_per_step']:.0f} us with 50 at a time; "
+                         f"the floor of one hop: {m['step_floor_us_per_hop']:.0f} us)")
         targets.append(Target("durable step on SQLite (WAL): store work <= 150 us per step", measured, store <= 150))
     if "health_idle_p99_ms" in m:
         ratio = m["health_loaded_p99_ms"] / m["health_idle_p99_ms"]
@@ -280,6 +287,9 @@ ROWS = (
     ("step_memory_cpu_us_per_step", "step: in memory, CPU per step", "us"),
     ("step_sqlite_cpu_us_per_step", "step: durable on SQLite (WAL), CPU per step (all threads)", "us"),
     ("step_store_cpu_us_per_step", "step: store work per durable step in CPU (the difference)", "us"),
+    ("step_together_store_us_per_step", "step: store work per durable step, 50 runs at a time (commits shared)",
+     "us"),
+    ("step_together_store_cpu_us_per_step", "step: store work per durable step in CPU, 50 runs at a time", "us"),
     ("step_floor_us_per_hop", "step: floor of a hop (hand-off to the store thread and back, one commit of a "
      "journal row and a stream row)", "us"),
     ("step_floor_cpu_us_per_hop", "step: floor of a hop, CPU", "us"),
