@@ -217,9 +217,11 @@ def test_a_read_only_store_file_answers_503_and_recovers_once_writable_without_a
     store = tmp_path / "store"
     store.mkdir()
     first = ServerProcess(app=APPS / "faults_app.py", store=f"sqlite:///{store / 'runs.db'}", log=log_file).start()
-    done = _post(f"{first.url}/workflows/chain/run", {"start_event": {"tag": "before"}})
-    assert done.status_code == 200, done.text
-    first.stop()
+    try:
+        done = _post(f"{first.url}/workflows/chain/run", {"start_event": {"tag": "before"}})
+        assert done.status_code == 200, done.text
+    finally:
+        first.stop()
     files = [path for path in store.iterdir() if path.name.startswith("runs.db") and path.suffix != ".owner"]
     for path in files:
         path.chmod(0o444)
@@ -247,7 +249,7 @@ def test_a_read_only_store_file_answers_503_and_recovers_once_writable_without_a
 
 def test_sigterm_exits_in_time_while_the_disk_is_full_and_the_next_server_finishes(make_server, log_file, small_disk) -> None:
     store = f"sqlite:///{small_disk / 'runs.db'}"
-    server = ServerProcess(app=APPS / "faults_app.py", store=store, log=log_file).start()
+    server = make_server("faults_app.py", store=store).start()  # stopped by the fixture if the test fails
     ids = [_chain(server, f"s{i}").json()["handler_id"] for i in range(5)]
     filler = _fill(small_disk)
     # Until the full disk refuses a run: SQLite writes on into the room its WAL already has.
@@ -265,12 +267,9 @@ def test_sigterm_exits_in_time_while_the_disk_is_full_and_the_next_server_finish
     assert time.monotonic() - started <= 10, "SIGTERM took longer than the shutdown grace"
 
     filler.unlink()
-    again = ServerProcess(app=APPS / "faults_app.py", store=store, log=log_file).start()
-    try:
-        wait_for(lambda: all(_status(again, h) == "completed" for h in ids), "every accepted run to complete", timeout=30)
-        _check_steps_once(log_file, again, ids)
-    finally:
-        again.stop()
+    again = make_server("faults_app.py", store=store).start()
+    wait_for(lambda: all(_status(again, h) == "completed" for h in ids), "every accepted run to complete", timeout=30)
+    _check_steps_once(log_file, again, ids)
 
 
 # ---------------------------------------------------------------------- PostgreSQL lost
