@@ -40,7 +40,7 @@ Settle = Callable[[Any], None]
 """Called with a queued write's outcome once its flush is done: its value, or the exception it raised."""
 
 
-def failed_store(outcome: Any) -> bool:
+def _failed_store(outcome: Any) -> bool:
     """Whether a write's outcome says the store could not write (not a refusal of this one write)."""
     return isinstance(outcome, StoreError) and not isinstance(outcome, (HandlerExists, FencedOut))
 
@@ -94,7 +94,7 @@ class StoreWorker:
         # so a run's journal never has a hole where a failed record was.
         self._broken: dict[int, Exception] = {}
         self.on_failure: Callable[[StoreError], None] = _ignore
-        """Called on the loop once per flush that the store could not write (see ``failed_store``), before its
+        """Called on the loop once per flush that the store could not write (see ``_failed_store``), before its
         writes are settled: whatever write it was, the server's health hears of it (``runs.health``)."""
 
     def __repr__(self) -> str:
@@ -163,7 +163,7 @@ class StoreWorker:
                     if done is not None:
                         done.cancel()
                     raise
-                failure = next((outcome for outcome in outcomes if failed_store(outcome)), None)
+                failure = next((outcome for outcome in outcomes if _failed_store(outcome)), None)
                 if failure is not None:
                     self.on_failure(failure)
                 for item, outcome in zip(batch, outcomes):
@@ -254,4 +254,4 @@ def settle_future(future: asyncio.Future[Any], outcome: Any) -> None:
         future.set_result(outcome)
 
 
-__all__ = ["FlushStats", "Settle", "StoreWorker", "failed_store", "settle_future"]
+__all__ = ["FlushStats", "Settle", "StoreWorker", "settle_future"]
