@@ -131,7 +131,7 @@ def test_llama_index_observability_otel_gets_one_trace_per_run():
         assert chain["parent"] in steps, f"{span['name']} is not under a step span"
 
 
-def test_llama_index_events_a_step_dispatches_land_on_its_step_span_under_observability_otel():
+def test_llama_index_events_of_a_step_land_on_its_span_under_observability_otel():
     # As with LlamaIndex Workflows, where they land on the handler's copy of the step span:
     # that copy is not made here (one trace per run), so the engine's step span takes them,
     # also after an LLM call whose nested spans leave another OpenTelemetry span current.
