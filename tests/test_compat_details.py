@@ -90,6 +90,33 @@ async def test_verbose_prints_an_add_line_for_every_event_that_enters_the_run(ca
     assert "[result] StopEvent(result='ok')" in lines and not any("add: StopEvent" in line for line in lines)
 
 
+class Relay(Workflow):
+    @step
+    async def first(self, ev: StartEvent) -> Hop:
+        return Hop(n=1)
+
+    @step
+    async def second(self, ev: Hop) -> StopEvent:
+        return StopEvent(result="done")
+
+
+async def test_verbose_prints_a_returned_event_after_its_step_completes_and_the_result_before(
+    capsys: pytest.CaptureFixture[str],
+):
+    # The reference's order: a step's "complete with" line, then the event it returned
+    # entering the run; the ending StopEvent's [result] line before its step's "complete".
+    assert await Relay(verbose=True, timeout=5).run() == "done"
+    assert capsys.readouterr().out.splitlines() == [
+        "[tick] add: StartEvent()",
+        "[first:0] started from StartEvent",
+        "[first:0] complete with Hop",
+        "[tick] add: Hop(n=1)",
+        "[second:0] started from Hop",
+        "[result] StopEvent(result='done')",
+        "[second:0] complete with StopEvent",
+    ]
+
+
 def test_optional_return_is_recorded_without_none():
     class W(Workflow):
         @step

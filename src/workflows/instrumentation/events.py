@@ -68,10 +68,18 @@ class SpanExited(InstrumentationEvent):
 
 @dataclass(eq=False, kw_only=True, slots=True)
 class UserEvent(InstrumentationEvent):
-    """A record the user published with ``dispatcher.event(name, **attributes)``."""
+    """A record the user published with ``dispatcher.event(name, **attributes)``.
+
+    ``step``/``invocation_id``, when set, name the step invocation whose span the event
+    belongs on (the OpenTelemetry handler then uses that span rather than the current one):
+    the bridge to ``llama_index_instrumentation`` sets them for the llama-index events a
+    step dispatches, since a handler of that package may leave another span current.
+    """
 
     name: str = ""
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    step: str | None = None
+    invocation_id: int | None = None
 
 
 __all__ = [

@@ -32,7 +32,10 @@ One trace per run: handlers that export llama-index spans to OpenTelemetry thems
 OpenTelemetry handler traces the run: the engine's spans are the run's trace, and the
 spans those handlers make for llama-index calls inside a step become children of the
 step's span, which is the current OpenTelemetry span while the step runs
-(docs/tracing.md, "LlamaIndex instrumentation").
+(docs/tracing.md, "LlamaIndex instrumentation"). Those handlers would have put the
+llama-index events that step code dispatches (``get_dispatcher().event(MyEvent(...))``) on
+their copy of the step span; since they do not get it, such events (dispatched while no
+llama-index span of theirs is open) become events of the engine's step span instead.
 The event classes are built on first access (``from workflows.instrumentation.llamaindex
 import SpanCancelledEvent``), as they subclass that package's ``BaseEvent``.
 
@@ -48,8 +51,8 @@ import importlib.util
 import inspect
 import sys
 import uuid
-from contextvars import Token
-from typing import TYPE_CHECKING, Any
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry.trace import NoOpTracer, ProxyTracer
 
@@ -62,6 +65,7 @@ from workflows.instrumentation.events import (
     RunStarted,
     StepFinished,
     StepStarted,
+    UserEvent,
 )
 from workflows.summary import summarize_event
 
@@ -81,6 +85,20 @@ INPUT_SUMMARY_TAG = "llamaindex.step.input_summary"
 # Modules whose span and event handlers export llama-index spans to OpenTelemetry: not sent
 # the bridged run and step spans while this engine's OpenTelemetry handler traces the run.
 OTEL_EXPORTING_HANDLERS = ("openinference.instrumentation.llama_index", "llama_index.observability.otel")
+
+# While a step of a run whose spans those handlers were not sent runs: the step's bridged
+# span id (None when no other handler made the bridge open one). llama-index events dispatched
+# there are added to the engine's current OpenTelemetry span (the step span) instead.
+class _EngineSpanTarget(NamedTuple):
+    run: RunInfo
+    step: str
+    invocation_id: int
+    bridged: tuple[str | None, ...]  # the bridged step and run span ids (None: not opened)
+
+
+_events_to_engine_span: ContextVar[_EngineSpanTarget | None] = ContextVar(
+    "workflows_llamaindex_events_to_engine_span", default=None
+)
 
 # The run span's bound arguments: what the run was started with.
 _RUN_SIGNATURE = inspect.Signature(
@@ -128,6 +146,59 @@ def _event_classes() -> dict[str, type[BaseEvent]]:
     return {cls.__name__: cls for cls in classes}
 
 
+def _engine_span_event_handler() -> Any:
+    """A ``llama_index_instrumentation`` event handler that hands the events step code
+    dispatches, in a run whose step spans the exporting handlers were not sent, to the
+    engine as a user event: the engine's OpenTelemetry handler adds it to the step span."""
+    from llama_index_instrumentation.event_handlers import BaseEventHandler
+    from llama_index_instrumentation.span import active_span_id
+
+    class EngineSpanEvents(BaseEventHandler):
+        @classmethod
+        def class_name(cls) -> str:
+            return "EngineSpanEvents"
+
+        def handle(self, event: BaseEvent, **kwargs: Any) -> Any:
+            target = _events_to_engine_span.get()
+            if target is None:
+                return None
+            span_id = event.span_id or active_span_id.get()
+            if span_id is not None and span_id not in target.bridged:
+                return None  # inside a llama-index span the exporting handlers have: theirs
+            get_dispatcher().publish(
+                UserEvent(
+                    run=target.run,
+                    name=event.class_name(),
+                    attributes=_event_attributes(event),
+                    step=target.step,
+                    invocation_id=target.invocation_id,
+                )
+            )
+            return None
+
+    return EngineSpanEvents()
+
+
+def _event_attributes(event: BaseEvent) -> dict[str, Any]:
+    """The event's fields, nested mappings flattened to dotted keys (``tags.llamaindex.run_id``),
+    as llama-index-observability-otel records them."""
+    try:
+        data = event.model_dump(mode="json")
+    except Exception:  # a field that cannot be dumped: keep its text
+        return {"event_data": safe_text(event)}
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        else:
+            flat[prefix] = value
+
+    walk("", data)
+    return flat
+
+
 def __getattr__(name: str) -> Any:
     if name in ("SpanCancelledEvent", "WorkflowStepOutputEvent", "WorkflowRunOutputEvent"):
         return _event_classes()[name]
@@ -159,23 +230,27 @@ class _Llama:
         self.span_cancelled_event = events["SpanCancelledEvent"]
         self.step_output_event = events["WorkflowStepOutputEvent"]
         self.run_output_event = events["WorkflowRunOutputEvent"]
+        self.engine_span_events = _engine_span_event_handler()
+        get_llama_dispatcher().add_event_handler(self.engine_span_events)
 
     def targets(self, dispatcher: LlamaDispatcher, skip_otel_exporters: bool) -> _Targets:
         """The non-null handlers that see what ``dispatcher`` sends (minus, with
-        ``skip_otel_exporters``, those of ``OTEL_EXPORTING_HANDLERS``)."""
+        ``skip_otel_exporters``, those of ``OTEL_EXPORTING_HANDLERS``, counted in ``skipped``)."""
         span_handlers: list[Any] = []
         event_handlers: list[Any] = []
+        skipped = 0
         node: LlamaDispatcher | None = dispatcher
         while node is not None:
             for found, handlers in ((span_handlers, node.span_handlers), (event_handlers, node.event_handlers)):
-                found.extend(
-                    handler
-                    for handler in handlers
-                    if not isinstance(handler, self.null_handlers)
-                    and not (skip_otel_exporters and type(handler).__module__.startswith(OTEL_EXPORTING_HANDLERS))
-                )
+                for handler in handlers:
+                    if isinstance(handler, self.null_handlers) or handler is self.engine_span_events:
+                        continue
+                    if skip_otel_exporters and type(handler).__module__.startswith(OTEL_EXPORTING_HANDLERS):
+                        skipped += 1
+                        continue
+                    found.append(handler)
             node = node.parent if node.propagate else None
-        return _Targets(span_handlers, event_handlers)
+        return _Targets(span_handlers, event_handlers, skipped)
 
 
 class _Targets:
@@ -185,11 +260,12 @@ class _Targets:
     raises is skipped), but only them: see ``OTEL_EXPORTING_HANDLERS``.
     """
 
-    __slots__ = ("span_handlers", "event_handlers")
+    __slots__ = ("span_handlers", "event_handlers", "skipped")
 
-    def __init__(self, span_handlers: list[Any], event_handlers: list[Any]) -> None:
+    def __init__(self, span_handlers: list[Any], event_handlers: list[Any], skipped: int = 0) -> None:
         self.span_handlers = span_handlers
         self.event_handlers = event_handlers
+        self.skipped = skipped  # exporting handlers left out
 
     def __bool__(self) -> bool:
         return bool(self.span_handlers or self.event_handlers)
@@ -229,7 +305,7 @@ class _OpenSpan:
     """A span the bridge entered (``span_id`` ``None``: only tags were set), and the
     context variables it set for it."""
 
-    __slots__ = ("bound_args", "span_id", "tags_token", "span_token")
+    __slots__ = ("bound_args", "span_id", "tags_token", "span_token", "events_token")
 
     def __init__(
         self,
@@ -237,22 +313,26 @@ class _OpenSpan:
         bound_args: inspect.BoundArguments,
         tags_token: Token[Any],
         span_token: Token[Any] | None,
+        events_token: Token[Any] | None = None,
     ) -> None:
         self.span_id = span_id
         self.bound_args = bound_args
         self.tags_token = tags_token
         self.span_token = span_token
+        self.events_token = events_token
 
     def reset(self, llama: _Llama) -> None:
         llama.active_instrument_tags.reset(self.tags_token)
         if self.span_token is not None:
             llama.active_span_id.reset(self.span_token)
+        if self.events_token is not None:
+            _events_to_engine_span.reset(self.events_token)
 
 
 class _RunSpans:
     """The bridge's state for one run (kept in ``run.scratch[bridge]``)."""
 
-    __slots__ = ("run", "steps", "tags", "run_targets", "step_targets")
+    __slots__ = ("run", "steps", "tags", "run_targets", "step_targets", "events_to_engine")
 
     def __init__(self, run: _OpenSpan, tags: dict[str, Any], run_targets: _Targets, step_targets: _Targets) -> None:
         self.run = run
@@ -260,6 +340,8 @@ class _RunSpans:
         self.run_targets = run_targets
         self.step_targets = step_targets
         self.steps: dict[tuple[str, int], _OpenSpan] = {}
+        # Exporting handlers were left out: their step spans would have taken the step's events.
+        self.events_to_engine = bool(run_targets.skipped or step_targets.skipped)
 
 
 class LlamaIndexBridge:
@@ -353,7 +435,10 @@ class LlamaIndexBridge:
             tags[INPUT_SUMMARY_TAG] = summarize_event(event.event)
         tags_token = llama.active_instrument_tags.set(tags)
         if state.run.span_id is None:
-            state.steps[(event.step, event.invocation_id)] = _OpenSpan(None, _NO_ARGUMENTS, tags_token, None)
+            events_token = self._send_events_to_engine(state, event, None)
+            state.steps[(event.step, event.invocation_id)] = _OpenSpan(
+                None, _NO_ARGUMENTS, tags_token, None, events_token
+            )
             return
         name = spec.func.__qualname__ if spec is not None else event.step
         span_id = f"{name}-{uuid.uuid4()}"
@@ -364,9 +449,20 @@ class LlamaIndexBridge:
                 arguments[spec.config.context_parameter] = step_ctx
         bound_args = _bind(spec.func if spec is not None else None, arguments)
         span_token = llama.active_span_id.set(span_id)
-        state.steps[(event.step, event.invocation_id)] = _OpenSpan(span_id, bound_args, tags_token, span_token)
+        events_token = self._send_events_to_engine(state, event, span_id)
+        state.steps[(event.step, event.invocation_id)] = _OpenSpan(
+            span_id, bound_args, tags_token, span_token, events_token
+        )
         state.step_targets.span_enter(
             id_=span_id, bound_args=bound_args, instance=None, parent_id=state.run.span_id, tags=tags
+        )
+
+    @staticmethod
+    def _send_events_to_engine(state: _RunSpans, event: StepStarted, span_id: str | None) -> Token[Any] | None:
+        if not state.events_to_engine or event.run is None:
+            return None
+        return _events_to_engine_span.set(
+            _EngineSpanTarget(event.run, event.step, event.invocation_id, (span_id, state.run.span_id))
         )
 
     def _step_finished(self, event: StepFinished) -> None:

@@ -669,7 +669,10 @@ class OpenTelemetryHandler:
             _detach(opened)
 
     def _user_event(self, event: UserEvent, traced: _RunTrace | None) -> None:
-        span = trace.get_current_span()
+        if event.step is not None and traced is not None:
+            span = traced.parent_span_of(event.step, event.invocation_id)
+        else:
+            span = trace.get_current_span()
         if span.is_recording():
             span.add_event(event.name, self._event_attributes(event.attributes))
 

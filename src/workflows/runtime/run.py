@@ -64,7 +64,7 @@ from workflows.runtime.routing import WorkItem, route
 from workflows.runtime.scope import current_step_context
 from workflows.runtime.steps import StepSpec
 from workflows.runtime.stream import RunStream
-from workflows.runtime.verbose import say_record
+from workflows.runtime.verbose import VerbosePrinter
 from workflows.runtime.fanout import Stream, nearest
 from workflows.runtime.waits import JOIN_BUFFER, CollectBuffer, JoinBuffer, Waiter
 
@@ -252,7 +252,7 @@ class WorkflowRun:
         journal = self.journal
         journal.follow(
             open_journal(self.info, self.ctx) if open_journal is not None else None,
-            say_record if self.config.verbose else None,
+            VerbosePrinter() if self.config.verbose else None,
         )
         # The writer sees the start before anything acts on it; the handlers then say
         # whether they follow this run.

@@ -129,3 +129,23 @@ def test_llama_index_observability_otel_gets_one_trace_per_run():
         while chain["parent"] is not None and chain["parent"] not in steps:
             chain = by_id[chain["parent"]]
         assert chain["parent"] in steps, f"{span['name']} is not under a step span"
+
+
+def test_llama_index_events_of_a_step_land_on_its_span_under_observability_otel():
+    # As with LlamaIndex Workflows, where they land on the handler's copy of the step span:
+    # that copy is not made here (one trace per run), so the engine's step span takes them,
+    # also after an LLM call whose nested spans leave another OpenTelemetry span current.
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "observability_otel.py"), "events"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])["events"]
+    marks = [(span, attributes) for span, name, attributes in found if "label" in attributes]
+    assert [(span, attributes["label"]) for span, attributes in marks] == [
+        ("Marking.mark", "before"),
+        ("Marking.mark", "after"),
+    ], found
+    for _, attributes in marks:
+        assert attributes["tags.llamaindex.step.input_event"] == "StartEvent"
+        assert attributes["tags.llamaindex.run_id"]
