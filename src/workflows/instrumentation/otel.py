@@ -59,6 +59,7 @@ from workflows.instrumentation.semconv import ERROR_TYPE, EXECUTE_TOOL, KIND
 from workflows.instrumentation.settings import TraceDetail, gen_ai_span_names, trace_detail
 _EMITTED_MEMORY = 4096  # emit span contexts kept per run, for step -> cause links
 _RENDERED_MEMORY = 64  # rendered event payloads kept per run
+_NOTHING_RENDERED: tuple[object, Rendered] = (object(), Rendered("", JSON, False))  # no event is it
 _PROPAGATOR = TraceContextTextMapPropagator()
 _OK = Status(StatusCode.OK)
 _SESSION_KEY = "session.id"  # the context key OpenInference's using_session() sets
@@ -72,6 +73,8 @@ _NO_KINDS: Mapping[str, str] = {}
 # error.type of a span cut short by a timeout that has no exception of its own
 _TIMEOUT = "timeout"
 _OTHER = "_OTHER"  # the conventions' value for an error of no known type
+# The context key under which the API keeps the current span (what set_span_in_context sets).
+(_CURRENT_SPAN_KEY,) = trace.set_span_in_context(trace.INVALID_SPAN, otel_context.Context()).keys()
 
 
 class _Open:
@@ -115,19 +118,21 @@ class _RunTrace:
         self.input_waits: deque[_Open] = deque()
         self.backoffs: dict[tuple[str, int], _Open] = {}
         self.user_spans: dict[int, _Open] = {}
+        # The emit span of each event id, oldest first.
         self.emitted: OrderedDict[str, SpanContext] = OrderedDict()
         # The same event is the emit span's input, its producer's output and its consumer's
         # input: render it once (keyed by identity; the event is kept so the id stays its own).
         self.rendered: dict[int, tuple[object, Rendered]] = {}
-        self.last_rendered: tuple[object, Rendered] | None = None
+        # In a chain of steps, the three uses come one after the other.
+        self.last_rendered: tuple[object, Rendered] = _NOTHING_RENDERED
         self.metered = metered  # whether the metrics handler follows the run too
         # What the spans of one step, or the emits of one event type, share: built once per run.
         self.step_shapes: dict[str, _StepShape] = {}
         self.emit_shapes: dict[tuple[str | None, type, str], _EmitShape] = {}
 
     def render_event(self, payloads: PayloadPolicy, event: object) -> Rendered:
-        last = self.last_rendered  # in a chain of steps, the three uses come one after the other
-        if last is not None and last[0] is event:
+        last = self.last_rendered
+        if last[0] is event:
             return last[1]
         hit = self.rendered.get(id(event))
         if hit is None or hit[0] is not event:
@@ -136,11 +141,6 @@ class _RunTrace:
                 del self.rendered[next(iter(self.rendered))]
         self.last_rendered = hit
         return hit[1]
-
-    def remember_emit(self, event_id: str, span_context: SpanContext) -> None:
-        self.emitted[event_id] = span_context
-        if len(self.emitted) > _EMITTED_MEMORY:
-            self.emitted.popitem(last=False)
 
     def parent_of(self, step: str | None, invocation_id: int | None) -> otel_context.Context:
         """The context of a step invocation's span, or the run's when it is not open."""
@@ -356,7 +356,10 @@ class OpenTelemetryHandler:
         if event.event is not None:
             attributes["workflow.event.type"] = type(event.event).__name__
             rendered = traced.render_event(self.payloads, event.event)
-            _io(_INPUT, rendered, attributes)
+            attributes[_INPUT_VALUE] = rendered.text  # _io(_INPUT, ...), inline on the hot path
+            attributes[_INPUT_MIME_TYPE] = rendered.mime_type
+            if rendered.truncated:
+                attributes[_INPUT_TRUNCATED] = True
         name = shape.name
         operation = shape.operation
         if operation is not None:
@@ -402,7 +405,10 @@ class OpenTelemetryHandler:
             attributes: dict[str, Any] = {"workflow.step.outcome": event.outcome}
             if event.output is not None:
                 output = traced.render_event(self.payloads, event.output)
-                _io(_OUTPUT, output, attributes)
+                attributes[_OUTPUT_VALUE] = output.text  # _io(_OUTPUT, ...), inline on the hot path
+                attributes[_OUTPUT_MIME_TYPE] = output.mime_type
+                if output.truncated:
+                    attributes[_OUTPUT_TRUNCATED] = True
                 if opened.operation == EXECUTE_TOOL and self.payloads.capture_content:
                     attributes[semconv.TOOL_CALL_RESULT] = output.text
             if event.retry_delay is not None:
@@ -460,7 +466,11 @@ class OpenTelemetryHandler:
         attributes["workflow.event.id"] = event.event_id
         attributes["workflow.event.targets"] = event.targets  # a tuple: the SDK keeps it as is
         if event.event is not None:
-            _io(_INPUT, traced.render_event(self.payloads, event.event), attributes)
+            rendered = traced.render_event(self.payloads, event.event)
+            attributes[_INPUT_VALUE] = rendered.text  # _io(_INPUT, ...), inline on the hot path
+            attributes[_INPUT_MIME_TYPE] = rendered.mime_type
+            if rendered.truncated:
+                attributes[_INPUT_TRUNCATED] = True
         if traced.input_waits and event.source == "external":
             self._end_input_wait(traced, event)
         if self._compact:
@@ -475,7 +485,10 @@ class OpenTelemetryHandler:
             span.end()
             emitted = span.get_span_context()
         if event.event_id:
-            traced.remember_emit(event.event_id, emitted)
+            remembered = traced.emitted
+            remembered[event.event_id] = emitted
+            if len(remembered) > _EMITTED_MEMORY:
+                remembered.popitem(last=False)
         if shape.requests_input:
             self._start_input_wait(traced, event, shape.type_name)
 
@@ -591,10 +604,11 @@ class OpenTelemetryHandler:
         With ``session_id``, the context also carries ``session.id``, which OpenInference
         instrumentors (openai, ...) copy onto the LLM spans they open inside the step.
         """
-        values = {**otel_context.get_current(), self._span_key: span}  # one copy for both keys
+        # One copy of the current context for the three keys (set_span_in_context would copy it again).
+        values = {**otel_context.get_current(), _CURRENT_SPAN_KEY: span, self._span_key: span}
         if session_id is not None:
             values[_SESSION_KEY] = session_id
-        context = trace.set_span_in_context(span, otel_context.Context(values))
+        context = otel_context.Context(values)
         return _Open(span, context, otel_context.attach(context))
 
     def _ambient_parent(self) -> otel_context.Context | None:
@@ -766,8 +780,10 @@ class _IoKeys(NamedTuple):
     truncated: str
 
 
-_INPUT = _IoKeys("input.value", "input.mime_type", "workflow.input.truncated")
-_OUTPUT = _IoKeys("output.value", "output.mime_type", "workflow.output.truncated")
+_INPUT_VALUE, _INPUT_MIME_TYPE, _INPUT_TRUNCATED = "input.value", "input.mime_type", "workflow.input.truncated"
+_OUTPUT_VALUE, _OUTPUT_MIME_TYPE, _OUTPUT_TRUNCATED = "output.value", "output.mime_type", "workflow.output.truncated"
+_INPUT = _IoKeys(_INPUT_VALUE, _INPUT_MIME_TYPE, _INPUT_TRUNCATED)
+_OUTPUT = _IoKeys(_OUTPUT_VALUE, _OUTPUT_MIME_TYPE, _OUTPUT_TRUNCATED)
 
 
 def _io(keys: _IoKeys, rendered: Rendered, into: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -310,12 +310,14 @@ def _model_json(model: BaseModel, mask: bool, shape: _JsonShape | None = None) -
     plain = not getattr(model, "__pydantic_extra__", None)
     try:
         # What model_dump_json() does, without its Python wrapper (a third of the cost).
+        if plain and shape.plain_keys:
+            # Scalar fields only: nothing for the fallback to show (a value of another type
+            # raises, and takes the slow path), and nothing to mask.
+            return shape.fields_serializer.to_json(model).decode()
         serializer = shape.fields_serializer if plain else type(model).__pydantic_serializer__
         text: str = serializer.to_json(model, **_FALLBACK).decode()
     except Exception:
         return None
-    if plain and shape.plain_keys:
-        return text
     if '"_data":' in text:
         return None
     if mask:
@@ -390,6 +392,12 @@ class Rendered(NamedTuple):
     truncated: bool
 
 
+def _uncut(text: str, mime_type: str) -> Rendered:
+    """``Rendered(text, mime_type, False)``, made without the NamedTuple's own ``__new__``
+    (a Python function the type call goes through): this is on every traced step."""
+    return tuple.__new__(Rendered, (text, mime_type, False))
+
+
 class PayloadPolicy:
     """How payloads are captured: content on or off, the size cap, masking and redaction.
 
@@ -451,6 +459,8 @@ class PayloadPolicy:
             if shape is not None or isinstance(value, BaseModel):
                 text = _model_json(value, self.mask_secrets, shape)
                 if text is not None:
+                    if len(text) <= self.max_bytes // 4:  # cap()'s first test: most payloads of a traced step
+                        return _uncut(text, JSON)
                     return self.cap(text, JSON)
         data = self.prepare(value)
         if not self.capture_content:
@@ -472,7 +482,7 @@ class PayloadPolicy:
         """Cut ``text`` to ``max_bytes`` UTF-8 bytes, ending with a visible truncation mark
         (which gives ``total_bytes``, when ``text`` is already a cut of something longer)."""
         if total_bytes is None and len(text) <= self.max_bytes // 4:  # at most 4 bytes per character
-            return Rendered(text, mime_type, False)
+            return _uncut(text, mime_type)
         encoded = text.encode("utf-8")
         if total_bytes is None and len(encoded) <= self.max_bytes:
             return Rendered(text, mime_type, False)
