@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,29 @@ def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return recorded.taken
 
 
+@dataclass
+class Watched:
+    """A ``StoreHealth`` over a real store and worker; ``recovered`` gets an item at each recovery."""
+
+    store: FlakyStore
+    health: StoreHealth
+    recovered: asyncio.Queue[None]
+
+
+@pytest.fixture
+async def watched(tmp_path: Path) -> AsyncIterator[Watched]:
+    store = FlakyStore(tmp_path / "runs.db")
+    worker, tasks, recovered = StoreWorker(store), Tasks(), asyncio.Queue[None]()
+
+    async def recover() -> bool:
+        recovered.put_nowait(None)
+        return True
+
+    yield Watched(store, StoreHealth(store, worker, tasks, recover), recovered)
+    await tasks.close()
+    await worker.aclose()
+
+
 async def _fail_and_recover(health: StoreHealth, recovered: asyncio.Queue[None]) -> None:
     health.failed(StoreError("database or disk is full"))
     assert health.error is not None  # /health says 503 until a probe and the recovery succeed
@@ -55,22 +80,11 @@ async def _fail_and_recover(health: StoreHealth, recovered: asyncio.Queue[None])
 
 
 async def test_a_store_failing_again_soon_after_recovering_is_probed_at_growing_pauses(
-    tmp_path: Path, pauses: list[float]
+    watched: Watched, pauses: list[float]
 ) -> None:
-    store = FlakyStore(tmp_path / "runs.db")
-    worker, tasks, recovered = StoreWorker(store), Tasks(), asyncio.Queue[None]()
-
-    async def recover() -> bool:
-        recovered.put_nowait(None)
-        return True
-
-    health = StoreHealth(store, worker, tasks, recover)
-    try:
-        for _ in range(4):  # the store takes each probe, then refuses the next write
-            await _fail_and_recover(health, recovered)
-    finally:
-        await tasks.close()
-        await worker.aclose()
+    health, recovered = watched.health, watched.recovered
+    for _ in range(4):  # the store takes each probe, then refuses the next write
+        await _fail_and_recover(health, recovered)
 
     first, longest = BACKOFF
     assert pauses == [first, first * 2, first * 4, first * 8]
@@ -78,49 +92,27 @@ async def test_a_store_failing_again_soon_after_recovering_is_probed_at_growing_
 
 
 async def test_a_store_that_stayed_well_starts_its_next_recovery_from_the_first_pause(
-    tmp_path: Path, pauses: list[float], monkeypatch: pytest.MonkeyPatch
+    watched: Watched, pauses: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = FlakyStore(tmp_path / "runs.db")
-    worker, tasks, recovered = StoreWorker(store), Tasks(), asyncio.Queue[None]()
-
-    async def recover() -> bool:
-        recovered.put_nowait(None)
-        return True
-
-    health = StoreHealth(store, worker, tasks, recover)
-    try:
-        await _fail_and_recover(health, recovered)
-        monkeypatch.setattr(health_module, "STEADY", 0.0)  # as if the store had written well for long since
-        await _fail_and_recover(health, recovered)
-    finally:
-        await tasks.close()
-        await worker.aclose()
+    health, recovered = watched.health, watched.recovered
+    await _fail_and_recover(health, recovered)
+    monkeypatch.setattr(health_module, "STEADY", 0.0)  # as if the store had written well for long since
+    await _fail_and_recover(health, recovered)
 
     assert pauses == [BACKOFF[0], BACKOFF[0]]
 
 
 async def test_probes_that_keep_failing_double_their_pause_up_to_the_longest(
-    tmp_path: Path, pauses: list[float]
+    watched: Watched, pauses: list[float]
 ) -> None:
-    store = FlakyStore(tmp_path / "runs.db")
+    health, recovered, store = watched.health, watched.recovered, watched.store
     store.refusing = True
-    worker, tasks, recovered = StoreWorker(store), Tasks(), asyncio.Queue[None]()
-
-    async def recover() -> bool:
-        recovered.put_nowait(None)
-        return True
-
-    health = StoreHealth(store, worker, tasks, recover)
-    try:
-        health.failed(StoreError("database or disk is full"))
-        while len(pauses) < 9:
-            await asyncio.sleep(0.001)
-        assert health.error is not None and "full" in str(health.error)
-        store.refusing = False
-        await asyncio.wait_for(recovered.get(), timeout=10)
-    finally:
-        await tasks.close()
-        await worker.aclose()
+    health.failed(StoreError("database or disk is full"))
+    while len(pauses) < 9:
+        await asyncio.sleep(0.001)
+    assert health.error is not None and "full" in str(health.error)
+    store.refusing = False
+    await asyncio.wait_for(recovered.get(), timeout=10)
 
     first, longest = BACKOFF
     assert pauses[:6] == [first * 2**i for i in range(6)] and pauses[6:] == [longest] * (len(pauses) - 6)
