@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import pytest
+from server_helpers import wait_for
 from starlette.testclient import TestClient
 
 from workflows import Context, Workflow, step
@@ -130,6 +130,13 @@ async def test_a_read_does_not_wait_for_a_flush_under_way(tmp_path: Path) -> Non
     assert await run == 3
 
 
+def _serving_chain(store: SqliteStore) -> TestClient:
+    """A test client of a server on ``store`` serving ``Chain`` as "chain" (use it in a ``with``)."""
+    server = WorkflowServer(store)
+    server.add_workflow("chain", Chain(timeout=10))
+    return TestClient(server.app, base_url="http://localhost")
+
+
 class CountsProbes(SqliteStore):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -144,9 +151,7 @@ def test_health_takes_a_busy_stores_recent_writes_for_its_check(tmp_path: Path) 
     # A probe write waits in the write queue behind the flushes: a server whose writes go
     # through answers /health from them, at once.
     store = CountsProbes(tmp_path / "runs.db")
-    server = WorkflowServer(store)
-    server.add_workflow("chain", Chain(timeout=10))
-    with TestClient(server.app, base_url="http://localhost") as client:
+    with _serving_chain(store) as client:
         done = client.post("/workflows/chain/run", json={})
         assert done.status_code == 200 and done.json()["status"] == "completed", done.text
         health = client.get("/health")
@@ -168,18 +173,14 @@ class RefusesNewRuns(SqliteStore):
 def test_a_run_refused_at_its_start_by_the_store_turns_health_to_503(tmp_path: Path) -> None:
     # No run is stranded (none started): the failed write itself reaches the health.
     store = RefusesNewRuns(tmp_path / "runs.db")
-    server = WorkflowServer(store)
-    server.add_workflow("chain", Chain(timeout=10))
-    with TestClient(server.app, base_url="http://localhost") as client:
+    with _serving_chain(store) as client:
         refused = client.post("/workflows/chain/run", json={})
         assert refused.status_code == 503 and "full" in refused.json()["detail"], refused.text
         health = client.get("/health")
         assert health.status_code == 503 and "full" in health.json()["error"], health.text
         store.refusing = False
-        deadline = time.monotonic() + 10
-        while client.get("/health").status_code != 200:  # the recovery's probe writes again
-            assert time.monotonic() < deadline, "/health never recovered"
-            time.sleep(0.02)
+        wait_for(lambda: client.get("/health").status_code == 200, "/health to recover (the probe writes again)",
+                 timeout=10)
         done = client.post("/workflows/chain/run", json={})
         assert done.status_code == 200 and done.json()["status"] == "completed", done.text
 
