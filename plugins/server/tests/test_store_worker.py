@@ -14,7 +14,8 @@ from starlette.testclient import TestClient
 from workflows import Context, Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
 from workflows_server import DurableRuntime, WorkflowServer
-from workflows_server.store import Append, HandlerExists, SqliteStore, StoreError
+from workflows_server.store import Append, HandlerExists, HandlerRow, SqliteStore, StoreError
+from workflows_server.store.worker import WAKE_GROUP, StoreWorker
 
 
 class Hop(Event):
@@ -128,6 +129,44 @@ async def test_a_read_does_not_wait_for_a_flush_under_way(tmp_path: Path) -> Non
     finally:
         store.go.set()
     assert await run == 3
+
+
+async def test_the_writers_of_one_flush_wake_a_few_at_a_time(tmp_path: Path) -> None:
+    # Woken all at once they would all take their next hop in one loop iteration, and
+    # whatever else is ready (a /health request) would wait behind every one of them.
+    store = StalledStore(tmp_path / "runs.db")
+    worker = StoreWorker(store)
+    await worker.write(store.create_handler, HandlerRow(handler_id="h", workflow_name="w", run_id="r"), {})
+    iterations = 0
+
+    async def count_iterations() -> None:
+        nonlocal iterations
+        while True:
+            iterations += 1
+            await asyncio.sleep(0)
+
+    woke_at: list[int] = []
+
+    async def write(n: int) -> None:
+        await worker.append(Append(handler_id="h", epoch=0, record={"kind": "Note", "n": n}), chain=object(),
+                            settle=lambda outcome: None)
+        woke_at.append(iterations)
+
+    counter = asyncio.ensure_future(count_iterations())
+    try:
+        first = asyncio.ensure_future(write(0))  # its flush holds the thread while the next 12 queue
+        assert await asyncio.to_thread(store.flushing.wait, 10)
+        queued = [asyncio.ensure_future(write(n)) for n in range(1, 13)]
+        await asyncio.sleep(0)
+        store.go.set()
+        await asyncio.wait_for(asyncio.gather(first, *queued), timeout=10)
+    finally:
+        counter.cancel()
+        await worker.aclose()
+    assert len(woke_at) == 13 and worker.stats.records == 13
+    assert worker.stats.flushes == 2
+    # The 12 records of the second flush: their writers woke in ceil(12 / WAKE_GROUP) iterations.
+    assert len(set(woke_at[1:])) == -(-12 // WAKE_GROUP) > 1
 
 
 def _serving_chain(store: SqliteStore) -> TestClient:

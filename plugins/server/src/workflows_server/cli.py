@@ -13,10 +13,10 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Sequence
+from typing import Any, Coroutine, Sequence
 
 from workflows_server.server import WorkflowServer
-from workflows_server.settings import SETTINGS, ServerSettings
+from workflows_server.settings import SETTINGS, EventLoop, ServerSettings
 
 _FLAGS = ("host", "port", "store", "token")
 
@@ -55,6 +55,28 @@ def load_app(spec: str) -> WorkflowServer:
         what = "no WorkflowServer instance" if not servers else f"several WorkflowServer instances ({', '.join(servers)})"
         raise SystemExit(f"workflows-server: {path_text} defines {what}; write APP.py:name to pick one")
     return next(iter(servers.values()))
+
+
+def run_loop(main: Coroutine[Any, Any, None], event_loop: EventLoop = "auto") -> None:
+    """Run ``main`` to its end on the event loop ``event_loop`` names (see ``ServerSettings.event_loop``).
+
+    uvloop runs the server's loop in C: about a tenth less CPU per request, and shorter
+    loop iterations under load, so ``/health`` and streams answer sooner.
+    """
+    if event_loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if event_loop == "uvloop":
+                main.close()
+                raise SystemExit(
+                    "workflows-server: WORKFLOWS_SERVER_EVENT_LOOP=uvloop, but uvloop is not installed: "
+                    "pip install uvloop (Linux and macOS), or set it to auto or asyncio"
+                ) from None
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -127,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"http://{settings.host}:{settings.port} (store {server.store_url})", file=sys.stderr, flush=True)
     # Open streams (the debugger's pages follow the server with SSE) would hold a graceful stop
     # for ever: serve() gives them half of WORKFLOWS_SERVER_SHUTDOWN_SECONDS, then cuts them.
-    asyncio.run(server.serve())
+    run_loop(server.serve(), settings.event_loop)
 
 
 if __name__ == "__main__":

@@ -178,7 +178,11 @@ class WorkflowServer:
         return self._app
 
     async def serve(self, host: str | None = None, port: int | None = None, **uvicorn_options: Any) -> None:
-        """Serve until stopped (Ctrl-C, SIGTERM); ``host``/``port`` default to the settings."""
+        """Serve until stopped (Ctrl-C, SIGTERM); ``host``/``port`` default to the settings.
+
+        It serves on the running loop: ``workflows_server.cli.run_loop(server.serve())`` runs
+        it on uvloop where installed, as ``workflows-server`` does (``asyncio.run`` would not).
+        """
         import uvicorn
 
         host = host or self.settings.host

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping, get_args
 
 ENV_PREFIX = "WORKFLOWS_SERVER_"
 DEFAULT_STORE = "sqlite:///.workflows/runs.db"
@@ -63,6 +63,18 @@ def _flag(text: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ValueError("must be true or false")
+
+
+EventLoop = Literal["auto", "uvloop", "asyncio"]
+EVENT_LOOPS: tuple[EventLoop, ...] = get_args(EventLoop)
+
+
+def _event_loop(text: str) -> EventLoop:
+    choice = text.strip().lower()
+    for known in EVENT_LOOPS:
+        if choice == known:
+            return known
+    raise ValueError(f"must be one of {', '.join(EVENT_LOOPS)}")
 
 
 def _origins(text: str) -> tuple[str, ...]:
@@ -130,6 +142,12 @@ SETTINGS: tuple[Setting, ...] = (
         help="interval of the comment lines that keep an idle SSE stream open through proxies (default 15; 0: none)",
     ),
     Setting(field="log_level", parse=str, help="uvicorn's log level (default info)"),
+    Setting(
+        field="event_loop",
+        parse=_event_loop,
+        help="the event loop workflows-server serves on: auto (default: uvloop where it is installed, as the "
+        "server's dependencies install it on Linux and macOS; else asyncio's), uvloop, or asyncio",
+    ),
     Setting(
         field="lease_seconds",
         parse=_positive_float,
@@ -214,6 +232,7 @@ class ServerSettings:
     idle_release_seconds: float = 0.0
     sse_heartbeat_seconds: float = 15.0
     log_level: str = "info"
+    event_loop: EventLoop = "auto"
     lease_seconds: float = 30.0
     max_runs: int = 100
     poll_seconds: float = 1.0
@@ -257,4 +276,4 @@ class ServerSettings:
         return cls(**values)
 
 
-__all__ = ["DEFAULT_STORE", "ENV_PREFIX", "SETTINGS", "ServerSettings", "Setting"]
+__all__ = ["DEFAULT_STORE", "ENV_PREFIX", "EVENT_LOOPS", "EventLoop", "SETTINGS", "ServerSettings", "Setting"]

@@ -10,7 +10,9 @@ Writes go through one queue, in the order they were asked for. Journal records
 one transaction (``RunStore.append_many``), with the debugger's index changes queued
 meanwhile (``index``): while a flush is on the thread, the next records queue; the next
 flush takes them all as soon as the previous one returns. A run waits for the flush
-its records are in; no future or callback is made per record.
+its records are in; no future or callback is made per record. Once a flush is done, its
+writers are woken a few at a time, one loop iteration each (``WAKE_GROUP``), so that
+the loop never runs all their next hops in one go.
 Reads (``read``) go at once to threads of their own when the store has them
 (``RunStore.read_threads``; else to the writing thread): they see what earlier awaited
 writes wrote, and never wait for a flush.
@@ -35,6 +37,9 @@ T = TypeVar("T")
 
 logger = logging.getLogger("workflows_server.store")
 
+
+WAKE_GROUP = 4
+"""How many records' writers wake in one loop iteration once their flush is done (see ``_wake``)."""
 
 Settle = Callable[[Any], None]
 """Called with a queued write's outcome once its flush is done: its value, or the exception it raised."""
@@ -86,8 +91,9 @@ class StoreWorker:
         # Reads on threads of their own when the store allows it: a read never queues behind a flush.
         self._readers = Lane("workflows-store-read", store.read_threads) if store.read_threads > 0 else self._writer
         self._queue: list[_Queued] = []
-        self._queued_done: asyncio.Future[None] | None = None
-        """Set once the writes queued now are done (made when someone asks for it)."""
+        self._waking: list[asyncio.Future[None]] = []
+        """Set once the records queued now are done: one future per ``WAKE_GROUP`` records (see ``_wake``)."""
+        self._in_group = 0
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
         # Chains (writers) one of whose records failed: their later records are refused,
@@ -111,8 +117,8 @@ class StoreWorker:
 
         ``settle`` is called first, on the loop, with the record's outcome: its stream
         sequence (``None`` if it put no event on the stream), or the exception that kept
-        it from the store. One future serves every write of a flush, and no callback is
-        scheduled per record: a durable step pays for its hop, not for each record.
+        it from the store. One future serves ``WAKE_GROUP`` records of a flush, and no callback
+        is scheduled per record: a durable step pays for its hop, not for each record.
         ``chain`` is the writer the record belongs to: once one of its records failed,
         its later records fail with the same error rather than leave a hole.
         """
@@ -143,16 +149,32 @@ class StoreWorker:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_all())
 
     def _done_future(self) -> asyncio.Future[None]:
-        done = self._queued_done
-        if done is None:
-            done = self._queued_done = asyncio.get_running_loop().create_future()
-        return done
+        if self._in_group == 0:
+            self._waking.append(asyncio.get_running_loop().create_future())
+        self._in_group = (self._in_group + 1) % WAKE_GROUP
+        return self._waking[-1]
+
+    @staticmethod
+    async def _wake(waking: list[asyncio.Future[None]]) -> None:
+        # Runs woken by one future all take their next hop in the same loop iteration. A flush
+        # of 50 runs' records would hold the loop for 50 hops, and a /health request or another
+        # run's I/O would wait behind them; woken a group at a time, one iteration each, they
+        # take turns with whatever else is ready. The next flush takes what they queued meanwhile.
+        try:
+            for i, done in enumerate(waking):
+                if i:
+                    await asyncio.sleep(0)
+                done.set_result(None)
+        except BaseException:
+            for done in waking:
+                done.cancel()
+            raise
 
     async def _flush_all(self) -> None:
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
-                done, self._queued_done = self._queued_done, None
+                waking, self._waking, self._in_group = self._waking, [], 0
                 try:
                     outcomes = await self._writer.run(functools.partial(self._write, batch))
                 except Exception as exc:  # the thread could not take the batch
@@ -160,7 +182,7 @@ class StoreWorker:
                 except BaseException:  # the flusher is cancelled (the loop is closing): no waiter is left hanging
                     for item in batch:
                         item.settle(asyncio.CancelledError())
-                    if done is not None:
+                    for done in waking:
                         done.cancel()
                     raise
                 failure = next((outcome for outcome in outcomes if _failed_store(outcome)), None)
@@ -171,8 +193,7 @@ class StoreWorker:
                         item.settle(outcome)
                     except Exception:  # a writer's bookkeeping must not keep the others' outcomes from them
                         logger.exception("settling a write of %s failed", self.store.url)
-                if done is not None:
-                    done.set_result(None)
+                await self._wake(waking)
         finally:
             self._flusher = None
 
