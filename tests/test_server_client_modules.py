@@ -12,11 +12,9 @@ import asyncio
 import importlib
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
-import httpx
 import pytest
 
 pytest.importorskip("workflows_server")
@@ -82,6 +80,7 @@ def test_workflows_server_without_the_plugin_says_what_to_install(monkeypatch: p
 
 
 def test_a_server_from_workflows_server_runs_a_workflow_for_the_client_from_workflows_client(tmp_path: Path):
+    from support import processes
     from support.phoenix import free_port
 
     port = free_port()
@@ -93,16 +92,7 @@ def test_a_server_from_workflows_server_runs_a_workflow_for_the_client_from_work
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, "the server exited while starting"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer /health within 60 s"
-            time.sleep(0.1)
+        processes.wait_until_answering(server, f"http://127.0.0.1:{port}/health", timeout=60, what="the server")
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -122,9 +112,4 @@ def test_a_server_from_workflows_server_runs_a_workflow_for_the_client_from_work
 
         asyncio.run(asyncio.wait_for(go(), timeout=60))
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
+        processes.stop(server)

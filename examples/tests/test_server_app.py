@@ -7,11 +7,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 from llama_agents.client import WorkflowClient
+from support import processes
 
 from workflows.events import StartEvent
 
@@ -29,16 +28,11 @@ def test_the_served_agent_answers_over_http(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the example server never answered /health"
-            time.sleep(0.05)
+        processes.wait_until_answering(
+            process, f"http://127.0.0.1:{port}/health", timeout=30, what="the example server",
+            # Its output, once it has exited (reading a running server's pipe would block).
+            log=lambda: process.stdout.read().decode() if process.stdout and process.poll() is not None else "",
+        )
 
         async def ask() -> str:
             client = WorkflowClient(base_url=f"http://127.0.0.1:{port}")
@@ -51,5 +45,4 @@ def test_the_served_agent_answers_over_http(tmp_path: Path) -> None:
         answer = asyncio.run(asyncio.wait_for(ask(), timeout=60))
         assert "Paris" in answer and "Tokyo" in answer
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        processes.stop(process)

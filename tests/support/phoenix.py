@@ -33,6 +33,8 @@ import httpx
 import pytest
 from typing_extensions import Self
 
+from support import processes
+
 PHOENIX_VENV = Path(__file__).resolve().parents[2] / ".venv-phoenix"
 """Where ``scripts/setup.sh --test`` installs the Phoenix server (``tests/support/phoenix-server.txt``):
 apart from the project's ``.venv``, which holds only ``arize-phoenix-otel``, as an
@@ -121,7 +123,8 @@ class PhoenixServer:
                 stdin=subprocess.DEVNULL,
             )
         try:
-            self._wait_until_healthy(started + STARTUP_DEADLINE_S)
+            processes.wait_until_answering(self._process, f"{self.base_url}/healthz", timeout=STARTUP_DEADLINE_S,
+                                           what="phoenix serve", log=lambda: f"last log lines:\n{self._log_tail()}")
         except BaseException:
             self.stop()
             raise
@@ -131,13 +134,8 @@ class PhoenixServer:
     def stop(self) -> None:
         """Stop the process by its pid (terminate, then kill) and remove its folder."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+        if process is not None:
+            processes.stop(process)
         if self._owns_working_dir and self.working_dir is not None:
             shutil.rmtree(self.working_dir, ignore_errors=True)
 
@@ -160,27 +158,6 @@ class PhoenixServer:
             PHOENIX_LOG_MIGRATIONS="false",
         )
         return env
-
-    def _wait_until_healthy(self, deadline: float) -> None:
-        assert self._process is not None
-        with httpx.Client(timeout=2.0) as client:
-            while True:
-                if self._process.poll() is not None:
-                    raise RuntimeError(
-                        f"phoenix serve exited with code {self._process.returncode} while "
-                        f"starting; last log lines:\n{self._log_tail()}"
-                    )
-                try:
-                    if client.get(f"{self.base_url}/healthz").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"phoenix serve did not become healthy within {STARTUP_DEADLINE_S:.0f} s; "
-                        f"last log lines:\n{self._log_tail()}"
-                    )
-                time.sleep(0.2)
 
     def _log_tail(self, lines: int = 40) -> str:
         try:

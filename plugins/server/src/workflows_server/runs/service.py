@@ -70,6 +70,8 @@ class RunService:
         self.live.may_release = self.placement.may_release
         self.health = StoreHealth(self.store, self.worker, self.live.tasks, self._recover_stranded)
         """Whether the store writes now; recovers the runs a failed write stranded (``runs.health``)."""
+        # Both hooks: the worker hears every failed write, a stranded run also the failed reads
+        # (a run continued from an unreadable journal), which the health must hear to retry it.
         self.live.on_store_failed = self.worker.on_failure = self.health.failed
         self.shutdown_seconds = shutdown_seconds
 
