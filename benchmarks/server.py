@@ -107,11 +107,11 @@ class HttpMeasure:
 
 @contextlib.contextmanager
 def serving(engine: str, folder: Path, store: str | None = None, app: str = "ours_app.py") -> Iterator[Served]:
-    """Start ``engine``'s server (``ours`` or ``reference``) on a free loopback port; yield it once healthy.
+    """Start ``engine``'s server (``ours``, ``reference`` or ``bare``) on a free loopback port; yield it once healthy.
 
     Ours serves ``server_apps/<app>`` and keeps its runs in ``store`` (default: a SQLite file
-    in ``folder``); the reference always in a SQLite file in ``folder``. The server is
-    stopped on the way out.
+    in ``folder``); the reference always in a SQLite file in ``folder``; ``bare`` answers
+    ``/health`` alone (``server_apps/bare_health.py``). The server is stopped on the way out.
     """
     port = _port()
     url = f"http://127.0.0.1:{port}"
@@ -120,6 +120,8 @@ def serving(engine: str, folder: Path, store: str | None = None, app: str = "our
         command = [sys.executable, "-m", "workflows_server.cli", str(APPS / app), "--port", str(port),
                    "--store", store or f"sqlite:///{folder / 'ours.db'}"]
         env["WORKFLOWS_SERVER_LOG_LEVEL"] = "warning"
+    elif engine == "bare":
+        command = [sys.executable, str(APPS / "bare_health.py"), str(port)]
     else:
         python = ensure_reference_server(log=lambda m: print(m, file=sys.stderr))
         command = [str(python), str(APPS / "reference_app.py"), str(port), str(folder / "reference.db")]

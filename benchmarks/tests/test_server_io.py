@@ -41,7 +41,7 @@ def test_every_measurement_runs_on_tiny_sizes_and_the_server_section_is_written(
     for key in ("distant_near_runs_per_second", "distant_far_runs_per_second", "distant_far_round_trip_ms",
                 "http_ours_seconds", "http_ours_client_cpu_seconds", "step_store_us_per_step",
                 "step_store_cpu_us_per_step", "step_floor_us_per_hop",
-                "health_idle_p99_ms", "health_loaded_p99_ms"):
+                "health_idle_p99_ms", "health_loaded_p99_ms", "health_floor_loaded_p99_ms"):
         assert numbers[key] > 0, key
     assert numbers["http_ours_server_cpu_seconds"] >= 0  # counted in clock ticks: four runs may take less than one
     assert numbers["health_idle_samples"] == server_io.SIZES["tiny"].idle_samples
@@ -52,6 +52,7 @@ def test_every_measurement_runs_on_tiny_sizes_and_the_server_section_is_written(
     assert results.startswith("# Benchmark results\n\nthe engine comparison\n")
     assert results.count(report.SERVER_START) == 1 and results.rstrip().endswith(report.SERVER_END)
     assert "## Server" in results and "| health: /health p99, idle (ms) |" in results
+    assert "a bare server's /health beside the same load" in results
     assert "throughput kept >= 0.6" in results and "Targets (on the medians):" in done.stdout
 
 
