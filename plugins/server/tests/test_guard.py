@@ -181,3 +181,22 @@ def test_handler_ids_of_the_documented_alphabet_are_accepted(make_server: Any) -
         response = httpx.post(f"{url}/workflows/quick/run-nowait", json={"handler_id": value})
         assert response.status_code == 200, response.text
         assert httpx.get(f"{url}/handlers/{value}").json()["handler_id"] == value
+
+
+def test_a_security_header_the_app_set_is_kept_and_the_request_id_is_sent_once() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from workflows_server.http.guard.headers import SecurityHeaders
+    from workflows_server.http.guard.requests import RequestIds
+
+    async def framed(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok", headers={"X-Frame-Options": "SAMEORIGIN", "X-Request-ID": "the app's"})
+
+    app = RequestIds(SecurityHeaders(Starlette(routes=[Route("/", framed)])))
+    response = TestClient(app).get("/", headers={"X-Request-ID": "mine-1"})
+    assert response.headers.get_list("x-frame-options") == ["SAMEORIGIN"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers.get_list("x-request-id") == ["mine-1"]

@@ -95,11 +95,13 @@ def route_namer(routes: list[Any]) -> Callable[[Scope], str]:
     from starlette.routing import Match
 
     def name(scope: Scope) -> str:
+        path = _path(scope)
+        at_root = {**scope, "path": path, "root_path": ""}
         for route in routes:
-            match, _ = route.matches({**scope, "path": _path(scope), "root_path": ""})
+            match, _ = route.matches(at_root)
             if match is Match.FULL:
-                return getattr(route, "path", _path(scope))
-        return _path(scope)
+                return getattr(route, "path", path)
+        return path
 
     return name
 

@@ -8,7 +8,6 @@ attributes are allowed: the pages colour what they draw with them, and a style c
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
@@ -26,6 +25,10 @@ SECURITY_HEADERS = {
 }
 
 
+# As ASGI sends them: lower-case names, latin-1 bytes (made once, not per response).
+_RAW_HEADERS = tuple((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS.items())
+
+
 class SecurityHeaders:
     """Adds ``SECURITY_HEADERS`` to every HTTP response (a header the app set itself is kept)."""
 
@@ -39,10 +42,9 @@ class SecurityHeaders:
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
+                headers = message["headers"] = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(header for header in _RAW_HEADERS if header[0] not in present)
             await send(message)
 
         await self.app(scope, receive, sending)

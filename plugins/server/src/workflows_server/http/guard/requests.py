@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from workflows.runtime.ids import random_id
@@ -29,6 +29,7 @@ from workflows_server.http.guard.limits import ID_PATTERN
 logger = logging.getLogger("workflows_server")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_RAW_REQUEST_ID = REQUEST_ID_HEADER.lower().encode("latin-1")
 REQUEST_ID_ATTRIBUTE = "http.request.id"
 _current: ContextVar[str | None] = ContextVar("workflows_server_request_id", default=None)
 
@@ -58,7 +59,10 @@ class RequestIds:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                # The id replaces one the app set (MutableHeaders would do the same, at several times the cost).
+                headers = [header for header in message.get("headers", ()) if header[0].lower() != _RAW_REQUEST_ID]
+                headers.append((_RAW_REQUEST_ID, request_id.encode("latin-1")))
+                message["headers"] = headers
             await send(message)
 
         try:
