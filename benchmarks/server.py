@@ -33,6 +33,10 @@ import httpx
 from benchmarks.engines import ensure_reference_server
 
 APPS = Path(__file__).parent / "server_apps"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from support.processes import wait_until_answering  # noqa: E402
+
 LOG = open(os.environ.get("WORKFLOWS_BENCH_LOG", os.devnull), "ab")  # the servers' output (for a failing run)
 
 
@@ -40,21 +44,6 @@ def _port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}")
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} never answered /health")
-        time.sleep(0.05)
 
 
 async def _drive(url: str, runs: int, concurrency: int) -> float:
@@ -127,7 +116,7 @@ def serving(engine: str, folder: Path, store: str | None = None, app: str = "our
         command = [str(python), str(APPS / "reference_app.py"), str(port), str(folder / "reference.db")]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=LOG)
     try:
-        _wait_healthy(url, process)
+        wait_until_answering(process, url + "/health", timeout=60, what=f"the {engine} server")
         yield Served(url, process.pid)
     finally:
         process.terminate()

@@ -29,11 +29,12 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.server import LOG, _port, _wait_healthy
+from benchmarks.server import LOG, _port
 
 APPS = Path(__file__).parent / "server_apps"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from support.processes import wait_until_answering  # noqa: E402
 from support.postgres import create_database, throwaway_cluster  # noqa: E402
 
 
@@ -48,7 +49,7 @@ def _replica(store: str, env: dict[str, str]) -> tuple[str, subprocess.Popen[byt
         env=environment, stdout=subprocess.DEVNULL, stderr=LOG,
     )
     url = f"http://127.0.0.1:{port}"
-    _wait_healthy(url, process)
+    wait_until_answering(process, url + "/health", timeout=60, what="a replica")
     return url, process
 
 

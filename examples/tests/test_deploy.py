@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from support.processes import wait_until_answering
 from workflows_server.settings import SETTINGS
 
 EXAMPLES = Path(__file__).resolve().parents[1]
@@ -76,15 +77,7 @@ def test_two_replicas_with_the_compose_settings_serve_the_app_on_one_postgres(
             urls.append(f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 60
         for url, process in zip(urls, processes):
-            while True:
-                assert process.poll() is None, "a replica exited"
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "a replica never answered /health"
-                time.sleep(0.05)
+            wait_until_answering(process, url + "/health", timeout=deadline - time.monotonic(), what="a replica")
         started = httpx.post(f"{urls[0]}/workflows/weather/run-nowait",
                              json={"start_event": {"question": "Weather in Paris?"}}, timeout=30).json()
         # Asked for through the other replica, wherever the run is.
