@@ -108,8 +108,12 @@ async def test_probes_that_keep_failing_double_their_pause_up_to_the_longest(
     health, recovered, store = watched.health, watched.recovered, watched.store
     store.refusing = True
     health.failed(StoreError("database or disk is full"))
-    while len(pauses) < 9:
-        await asyncio.sleep(0.001)
+
+    async def nine_probes() -> None:
+        while len(pauses) < 9:
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(nine_probes(), timeout=10)
     assert health.error is not None and "full" in str(health.error)
     store.refusing = False
     await asyncio.wait_for(recovered.get(), timeout=10)
