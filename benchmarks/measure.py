@@ -53,7 +53,7 @@ def run_once(engine: Engine, variant: Variant, size: str, repetition: int, timeo
             check=False,
             timeout=timeout,
             cwd=SCENARIO_DIR,
-            env=_clean_environment(),
+            env=clean_environment(),
         )
     except subprocess.TimeoutExpired:
         measurement.error = f"timed out after {timeout:g} s"
@@ -75,7 +75,7 @@ def _result_line(stdout: str) -> dict[str, Any] | None:
     return None
 
 
-def _clean_environment() -> dict[str, str]:
+def clean_environment() -> dict[str, str]:
     return {
         name: value
         for name, value in os.environ.items()
