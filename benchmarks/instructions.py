@@ -6,6 +6,10 @@ the same code, more than most changes to the handler are worth. Cachegrind count
 instructions a process executes, which load does not move. Each variant (the loop, the
 traced loop, the SDK floor; both engines) is run under cachegrind at two sizes, and the
 difference is divided by the difference in steps, so start-up and warm-up cancel out.
+The garbage collector is off while a scenario is timed: whether a full collection falls
+inside the larger size and not the smaller would move a count by up to 100k instructions
+per step, whatever the code. (What collections cost is in the CPU times of
+``python -m benchmarks``, where the collector stays on.)
 
     .venv/bin/python -m benchmarks.instructions
 
@@ -20,15 +24,19 @@ ratio targets are measured in time by ``python -m benchmarks``.
 from __future__ import annotations
 
 import argparse
+import platform
 import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 
 from benchmarks.catalog import SCENARIO_DIR, VARIANTS, Variant
-from benchmarks.engines import Engine, check_ours, ensure_reference, ours
+from benchmarks.engines import BENCHMARKS_DIR, Engine, check_ours, ensure_reference, ours
 from benchmarks.measure import clean_environment, command
+from benchmarks.report import INSTRUCTIONS, machine, write_section
 
 VARIANT_KEYS = ("loop", "traced-loop", "traced-loop-floor")
 DEFAULT_STEPS = (300, 1300)
@@ -65,6 +73,7 @@ def count(engine: Engine, variant: Variant, steps: int, timeout: float) -> int:
     """Run one variant of ``steps`` steps under cachegrind; its instructions in all."""
     args = command(engine, variant, "full")
     args[args.index("--n") + 1] = str(steps)
+    args.append("--no-gc")
     done = subprocess.run(
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", *args],
         capture_output=True,
@@ -95,7 +104,24 @@ def measure(engines: list[Engine], steps: tuple[int, int], timeout: float, log=p
     return counts
 
 
-def report(counts: list[Count]) -> str:
+def section(counts: list[Count], started: datetime, command_line: str, machine_info: dict[str, str]) -> str:
+    """The "Instructions" section of RESULTS.md: the table, and how and where it was counted."""
+    return "\n".join(
+        [
+            "## Instructions per loop step",
+            "",
+            f"Counted by cachegrind on {started:%Y-%m-%d %H:%M} UTC (`{command_line}`), on "
+            f"{machine_info['cpu']}, Python {platform.python_version()}; the difference between "
+            "two sizes, collector off (benchmarks/instructions.py). Load does not move these "
+            "counts, unlike the CPU times above; instructions are not time, though, and the "
+            "targets stay in time.",
+            "",
+            table(counts),
+        ]
+    )
+
+
+def table(counts: list[Count]) -> str:
     """A markdown table of instructions per step, and the split of each traced step."""
     by = {(c.engine, c.variant): c.per_step for c in counts}
     engines = list(dict.fromkeys(c.engine for c in counts))
@@ -120,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         "--steps", default=",".join(map(str, DEFAULT_STEPS)), help="the two sizes, in loop steps (default 300,1300)"
     )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed per process (default 1800)")
+    parser.add_argument(
+        "--out", type=Path, default=BENCHMARKS_DIR, help="folder of the RESULTS.md to write the section into"
+    )
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         print(
@@ -143,9 +172,14 @@ def main(argv: list[str] | None = None) -> int:
         check_ours(engines[-1])
     if "llama" in names:
         engines.append(ensure_reference())
+    started = datetime.now(timezone.utc)
     counts = measure(engines, (small, large), args.timeout)
     print()
-    print(report(counts))
+    print(table(counts))
+    command_line = f"python -m benchmarks.instructions --engines {','.join(names)} --steps {small},{large}"
+    results = args.out / "RESULTS.md"
+    write_section(results, INSTRUCTIONS, section(counts, started, command_line, machine()))
+    print(f"\nwrote the Instructions section of {results}")
     return 0
 
 

@@ -276,14 +276,17 @@ def write_markdown(
 
 SERVER_START = "<!-- server:start -->"
 SERVER_END = "<!-- server:end -->"
+RUNS_AT_SCALE = ("<!-- runs-at-scale:start -->", "<!-- runs-at-scale:end -->")
+INSTRUCTIONS = ("<!-- instructions:start -->", "<!-- instructions:end -->")
 
 KEPT = (
-    ("<!-- runs-at-scale:start -->", "<!-- runs-at-scale:end -->"),
+    INSTRUCTIONS,
+    RUNS_AT_SCALE,
     (SERVER_START, SERVER_END),
     ("<!-- waiting:start -->", "<!-- waiting:end -->"),
 )
-"""Sections other benchmarks write into RESULTS.md (``runs_at_scale``, ``server_io``, ``server_waiting``),
-kept when it is rewritten."""
+"""Sections other benchmarks write into RESULTS.md (``instructions``, ``runs_at_scale``,
+``server_io``, ``server_waiting``), kept when it is rewritten."""
 
 
 def _section(text: str, begin: str, end: str) -> str | None:
@@ -301,16 +304,23 @@ def _kept_sections(path: Path) -> list[str]:
     return kept
 
 
-def write_server_section(path: Path, section: str) -> None:
-    """Put ``section`` between the Server markers of ``path`` (appended, or the file created, if absent)."""
-    marked = f"{SERVER_START}\n{section.rstrip()}\n{SERVER_END}"
+def write_section(path: Path, markers: tuple[str, str], section: str) -> None:
+    """Put ``section`` between ``markers`` (one of ``KEPT``) in ``path``: in place of what
+    was there, else appended (the file is created if absent)."""
+    begin, end = markers
+    marked = f"{begin}\n{section.rstrip()}\n{end}"
     text = path.read_text() if path.exists() else ""
-    old = _section(text, SERVER_START, SERVER_END)
+    old = _section(text, begin, end)
     if old is not None:
         text = text.replace(old, marked)
     else:
         text = f"{text.rstrip()}\n\n{marked}\n" if text.strip() else f"{marked}\n"
     path.write_text(text)
+
+
+def write_server_section(path: Path, section: str) -> None:
+    """Put ``section`` between the Server markers of ``path``."""
+    write_section(path, (SERVER_START, SERVER_END), section)
 
 
 

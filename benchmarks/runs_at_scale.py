@@ -36,7 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-from benchmarks.report import KEPT
+from benchmarks.report import RUNS_AT_SCALE, write_section
 from workflows_server.store import HandlerRow, NewRun, RunStore, SqliteStore, Status
 from workflows_server.store.queries import RunIndexUpdate, RunQuery, encode_cursor
 from workflows_server.store.sql import COUNT_CAP
@@ -57,7 +57,6 @@ CITIES = (
     "Oban",
 )
 SERVICES = ("payments", "inventory", "search", "mailer", "pricing", "geo", "ledger", "auth", "catalog", "shipping")
-BEGIN, END = KEPT[0]
 
 
 def make_run(index: int, runs: int, rng: random.Random) -> NewRun:
@@ -230,17 +229,6 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_results(section: str, path: Path) -> None:
-    """Put ``section`` between the markers in ``path`` (appended the first time)."""
-    block = f"{BEGIN}\n{section}\n{END}"
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.runs_at_scale", description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=1_000_000)
@@ -304,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     section = markdown(report)
     print(section)
     if args.results is not None:
-        write_results(section, args.results)
+        write_section(args.results, RUNS_AT_SCALE, section)
     return 0
 
 

@@ -40,9 +40,16 @@ def parse_args(description: str, **sizes: int) -> argparse.Namespace:
     parser.add_argument(
         "--detail", choices=("full", "steps"), default="full", help="our trace detail (the reference ignores it)"
     )
+    parser.add_argument(
+        "--no-gc",
+        action="store_true",
+        help="keep the garbage collector off while timing (to count the code's instructions alone)",
+    )
     for name, default in sizes.items():
         parser.add_argument(f"--{name}", type=int, default=default)
-    return parser.parse_args()
+    args = parser.parse_args()
+    _timing.collector_off = args.no_gc
+    return args
 
 
 def emit(args: argparse.Namespace, metrics: dict[str, float], **info: Any) -> None:
@@ -61,6 +68,16 @@ def _versions(args: argparse.Namespace) -> dict[str, str]:
 
 
 @dataclass
+class _Timing:
+    # With --no-gc: where a collection falls between two measured sizes would move an
+    # instruction count per step by far more than a change to the code does.
+    collector_off: bool = False
+
+
+_timing = _Timing()
+
+
+@dataclass
 class Elapsed:
     wall_s: float = 0.0
     # Process CPU time (all threads): steadier than wall time when other programs
@@ -76,12 +93,15 @@ def timed() -> Iterator[Elapsed]:
     # imports made) would otherwise land in whichever measurement crosses its threshold,
     # charging that one a one-off cost of tens of milliseconds.
     gc.collect()
+    if _timing.collector_off:
+        gc.disable()
     wall, cpu = time.perf_counter(), time.process_time()
     try:
         yield elapsed
     finally:
         elapsed.wall_s = time.perf_counter() - wall
         elapsed.cpu_s = time.process_time() - cpu
+        gc.enable()
 
 
 def rss_bytes() -> int:

@@ -3,6 +3,8 @@ cachegrind, the arithmetic that cancels start-up, and a real count where valgrin
 
 from __future__ import annotations
 
+import datetime
+import gc
 import shutil
 import subprocess
 import sys
@@ -10,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.catalog import VARIANTS
+from benchmarks import report
+from benchmarks.catalog import SCENARIO_DIR, VARIANTS
 from benchmarks.engines import ours
-from benchmarks.instructions import Count, count, per_step, report, total_instructions
+from benchmarks.instructions import Count, count, per_step, section, table, total_instructions
+from benchmarks.summary import Summary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,7 +55,7 @@ def test_the_report_splits_each_traced_step_and_gives_the_ratio() -> None:
         Count("llama", "traced-loop", 3_500_000),
         Count("llama", "traced-loop-floor", 320_000),
     ]
-    text = report(counts)
+    text = table(counts)
     assert "| ours | 70k | 700k | 480k | 150k |" in text
     assert "| llama | 2,000k | 3,500k | 320k | 1,180k |" in text
     assert "in instructions: 0.200" in text
@@ -78,3 +82,35 @@ def test_a_real_loop_step_is_counted_under_cachegrind() -> None:
     # An untraced step of ours is tens of thousands of instructions; start-up is far more.
     assert small > 10_000_000
     assert 5_000 < per_step((20, small), (120, large)) < 1_000_000
+
+
+def test_no_gc_keeps_the_collector_off_while_timing_and_on_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(SCENARIO_DIR))
+    monkeypatch.setattr(sys, "argv", ["loop.py", "--engine", "ours", "--no-gc"])
+    import _common  # type: ignore[import-not-found]  # the scenarios folder, put on the path above
+
+    assert _common.parse_args("loop", n=10).no_gc
+    with _common.timed():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    monkeypatch.setattr(sys, "argv", ["loop.py", "--engine", "ours"])
+    _common.parse_args("loop", n=10)
+    with _common.timed():
+        assert gc.isenabled()
+
+
+def test_the_section_is_written_once_and_kept_by_the_engine_comparison(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    counts = [Count("ours", "loop", 70_000), Count("ours", "traced-loop", 700_000)]
+    started = datetime.datetime(2026, 12, 7, 23, 50, tzinfo=datetime.timezone.utc)
+    report.write_section(results, report.INSTRUCTIONS, section(counts, started, "first", {"cpu": "test cpu"}))
+    report.write_section(results, report.INSTRUCTIONS, section(counts, started, "second", {"cpu": "test cpu"}))
+    text = results.read_text()
+    assert text.count("## Instructions per loop step") == 1
+    assert "`second`" in text and "`first`" not in text and "2026-12-07 23:50 UTC" in text
+
+    run = report.Run(size="tiny", repeat=1, engines=("ours",), started=started)
+    report.write_markdown(results, Summary([]), [], run, [], None, {"cpu": "test"})
+    text = results.read_text()
+    assert text.startswith("# Benchmark results")
+    assert "| ours | 70k | 700k | - | - |" in text and text.count(report.INSTRUCTIONS[0]) == 1
