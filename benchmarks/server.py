@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,15 +34,9 @@ from benchmarks.engines import ensure_reference_server
 APPS = Path(__file__).parent / "server_apps"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.processes import wait_until_answering  # noqa: E402
+from support.processes import free_port, wait_until_answering  # noqa: E402
 
 LOG = open(os.environ.get("WORKFLOWS_BENCH_LOG", os.devnull), "ab")  # the servers' output (for a failing run)
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _drive(url: str, runs: int, concurrency: int) -> float:
@@ -102,7 +95,7 @@ def serving(engine: str, folder: Path, store: str | None = None, app: str = "our
     in ``folder``); the reference always in a SQLite file in ``folder``; ``bare`` answers
     ``/health`` alone (``server_apps/bare_health.py``). The server is stopped on the way out.
     """
-    port = _port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKFLOWS_", "OTEL_"))}
     if engine == "ours":

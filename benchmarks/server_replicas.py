@@ -29,18 +29,18 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.server import LOG, _port
+from benchmarks.server import LOG
 
 APPS = Path(__file__).parent / "server_apps"
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.processes import wait_until_answering  # noqa: E402
+from support.processes import free_port, wait_until_answering  # noqa: E402
 from support.postgres import create_database, throwaway_cluster  # noqa: E402
 
 
 
 def _replica(store: str, env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
-    port = _port()
+    port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("WORKFLOWS_", "OTEL_"))}
     environment.update({"WORKFLOWS_SERVER_LOG_LEVEL": "warning", "OTEL_SDK_DISABLED": "true", **env})
     process = subprocess.Popen(

@@ -81,7 +81,7 @@ def test_workflows_server_without_the_plugin_says_what_to_install(monkeypatch: p
 
 def test_a_server_from_workflows_server_runs_a_workflow_for_the_client_from_workflows_client(tmp_path: Path):
     from support import processes
-    from support.phoenix import free_port
+    from support.processes import free_port
 
     port = free_port()
     (tmp_path / "app.py").write_text(APP)

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from support.phoenix import free_port
+from support.processes import free_port
 
 DASHBOARDS = Path(__file__).resolve().parents[1]
 WORKLOAD = Path(__file__).with_name("workload.py")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -61,19 +60,12 @@ def phoenix_command() -> list[str] | None:
     return [found] if found else None
 
 
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class PhoenixServer:
     """One ``phoenix serve`` child process; use ``start()``/``stop()`` or ``with``."""
 
-    http_port: int = field(default_factory=free_port)
-    grpc_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=processes.free_port)
+    grpc_port: int = field(default_factory=processes.free_port)
     working_dir: Path | None = None
     startup_seconds: float | None = None
     _process: subprocess.Popen[bytes] | None = None

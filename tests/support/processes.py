@@ -1,12 +1,20 @@
-"""Server processes the tests start: wait until one answers, stop it whatever state it is in."""
+"""Server processes the tests start: a port for one, wait until it answers, stop it whatever state it is in."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from typing import Callable
 
 import httpx
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_until_answering(
