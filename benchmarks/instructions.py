@@ -90,6 +90,8 @@ def count(engine: Engine, variant: Variant, steps: int, timeout: float) -> int:
 
 
 def measure(engines: list[Engine], steps: tuple[int, int], timeout: float, log=print) -> list[Count]:
+    """Count every variant of ``VARIANT_KEYS`` on each engine at both sizes, one process at a
+    time (each takes seconds to minutes under cachegrind: ``log`` says which is running)."""
     variants = [v for v in VARIANTS if v.key in VARIANT_KEYS]
     total = len(engines) * len(variants) * len(steps)
     counts, done = [], 0
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         parser.error(f"--steps takes two step counts such as 300,1300, got {args.steps!r}")
     if not 0 < small < large:
-        parser.error(f"--steps takes a smaller then a larger step count such as 300,1300, got {args.steps!r}")
+        parser.error(f"--steps takes a smaller, then a larger step count, such as 300,1300, got {args.steps!r}")
     names = [name.strip() for name in args.engines.split(",") if name.strip()]
     unknown = set(names) - {"ours", "llama"}
     if unknown or not names:
