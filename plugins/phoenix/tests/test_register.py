@@ -19,10 +19,10 @@ from support.otlp_receiver import OTLPReceiver
 from support.phoenix import (
     PhoenixProject,
     PhoenixServer,
-    free_port,
     unique_project_name,
     wait_for_spans,
 )
+from support.processes import free_port
 
 from workflows import Workflow, step
 from workflows.events import StartEvent, StopEvent
