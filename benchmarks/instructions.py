@@ -27,15 +27,14 @@ import argparse
 import platform
 import re
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.catalog import SCENARIO_DIR, VARIANTS, Variant
+from benchmarks.catalog import VARIANTS, Variant
 from benchmarks.engines import BENCHMARKS_DIR, Engine, check_ours, ensure_reference, ours
-from benchmarks.measure import clean_environment, command
+from benchmarks.measure import command, run_script
 from benchmarks.report import INSTRUCTIONS, machine, write_section
 
 VARIANT_KEYS = ("loop", "traced-loop", "traced-loop-floor")
@@ -74,14 +73,8 @@ def count(engine: Engine, variant: Variant, steps: int, timeout: float) -> int:
     args = command(engine, variant, "full")
     args[args.index("--n") + 1] = str(steps)
     args.append("--no-gc")
-    done = subprocess.run(
-        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-        cwd=SCENARIO_DIR,
-        env=clean_environment(),
+    done = run_script(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", *args], timeout
     )
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]

@@ -46,15 +46,7 @@ def run_once(engine: Engine, variant: Variant, size: str, repetition: int, timeo
     """Run the variant's script; a crash, a timeout or a missing result line becomes ``error``."""
     measurement = Measurement(variant.key, engine.name, repetition)
     try:
-        done = subprocess.run(
-            command(engine, variant, size),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=timeout,
-            cwd=SCENARIO_DIR,
-            env=clean_environment(),
-        )
+        done = run_script(command(engine, variant, size), timeout)
     except subprocess.TimeoutExpired:
         measurement.error = f"timed out after {timeout:g} s"
         return measurement
@@ -68,6 +60,20 @@ def run_once(engine: Engine, variant: Variant, size: str, repetition: int, timeo
     return measurement
 
 
+def run_script(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a scenario command line (``args``, from ``command``, maybe wrapped) in the
+    scenarios folder, with the environment cleaned; its output is captured as text."""
+    return subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        cwd=SCENARIO_DIR,
+        env=_clean_environment(),
+    )
+
+
 def _result_line(stdout: str) -> dict[str, Any] | None:
     for line in reversed(stdout.splitlines()):
         if line.startswith(RESULT_PREFIX):
@@ -75,7 +81,7 @@ def _result_line(stdout: str) -> dict[str, Any] | None:
     return None
 
 
-def clean_environment() -> dict[str, str]:
+def _clean_environment() -> dict[str, str]:
     return {
         name: value
         for name, value in os.environ.items()
