@@ -25,6 +25,7 @@ metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parents[3] / "tests"))  # server_helpers imports the tests' support package
 from server_helpers import ServerProcess, wait_for  # noqa: E402
 
 url, log, gates = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
