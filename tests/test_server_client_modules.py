@@ -81,9 +81,8 @@ def test_workflows_server_without_the_plugin_says_what_to_install(monkeypatch: p
 
 def test_a_server_from_workflows_server_runs_a_workflow_for_the_client_from_workflows_client(tmp_path: Path):
     from support import processes
-    from support.processes import free_port
 
-    port = free_port()
+    port = processes.free_port()
     (tmp_path / "app.py").write_text(APP)
     server = subprocess.Popen(
         [sys.executable, "-W", "ignore::DeprecationWarning", "app.py", str(port)],

@@ -9,7 +9,6 @@ config), and its server configuration is run for real: two replicas of
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from support.processes import wait_until_answering
+from support.processes import free_port, wait_until_answering
 from workflows_server.settings import SETTINGS
 
 EXAMPLES = Path(__file__).resolve().parents[1]
@@ -52,12 +51,6 @@ def test_the_compose_file_is_wired_to_files_and_settings_that_exist() -> None:
     assert "plugins/server[postgres]" in dockerfile and "examples/server_app.py" in dockerfile
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_two_replicas_with_the_compose_settings_serve_the_app_on_one_postgres(
     fresh_postgres_db: str, tmp_path: Path
 ) -> None:
@@ -69,7 +62,7 @@ def test_two_replicas_with_the_compose_settings_serve_the_app_on_one_postgres(
     processes, urls = [], []
     try:
         for _ in range(2):
-            port = _port()
+            port = free_port()
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "workflows_server.cli", str(EXAMPLES / "server_app.py"), "--port", str(port)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp_path,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +17,7 @@ EXAMPLES = Path(__file__).resolve().parents[1]
 
 
 def test_the_served_agent_answers_over_http(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = processes.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "WORKFLOWS_", "OTEL_"))}
     process = subprocess.Popen(
         [sys.executable, "-m", "workflows_server.cli", str(EXAMPLES / "server_app.py"), "--port", str(port),
